@@ -1,0 +1,39 @@
+// Package conformance is the storage suite every Lectern backend must pass, and that
+// backend authors outside the project run on theirs: call Run from a test with a
+// Harness that makes fresh storage. It checks the contract of package
+// github.com/lectern/lectern/core/storage, asserting error categories with errors.Is,
+// and skips checks by declared capability, never by backend name.
+//
+// It must not know any concrete backend: backends' own tests import it, not the other
+// way round. The real servers the suite runs against (MinIO, Samba) are started by the
+// packages under conformance/servers.
+package conformance
+
+import (
+	"testing"
+
+	"github.com/lectern/lectern/core/storage"
+)
+
+// Opener makes a new driver instance over the storage it was made for. The instance is
+// closed by the opener's own t.Cleanup; instances from one Opener share their data.
+type Opener func(t testing.TB) storage.Driver
+
+// Harness tells the suite how to get storage for the backend under test.
+type Harness struct {
+	// NewStorage prepares fresh, empty storage private to the calling test (a new
+	// folder, a new bucket or prefix) and returns an Opener for it. Required.
+	NewStorage func(t testing.TB) Opener
+	// Server, when not nil, lets the suite take the backend's server away and bring it
+	// back, to check that failures are retryable and that a driver recovers.
+	Server ServerControl
+	// Large enables checks with objects of 1 GiB and more (they are skipped otherwise,
+	// and always under -short).
+	Large bool
+}
+
+// ServerControl stops and starts the server behind a remote backend.
+type ServerControl interface {
+	Stop(t testing.TB)
+	Start(t testing.TB)
+}

@@ -1,0 +1,137 @@
+package storage
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+)
+
+// Bucket is the portable handle the rest of Lectern uses. It wraps a Driver and does
+// the checks that are the same for every backend, once, before any I/O.
+type Bucket struct {
+	driver Driver
+	caps   Capabilities
+}
+
+// NewBucket wraps a driver.
+func NewBucket(d Driver) *Bucket {
+	return &Bucket{driver: d, caps: d.Capabilities()}
+}
+
+// Driver returns the wrapped driver (for wrappers and diagnostics).
+func (b *Bucket) Driver() Driver { return b.driver }
+
+// Capabilities returns the driver's declared capabilities.
+func (b *Bucket) Capabilities() Capabilities { return b.caps }
+
+func (b *Bucket) checkKey(op, key string) error {
+	if err := ValidateKey(key); err != nil {
+		return relabel(err, op)
+	}
+	if b.caps.MaxKeyLength > 0 && len(key) > b.caps.MaxKeyLength {
+		return NewError(ErrInvalidArgument, op, "", fmt.Errorf("key is %d bytes, over this backend's limit of %d", len(key), b.caps.MaxKeyLength))
+	}
+	return nil
+}
+
+func relabel(err error, op string) error {
+	var se *Error
+	if errors.As(err, &se) {
+		c := *se
+		c.Op = op
+		return &c
+	}
+	return err
+}
+
+// Put stores r under key. See Driver.Put.
+func (b *Bucket) Put(ctx context.Context, key string, r io.Reader, opts PutOptions) (Attributes, error) {
+	if err := b.checkKey("put", key); err != nil {
+		return Attributes{}, err
+	}
+	if r == nil {
+		return Attributes{}, NewError(ErrInvalidArgument, "put", key, errorString("nil reader"))
+	}
+	if opts.IfNotExists && opts.IfVersion != "" {
+		return Attributes{}, NewError(ErrInvalidArgument, "put", key, errorString("IfNotExists and IfVersion are mutually exclusive"))
+	}
+	if opts.IfNotExists && !b.caps.ConditionalCreate || opts.IfVersion != "" && !b.caps.ConditionalReplace {
+		return Attributes{}, NewError(ErrUnsupported, "put", key, errorString("conditional put"))
+	}
+	if opts.Size < -1 {
+		return Attributes{}, NewError(ErrInvalidArgument, "put", key, fmt.Errorf("size %d", opts.Size))
+	}
+	if err := ctx.Err(); err != nil {
+		return Attributes{}, err
+	}
+	return b.driver.Put(ctx, key, r, opts)
+}
+
+// PutBytes is Put of a byte slice with its size known.
+func (b *Bucket) PutBytes(ctx context.Context, key string, data []byte, cond Condition) (Attributes, error) {
+	return b.Put(ctx, key, bytes.NewReader(data), PutOptions{Condition: cond, Size: int64(len(data))})
+}
+
+// Get opens a range of the object: length -1 reads to the end.
+func (b *Bucket) Get(ctx context.Context, key string, offset, length int64) (io.ReadCloser, Attributes, error) {
+	if err := b.checkKey("get", key); err != nil {
+		return nil, Attributes{}, err
+	}
+	if offset < 0 || length < -1 {
+		return nil, Attributes{}, NewError(ErrInvalidArgument, "get", key, fmt.Errorf("range offset %d length %d", offset, length))
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, Attributes{}, err
+	}
+	return b.driver.Get(ctx, key, offset, length)
+}
+
+// ReadAll returns the whole object.
+func (b *Bucket) ReadAll(ctx context.Context, key string) ([]byte, Attributes, error) {
+	rc, attrs, err := b.Get(ctx, key, 0, -1)
+	if err != nil {
+		return nil, attrs, err
+	}
+	defer rc.Close()
+	buf := bytes.NewBuffer(make([]byte, 0, max(attrs.Size, 0)))
+	if _, err := buf.ReadFrom(rc); err != nil {
+		return nil, attrs, err
+	}
+	return buf.Bytes(), attrs, nil
+}
+
+// Stat returns the object's attributes.
+func (b *Bucket) Stat(ctx context.Context, key string) (Attributes, error) {
+	if err := b.checkKey("stat", key); err != nil {
+		return Attributes{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return Attributes{}, err
+	}
+	return b.driver.Stat(ctx, key)
+}
+
+// Delete removes the object; deleting a missing key succeeds.
+func (b *Bucket) Delete(ctx context.Context, key string) error {
+	if err := b.checkKey("delete", key); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return b.driver.Delete(ctx, key)
+}
+
+// List yields the objects under prefix in ascending key order.
+func (b *Bucket) List(ctx context.Context, prefix string) iter.Seq2[Attributes, error] {
+	if err := ValidatePrefix(prefix); err != nil {
+		return func(yield func(Attributes, error) bool) { yield(Attributes{}, relabel(err, "list")) }
+	}
+	return b.driver.List(ctx, prefix)
+}
+
+// Close closes the driver.
+func (b *Bucket) Close() error { return b.driver.Close() }

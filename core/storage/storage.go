@@ -1,0 +1,77 @@
+package storage
+
+import (
+	"context"
+	"io"
+	"iter"
+	"time"
+)
+
+// Attributes describe a stored object.
+type Attributes struct {
+	Key     string
+	Size    int64
+	Version string // opaque; changes on every successful Put. May be empty in List.
+	ModTime time.Time
+}
+
+// Condition makes a Put conditional. The zero value is an unconditional put.
+type Condition struct {
+	// IfNotExists: create only; fail with ErrPrecondition if the key exists.
+	IfNotExists bool
+	// IfVersion: replace only if the current version equals this; fail with
+	// ErrPrecondition if it differs or the key is missing.
+	IfVersion string
+}
+
+// IsZero reports whether the condition is empty.
+func (c Condition) IsZero() bool { return !c.IfNotExists && c.IfVersion == "" }
+
+// PutOptions tune a Put.
+type PutOptions struct {
+	Condition
+	// Size is the number of bytes the reader will yield, or -1 (or 0 with an empty
+	// reader) when unknown. Backends may use it to choose an upload strategy; they must
+	// not trust it for correctness.
+	Size int64
+}
+
+// Capabilities declare what a backend can do. The conformance suite skips checks by
+// capability, never by backend name.
+type Capabilities struct {
+	// ConditionalCreate: Put honours Condition.IfNotExists atomically.
+	ConditionalCreate bool
+	// ConditionalReplace: Put honours Condition.IfVersion atomically.
+	ConditionalReplace bool
+	// SharedAcrossInstances: separate driver instances (and processes) over the same
+	// storage see each other's writes and conditional puts are atomic between them.
+	SharedAcrossInstances bool
+	// CaseInsensitive: keys that differ only in letter case name the same object (a
+	// Windows share). The engine only produces lower-case keys.
+	CaseInsensitive bool
+	// MaxKeyLength, when not zero, is lower than storage.MaxKeyLength.
+	MaxKeyLength int
+}
+
+// Driver is what a backend implements. Its methods are only ever called by Bucket,
+// with valid keys, a valid prefix, offset >= 0, length >= -1 and a consistent
+// Condition; a driver need not repeat those checks. Every method must honour context
+// cancellation and return errors classified with the categories of this package.
+type Driver interface {
+	// Put stores the bytes of r under key atomically, subject to opts.Condition.
+	Put(ctx context.Context, key string, r io.Reader, opts PutOptions) (Attributes, error)
+	// Get opens a byte range of the object. length -1 means "to the end". The returned
+	// Attributes describe the whole object.
+	Get(ctx context.Context, key string, offset, length int64) (io.ReadCloser, Attributes, error)
+	// Stat returns the object's attributes.
+	Stat(ctx context.Context, key string) (Attributes, error)
+	// Delete removes the object; a missing key is not an error.
+	Delete(ctx context.Context, key string) error
+	// List yields the objects whose keys start with prefix, in ascending byte order of
+	// key. It stops at the first error, which it yields once.
+	List(ctx context.Context, prefix string) iter.Seq2[Attributes, error]
+	// Capabilities declares what the driver supports.
+	Capabilities() Capabilities
+	// Close releases the driver's resources. Using a closed driver returns ErrClosed.
+	Close() error
+}

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Runs every Lectern test: the README's test command, and what CI runs.
+#
+# It installs and starts what the tests need on a fresh machine: Samba (Debian package,
+# when running as root) and a MinIO binary (built once from the Go module proxy and
+# cached in $(go env GOPATH)/bin). The test servers themselves are started by the
+# tests, on 127.0.0.1 at free ports.
+#
+# Extra arguments go to `go test`: `bash deploy/test.sh -short` is the quick mode.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+gobin="$(go env GOPATH)/bin"
+export PATH="$gobin:$PATH"
+
+log() { printf '== %s\n' "$*" >&2; }
+
+if ! command -v smbd >/dev/null 2>&1 || ! command -v smbclient >/dev/null 2>&1; then
+	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+		log "installing samba and smbclient (Debian packages)"
+		apt-get update -qq
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq samba smbclient >/dev/null
+	else
+		log "samba is not installed: the SMB tests will skip (install samba and smbclient to run them)"
+	fi
+fi
+
+if ! command -v minio >/dev/null 2>&1; then
+	log "building the MinIO server from the Go module proxy (once per machine, a few minutes)"
+	GOFLAGS=-buildvcs=false go install github.com/minio/minio@latest
+fi
+
+log "go vet"
+go vet ./...
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+	echo "gofmt would change:" >&2
+	echo "$unformatted" >&2
+	exit 1
+fi
+
+log "go test $*"
+go test -count=1 -timeout 40m "$@" ./...
