@@ -29,8 +29,8 @@ func TestWrapUnwrap(t *testing.T) {
 	tampered := []byte(wrapped)
 	tampered[len(tampered)-2] ^= 'A' ^ 'B'
 	tests := []struct {
-		name                        string
-		kek                         [KeySize]byte
+		name                       string
+		kek                        [KeySize]byte
 		wrapped, kekID, conference string
 	}{
 		{"wrong KEK", otherKEK, wrapped, "kek-1", "conf-a"},
