@@ -1,0 +1,424 @@
+package disk_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/lectern/lectern/backends/disk"
+	"github.com/lectern/lectern/core/storage"
+)
+
+func newBucket(t testing.TB, dir string) *storage.Bucket {
+	t.Helper()
+	d, err := disk.New(dir)
+	if err != nil {
+		t.Fatalf("disk.New(%q): %v", dir, err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return storage.NewBucket(d)
+}
+
+func mustPut(t testing.TB, b *storage.Bucket, key, data string) storage.Attributes {
+	t.Helper()
+	a, err := b.PutBytes(context.Background(), key, []byte(data), storage.Condition{})
+	if err != nil {
+		t.Fatalf("put %q: %v", key, err)
+	}
+	return a
+}
+
+func wantContent(t testing.TB, b *storage.Bucket, key, want string) {
+	t.Helper()
+	got, _, err := b.ReadAll(context.Background(), key)
+	if err != nil {
+		t.Fatalf("read %q: %v", key, err)
+	}
+	if string(got) != want {
+		t.Fatalf("read %q = %q, want %q", key, got, want)
+	}
+}
+
+func listKeys(t testing.TB, b *storage.Bucket, prefix string) []string {
+	t.Helper()
+	keys := []string{}
+	for a, err := range b.List(context.Background(), prefix) {
+		if err != nil {
+			t.Fatalf("list %q: %v", prefix, err)
+		}
+		keys = append(keys, a.Key)
+	}
+	return keys
+}
+
+// dotFiles returns the names starting with a dot anywhere under dir, except the
+// driver's own .lectern folder.
+func dotFiles(t testing.TB, dir string) []string {
+	t.Helper()
+	var found []string
+	err := filepath.WalkDir(dir, func(p string, de fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if de.Name() == ".lectern" {
+			return filepath.SkipDir
+		}
+		if p != dir && strings.HasPrefix(de.Name(), ".") {
+			found = append(found, p)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return found
+}
+
+// TestListByteOrder uses names where directory-name order and full-key byte order
+// differ ("a/..." sorts after "a-c" and "a.x" because '-' and '.' are below '/').
+func TestListByteOrder(t *testing.T) {
+	b := newBucket(t, t.TempDir())
+	keys := []string{"a/b", "a-c", "a/c/d", "a.x", "a0", "ab", "b", "a/c-e", "a/c/d-f", "a/c/e/f", "a/c0", "a~", "A", "Z/z"}
+	for _, k := range keys {
+		mustPut(t, b, k, k)
+	}
+	sorted := slices.Clone(keys)
+	slices.Sort(sorted)
+	prefixes := []string{"", "a", "a/", "a-", "a/c", "a/c/", "a/c/d", "a/c/e/", "ab", "b", "c", "Z/", "a/b/", "zzz/"}
+	for _, p := range prefixes {
+		t.Run("prefix="+p, func(t *testing.T) {
+			want := []string{}
+			for _, k := range sorted {
+				if strings.HasPrefix(k, p) {
+					want = append(want, k)
+				}
+			}
+			if got := listKeys(t, b, p); !slices.Equal(got, want) {
+				t.Fatalf("list %q = %q, want %q", p, got, want)
+			}
+		})
+	}
+}
+
+func TestListStopsEarlyAndSkipsTempFiles(t *testing.T) {
+	dir := t.TempDir()
+	b := newBucket(t, dir)
+	for _, k := range []string{"x/1", "x/2", "x/3"} {
+		mustPut(t, b, k, k)
+	}
+	// A temporary file left by a crashed writer must never be listed.
+	if err := os.WriteFile(filepath.Join(dir, "x", ".tmp-crashed"), []byte("partial"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := listKeys(t, b, "x/"); !slices.Equal(got, []string{"x/1", "x/2", "x/3"}) {
+		t.Fatalf("list = %q", got)
+	}
+	n := 0
+	for _, err := range b.List(context.Background(), "") {
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+		if n == 2 {
+			break
+		}
+	}
+	if n != 2 {
+		t.Fatalf("stopped after %d", n)
+	}
+}
+
+// failAfter yields n bytes, then fails.
+type failAfter struct {
+	n   int
+	err error
+}
+
+var errSource = errors.New("source broke")
+
+func (r *failAfter) Read(p []byte) (int, error) {
+	if r.n == 0 {
+		return 0, r.err
+	}
+	k := min(len(p), r.n)
+	clear(p[:k])
+	r.n -= k
+	return k, nil
+}
+
+func TestFailedPutLeavesOldObjectAndNoTempFile(t *testing.T) {
+	dir := t.TempDir()
+	b := newBucket(t, dir)
+	old := mustPut(t, b, "d/e/k", "old content")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancelling := io.MultiReader(bytes.NewReader(make([]byte, 3<<20)), readerFunc(func(p []byte) (int, error) {
+		cancel()
+		return copy(p, "more"), nil
+	}), bytes.NewReader(make([]byte, 20<<20)))
+
+	tests := []struct {
+		name string
+		ctx  context.Context
+		r    io.Reader
+		is   error
+	}{
+		{"reader fails", context.Background(), &failAfter{n: 5 << 20, err: errSource}, errSource},
+		{"reader fails at once", context.Background(), &failAfter{err: errSource}, errSource},
+		{"context cancelled midway", ctx, cancelling, context.Canceled},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := b.Put(tc.ctx, "d/e/k", tc.r, storage.PutOptions{Size: -1})
+			if !errors.Is(err, tc.is) {
+				t.Fatalf("put error %v, want one matching %v", err, tc.is)
+			}
+			if tc.is == errSource && !errors.Is(err, storage.ErrUnavailable) {
+				t.Errorf("a failing reader gave %v, want it classified as unavailable", err)
+			}
+			wantContent(t, b, "d/e/k", "old content")
+			a, err := b.Stat(context.Background(), "d/e/k")
+			if err != nil || a.Version != old.Version {
+				t.Fatalf("stat = %+v, %v; want version %q", a, err, old.Version)
+			}
+			if left := dotFiles(t, dir); len(left) > 0 {
+				t.Fatalf("temporary files left: %q", left)
+			}
+		})
+	}
+}
+
+type readerFunc func([]byte) (int, error)
+
+func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
+
+func TestDeletePrunesEmptyDirectories(t *testing.T) {
+	dir := t.TempDir()
+	b := newBucket(t, dir)
+	ctx := context.Background()
+	mustPut(t, b, "p/q/r/k1", "1")
+	mustPut(t, b, "p/q/k2", "2")
+	if err := b.Delete(ctx, "p/q/r/k1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "p", "q", "r")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("p/q/r should be pruned: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "p", "q")); err != nil {
+		t.Fatalf("p/q still holds p/q/k2 and must stay: %v", err)
+	}
+	if err := b.Delete(ctx, "p/q/k2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "p")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("p should be pruned: %v", err)
+	}
+	if _, err := os.Stat(dir); err != nil {
+		t.Fatalf("the root must stay: %v", err)
+	}
+}
+
+// TestPutsRaceDeletesInOneDirectory has puts create a deep directory while deletes of
+// sibling keys prune it: every put must succeed and be readable afterwards.
+func TestPutsRaceDeletesInOneDirectory(t *testing.T) {
+	b := newBucket(t, t.TempDir())
+	ctx := context.Background()
+	const workers, rounds = 8, 25
+	var wg sync.WaitGroup
+	errs := make(chan error, workers*rounds*2)
+	for w := range workers {
+		wg.Go(func() {
+			for i := range rounds {
+				key := fmt.Sprintf("deep/er/dir/w%d-%d", w, i)
+				if _, err := b.PutBytes(ctx, key, []byte(key), storage.Condition{}); err != nil {
+					errs <- fmt.Errorf("put %s: %w", key, err)
+					continue
+				}
+				if i%2 == 0 {
+					if err := b.Delete(ctx, key); err != nil {
+						errs <- fmt.Errorf("delete %s: %w", key, err)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	var want []string
+	for w := range workers {
+		for i := 1; i < rounds; i += 2 {
+			want = append(want, fmt.Sprintf("deep/er/dir/w%d-%d", w, i))
+		}
+	}
+	slices.Sort(want)
+	if got := listKeys(t, b, "deep/"); !slices.Equal(got, want) {
+		t.Fatalf("list = %d keys, want %d", len(got), len(want))
+	}
+}
+
+func TestObjectAndDirectoryConflicts(t *testing.T) {
+	b := newBucket(t, t.TempDir())
+	ctx := context.Background()
+	mustPut(t, b, "obj", "o")
+	mustPut(t, b, "dir/child", "c")
+
+	tests := []struct {
+		name string
+		key  string
+		cond storage.Condition
+	}{
+		{"key below an object", "obj/x", storage.Condition{}},
+		{"key deep below an object", "obj/x/y", storage.Condition{}},
+		{"create-only below an object", "obj/x", storage.Condition{IfNotExists: true}},
+		{"key that is a directory", "dir", storage.Condition{}},
+		{"create-only key that is a directory", "dir", storage.Condition{IfNotExists: true}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := b.PutBytes(ctx, tc.key, []byte("new"), tc.cond)
+			if !errors.Is(err, storage.ErrInvalidArgument) {
+				t.Fatalf("put %q: %v, want invalid argument", tc.key, err)
+			}
+		})
+	}
+	if _, err := b.PutBytes(ctx, "dir", []byte("x"), storage.Condition{IfVersion: "x123"}); !errors.Is(err, storage.ErrPrecondition) {
+		t.Fatalf("replace of a directory: %v, want precondition", err)
+	}
+	for _, op := range []func() error{
+		func() error { _, err := b.Stat(ctx, "dir"); return err },
+		func() error { _, _, err := b.Get(ctx, "dir", 0, -1); return err },
+		func() error { _, err := b.Stat(ctx, "obj/x"); return err },
+	} {
+		if err := op(); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("got %v, want not found", err)
+		}
+	}
+	if err := b.Delete(ctx, "dir"); err != nil {
+		t.Fatalf("delete of a directory name: %v", err)
+	}
+	if err := b.Delete(ctx, "obj/x"); err != nil {
+		t.Fatalf("delete below an object: %v", err)
+	}
+	wantContent(t, b, "obj", "o")
+	wantContent(t, b, "dir/child", "c")
+	if got := listKeys(t, b, ""); !slices.Equal(got, []string{"dir/child", "obj"}) {
+		t.Fatalf("list = %q", got)
+	}
+}
+
+// TestVersionsNeverRepeat puts the same bytes again and again, with and without a
+// delete in between (the freed inode may be reused at once, within one clock tick).
+func TestVersionsNeverRepeat(t *testing.T) {
+	b := newBucket(t, t.TempDir())
+	ctx := context.Background()
+	seen := map[string]int{}
+	for i := range 100 {
+		a := mustPut(t, b, "v/k", "same bytes")
+		if j, dup := seen[a.Version]; dup {
+			t.Fatalf("put %d returned the version of put %d: %q", i, j, a.Version)
+		}
+		seen[a.Version] = i
+		st, err := b.Stat(ctx, "v/k")
+		if err != nil || st.Version != a.Version || st.Size != a.Size {
+			t.Fatalf("stat after put %d = %+v, %v; put returned %+v", i, st, err, a)
+		}
+		if i%2 == 1 {
+			if err := b.Delete(ctx, "v/k"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// TestReaderKeepsItsObject: a reader opened before a replace or a delete reads the
+// whole old object, never a mix.
+func TestReaderKeepsItsObject(t *testing.T) {
+	b := newBucket(t, t.TempDir())
+	ctx := context.Background()
+	old := strings.Repeat("o", 1<<20)
+	mustPut(t, b, "k", old)
+	for _, change := range []func(){
+		func() { mustPut(t, b, "k", strings.Repeat("n", 1<<19)) },
+		func() {
+			if err := b.Delete(ctx, "k"); err != nil {
+				t.Fatal(err)
+			}
+		},
+	} {
+		mustPut(t, b, "k", old)
+		rc, attrs, err := b.Get(ctx, "k", 0, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		head := make([]byte, 1000)
+		if _, err := io.ReadFull(rc, head); err != nil {
+			t.Fatal(err)
+		}
+		change()
+		rest, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := string(head) + string(rest); got != old || attrs.Size != int64(len(old)) {
+			t.Fatalf("reader saw %d bytes (size %d), not the old object", len(got), attrs.Size)
+		}
+	}
+}
+
+func TestClosedDriver(t *testing.T) {
+	d, err := disk.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := storage.NewBucket(d)
+	ctx := context.Background()
+	mustPut(t, b, "k", "v")
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, err1 := b.PutBytes(ctx, "k", []byte("x"), storage.Condition{})
+	_, _, err2 := b.Get(ctx, "k", 0, -1)
+	_, err3 := b.Stat(ctx, "k")
+	err4 := b.Delete(ctx, "k")
+	var err5 error
+	for _, err := range b.List(ctx, "") {
+		err5 = err
+	}
+	for i, err := range []error{err1, err2, err3, err4, err5} {
+		if !errors.Is(err, storage.ErrClosed) {
+			t.Errorf("call %d after Close: %v, want ErrClosed", i+1, err)
+		}
+	}
+}
+
+func TestNewRelativeRootAndRefusedRoot(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	d, err := disk.New("rel/data")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if want := filepath.Join(dir, "rel", "data"); d.Root() != want {
+		t.Fatalf("root %q, want %q", d.Root(), want)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "file"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := disk.New(filepath.Join(dir, "file")); storage.KindOf(err) == nil {
+		t.Fatalf("a root that is a file: %v, want a classified error", err)
+	}
+}
