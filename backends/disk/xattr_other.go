@@ -14,5 +14,5 @@ var (
 	errNoAttr      = errors.New("no such attribute")
 )
 
-func fsetxattr(*os.File, string, []byte) error          { return errUnsupported }
+func fsetxattr(*os.File, string, []byte) error        { return errUnsupported }
 func fgetxattr(*os.File, string, []byte) (int, error) { return 0, errUnsupported }
