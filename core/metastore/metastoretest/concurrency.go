@@ -1,0 +1,312 @@
+package metastoretest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lectern/lectern/conformance"
+	"github.com/lectern/lectern/core/metastore"
+	"github.com/lectern/lectern/core/storage"
+)
+
+// testConcurrentChanges has many goroutines change documents at once while snapshots
+// run, then checks that a crash and a clean restart both keep exactly what the last
+// acknowledged changes say.
+func testConcurrentChanges(t *testing.T, h conformance.Harness) {
+	ctx := context.Background()
+	env := NewEnv(t, h)
+	s := env.Store(t, metastore.Options{SnapshotInterval: time.Millisecond, JournalSoftLimit: 16})
+	const docs, writersPerDoc, revs = 6, 3, 15
+	if testing.Short() {
+		t.Log("short mode: fewer revisions")
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, docs*writersPerDoc)
+	for d := range docs {
+		doc := metastore.Doc{Kind: metastore.Kinds[d%2], ID: metastore.FormatID(uint64(d))}
+		for w := range writersPerDoc {
+			wg.Go(func() {
+				for r := range revs {
+					if err := s.Put(ctx, doc, fmt.Appendf(nil, "%v writer %d rev %d", doc, w, r)); err != nil {
+						errs <- err
+						return
+					}
+				}
+			})
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	want := map[metastore.Doc]string{}
+	for d := range docs {
+		doc := metastore.Doc{Kind: metastore.Kinds[d%2], ID: metastore.FormatID(uint64(d))}
+		b, err := s.Get(ctx, doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasSuffix(string(b), fmt.Sprintf("rev %d", revs-1)) {
+			// Each writer's own changes are ordered, so some writer's last one wins.
+			t.Fatalf("%v = %q: not any writer's last revision", doc, b)
+		}
+		want[doc] = string(b)
+	}
+	// Crash while the periodic snapshot may be running, then restart.
+	s2 := env.Store(t, metastore.Options{})
+	for doc, v := range want {
+		expectDoc(t, s2, doc, v)
+	}
+	closeStore(t, s2)
+	s3 := env.Store(t, metastore.Options{})
+	for doc, v := range want {
+		expectDoc(t, s3, doc, v)
+	}
+	closeStore(t, s3)
+	closeStore(t, s) // stop its snapshot loop; the data is already safe
+}
+
+func testIDSequence(t *testing.T, h conformance.Harness) {
+	ctx := context.Background()
+	env := NewEnv(t, h)
+	s := env.Store(t, metastore.Options{})
+	for _, want := range []string{"aaa", "aab", "aac"} {
+		got, err := s.NextID(ctx, metastore.SlideSet)
+		if err != nil || got != want {
+			t.Fatalf("NextID = %q, %v; want %q", got, err, want)
+		}
+	}
+	got, err := s.NextID(ctx, metastore.Handout)
+	if err != nil || got != "aaa" {
+		t.Fatalf("first handout id = %q, %v; want aaa (separate sequence)", got, err)
+	}
+	if _, err := s.NextID(ctx, metastore.Kind(99)); !errors.Is(err, metastore.ErrInvalidDoc) {
+		t.Fatalf("NextID of an unknown kind: %v", err)
+	}
+	closeStore(t, s)
+	// The files are the seeds' and hold the last used id.
+	keys := env.Keys(t, "")
+	for _, k := range []string{metastore.MaxIDKey(metastore.SlideSet), metastore.MaxIDKey(metastore.Handout)} {
+		if !slices.Contains(keys, k) {
+			t.Errorf("%s missing; files: %v", k, keys)
+		}
+	}
+	s2 := env.Store(t, metastore.Options{})
+	got, err = s2.NextID(ctx, metastore.SlideSet)
+	if err != nil || got != "aad" {
+		t.Fatalf("NextID after restart = %q, %v; want aad", got, err)
+	}
+	env.CheckAllOpen(t)
+}
+
+// allocate has stores × goroutines allocate n ids each of both kinds, and checks that
+// they are all distinct and that a new Store continues after them.
+func allocate(t *testing.T, env *Env, stores []*metastore.Store, goroutines, n int) (highest map[metastore.Kind]uint64) {
+	t.Helper()
+	ctx := context.Background()
+	var mu sync.Mutex
+	seen := map[metastore.Kind]map[string]int{metastore.SlideSet: {}, metastore.Handout: {}}
+	var wg sync.WaitGroup
+	errs := make(chan error, len(stores)*goroutines)
+	for si, s := range stores {
+		for g := range goroutines {
+			wg.Go(func() {
+				for i := range n {
+					k := metastore.Kinds[(g+i)%2]
+					id, err := s.NextID(ctx, k)
+					if err != nil {
+						errs <- err
+						return
+					}
+					mu.Lock()
+					if prev, dup := seen[k][id]; dup {
+						errs <- fmt.Errorf("%v id %s given to store %d and store %d", k, id, prev, si)
+					}
+					seen[k][id] = si
+					mu.Unlock()
+				}
+			})
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if t.Failed() {
+		return nil
+	}
+	total := len(seen[metastore.SlideSet]) + len(seen[metastore.Handout])
+	if total != len(stores)*goroutines*n {
+		t.Fatalf("%d distinct ids, want %d", total, len(stores)*goroutines*n)
+	}
+	highest = map[metastore.Kind]uint64{}
+	for k, ids := range seen {
+		for id := range ids {
+			n, _ := metastore.ParseID(id)
+			highest[k] = max(highest[k], n)
+		}
+	}
+	// Restart: the next id is new and higher than every id handed out.
+	fresh := env.StoreOn(t, stores[0].Bucket(), metastore.Options{})
+	for _, k := range metastore.Kinds {
+		id, err := fresh.NextID(ctx, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if next, _ := metastore.ParseID(id); next <= highest[k] {
+			t.Fatalf("%v id %s after restart is not above %s, handed out before", k, id, metastore.FormatID(highest[k]))
+		}
+	}
+	t.Logf("%d stores × %d goroutines: %d distinct ids", len(stores), goroutines, total)
+	return highest
+}
+
+func testConcurrentIDs(t *testing.T, h conformance.Harness) {
+	env := NewEnv(t, h)
+	n := 25
+	if testing.Short() {
+		n = 10
+	}
+	stores := []*metastore.Store{env.Store(t, metastore.Options{}), env.Store(t, metastore.Options{})}
+	if !stores[0].Bucket().Capabilities().ConditionalReplace {
+		t.Log("backend has no conditional replace: ids are claimed with create-only puts")
+	}
+	allocate(t, env, stores, 4, n)
+}
+
+// testConcurrentIDClaims runs allocation as it happens on a backend without
+// conditional replace, by hiding that capability.
+func testConcurrentIDClaims(t *testing.T, h conformance.Harness) {
+	env := NewEnv(t, h)
+	n := 15
+	if testing.Short() {
+		n = 6
+	}
+	var stores []*metastore.Store
+	for range 2 {
+		b := storage.NewBucket(createOnly{env.Open(t)})
+		stores = append(stores, env.StoreOn(t, b, metastore.Options{}))
+	}
+	highest := allocate(t, env, stores, 3, n)
+	if highest == nil {
+		return
+	}
+	// A damaged hint is rebuilt from the claims, never restarting at aaa.
+	env.SetRaw(t, metastore.MaxIDKey(metastore.SlideSet), []byte("junk"))
+	s := env.StoreOn(t, storage.NewBucket(createOnly{env.Open(t)}), metastore.Options{})
+	id, err := s.NextID(context.Background(), metastore.SlideSet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The fresh store in allocate took one more id after the highest.
+	if next, _ := metastore.ParseID(id); next <= highest[metastore.SlideSet]+1 {
+		t.Fatalf("id after a damaged hint = %s: not above the claims (highest %s)", id, metastore.FormatID(highest[metastore.SlideSet]+1))
+	}
+}
+
+// createOnly hides conditional replace.
+type createOnly struct{ storage.Driver }
+
+func (c createOnly) Capabilities() storage.Capabilities {
+	caps := c.Driver.Capabilities()
+	caps.ConditionalReplace = false
+	return caps
+}
+
+func testBadInput(t *testing.T, h conformance.Harness) {
+	ctx := context.Background()
+	env := NewEnv(t, h)
+	s := env.Store(t, metastore.Options{})
+	bad := []metastore.Doc{
+		{Kind: metastore.SlideSet, ID: ""},
+		{Kind: metastore.SlideSet, ID: "ab"},
+		{Kind: metastore.SlideSet, ID: "AAA"},
+		{Kind: metastore.SlideSet, ID: "s-aaa"},
+		{Kind: metastore.SlideSet, ID: "../aaa"},
+		{Kind: metastore.Kind(0), ID: "aaa"},
+	}
+	for _, d := range bad {
+		if err := s.Put(ctx, d, []byte("x")); !errors.Is(err, metastore.ErrInvalidDoc) {
+			t.Errorf("put %q: %v, want ErrInvalidDoc", d.ID, err)
+		}
+		if _, err := s.Get(ctx, d); !errors.Is(err, metastore.ErrInvalidDoc) {
+			t.Errorf("get %q: %v, want ErrInvalidDoc", d.ID, err)
+		}
+	}
+	if keys := env.Keys(t, ""); len(keys) != 0 {
+		t.Errorf("bad input wrote files: %v", keys)
+	}
+	if _, err := metastore.Open(ctx, env.Bucket(t), "no-slash", env.Sealer, metastore.Options{}); !errors.Is(err, storage.ErrInvalidArgument) {
+		t.Errorf("open with a bad prefix: %v", err)
+	}
+	if _, err := metastore.Open(ctx, storage.NewBucket(noConditions{env.Open(t)}), env.Prefix, env.Sealer, metastore.Options{}); !errors.Is(err, storage.ErrUnsupported) {
+		t.Errorf("open on a backend without create-only puts: %v, want ErrUnsupported", err)
+	}
+	closeStore(t, s)
+}
+
+type noConditions struct{ storage.Driver }
+
+func (c noConditions) Capabilities() storage.Capabilities { return storage.Capabilities{} }
+
+// LogRecorder is a slog.Handler that keeps the records, so that tests can check what
+// was logged.
+type LogRecorder struct {
+	mu   sync.Mutex
+	recs []slog.Record
+}
+
+func (l *LogRecorder) Enabled(context.Context, slog.Level) bool { return true }
+func (l *LogRecorder) Handle(_ context.Context, r slog.Record) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.recs = append(l.recs, r.Clone())
+	return nil
+}
+func (l *LogRecorder) WithAttrs([]slog.Attr) slog.Handler { return l }
+func (l *LogRecorder) WithGroup(string) slog.Handler      { return l }
+
+// Reset forgets the records so far.
+func (l *LogRecorder) Reset() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.recs = nil
+}
+
+// Has reports whether a record at level or above has an attribute whose value
+// contains s.
+func (l *LogRecorder) Has(level slog.Level, s string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, r := range l.recs {
+		found := false
+		r.Attrs(func(a slog.Attr) bool {
+			found = strings.Contains(a.Value.String(), s)
+			return !found
+		})
+		if r.Level >= level && found {
+			return true
+		}
+	}
+	return false
+}
+
+// Messages returns the recorded messages, for failure output.
+func (l *LogRecorder) Messages() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, r := range l.recs {
+		out = append(out, r.Level.String()+" "+r.Message)
+	}
+	return out
+}
