@@ -62,6 +62,9 @@ func New(root string, opts ...Option) (*Driver, error) {
 	for _, o := range opts {
 		o(d)
 	}
+	if fi, err := os.Stat(abs); err == nil && !fi.IsDir() {
+		return nil, storage.NewError(storage.ErrInvalidArgument, "open", "", fmt.Errorf("disk root %q is not a folder", abs))
+	}
 	locks := filepath.Join(abs, metaDir, "locks")
 	if err := os.MkdirAll(locks, d.dirPerm); err != nil {
 		return nil, classify("open", "", fmt.Errorf("disk root %q: %w", abs, err))

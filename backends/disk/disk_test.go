@@ -418,7 +418,7 @@ func TestNewRelativeRootAndRefusedRoot(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "file"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := disk.New(filepath.Join(dir, "file")); storage.KindOf(err) == nil {
-		t.Fatalf("a root that is a file: %v, want a classified error", err)
+	if _, err := disk.New(filepath.Join(dir, "file")); !errors.Is(err, storage.ErrInvalidArgument) {
+		t.Fatalf("a root that is a file: %v, want invalid argument", err)
 	}
 }
