@@ -217,8 +217,9 @@ func (h Header) finalSegment(ciphertextSize int64) (uint64, int64, error) {
 // CiphertextRange returns the file byte range [start, start+length) holding the
 // segments that cover plaintext bytes [off, off+n) of a complete file of size
 // ciphertextSize; n == -1 means to the end. A range running past the end is cut at
-// the end, and off == plaintext size yields an empty range. Fetch those bytes (a
-// ranged Get) and pass them to NewRangeReader with the same arguments.
+// the end. A range that reaches the end always includes the final segment (even an
+// empty one), so that decrypting it proves the file is complete. Fetch those bytes
+// (a ranged Get) and pass them to NewRangeReader with the same arguments.
 func (h Header) CiphertextRange(ciphertextSize, off, n int64) (start, length int64, err error) {
 	first, last, _, _, err := h.plan(ciphertextSize, off, n)
 	if err != nil || last < first {
@@ -245,6 +246,11 @@ func (h Header) plan(ciphertextSize, off, n int64) (first, last, final uint64, c
 	}
 	if n == -1 || n > size-off {
 		n = size - off
+	}
+	if off+n == size {
+		// A range reaching the end includes the final segment, even when it holds
+		// no plaintext: authenticating it proves the file was not cut.
+		return h.segmentOf(off), final, final, n, nil
 	}
 	if n == 0 {
 		return 1, 0, final, 0, nil

@@ -149,7 +149,7 @@ func (r *Reader) next() error {
 }
 
 func (r *Reader) nextSized() error {
-	if r.index > r.last || r.left == 0 {
+	if r.index > r.last {
 		return io.EOF
 	}
 	final := r.index == r.final

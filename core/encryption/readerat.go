@@ -9,8 +9,9 @@ import (
 )
 
 // ReaderAt gives random access to the plaintext of a complete file. Each ReadAt
-// reads and authenticates only the segments it needs; a read that reaches the end
-// authenticates the final segment, which proves the file was not cut. It is safe
+// reads and authenticates only the segments it needs; a read that reaches the last
+// byte authenticates the final segment, which proves the file was not cut (an
+// empty final segment is authenticated by NewReaderAt). It is safe
 // for concurrent use; each call holds one segment buffer (pooled).
 type ReaderAt struct {
 	src   io.ReaderAt
@@ -45,6 +46,13 @@ func NewReaderAt(src io.ReaderAt, ciphertextSize int64, key Key) (*ReaderAt, err
 	}
 	r := &ReaderAt{src: src, h: h, aead: aead, size: size, csize: ciphertextSize, final: final}
 	r.pool.New = func() any { b := make([]byte, h.seg); return &b }
+	if h.plainStart(final) == size {
+		// The final segment holds no plaintext, so no ReadAt would ever touch
+		// it; authenticate it now (16 bytes) so a cut file cannot pass as whole.
+		if _, err := r.readSegment(make([]byte, TagSize), final); err != nil {
+			return nil, err
+		}
+	}
 	return r, nil
 }
 
@@ -69,26 +77,12 @@ func (r *ReaderAt) ReadAt(p []byte, off int64) (int, error) {
 	bp := r.pool.Get().(*[]byte)
 	defer r.pool.Put(bp)
 	buf := *bp
-	var nonce [nonceSize]byte
 	n := 0
 	for n < len(p) && off < r.size {
 		i := r.h.segmentOf(off)
-		final := i == r.final
-		clen := r.h.fullCipherLen(i)
-		if final {
-			clen = r.csize - r.h.cipherStart(i)
-		}
-		ct := buf[:clen]
-		if k, err := r.src.ReadAt(ct, r.h.cipherStart(i)); k < len(ct) {
-			if err == nil || errors.Is(err, io.EOF) {
-				return n, fmt.Errorf("%w: source shorter than its stated size (segment %d)", ErrTruncated, i)
-			}
-			return n, fmt.Errorf("encryption: reading segment %d: %w", i, err)
-		}
-		r.h.nonce(nonce[:], i, final)
-		pt, err := r.aead.Open(ct[:0], nonce[:], ct, nil)
+		pt, err := r.readSegment(buf, i)
 		if err != nil {
-			return n, fmt.Errorf("%w: segment %d", ErrAuthentication, i)
+			return n, err
 		}
 		k := copy(p[n:], pt[off-r.h.plainStart(i):])
 		n += k
@@ -98,4 +92,28 @@ func (r *ReaderAt) ReadAt(p []byte, off int64) (int, error) {
 		return n, io.EOF
 	}
 	return n, nil
+}
+
+// readSegment reads, authenticates and decrypts segment i using buf (at least the
+// segment's size) and returns its plaintext.
+func (r *ReaderAt) readSegment(buf []byte, i uint64) ([]byte, error) {
+	final := i == r.final
+	clen := r.h.fullCipherLen(i)
+	if final {
+		clen = r.csize - r.h.cipherStart(i)
+	}
+	ct := buf[:clen]
+	if k, err := r.src.ReadAt(ct, r.h.cipherStart(i)); k < len(ct) {
+		if err == nil || errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("%w: source shorter than its stated size (segment %d)", ErrTruncated, i)
+		}
+		return nil, fmt.Errorf("encryption: reading segment %d: %w", i, err)
+	}
+	var nonce [nonceSize]byte
+	r.h.nonce(nonce[:], i, final)
+	pt, err := r.aead.Open(ct[:0], nonce[:], ct, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%w: segment %d", ErrAuthentication, i)
+	}
+	return pt, nil
 }
