@@ -1,0 +1,112 @@
+package metadata
+
+import "bytes"
+
+func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
+
+// Index returns the position of the slide with the id, or -1.
+func (s *SlideSet) Index(id string) int {
+	for i, sl := range s.Slides {
+		if sl.Base().ID == id {
+			return i
+		}
+	}
+	return -1
+}
+
+// Slide returns the slide with the id.
+func (s *SlideSet) Slide(id string) (Slide, error) {
+	i := s.Index(id)
+	if i < 0 {
+		return nil, &Error{Err: ErrNotFound, Msg: "slide id " + id}
+	}
+	return s.Slides[i], nil
+}
+
+// Append adds a slide at the end and returns the id it was given. Any id the slide
+// already had is replaced: ids come only from the set's counter, so they are never
+// reused.
+func (s *SlideSet) Append(sl Slide) (string, error) {
+	return s.Insert(len(s.Slides), sl)
+}
+
+// Insert adds a slide at position index (0 ≤ index ≤ number of slides) and returns
+// its new id.
+func (s *SlideSet) Insert(index int, sl Slide) (string, error) {
+	if err := checkSlide(sl); err != nil {
+		return "", err
+	}
+	if index < 0 || index > len(s.Slides) {
+		return "", &Error{Err: ErrInvalid, Msg: "insert position out of range"}
+	}
+	for _, have := range s.Slides {
+		if have == sl {
+			return "", &Error{Err: ErrInvalid, Msg: "slide is already in the set"}
+		}
+	}
+	id, err := s.nextID()
+	if err != nil {
+		return "", err
+	}
+	sl.Base().ID = id
+	s.Slides = append(s.Slides, nil)
+	copy(s.Slides[index+1:], s.Slides[index:])
+	s.Slides[index] = sl
+	return id, nil
+}
+
+// Remove takes the slide with the id out of the set and returns it. Its id is not
+// handed out again.
+func (s *SlideSet) Remove(id string) (Slide, error) {
+	i := s.Index(id)
+	if i < 0 {
+		return nil, &Error{Err: ErrNotFound, Msg: "slide id " + id}
+	}
+	sl := s.Slides[i]
+	s.Slides = append(s.Slides[:i], s.Slides[i+1:]...)
+	return sl, nil
+}
+
+// Move puts the slide with the id at position to (0 ≤ to < number of slides),
+// shifting the slides in between.
+func (s *SlideSet) Move(id string, to int) error {
+	from := s.Index(id)
+	if from < 0 {
+		return &Error{Err: ErrNotFound, Msg: "slide id " + id}
+	}
+	if to < 0 || to >= len(s.Slides) {
+		return &Error{Err: ErrInvalid, Msg: "move position out of range"}
+	}
+	sl := s.Slides[from]
+	if from < to {
+		copy(s.Slides[from:to], s.Slides[from+1:to+1])
+	} else {
+		copy(s.Slides[to+1:from+1], s.Slides[to:from])
+	}
+	s.Slides[to] = sl
+	return nil
+}
+
+// AppendAnnotation adds an annotation to the slide with the id. Only image slides
+// (whiteboard, snapshot, PowerPoint, Word) carry annotations.
+func (s *SlideSet) AppendAnnotation(id string, a Annotation) error {
+	sl, err := s.Slide(id)
+	if err != nil {
+		return err
+	}
+	img, ok := sl.(*ImageSlide)
+	if !ok {
+		return &Error{Err: ErrInvalid, Msg: sl.Kind().String() + " slides carry no annotations"}
+	}
+	img.Annotations = append(img.Annotations, a)
+	return nil
+}
+
+// ContentRefs lists the content references of every slide, in slide order.
+func (s *SlideSet) ContentRefs() []ContentRef {
+	var out []ContentRef
+	for _, sl := range s.Slides {
+		out = append(out, sl.ContentRefs()...)
+	}
+	return out
+}

@@ -1,0 +1,480 @@
+package metadata
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/xml"
+	"errors"
+	"io"
+	"strings"
+	"unicode/utf8"
+)
+
+// Limits of the parser. Metadata documents are small (the original kept at most a
+// few thousand slides per set); the limits stop a hostile or corrupt file from
+// exhausting memory or the stack.
+const (
+	MaxDocumentSize = 64 << 20 // bytes
+	MaxDepth        = 256      // element nesting
+)
+
+// NodeType says what a preserved Node is.
+type NodeType uint8
+
+// Node types.
+const (
+	ElementNode NodeType = iota + 1
+	TextNode
+	CommentNode
+)
+
+// Node is XML this package does not interpret, kept so it can be written back
+// unchanged: an unknown child element (with its whole subtree), a comment, or —
+// inside an unknown element only — text. Names keep their raw prefix in
+// Name.Space ("x" for <x:foo>), not a namespace URL.
+type Node struct {
+	Type     NodeType
+	Name     xml.Name   // ElementNode
+	Attrs    []xml.Attr // ElementNode, in document order
+	Children []Node     // ElementNode
+	Data     string     // TextNode (unescaped text), CommentNode (comment body)
+}
+
+// elem is the parse tree: like an element Node, plus its input position so that
+// model errors can say where they are.
+type elem struct {
+	name      xml.Name
+	attrs     []xml.Attr
+	kids      []item
+	line, col int
+}
+
+// item is one child of an elem: an element, or text/comment data.
+type item struct {
+	typ  NodeType
+	el   *elem
+	data string
+}
+
+// limitReader counts bytes so that exceeding MaxDocumentSize is reported as
+// ErrTooLarge rather than as a truncated (malformed) document.
+type limitReader struct {
+	r        io.Reader
+	left     int64
+	exceeded bool
+}
+
+func (l *limitReader) Read(p []byte) (int, error) {
+	if l.left <= 0 {
+		// Probe one byte: only a real byte past the limit is an excess.
+		var one [1]byte
+		n, err := l.r.Read(one[:])
+		if n > 0 {
+			l.exceeded = true
+			return 0, ErrTooLarge
+		}
+		return 0, err
+	}
+	if int64(len(p)) > l.left {
+		p = p[:l.left]
+	}
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	return n, err
+}
+
+// parseTree reads one XML document strictly and returns its root element.
+//
+// It uses encoding/xml's RawToken rather than Token because Token rewrites
+// namespace prefixes into URLs, which would lose the original spelling of unknown
+// prefixed attributes; RawToken does not check that end tags match, so the tag
+// stack is checked here. encoding/xml also accepts duplicate attributes, which XML
+// forbids; those are rejected here too.
+func parseTree(r io.Reader) (*elem, error) {
+	lr := &limitReader{r: r, left: MaxDocumentSize}
+	d := xml.NewDecoder(skipBOM(lr))
+	var root *elem
+	var stack []*elem
+	for {
+		line, col := d.InputPos()
+		tok, err := d.RawToken()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			if lr.exceeded || errors.Is(err, ErrTooLarge) {
+				return nil, &Error{Err: ErrTooLarge, Msg: "document exceeds MaxDocumentSize"}
+			}
+			l, c := d.InputPos()
+			var se *xml.SyntaxError
+			if errors.As(err, &se) {
+				return nil, &Error{Err: ErrMalformed, Line: se.Line, Column: c, Msg: se.Msg}
+			}
+			return nil, &Error{Err: ErrMalformed, Line: l, Column: c, Msg: err.Error()}
+		}
+		malformed := func(msg string) error {
+			return &Error{Err: ErrMalformed, Line: line, Column: col, Msg: msg}
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			if len(stack) == 0 && root != nil {
+				return nil, malformed("a second root element")
+			}
+			if len(stack) >= MaxDepth {
+				return nil, &Error{Err: ErrTooLarge, Line: line, Column: col, Msg: "elements nested deeper than MaxDepth"}
+			}
+			if err := checkDuplicateAttrs(t.Attr); err != "" {
+				return nil, malformed("duplicate attribute " + err)
+			}
+			e := &elem{name: t.Name, attrs: t.Attr, line: line, col: col}
+			if len(stack) == 0 {
+				root = e
+			} else {
+				p := stack[len(stack)-1]
+				p.kids = append(p.kids, item{typ: ElementNode, el: e})
+			}
+			stack = append(stack, e)
+		case xml.EndElement:
+			if len(stack) == 0 {
+				return nil, malformed("end tag without start tag")
+			}
+			if top := stack[len(stack)-1]; top.name != t.Name {
+				return nil, malformed("end tag </" + qname(t.Name) + "> does not match <" + qname(top.name) + ">")
+			}
+			stack = stack[:len(stack)-1]
+		case xml.CharData:
+			if len(stack) == 0 {
+				if len(bytes.TrimSpace(t)) != 0 {
+					return nil, malformed("text outside the root element")
+				}
+				continue
+			}
+			p := stack[len(stack)-1]
+			if n := len(p.kids); n > 0 && p.kids[n-1].typ == TextNode {
+				p.kids[n-1].data += string(t) // CDATA next to text: one text run
+			} else {
+				p.kids = append(p.kids, item{typ: TextNode, data: string(t)})
+			}
+		case xml.Comment:
+			if len(stack) > 0 {
+				p := stack[len(stack)-1]
+				p.kids = append(p.kids, item{typ: CommentNode, data: string(t)})
+			}
+		case xml.ProcInst:
+			// The XML declaration and processing instructions carry nothing the model
+			// needs; the encoder writes its own declaration.
+		case xml.Directive:
+			return nil, &Error{Err: ErrInvalid, Line: line, Column: col, Msg: "DOCTYPE and other directives are not accepted"}
+		}
+	}
+	if len(stack) > 0 {
+		l, c := d.InputPos()
+		return nil, &Error{Err: ErrMalformed, Line: l, Column: c, Msg: "input ends inside <" + qname(stack[len(stack)-1].name) + ">"}
+	}
+	if root == nil {
+		return nil, &Error{Err: ErrMalformed, Line: 1, Msg: "no root element"}
+	}
+	return root, nil
+}
+
+// skipBOM drops a leading UTF-8 byte order mark, which Windows tools like to write
+// and encoding/xml rejects as text before the root.
+func skipBOM(r io.Reader) io.Reader {
+	br := bufio.NewReader(r)
+	if head, _ := br.Peek(3); bytes.Equal(head, []byte{0xEF, 0xBB, 0xBF}) {
+		_, _ = br.Discard(3)
+	}
+	return br
+}
+
+func checkDuplicateAttrs(attrs []xml.Attr) string {
+	for i := 1; i < len(attrs); i++ {
+		for j := 0; j < i; j++ {
+			if attrs[i].Name == attrs[j].Name {
+				return qname(attrs[i].Name)
+			}
+		}
+	}
+	return ""
+}
+
+func qname(n xml.Name) string {
+	if n.Space == "" {
+		return n.Local
+	}
+	return n.Space + ":" + n.Local
+}
+
+// is reports whether e is the unprefixed element local.
+func (e *elem) is(local string) bool { return e.name.Space == "" && e.name.Local == local }
+
+// toNode converts a parse-tree element into a preserved Node.
+func (e *elem) toNode() Node {
+	n := Node{Type: ElementNode, Name: e.name, Attrs: e.attrs}
+	for _, k := range e.kids {
+		n.Children = append(n.Children, k.toNode())
+	}
+	return n
+}
+
+func (k item) toNode() Node {
+	if k.typ == ElementNode {
+		return k.el.toNode()
+	}
+	return Node{Type: k.typ, Data: k.data}
+}
+
+// structuredKids splits the children of an element whose content is elements only
+// (a slide set, a slide, a fileset): elements are returned for interpretation,
+// comments are kept, whitespace between elements is dropped, and any other text
+// is an error.
+func structuredKids(e *elem) (elems []*elem, comments []Node, err error) {
+	for _, k := range e.kids {
+		switch k.typ {
+		case ElementNode:
+			elems = append(elems, k.el)
+		case CommentNode:
+			comments = append(comments, Node{Type: CommentNode, Data: k.data})
+		case TextNode:
+			if strings.TrimSpace(k.data) != "" {
+				return nil, nil, invalidf(e, "", "unexpected text between child elements")
+			}
+		}
+	}
+	return elems, comments, nil
+}
+
+// textContent returns the text of an element whose content is text only
+// (question, choice, current-text, ann). Comments inside it are dropped; child
+// elements are an error.
+func textContent(e *elem) (string, error) {
+	var b strings.Builder
+	for _, k := range e.kids {
+		switch k.typ {
+		case ElementNode:
+			return "", invalidf(e, "", "child element <%s> inside a text-only element", qname(k.el.name))
+		case TextNode:
+			b.WriteString(k.data)
+		}
+	}
+	return b.String(), nil
+}
+
+// --- writing ---
+
+// writer builds a document in memory; Encode methods write it to the caller's
+// io.Writer in one call only after the whole document was built and checked, so a
+// model that cannot be encoded never produces half a document.
+type writer struct {
+	b   bytes.Buffer
+	err error
+}
+
+const xmlHeader = `<?xml version="1.0" encoding="utf-8"?>` + "\n"
+
+func (w *writer) fail(err error) {
+	if w.err == nil {
+		w.err = err
+	}
+}
+
+func (w *writer) indent(depth int) {
+	for i := 0; i < depth; i++ {
+		w.b.WriteString("  ")
+	}
+}
+
+func (w *writer) startTag(name string, attrs []xml.Attr, empty bool) {
+	w.b.WriteByte('<')
+	w.b.WriteString(name)
+	for _, a := range attrs {
+		w.b.WriteByte(' ')
+		w.b.WriteString(qname(a.Name))
+		w.b.WriteString(`="`)
+		if err := escapeAttr(&w.b, a.Value); err != nil {
+			w.fail(encodeErr(name, qname(a.Name), "%v", err))
+		}
+		w.b.WriteByte('"')
+	}
+	if empty {
+		w.b.WriteString("/>")
+	} else {
+		w.b.WriteByte('>')
+	}
+}
+
+func (w *writer) endTag(name string) {
+	w.b.WriteString("</")
+	w.b.WriteString(name)
+	w.b.WriteByte('>')
+}
+
+// textElem writes <name attrs>text</name> on its own line.
+func (w *writer) textElem(depth int, name string, attrs []xml.Attr, text string) {
+	w.indent(depth)
+	w.startTag(name, attrs, false)
+	if err := escapeText(&w.b, text); err != nil {
+		w.fail(encodeErr(name, "", "%v", err))
+	}
+	w.endTag(name)
+	w.b.WriteByte('\n')
+}
+
+// preserved writes kept nodes, each on its own line at depth; their own content is
+// written exactly (no added whitespace) so that it reads back identically.
+func (w *writer) preserved(depth int, nodes []Node) {
+	for _, n := range nodes {
+		w.indent(depth)
+		w.raw(n, 0)
+		w.b.WriteByte('\n')
+	}
+}
+
+// raw writes a Node verbatim.
+func (w *writer) raw(n Node, depth int) {
+	if depth > MaxDepth {
+		w.fail(encodeErr("", "", "preserved content nested deeper than MaxDepth"))
+		return
+	}
+	switch n.Type {
+	case TextNode:
+		if err := escapeText(&w.b, n.Data); err != nil {
+			w.fail(encodeErr("", "", "preserved text: %v", err))
+		}
+	case CommentNode:
+		if strings.Contains(n.Data, "--") || strings.HasSuffix(n.Data, "-") || !validChars(n.Data) {
+			w.fail(encodeErr("", "", "comment cannot be written as XML"))
+			return
+		}
+		w.b.WriteString("<!--")
+		w.b.WriteString(n.Data)
+		w.b.WriteString("-->")
+	case ElementNode:
+		name := qname(n.Name)
+		if !validName(name) {
+			w.fail(encodeErr("", "", "preserved element has an invalid name"))
+			return
+		}
+		for _, a := range n.Attrs {
+			if !validName(qname(a.Name)) {
+				w.fail(encodeErr(name, "", "preserved attribute has an invalid name"))
+				return
+			}
+		}
+		if err := checkDuplicateAttrs(n.Attrs); err != "" {
+			w.fail(encodeErr(name, err, "duplicate attribute"))
+			return
+		}
+		w.startTag(name, n.Attrs, len(n.Children) == 0)
+		if len(n.Children) == 0 {
+			return
+		}
+		for _, c := range n.Children {
+			w.raw(c, depth+1)
+		}
+		w.endTag(name)
+	default:
+		w.fail(encodeErr("", "", "preserved node of unknown type %d", n.Type))
+	}
+}
+
+func (w *writer) finish(out io.Writer) error {
+	if w.err != nil {
+		return w.err
+	}
+	_, err := out.Write(w.b.Bytes())
+	return err
+}
+
+// validName reports whether s parses as an XML name, by asking encoding/xml
+// itself, so that exactly the names the parser accepts can be written back.
+func validName(s string) bool {
+	if s == "" || strings.ContainsAny(s, " \t\r\n<>&\"'=/") {
+		return false
+	}
+	tok, err := xml.NewDecoder(strings.NewReader("<" + s + "/>")).RawToken()
+	if err != nil {
+		return false
+	}
+	se, ok := tok.(xml.StartElement)
+	return ok && qname(se.Name) == s
+}
+
+// isXMLChar reports whether r may appear in an XML 1.0 document.
+func isXMLChar(r rune) bool {
+	return r == 0x09 || r == 0x0A || r == 0x0D ||
+		r >= 0x20 && r <= 0xD7FF ||
+		r >= 0xE000 && r <= 0xFFFD ||
+		r >= 0x10000 && r <= 0x10FFFF
+}
+
+func validChars(s string) bool {
+	for i, r := range s {
+		if r == utf8.RuneError {
+			if _, size := utf8.DecodeRuneInString(s[i:]); size <= 1 {
+				return false
+			}
+		}
+		if !isXMLChar(r) {
+			return false
+		}
+	}
+	return true
+}
+
+var errBadChars = errors.New("value holds invalid UTF-8 or characters XML cannot carry")
+
+// escapeText escapes character data. Newlines and tabs stay literal (readable);
+// CR is written as a character reference because XML parsers turn a literal CR into
+// LF. encoding/xml's EscapeText is not used because it also escapes every newline
+// and silently replaces invalid characters instead of reporting them.
+func escapeText(b *bytes.Buffer, s string) error {
+	if !validChars(s) {
+		return errBadChars
+	}
+	for _, r := range s {
+		switch r {
+		case '&':
+			b.WriteString("&amp;")
+		case '<':
+			b.WriteString("&lt;")
+		case '>':
+			b.WriteString("&gt;")
+		case '\r':
+			b.WriteString("&#xD;")
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return nil
+}
+
+// escapeAttr escapes an attribute value; whitespace other than space is written as
+// character references so that attribute-value normalisation in other parsers
+// cannot change it.
+func escapeAttr(b *bytes.Buffer, s string) error {
+	if !validChars(s) {
+		return errBadChars
+	}
+	for _, r := range s {
+		switch r {
+		case '&':
+			b.WriteString("&amp;")
+		case '<':
+			b.WriteString("&lt;")
+		case '>':
+			b.WriteString("&gt;")
+		case '"':
+			b.WriteString("&quot;")
+		case '\t':
+			b.WriteString("&#x9;")
+		case '\n':
+			b.WriteString("&#xA;")
+		case '\r':
+			b.WriteString("&#xD;")
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return nil
+}
