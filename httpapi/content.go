@@ -1,0 +1,266 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/lectern/lectern/core/layout"
+	"github.com/lectern/lectern/core/storage"
+)
+
+// Content download (the components role). It serves the stored ciphertext as is; it
+// holds no keys. Range, conditional GET (If-None-Match, If-Modified-Since, If-Match,
+// If-Unmodified-Since, If-Range) and HEAD are left to http.ServeContent, which
+// implements RFC 9110 fully and is well tested; this file only supplies an
+// io.ReadSeeker that turns seeks into ranged storage Gets, so nothing is buffered.
+
+func (s *Server) registerContent() {
+	scope := ConferenceParam("conf")
+	h := []gin.HandlerFunc{validateContentPath, s.requireContent(scope), s.serveContent}
+	s.api.GET("/content/:org/:conf/:name", h...)
+	s.api.HEAD("/content/:org/:conf/:name", h...)
+}
+
+// validateContentPath refuses every path element that is not of its exact form before
+// anything else looks at it, so that no storage key is ever built from ".." or a
+// backslash (400 invalid_id, never a 500 and never a lookup).
+func validateContentPath(c *gin.Context) {
+	for _, check := range []error{
+		layout.ValidateOrganizerHash(c.Param("org")),
+		layout.ValidateConferenceID(c.Param("conf")),
+		layout.ValidateContentName(c.Param("name")),
+	} {
+		if check != nil {
+			Fail(c, check)
+			return
+		}
+	}
+	c.Next()
+}
+
+func (s *Server) serveContent(c *gin.Context) {
+	ctx := c.Request.Context()
+	key := layout.Conference{OrgHash: c.Param("org"), ID: c.Param("conf")}.ContentKey(c.Param("name"))
+	// Content files are written once under random names and never replaced, so the
+	// attributes read here stay true while the body is streamed.
+	attrs, err := s.content.Stat(ctx, key)
+	if err != nil {
+		Fail(c, err)
+		return
+	}
+	h := c.Writer.Header()
+	h.Set("Content-Type", "application/octet-stream")
+	h.Set("Cache-Control", "private")
+	h.Set("X-Content-Type-Options", "nosniff")
+	if etag := etagOf(attrs.Version); etag != "" {
+		h.Set("ETag", etag)
+	}
+	rangeHeader := c.GetHeader("Range")
+	if n := countRanges(rangeHeader); n > s.cfg.Limits.MaxRanges {
+		h.Set("Content-Range", "bytes */"+strconv.FormatInt(attrs.Size, 10))
+		Fail(c, Errorf(CodeRangeNotSatisfiable, "at most %d ranges per request", s.cfg.Limits.MaxRanges))
+		return
+	}
+	rs := &rangeReader{ctx: ctx, bucket: s.content, key: key, size: attrs.Size}
+	rs.hintStart, rs.hintEnd = singleRangeHint(rangeHeader)
+	defer rs.Close()
+	w := &jsonErrorWriter{ResponseWriter: c.Writer}
+	http.ServeContent(w, c.Request, "", attrs.ModTime, rs)
+	if rs.err != nil {
+		// The status line is already out; the body was cut short. Log and count.
+		_ = c.Error(rs.err)
+		s.metrics.observeStorageError(rs.err)
+	}
+}
+
+// etagOf makes a strong ETag from a storage version: the version itself when it is
+// made of ETag characters, else a hash of it (an S3 ETag comes with its own quotes).
+func etagOf(version string) string {
+	if version == "" {
+		return ""
+	}
+	v := strings.Trim(version, `"`)
+	ok := len(v) > 0 && len(v) <= 128
+	for i := 0; ok && i < len(v); i++ {
+		ok = v[i] >= 0x23 && v[i] <= 0x7e || v[i] == 0x21
+	}
+	if !ok {
+		sum := sha256.Sum256([]byte(version))
+		v = hex.EncodeToString(sum[:16])
+	}
+	return `"` + v + `"`
+}
+
+func countRanges(h string) int {
+	if !strings.HasPrefix(h, "bytes=") {
+		return 0
+	}
+	return strings.Count(h, ",") + 1
+}
+
+// singleRangeHint returns [start, end) for a Range header "bytes=a-b", so that the
+// storage Get asks for just those bytes instead of the rest of the object (on S3, an
+// open-ended GET abandoned early costs a connection). It is only a hint: ServeContent
+// alone decides what is sent, and a read outside the hint opens a new Get.
+func singleRangeHint(h string) (int64, int64) {
+	spec, ok := strings.CutPrefix(h, "bytes=")
+	if !ok || strings.Contains(spec, ",") {
+		return 0, 0
+	}
+	a, b, ok := strings.Cut(strings.TrimSpace(spec), "-")
+	if !ok || a == "" || b == "" {
+		return 0, 0
+	}
+	start, err1 := strconv.ParseInt(a, 10, 64)
+	last, err2 := strconv.ParseInt(b, 10, 64)
+	if err1 != nil || err2 != nil || start < 0 || last < start || last == 1<<63-1 {
+		return 0, 0
+	}
+	return start, last + 1
+}
+
+// rangeReader is an io.ReadSeeker over a stored object. Seek only moves the position;
+// Read opens a ranged Get at the position when the open one is elsewhere.
+type rangeReader struct {
+	ctx                context.Context
+	bucket             *storage.Bucket
+	key                string
+	size               int64
+	pos                int64
+	rc                 io.ReadCloser
+	rcPos              int64 // the position rc reads from next
+	hintStart, hintEnd int64
+	err                error // the first storage error, for the log
+}
+
+func (r *rangeReader) Seek(offset int64, whence int) (int64, error) {
+	var abs int64
+	switch whence {
+	case io.SeekStart:
+		abs = offset
+	case io.SeekCurrent:
+		abs = r.pos + offset
+	case io.SeekEnd:
+		abs = r.size + offset
+	default:
+		return 0, fmt.Errorf("seek: bad whence %d", whence)
+	}
+	if abs < 0 {
+		return 0, errors.New("seek: negative position")
+	}
+	r.pos = abs
+	return abs, nil
+}
+
+func (r *rangeReader) Read(p []byte) (int, error) {
+	if r.pos >= r.size {
+		return 0, io.EOF
+	}
+	fresh := false
+	if r.rc == nil || r.rcPos != r.pos {
+		r.closeBody()
+		length := int64(-1)
+		if r.pos >= r.hintStart && r.pos < r.hintEnd {
+			length = min(r.hintEnd, r.size) - r.pos
+		}
+		rc, _, err := r.bucket.Get(r.ctx, r.key, r.pos, length)
+		if err != nil {
+			r.err = err
+			return 0, err
+		}
+		r.rc, r.rcPos, fresh = rc, r.pos, true
+	}
+	n, err := r.rc.Read(p)
+	r.pos += int64(n)
+	r.rcPos += int64(n)
+	if errors.Is(err, io.EOF) {
+		r.closeBody()
+		switch {
+		case r.pos >= r.size:
+			return n, io.EOF
+		case n == 0 && fresh:
+			// A fresh Get that yields nothing before the known size: the object is
+			// shorter than its Stat said. Never loop reopening it.
+			r.err = fmt.Errorf("content %q ended at %d of %d bytes: %w", r.key, r.pos, r.size, io.ErrUnexpectedEOF)
+			return 0, r.err
+		}
+		return n, nil // a hinted range ended; the next Read opens the rest
+	}
+	if err != nil && r.err == nil {
+		r.err = err
+	}
+	return n, err
+}
+
+func (r *rangeReader) closeBody() {
+	if r.rc != nil {
+		_ = r.rc.Close()
+		r.rc = nil
+	}
+}
+
+func (r *rangeReader) Close() error {
+	r.closeBody()
+	return nil
+}
+
+// jsonErrorWriter gives the errors http.ServeContent writes itself (416, 412) the JSON
+// error shape instead of its plain text, keeping the headers it set (Content-Range).
+type jsonErrorWriter struct {
+	gin.ResponseWriter
+	swallow bool
+}
+
+func (w *jsonErrorWriter) WriteHeader(status int) {
+	if status < 400 {
+		w.ResponseWriter.WriteHeader(status)
+		return
+	}
+	code := CodeBadRequest
+	switch status {
+	case http.StatusRequestedRangeNotSatisfiable:
+		code = CodeRangeNotSatisfiable
+	case http.StatusPreconditionFailed:
+		code = CodePreconditionFailed
+	case http.StatusInternalServerError:
+		code = CodeInternal
+	}
+	body, _ := json.Marshal(ErrorBody{Error: ErrorDetail{Code: code, Message: errorMessage(status), Status: status}})
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("Cache-Control", "no-store")
+	w.ResponseWriter.WriteHeader(status)
+	_, _ = w.ResponseWriter.Write(body)
+	w.swallow = true
+}
+
+func errorMessage(status int) string {
+	switch status {
+	case http.StatusRequestedRangeNotSatisfiable:
+		return "range not satisfiable"
+	case http.StatusPreconditionFailed:
+		return "precondition failed: the content does not match If-Match or If-Unmodified-Since"
+	}
+	return strings.ToLower(http.StatusText(status))
+}
+
+func (w *jsonErrorWriter) Write(p []byte) (int, error) {
+	if w.swallow {
+		return len(p), nil
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+// WriteString is implemented so that io.WriteString cannot bypass Write.
+func (w *jsonErrorWriter) WriteString(s string) (int, error) { return w.Write([]byte(s)) }

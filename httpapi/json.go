@@ -1,0 +1,62 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+
+	"github.com/gin-gonic/gin"
+)
+
+// DecodeJSON decodes the request body into v strictly: Content-Type must be JSON,
+// unknown fields and trailing data are refused. The error is an *Error (invalid_json,
+// too_large or unsupported_media_type) ready for Fail; its message says what is wrong
+// so that a client can fix its request.
+//
+// It uses encoding/json directly rather than gin's binding so that every failure is
+// classified here (gin's binding mixes syntax errors with validation errors).
+func DecodeJSON(c *gin.Context, v any) error {
+	if ct := c.GetHeader("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || mt != "application/json" {
+			return Errorf(CodeUnsupportedMedia, "Content-Type must be application/json")
+		}
+	}
+	dec := json.NewDecoder(c.Request.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		if isMaxBytes(err) {
+			return jsonError(err)
+		}
+		return Errorf(CodeInvalidJSON, "unexpected data after the JSON value")
+	}
+	return nil
+}
+
+func jsonError(err error) error {
+	var (
+		syn *json.SyntaxError
+		typ *json.UnmarshalTypeError
+	)
+	switch {
+	case isMaxBytes(err):
+		return &Error{Code: CodeTooLarge, Message: "request body is over the size limit", Err: err}
+	case errors.Is(err, io.EOF):
+		return Errorf(CodeInvalidJSON, "the request body is empty")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return Errorf(CodeInvalidJSON, "the JSON body ends too early")
+	case errors.As(err, &syn):
+		return Errorf(CodeInvalidJSON, "malformed JSON at byte %d", syn.Offset)
+	case errors.As(err, &typ):
+		return Errorf(CodeInvalidJSON, "field %q must be a JSON %s", typ.Field, typ.Type)
+	default:
+		// Unknown fields ("json: unknown field \"x\""), and anything else the decoder
+		// reports about the document itself.
+		return &Error{Code: CodeInvalidJSON, Message: fmt.Sprintf("invalid JSON: %v", err), Err: err}
+	}
+}
