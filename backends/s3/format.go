@@ -1,0 +1,32 @@
+package s3
+
+import (
+	"bytes"
+	"crypto/rand"
+	"fmt"
+	"io"
+
+	"github.com/lectern/lectern/core/storage"
+)
+
+// headerSize is the length of the random header every stored object starts with (see
+// "Object format" in the package documentation). 128 random bits make a repeated
+// ETag, and so a repeated version, practically impossible.
+const headerSize = 16
+
+// newHeader returns a fresh random header.
+func newHeader() io.Reader {
+	h := make([]byte, headerSize)
+	_, _ = rand.Read(h) // crypto/rand.Read never fails (Go 1.24+)
+	return bytes.NewReader(h)
+}
+
+// callerSize converts the size of a stored object into the size of the caller's
+// bytes in it.
+func callerSize(op, key string, stored int64) (int64, error) {
+	if stored < headerSize {
+		return 0, storage.NewError(storage.ErrInvalidArgument, op, key,
+			fmt.Errorf("the object is %d bytes, shorter than the %d-byte header every object of this backend starts with: it was not written by Lectern", stored, headerSize))
+	}
+	return stored - headerSize, nil
+}
