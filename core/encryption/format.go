@@ -116,9 +116,9 @@ func (h Header) noncePrefix() []byte { return h.raw[prefixSize+1+saltSize : Head
 // prefix through the HKDF info and the salt through the HKDF salt means another
 // header (another file's, or this one edited) yields another subkey.
 func (h Header) aead(key Key) (cipher.AEAD, error) {
-	sub, err := hkdf.Key(sha256.New, key[:], h.salt(), string(h.prefix()), KeySize)
+	sub, err := hkdfSubkey(key, h)
 	if err != nil {
-		return nil, fmt.Errorf("encryption: deriving subkey: %w", err)
+		return nil, err
 	}
 	block, err := aes.NewCipher(sub)
 	clear(sub)
@@ -126,6 +126,14 @@ func (h Header) aead(key Key) (cipher.AEAD, error) {
 		return nil, fmt.Errorf("encryption: %w", err)
 	}
 	return cipher.NewGCM(block)
+}
+
+func hkdfSubkey(key Key, h Header) ([]byte, error) {
+	sub, err := hkdf.Key(sha256.New, key[:], h.salt(), string(h.prefix()), KeySize)
+	if err != nil {
+		return nil, fmt.Errorf("encryption: deriving subkey: %w", err)
+	}
+	return sub, nil
 }
 
 // nonce writes the nonce of segment i into dst (nonceSize bytes).
