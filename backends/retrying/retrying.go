@@ -226,6 +226,10 @@ func (b *body) reopen() error {
 			b.rc = rc
 			return nil
 		}
+		if errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrInvalidRange) {
+			// Deleted, or replaced by a shorter object, since the body was opened.
+			return storage.NewError(storage.ErrUnavailable, "get", b.key, fmt.Errorf("%w: cannot resume at byte %d: %w", ErrChanged, b.offset, err))
+		}
 		b.failed++
 		if !b.d.again(b.ctx, "get", b.key, b.failed, err) {
 			return giveUp(b.ctx, err)
