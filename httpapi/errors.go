@@ -200,6 +200,8 @@ func writeError(c *gin.Context, code Code, msg string, retry time.Duration) {
 	status := code.Status()
 	h := c.Writer.Header()
 	h.Set("Cache-Control", "no-store")
+	// Set here: gin keeps a Content-Type a handler set earlier (octet-stream).
+	h.Set("Content-Type", "application/json; charset=utf-8")
 	h.Del("ETag")
 	h.Del("Last-Modified")
 	if retry > 0 {
