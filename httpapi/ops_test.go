@@ -137,7 +137,7 @@ func TestErrorShapes(t *testing.T) {
 		{"engine sentinel by rule", http.MethodGet, "/v1/test/conflict", nil, nil, 409, CodeConflict, ""},
 		{"unclassified", http.MethodGet, "/v1/test/unclassified", nil, nil, 500, CodeInternal, "/secret/path"},
 		{"declared body over limit", http.MethodPost, "/v1/test/echo", json, strings.NewReader(`{"a":"` + strings.Repeat("x", 2000) + `"}`), 413, CodeTooLarge, ""},
-		{"chunked body over limit", http.MethodPost, "/v1/test/echo", json, io.MultiReader(strings.NewReader(`{"a":"`+strings.Repeat("x", 2000)+`"}`)), 413, CodeTooLarge, ""},
+		{"chunked body over limit", http.MethodPost, "/v1/test/echo", json, io.MultiReader(strings.NewReader(`{"a":"` + strings.Repeat("x", 2000) + `"}`)), 413, CodeTooLarge, ""},
 		{"raised limit still holds", http.MethodPost, "/v1/test/big", nil, io.LimitReader(zeros{}, 2<<20), 413, CodeTooLarge, ""},
 		{"malformed JSON", http.MethodPost, "/v1/test/echo", json, strings.NewReader(`{"a":`), 400, CodeInvalidJSON, ""},
 	}
