@@ -249,9 +249,9 @@ type UnknownSlide struct {
 	Element xml.Name
 }
 
-func (*UnknownSlide) Kind() Kind                  { return KindUnknown }
-func (*UnknownSlide) ContentRefs() []ContentRef   { return nil }
-func (u *UnknownSlide) element() string           { return qname(u.Element) }
+func (*UnknownSlide) Kind() Kind                               { return KindUnknown }
+func (*UnknownSlide) ContentRefs() []ContentRef                { return nil }
+func (u *UnknownSlide) element() string                        { return qname(u.Element) }
 func (*UnknownSlide) decode(*elem, *attrReader, []*elem) error { return nil }
 
 func (u *UnknownSlide) decodeUnknown(el *elem) error {

@@ -89,9 +89,9 @@ func TestLegacyDisplayBugExplained(t *testing.T) {
 		zone  *time.Location
 		seed  string
 	}{
-		{1188069617459, pdt, "8/25/2007 12:20 PM"},      // UploadedOnDate: correct, local time
-		{128325431784134388, pst, "1/18/8441 5:22 PM"},  // CreatedOnDate: ticks read as ms
-		{128325431917125620, pst, "1/20/8441 6:18 AM"},  // ModifiedOnDate: ticks read as ms
+		{1188069617459, pdt, "8/25/2007 12:20 PM"},     // UploadedOnDate: correct, local time
+		{128325431784134388, pst, "1/18/8441 5:22 PM"}, // CreatedOnDate: ticks read as ms
+		{128325431917125620, pst, "1/20/8441 6:18 AM"}, // ModifiedOnDate: ticks read as ms
 	}
 	for _, tc := range cases {
 		if got := legacyDisplay(tc.value, tc.zone); got != tc.seed {

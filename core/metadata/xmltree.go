@@ -126,7 +126,10 @@ func parseTree(r io.Reader) (*elem, error) {
 			if err := checkDuplicateAttrs(t.Attr); err != "" {
 				return nil, malformed("duplicate attribute " + err)
 			}
-			e := &elem{name: t.Name, attrs: t.Attr, line: line, col: col}
+			e := &elem{name: t.Name, line: line, col: col}
+			if len(t.Attr) > 0 { // nil, not empty: models compare with reflect.DeepEqual
+				e.attrs = t.Attr
+			}
 			if len(stack) == 0 {
 				root = e
 			} else {
