@@ -21,6 +21,13 @@ type ReaderAt struct {
 	csize int64 // ciphertext size
 	final uint64
 	pool  sync.Pool
+
+	// The last decrypted segment, so that reads smaller than a segment (io.Copy's
+	// 32 KiB, http.ServeContent) decrypt each segment once, not once per read.
+	mu       sync.Mutex
+	cached   []byte
+	cachedAt uint64
+	hasCache bool
 }
 
 // NewReaderAt reads the header of the file in src, whose total size is
@@ -80,11 +87,15 @@ func (r *ReaderAt) ReadAt(p []byte, off int64) (int, error) {
 	n := 0
 	for n < len(p) && off < r.size {
 		i := r.h.segmentOf(off)
-		pt, err := r.readSegment(buf, i)
-		if err != nil {
-			return n, err
+		k, ok := r.fromCache(p[n:], i, off-r.h.plainStart(i))
+		if !ok {
+			pt, err := r.readSegment(buf, i)
+			if err != nil {
+				return n, err
+			}
+			k = copy(p[n:], pt[off-r.h.plainStart(i):])
+			r.toCache(i, pt)
 		}
-		k := copy(p[n:], pt[off-r.h.plainStart(i):])
 		n += k
 		off += int64(k)
 	}
@@ -116,4 +127,20 @@ func (r *ReaderAt) readSegment(buf []byte, i uint64) ([]byte, error) {
 		return nil, fmt.Errorf("%w: segment %d", ErrAuthentication, i)
 	}
 	return pt, nil
+}
+
+func (r *ReaderAt) fromCache(p []byte, i uint64, skip int64) (int, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.hasCache || r.cachedAt != i {
+		return 0, false
+	}
+	return copy(p, r.cached[skip:]), true
+}
+
+func (r *ReaderAt) toCache(i uint64, pt []byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.cached = append(r.cached[:0], pt...)
+	r.cachedAt, r.hasCache = i, true
 }
