@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"unicode/utf8"
@@ -62,6 +63,7 @@ type limitReader struct {
 	r        io.Reader
 	left     int64
 	exceeded bool
+	readErr  error // the last error of r other than io.EOF
 }
 
 func (l *limitReader) Read(p []byte) (int, error) {
@@ -80,6 +82,9 @@ func (l *limitReader) Read(p []byte) (int, error) {
 	}
 	n, err := l.r.Read(p)
 	l.left -= int64(n)
+	if err != nil && err != io.EOF {
+		l.readErr = err
+	}
 	return n, err
 }
 
@@ -104,6 +109,10 @@ func parseTree(r io.Reader) (*elem, error) {
 		if err != nil {
 			if lr.exceeded || errors.Is(err, ErrTooLarge) {
 				return nil, &Error{Err: ErrTooLarge, Msg: "document exceeds MaxDocumentSize"}
+			}
+			if lr.readErr != nil && errors.Is(err, lr.readErr) {
+				// The reader failed (I/O), the document may be fine: not ErrMalformed.
+				return nil, fmt.Errorf("metadata: reading document: %w", err)
 			}
 			l, c := d.InputPos()
 			var se *xml.SyntaxError
