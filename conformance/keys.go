@@ -125,12 +125,18 @@ func longestKey(t *testing.T, e *env) {
 }
 
 func longestSegment(t *testing.T, e *env) {
-	key := "d/" + strings.Repeat("s", storage.MaxSegmentLength)
+	limit := storage.MaxSegmentLength
+	if e.caps.MaxSegmentLength > 0 {
+		limit = e.caps.MaxSegmentLength
+	}
+	key := "d/" + strings.Repeat("s", limit)
 	if len(key) > maxKeyLength(e) {
 		t.Skipf("backend's key limit %d is below a full segment", maxKeyLength(e))
 	}
 	e.put(key, []byte("seg"))
 	e.wantContent(e.b, key, []byte("seg"))
+	_, err := e.b.PutBytes(e.ctx, key+"s", []byte("x"), storage.Condition{})
+	wantKind(t, err, storage.ErrInvalidArgument, "Put of a segment one byte over the limit")
 }
 
 func deepNesting(t *testing.T, e *env) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"strings"
 )
 
 // Bucket is the portable handle the rest of Lectern uses. It wraps a Driver and does
@@ -33,6 +34,13 @@ func (b *Bucket) checkKey(op, key string) error {
 	}
 	if b.caps.MaxKeyLength > 0 && len(key) > b.caps.MaxKeyLength {
 		return NewError(ErrInvalidArgument, op, "", fmt.Errorf("key is %d bytes, over this backend's limit of %d", len(key), b.caps.MaxKeyLength))
+	}
+	if b.caps.MaxSegmentLength > 0 {
+		for seg := range strings.SplitSeq(key, "/") {
+			if len(seg) > b.caps.MaxSegmentLength {
+				return NewError(ErrInvalidArgument, op, "", fmt.Errorf("key has a segment of %d bytes, over this backend's limit of %d", len(seg), b.caps.MaxSegmentLength))
+			}
+		}
 	}
 	return nil
 }

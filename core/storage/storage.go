@@ -51,6 +51,9 @@ type Capabilities struct {
 	CaseInsensitive bool
 	// MaxKeyLength, when not zero, is lower than storage.MaxKeyLength.
 	MaxKeyLength int
+	// MaxSegmentLength, when not zero, is lower than storage.MaxSegmentLength (a
+	// backend that lengthens object names on a server with a per-segment limit).
+	MaxSegmentLength int
 }
 
 // Driver is what a backend implements. Its methods are only ever called by Bucket,
