@@ -78,7 +78,12 @@ func classify(ctx context.Context, op, key string, err error, conditional bool) 
 		// A deadline of the transport (not the caller's): retryable.
 		return storage.NewError(storage.ErrUnavailable, op, key, err)
 	}
-	return storage.NewError(category(err, conditional), op, key, err)
+	kind := category(err, conditional)
+	if kind == storage.ErrNotFound && conditional {
+		// If-Match on a missing key is answered 404: the condition did not hold.
+		kind = storage.ErrPrecondition
+	}
+	return storage.NewError(kind, op, key, err)
 }
 
 func category(err error, conditional bool) error {

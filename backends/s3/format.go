@@ -5,9 +5,27 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/lectern/lectern/core/storage"
 )
+
+// terminator ends every object name (see "Object format" in the package
+// documentation). It sorts before every character storage.ValidateKey allows.
+const terminator = "!"
+
+// keyOf returns the storage key of the listed object name.
+func keyOf(prefix, name string) (string, error) {
+	key, ok := strings.CutPrefix(name, prefix)
+	if ok {
+		key, ok = strings.CutSuffix(key, terminator)
+	}
+	if !ok {
+		return "", storage.NewError(storage.ErrInvalidArgument, "list", "",
+			fmt.Errorf("object %q does not end in %q: it was not written by Lectern", name, terminator))
+	}
+	return key, nil
+}
 
 // headerSize is the length of the random header every stored object starts with (see
 // "Object format" in the package documentation). 128 random bits make a repeated

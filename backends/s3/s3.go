@@ -11,14 +11,24 @@
 //
 // # Object format
 //
-// S3 derives the ETag from the content (an MD5), so two puts of the same bytes would
-// get the same version, and a conditional replace could succeed against a version
-// that was overwritten and then written back (the ABA problem). To make every put's
-// ETag unique, each stored object starts with a 16-byte header of random bits,
-// followed by the caller's bytes unchanged. The driver adds the header on put and
-// hides it on get, stat and list (ranges are shifted by 16 bytes); objects in the
-// bucket are therefore 16 bytes longer than what the caller stored, and an object
-// shorter than the header was not written by this driver and is refused.
+// Two adjustments make S3 keep the contract, and both are invisible to callers:
+//
+//   - Every object name ends in '!' (key "a/b" is stored as "a/b!"). MinIO keeps
+//     objects as folders on disk, so it cannot hold both "a" and "a/b": the second
+//     put succeeds but one of the two disappears from listings. With the terminator
+//     no object name is the folder of another. '!' sorts before every character a key
+//     may contain, so listings keep the keys' byte order, and a plain prefix still
+//     selects the same keys.
+//   - Every object starts with a 16-byte header of random bits, followed by the
+//     caller's bytes unchanged. S3 derives the ETag from the content (an MD5), so two
+//     puts of the same bytes would get the same version, and a conditional replace
+//     could succeed against a version that was overwritten and then written back (the
+//     ABA problem); the header makes every put's ETag unique. The driver hides it on
+//     get, stat and list (ranges are shifted by 16 bytes).
+//
+// An object under the driver's prefix without the terminator or shorter than the
+// header was not written by this driver; operations that meet one report
+// ErrInvalidArgument rather than misread it.
 //
 // It must not know the engine, HTTP tier, encryption or any other backend; it knows
 // the storage contract and the S3 API only.
@@ -60,7 +70,7 @@ var _ storage.Driver = (*Driver)(nil)
 func (d *Driver) Client() *s3api.Client { return d.client }
 
 // ObjectKey returns the S3 object name under which key is stored.
-func (d *Driver) ObjectKey(key string) string { return d.prefix + key }
+func (d *Driver) ObjectKey(key string) string { return d.prefix + key + terminator }
 
 func (d *Driver) check(op, key string) error {
 	if d.closed.Load() {
@@ -299,12 +309,16 @@ func (d *Driver) List(ctx context.Context, prefix string) iter.Seq2[storage.Attr
 				return
 			}
 			for _, obj := range page.Contents {
-				name := aws.ToString(obj.Key)
-				if !strings.HasPrefix(name, d.prefix) {
-					continue // cannot happen with a prefixed listing; never expose it
+				if err := ctx.Err(); err != nil {
+					// A page holds up to 1,000 entries: stop promptly on cancellation.
+					yield(storage.Attributes{}, err)
+					return
 				}
-				key := name[len(d.prefix):]
-				size, err := callerSize("list", key, aws.ToInt64(obj.Size))
+				key, err := keyOf(d.prefix, aws.ToString(obj.Key))
+				var size int64
+				if err == nil {
+					size, err = callerSize("list", key, aws.ToInt64(obj.Size))
+				}
 				if err != nil {
 					yield(storage.Attributes{}, err)
 					return
@@ -325,8 +339,17 @@ func (d *Driver) List(ctx context.Context, prefix string) iter.Seq2[storage.Attr
 
 // Capabilities implements storage.Driver. S3 evaluates If-None-Match and If-Match on
 // the server, so conditional puts are atomic across driver instances and processes.
+// The name terminator and the prefix take room from S3's 1,024-byte object names,
+// and the terminator a byte from the last segment, which MinIO (keeping objects as
+// folders) limits to 255 bytes like any segment.
 func (d *Driver) Capabilities() storage.Capabilities {
-	return storage.Capabilities{ConditionalCreate: true, ConditionalReplace: true, SharedAcrossInstances: true}
+	return storage.Capabilities{
+		ConditionalCreate:     true,
+		ConditionalReplace:    true,
+		SharedAcrossInstances: true,
+		MaxKeyLength:          storage.MaxKeyLength - len(d.prefix) - len(terminator),
+		MaxSegmentLength:      storage.MaxSegmentLength - len(terminator),
+	}
 }
 
 // Close implements storage.Driver. Requests already running finish; new ones get

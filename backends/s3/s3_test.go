@@ -71,8 +71,9 @@ func TestOpenURLPrefix(t *testing.T) {
 	if _, err := b.PutBytes(context.Background(), "a/b", []byte("prefixed"), storage.Condition{}); err != nil {
 		t.Fatal(err)
 	}
-	// Independently of the backend: the object is under the prefix, after the header.
-	raw := f.stored(t, "tenant/one/a/b")
+	// Independently of the backend: the object is under the prefix, its name ends in
+	// the terminator, and its bytes follow the header.
+	raw := f.stored(t, "tenant/one/a/b!")
 	if len(raw) != 16+len("prefixed") || !bytes.Equal(raw[16:], []byte("prefixed")) {
 		t.Fatalf("stored object is %q, want a 16-byte header and %q", raw, "prefixed")
 	}
@@ -128,7 +129,7 @@ func TestPutStrategy(t *testing.T) {
 			if parts != tt.wantParts {
 				t.Errorf("version %s: %d parts, want %d", a.Version, parts, tt.wantParts)
 			}
-			raw := f.stored(t, key)
+			raw := f.stored(t, key+"!")
 			if len(raw) != 16+tt.size || !bytes.Equal(raw[16:], data) {
 				t.Fatalf("stored object is %d bytes, want a 16-byte header and the %d bytes put", len(raw), tt.size)
 			}
@@ -147,7 +148,7 @@ func TestStoredVersionsDiffer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	first2 := f.stored(t, "same")
+	first2 := f.stored(t, "same!")
 	second, err := b.PutBytes(ctx, "same", []byte("same bytes"), storage.Condition{})
 	if err != nil {
 		t.Fatal(err)
@@ -155,7 +156,7 @@ func TestStoredVersionsDiffer(t *testing.T) {
 	if first.Version == second.Version {
 		t.Fatalf("two puts of the same bytes got the same version %s", first.Version)
 	}
-	if bytes.Equal(first2[:16], f.stored(t, "same")[:16]) {
+	if bytes.Equal(first2[:16], f.stored(t, "same!")[:16]) {
 		t.Fatal("two puts stored the same header")
 	}
 	// The stale version loses even though the content is the same.
@@ -165,25 +166,50 @@ func TestStoredVersionsDiffer(t *testing.T) {
 	}
 }
 
-// TestForeignObject: an object too short to hold the header was not written by the
-// backend; it is refused with a clear category rather than misread.
+// TestForeignObject: objects the backend did not write (too short for the header,
+// or without the name terminator) are refused with a clear category rather than
+// misread.
 func TestForeignObject(t *testing.T) {
-	f := newFixture(t)
-	b := f.bucketHandle(t)
 	ctx := context.Background()
-	if _, err := f.srv.Client(t).PutObject(ctx, f.bucket, "foreign", strings.NewReader("tiny"), 4, miniogoPutOptions()); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := b.Stat(ctx, "foreign"); !errors.Is(err, storage.ErrInvalidArgument) {
-		t.Errorf("Stat of a foreign object = %v, want ErrInvalidArgument", err)
-	}
-	if _, _, err := b.Get(ctx, "foreign", 0, -1); !errors.Is(err, storage.ErrInvalidArgument) {
-		t.Errorf("Get of a foreign object = %v, want ErrInvalidArgument", err)
-	}
-	for _, err := range b.List(ctx, "") {
+	t.Run("too_short", func(t *testing.T) {
+		f := newFixture(t)
+		b := f.bucketHandle(t)
+		if _, err := f.srv.Client(t).PutObject(ctx, f.bucket, "foreign!", strings.NewReader("tiny"), 4, miniogoPutOptions()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Stat(ctx, "foreign"); !errors.Is(err, storage.ErrInvalidArgument) {
+			t.Errorf("Stat of a foreign object = %v, want ErrInvalidArgument", err)
+		}
+		if _, _, err := b.Get(ctx, "foreign", 0, -1); !errors.Is(err, storage.ErrInvalidArgument) {
+			t.Errorf("Get of a foreign object = %v, want ErrInvalidArgument", err)
+		}
+		wantListError(t, b)
+	})
+	t.Run("no_terminator", func(t *testing.T) {
+		f := newFixture(t)
+		b := f.bucketHandle(t)
+		body := strings.Repeat("x", 40)
+		if _, err := f.srv.Client(t).PutObject(ctx, f.bucket, "stray", strings.NewReader(body), int64(len(body)), miniogoPutOptions()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Stat(ctx, "stray"); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("Stat of a key only a foreign object has = %v, want ErrNotFound", err)
+		}
+		wantListError(t, b)
+	})
+}
+
+func wantListError(t *testing.T, b *storage.Bucket) {
+	t.Helper()
+	n := 0
+	for _, err := range b.List(context.Background(), "") {
+		n++
 		if !errors.Is(err, storage.ErrInvalidArgument) {
 			t.Errorf("List over a foreign object yielded %v, want ErrInvalidArgument", err)
 		}
+	}
+	if n != 1 {
+		t.Errorf("List yielded %d entries, want 1 error", n)
 	}
 }
 
