@@ -1,0 +1,218 @@
+package main
+
+import (
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/lectern/lectern/httpapi"
+)
+
+// Files in <data-dir>/config. The secrets are hex text so that an operator can copy
+// them into a secret store; they are created once, with mode 0600, and never logged.
+const (
+	configDirName   = "config"
+	certFile        = "tls-cert.pem"
+	keyFile         = "tls-key.pem"
+	kekFile         = "kek.hex"
+	tokenSecretFile = "token-secret.hex"
+	adminTokenFile  = "admin-token"
+	certValidity    = 825 * 24 * time.Hour
+)
+
+// certHosts are the names of the self-signed certificate.
+var certHosts = []string{"localhost", "127.0.0.1", "::1"}
+
+// secrets is what bootstrap loads or creates.
+type secrets struct {
+	KEK         []byte // 32 bytes: wraps every conference master key
+	TokenSecret []byte // signs tokens and content URLs
+	Cert        tls.Certificate
+}
+
+// bootstrap prepares the data dir: the TLS certificate (unless given), the KEK and the
+// token secret, each created on first start and reused after. On the start that
+// creates the token secret it also mints an admin token, saves it (0600) and prints it
+// once on out.
+func bootstrap(cfg Config, log *slog.Logger, out io.Writer) (*secrets, error) {
+	dir := filepath.Join(cfg.DataDir, configDirName)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("config dir: %w", err)
+	}
+	// MkdirAll leaves an existing folder's mode alone; the secrets' folder is private.
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("config dir: %w", err)
+	}
+	s := &secrets{}
+	var err error
+	if s.KEK, _, err = loadOrCreateSecret(filepath.Join(dir, kekFile), 32); err != nil {
+		return nil, err
+	}
+	var created bool
+	if s.TokenSecret, created, err = loadOrCreateSecret(filepath.Join(dir, tokenSecretFile), httpapi.MinSecretLength); err != nil {
+		return nil, err
+	}
+	if s.Cert, err = loadCertificate(cfg, dir, log); err != nil {
+		return nil, err
+	}
+	if created {
+		if err := issueAdminToken(cfg, s.TokenSecret, filepath.Join(dir, adminTokenFile), out); err != nil {
+			return nil, err
+		}
+	} else {
+		log.Info("admin token minted on first start", "file", filepath.Join(dir, adminTokenFile))
+	}
+	return s, nil
+}
+
+func issueAdminToken(cfg Config, secret []byte, path string, out io.Writer) error {
+	auth, err := httpapi.NewAuthority(secret)
+	if err != nil {
+		return err
+	}
+	tok, claims, err := auth.Mint(httpapi.TokenSpec{Role: httpapi.RoleAdmin, Subject: "bootstrap admin", TTL: time.Duration(cfg.AdminTokenTTL)})
+	if err != nil {
+		return fmt.Errorf("admin token: %w", err)
+	}
+	if err := writeFileAtomic(path, []byte(tok+"\n"), 0o600, true); err != nil {
+		return fmt.Errorf("admin token: %w", err)
+	}
+	fmt.Fprintf(out, "\nLectern admin token (shown once; saved in %s, mode 0600; expires %s):\n\n%s\n\n",
+		path, claims.ExpiresAt.UTC().Format(time.RFC3339), tok)
+	return nil
+}
+
+// loadOrCreateSecret reads n random bytes stored as hex in path, or creates them.
+// A secret file readable by other users is refused, as ssh refuses such a key.
+func loadOrCreateSecret(path string, n int) ([]byte, bool, error) {
+	b, err := readPrivate(path)
+	if err == nil {
+		v, err := hex.DecodeString(strings.TrimSpace(string(b)))
+		if err != nil || len(v) != n {
+			// Only the file name: never the contents.
+			return nil, false, fmt.Errorf("%s does not hold %d bytes in hex", path, n)
+		}
+		return v, false, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, false, err
+	}
+	v := make([]byte, n)
+	if _, err := rand.Read(v); err != nil {
+		return nil, false, err
+	}
+	if err := writeFileAtomic(path, []byte(hex.EncodeToString(v)+"\n"), 0o600, false); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			// Another lecternd sharing the data dir created it first: use theirs.
+			v, _, err := loadOrCreateSecret(path, n)
+			return v, false, err
+		}
+		return nil, false, err
+	}
+	return v, true, nil
+}
+
+func readPrivate(path string) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("%s is accessible by other users (mode %04o); run chmod 600 on it", path, fi.Mode().Perm())
+	}
+	return os.ReadFile(path)
+}
+
+// writeFileAtomic writes a whole file or nothing: a temporary file in the same folder,
+// synced, then renamed over path (replace) or linked to it (create only, failing with
+// fs.ErrExist if path exists), so that a crash never leaves half a secret.
+func writeFileAtomic(path string, data []byte, mode fs.FileMode, replace bool) error {
+	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if replace {
+		err = os.Rename(tmp, path)
+	} else {
+		err = os.Link(tmp, path)
+	}
+	if err != nil {
+		return err
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// loadCertificate loads the configured certificate, or the self-signed one of the
+// data dir, creating it on first start and again only when it has expired.
+func loadCertificate(cfg Config, dir string, log *slog.Logger) (tls.Certificate, error) {
+	if cfg.TLSCert != "" {
+		c, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return tls.Certificate{}, fmt.Errorf("TLS certificate: %w", err)
+		}
+		return c, nil
+	}
+	certPath, keyPath := filepath.Join(dir, certFile), filepath.Join(dir, keyFile)
+	keyPEM, kerr := readPrivate(keyPath)
+	certPEM, cerr := os.ReadFile(certPath)
+	if kerr == nil && cerr == nil {
+		c, err := tls.X509KeyPair(certPEM, keyPEM)
+		if err != nil {
+			return tls.Certificate{}, fmt.Errorf("self-signed certificate in %s: %w", dir, err)
+		}
+		leaf, err := x509.ParseCertificate(c.Certificate[0])
+		if err != nil {
+			return tls.Certificate{}, err
+		}
+		if time.Now().Before(leaf.NotAfter) {
+			return c, nil
+		}
+		log.Warn("self-signed certificate expired; creating a new one", "file", certPath, "expired", leaf.NotAfter)
+	} else if kerr != nil && !errors.Is(kerr, fs.ErrNotExist) {
+		return tls.Certificate{}, kerr
+	}
+	certPEM, keyPEM, err := httpapi.SelfSigned(certHosts, certValidity)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	// The key first: a certificate without its key is useless, a key alone is harmless.
+	if err := writeFileAtomic(keyPath, keyPEM, 0o600, true); err != nil {
+		return tls.Certificate{}, fmt.Errorf("TLS key: %w", err)
+	}
+	if err := writeFileAtomic(certPath, certPEM, 0o644, true); err != nil {
+		return tls.Certificate{}, fmt.Errorf("TLS certificate: %w", err)
+	}
+	log.Info("created a self-signed TLS certificate", "file", certPath, "hosts", certHosts)
+	return tls.X509KeyPair(certPEM, keyPEM)
+}

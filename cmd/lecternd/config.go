@@ -1,0 +1,339 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dustin/go-humanize"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/lectern/lectern/httpapi"
+)
+
+// Config is everything lecternd can be told. Each field can come from the YAML config
+// file, from a LECTERN_* environment variable and from a flag; flags win over the
+// environment, the environment over the file, the file over the defaults.
+//
+// YAML because go.yaml.in/yaml/v3 (the YAML organisation's maintained line of
+// gopkg.in/yaml.v3) is already in the module graph, and because a YAML file can carry
+// comments, which operators want in a config file.
+type Config struct {
+	DataDir          string    `yaml:"data_dir"`
+	Backend          string    `yaml:"backend"`
+	Listen           string    `yaml:"listen"`
+	TLSCert          string    `yaml:"tls_cert"`
+	TLSKey           string    `yaml:"tls_key"`
+	Role             string    `yaml:"role"`
+	LogLevel         string    `yaml:"log_level"`
+	LogFormat        string    `yaml:"log_format"`
+	SnapshotInterval Duration  `yaml:"snapshot_interval"`
+	ShutdownTimeout  Duration  `yaml:"shutdown_timeout"`
+	AdminTokenTTL    Duration  `yaml:"admin_token_ttl"`
+	Retention        Retention `yaml:"retention"`
+	Limits           Limits    `yaml:"limits"`
+}
+
+// Retention is how long conferences and their content live (SPEC section 1).
+type Retention struct {
+	Expiry Duration `yaml:"expiry"` // a conference expires this long after creation
+	Grace  Duration `yaml:"grace"`  // its content is deleted this long after expiry
+}
+
+// Limits are the size and count limits (SPEC section 1; the engine enforces the
+// per-file and per-conference ones, the HTTP tier the request body one).
+type Limits struct {
+	MaxRequestBody        ByteSize `yaml:"max_request_body"`
+	MaxFileSize           ByteSize `yaml:"max_file_size"`
+	MaxHandoutSize        ByteSize `yaml:"max_handout_size"`
+	MaxConferenceContent  ByteSize `yaml:"max_conference_content"`
+	MaxConferenceHandouts ByteSize `yaml:"max_conference_handouts"`
+	MaxContentFiles       int      `yaml:"max_content_files"`
+	MaxHandouts           int      `yaml:"max_handouts"`
+}
+
+func defaultConfig() Config {
+	return Config{
+		DataDir:          "lectern-data",
+		Listen:           ":8443",
+		Role:             string(httpapi.ServeAll),
+		LogLevel:         "info",
+		LogFormat:        "text",
+		SnapshotInterval: Duration(5 * time.Minute),
+		ShutdownTimeout:  Duration(30 * time.Second),
+		AdminTokenTTL:    Duration(365 * 24 * time.Hour),
+		Retention:        Retention{Expiry: Duration(14 * 24 * time.Hour), Grace: Duration(14 * 24 * time.Hour)},
+		Limits: Limits{
+			MaxRequestBody:        1 << 20,
+			MaxFileSize:           50_000_000,
+			MaxHandoutSize:        25_000_000,
+			MaxConferenceContent:  500_000_000,
+			MaxConferenceHandouts: 100_000_000,
+			MaxContentFiles:       8052,
+			MaxHandouts:           30000,
+		},
+	}
+}
+
+// option binds one setting to its flag name; its environment variable is LECTERN_
+// followed by the flag name in upper case with '-' as '_'.
+type option struct {
+	name, usage string
+	value       func(*Config) flag.Value
+}
+
+func envName(flagName string) string {
+	return "LECTERN_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+var options = []option{
+	{"data-dir", "folder for lecternd's own files (config/: TLS certificate, KEK, token secret, admin token) and, by default, the content store", func(c *Config) flag.Value { return (*stringValue)(&c.DataDir) }},
+	{"backend", "storage URL (file:///abs/path, file:rel/path, mem://name; default file://<data-dir>/store)", func(c *Config) flag.Value { return (*stringValue)(&c.Backend) }},
+	{"listen", "address to listen on", func(c *Config) flag.Value { return (*stringValue)(&c.Listen) }},
+	{"tls-cert", "PEM certificate file (default: a self-signed one created in <data-dir>/config)", func(c *Config) flag.Value { return (*stringValue)(&c.TLSCert) }},
+	{"tls-key", "PEM private key file for --tls-cert", func(c *Config) flag.Value { return (*stringValue)(&c.TLSKey) }},
+	{"role", "routes to serve: all, conferencing or components", func(c *Config) flag.Value { return (*stringValue)(&c.Role) }},
+	{"log-level", "debug, info, warn or error", func(c *Config) flag.Value { return (*stringValue)(&c.LogLevel) }},
+	{"log-format", "text or json", func(c *Config) flag.Value { return (*stringValue)(&c.LogFormat) }},
+	{"snapshot-interval", "how often the engine snapshots metadata", func(c *Config) flag.Value { return &c.SnapshotInterval }},
+	{"shutdown-timeout", "how long a graceful shutdown waits for requests, then again for the flush", func(c *Config) flag.Value { return &c.ShutdownTimeout }},
+	{"admin-token-ttl", "lifetime of the admin token minted on first start", func(c *Config) flag.Value { return &c.AdminTokenTTL }},
+	{"retention-expiry", "a conference expires this long after creation (e.g. 14d)", func(c *Config) flag.Value { return &c.Retention.Expiry }},
+	{"retention-grace", "content is deleted this long after its conference expires", func(c *Config) flag.Value { return &c.Retention.Grace }},
+	{"max-request-body", "largest JSON/XML request body (e.g. 1MiB)", func(c *Config) flag.Value { return &c.Limits.MaxRequestBody }},
+	{"max-file-size", "largest content file", func(c *Config) flag.Value { return &c.Limits.MaxFileSize }},
+	{"max-handout-size", "largest handout", func(c *Config) flag.Value { return &c.Limits.MaxHandoutSize }},
+	{"max-conference-content", "content bytes per conference", func(c *Config) flag.Value { return &c.Limits.MaxConferenceContent }},
+	{"max-conference-handouts", "handout bytes per conference", func(c *Config) flag.Value { return &c.Limits.MaxConferenceHandouts }},
+	{"max-content-files", "content files per conference", func(c *Config) flag.Value { return (*intValue)(&c.Limits.MaxContentFiles) }},
+	{"max-handouts", "handouts per conference", func(c *Config) flag.Value { return (*intValue)(&c.Limits.MaxHandouts) }},
+}
+
+// errUsage reports a configuration mistake (exit code 2).
+var errUsage = errors.New("usage")
+
+// loadConfig applies defaults, the config file, the environment and the flags, in
+// that order, and checks the result.
+func loadConfig(args []string, getenv func(string) (string, bool), stderr io.Writer) (Config, error) {
+	fs := flag.NewFlagSet("lecternd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var configPath string
+	fs.StringVar(&configPath, "config", "", "YAML config file (also "+envName("config")+")")
+	raw := map[string]string{}
+	var order []string
+	def := defaultConfig()
+	for _, o := range options {
+		usage := fmt.Sprintf("%s (env %s, default %q)", o.usage, envName(o.name), o.value(&def).String())
+		fs.Var(&recorder{name: o.name, into: raw, order: &order}, o.name, usage)
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "lecternd: the Lectern conference content server.\n\nUsage: lecternd [flags]\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return Config{}, fmt.Errorf("%w: %w", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+	}
+	cfg := defaultConfig()
+	if configPath == "" {
+		configPath, _ = getenv(envName("config"))
+	}
+	if configPath != "" {
+		if err := readConfigFile(configPath, &cfg); err != nil {
+			return Config{}, fmt.Errorf("%w: %w", errUsage, err)
+		}
+	}
+	for _, o := range options {
+		if v, ok := getenv(envName(o.name)); ok && v != "" {
+			if err := o.value(&cfg).Set(v); err != nil {
+				return Config{}, fmt.Errorf("%w: %s: %w", errUsage, envName(o.name), err)
+			}
+		}
+	}
+	byName := map[string]option{}
+	for _, o := range options {
+		byName[o.name] = o
+	}
+	for _, name := range order {
+		if err := byName[name].value(&cfg).Set(raw[name]); err != nil {
+			return Config{}, fmt.Errorf("%w: -%s: %w", errUsage, name, err)
+		}
+	}
+	if err := cfg.finish(); err != nil {
+		return Config{}, fmt.Errorf("%w: %w", errUsage, err)
+	}
+	return cfg, nil
+}
+
+func readConfigFile(path string, cfg *Config) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config file: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true) // a misspelt key is an error, not a silently ignored line
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("config file %s: %w", path, err)
+	}
+	return nil
+}
+
+// finish fills the derived defaults and checks values.
+func (c *Config) finish() error {
+	abs, err := filepath.Abs(c.DataDir)
+	if err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	c.DataDir = abs
+	if c.Backend == "" {
+		// The store is a sibling of config/, never its parent: the KEK must not sit
+		// inside the storage tree, where a backup or `lectern migrate` of the tree
+		// would carry it next to the ciphertext it protects.
+		c.Backend = "file://" + filepath.ToSlash(filepath.Join(abs, "store"))
+	}
+	if _, err := httpapi.ParseServerRole(c.Role); err != nil {
+		return err
+	}
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		return err
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return fmt.Errorf("log format %q: want text or json", c.LogFormat)
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return errors.New("tls-cert and tls-key go together")
+	}
+	for name, d := range map[string]Duration{
+		"snapshot-interval": c.SnapshotInterval, "shutdown-timeout": c.ShutdownTimeout,
+		"admin-token-ttl": c.AdminTokenTTL, "retention-expiry": c.Retention.Expiry,
+	} {
+		if d <= 0 {
+			return fmt.Errorf("%s must be positive", name)
+		}
+	}
+	if c.Retention.Grace < 0 || c.Retention.Grace > Duration(365*24*time.Hour) {
+		return errors.New("retention-grace must be between 0 and 365d")
+	}
+	if time.Duration(c.AdminTokenTTL) > httpapi.MaxTokenTTL {
+		return fmt.Errorf("admin-token-ttl is over the limit of %s", httpapi.MaxTokenTTL)
+	}
+	if c.Limits.MaxRequestBody <= 0 || c.Limits.MaxFileSize <= 0 || c.Limits.MaxHandoutSize <= 0 ||
+		c.Limits.MaxConferenceContent <= 0 || c.Limits.MaxConferenceHandouts <= 0 ||
+		c.Limits.MaxContentFiles <= 0 || c.Limits.MaxHandouts <= 0 {
+		return errors.New("limits must be positive")
+	}
+	return nil
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("log level %q: want debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
+// recorder keeps a flag's raw value, to apply after the file and the environment.
+type recorder struct {
+	name  string
+	into  map[string]string
+	order *[]string
+}
+
+func (r *recorder) String() string { return "" }
+func (r *recorder) Set(v string) error {
+	if _, seen := r.into[r.name]; !seen {
+		*r.order = append(*r.order, r.name)
+	}
+	r.into[r.name] = v
+	return nil
+}
+
+type stringValue string
+
+func (s *stringValue) String() string     { return string(*s) }
+func (s *stringValue) Set(v string) error { *s = stringValue(v); return nil }
+
+type intValue int
+
+func (i *intValue) String() string { return strconv.Itoa(int(*i)) }
+func (i *intValue) Set(v string) error {
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return fmt.Errorf("%q is not a whole number", v)
+	}
+	*i = intValue(n)
+	return nil
+}
+
+// Duration is a time.Duration that also accepts whole days ("14d"), since retention
+// is counted in days.
+type Duration time.Duration
+
+func (d *Duration) String() string {
+	v := time.Duration(*d)
+	if v != 0 && v%(24*time.Hour) == 0 {
+		return strconv.FormatInt(int64(v/(24*time.Hour)), 10) + "d"
+	}
+	return v.String()
+}
+
+// Set parses "90s", "5m", "336h" or "14d".
+func (d *Duration) Set(s string) error {
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		days, err := strconv.ParseInt(n, 10, 64)
+		if err != nil || days < 0 || days > 100*365 {
+			return fmt.Errorf("%q is not a duration", s)
+		}
+		*d = Duration(time.Duration(days) * 24 * time.Hour)
+		return nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a duration (e.g. 90s, 5m, 12h, 14d)", s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// UnmarshalYAML reads a duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error { return d.Set(n.Value) }
+
+// ByteSize is a byte count that also accepts units ("50MB", "1MiB").
+type ByteSize int64
+
+func (b *ByteSize) String() string { return humanize.IBytes(uint64(*b)) }
+
+// Set parses a plain number or a size with a unit, using go-humanize's parser.
+func (b *ByteSize) Set(s string) error {
+	n, err := humanize.ParseBytes(s)
+	if err != nil || n > 1<<62 {
+		return fmt.Errorf("%q is not a size (e.g. 1048576, 50MB, 1MiB)", s)
+	}
+	*b = ByteSize(n)
+	return nil
+}
+
+// UnmarshalYAML reads a number or a size string.
+func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error { return b.Set(n.Value) }
+
+// envList lists the environment variables lecternd reads, for the docs and tests.
+func envList() []string {
+	names := []string{envName("config")}
+	for _, o := range options {
+		names = append(names, envName(o.name))
+	}
+	sort.Strings(names)
+	return names
+}

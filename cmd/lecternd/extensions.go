@@ -1,0 +1,41 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/lectern/lectern/core/storage"
+	"github.com/lectern/lectern/httpapi"
+)
+
+// Runtime is what lecternd hands to the parts it hosts.
+type Runtime struct {
+	Config  Config
+	Logger  *slog.Logger
+	Storage *storage.Bucket
+	// KEK wraps the conference master keys. Never log it.
+	KEK  []byte
+	Auth *httpapi.Authority
+}
+
+// Extension is a part lecternd hosts beside the built-in routes (the conference
+// engine, the upload streams, the event streams).
+type Extension struct {
+	Name        string
+	Routes      httpapi.RouteRegistrar
+	ErrorRules  []httpapi.ErrorRule
+	ReadyChecks []httpapi.ReadyCheck
+	// OnShutdownStart runs when the HTTP server starts shutting down (close
+	// long-lived streams such as SSE so that Shutdown need not wait for them).
+	OnShutdownStart func()
+	// Shutdown runs after the HTTP server has stopped, with its own timeout: flush
+	// everything acknowledged.
+	Shutdown func(ctx context.Context) error
+}
+
+// ExtensionFactory builds one Extension. A factory may return a zero Extension to
+// host nothing (for example the engine in the components role).
+type ExtensionFactory func(ctx context.Context, rt *Runtime) (Extension, error)
+
+// extensionFactories are the hosted parts, in start order (they shut down in reverse).
+var extensionFactories []ExtensionFactory

@@ -1,0 +1,59 @@
+// Command lecternd is the Lectern server. With no flags it serves
+// https://localhost:8443 from ./lectern-data, creating on first start a self-signed
+// certificate, a KEK, a token secret and an admin token (printed once). See
+// docs/api.md and `lecternd -h`.
+//
+// main.go only wires the steps: config.go reads flags, environment and config file;
+// bootstrap.go prepares the data dir's secrets; serve.go runs and stops the server;
+// extensions.go is where the conference engine and upload streams are hosted.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	cfg, err := loadConfig(args, os.LookupEnv, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(stderr, "lecternd:", err)
+		return 2
+	}
+	log := newLogger(cfg, stderr)
+	sec, err := bootstrap(cfg, log, stdout)
+	if err != nil {
+		log.Error("bootstrap failed", "err", err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := serve(ctx, cfg, sec, log); err != nil {
+		log.Error("server failed", "err", err)
+		return 1
+	}
+	log.Info("stopped")
+	return 0
+}
+
+func newLogger(cfg Config, w io.Writer) *slog.Logger {
+	level, _ := parseLevel(cfg.LogLevel) // checked by loadConfig
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

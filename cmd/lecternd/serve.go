@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/lectern/lectern/backends"
+	"github.com/lectern/lectern/httpapi"
+)
+
+// serve opens the backend, builds the API with the hosted extensions, listens, and on
+// ctx's end shuts down: /readyz turns 503, the HTTP server drains for up to the
+// shutdown timeout, then every extension's Shutdown (the engine's flush) runs with a
+// timeout of its own, then the backend is closed.
+func serve(ctx context.Context, cfg Config, sec *secrets, log *slog.Logger) error {
+	openCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	bucket, err := backends.Open(openCtx, cfg.Backend)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("storage: %w", err)
+	}
+	defer bucket.Close()
+
+	auth, err := httpapi.NewAuthority(sec.TokenSecret)
+	if err != nil {
+		return err
+	}
+	rt := &Runtime{Config: cfg, Logger: log, Storage: bucket, KEK: sec.KEK, Auth: auth}
+	var exts []Extension
+	defer func() { shutdownExtensions(exts, time.Duration(cfg.ShutdownTimeout), log) }()
+	for _, f := range extensionFactories {
+		e, err := f(ctx, rt)
+		if err != nil {
+			return fmt.Errorf("starting %s: %w", e.Name, err)
+		}
+		exts = append(exts, e)
+	}
+
+	acfg := httpapi.Config{
+		Role:    httpapi.ServerRole(cfg.Role),
+		Content: bucket,
+		Auth:    auth,
+		Limits:  httpapi.Limits{MaxBodyBytes: int64(cfg.Limits.MaxRequestBody)},
+		Logger:  log,
+	}
+	for _, e := range exts {
+		if e.Routes != nil {
+			acfg.Routes = append(acfg.Routes, e.Routes)
+		}
+		acfg.ErrorRules = append(acfg.ErrorRules, e.ErrorRules...)
+		acfg.ReadyChecks = append(acfg.ReadyChecks, e.ReadyChecks...)
+	}
+	api, err := httpapi.New(acfg)
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           api.Handler(),
+		TLSConfig:         httpapi.TLSConfig(sec.Cert),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		// TLS handshake failures (a client that does not trust the self-signed
+		// certificate) are routine; keep them out of the normal log.
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	for _, e := range exts {
+		if e.OnShutdownStart != nil {
+			srv.RegisterOnShutdown(e.OnShutdownStart)
+		}
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.ServeTLS(ln, "", "") }()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	log.Info("listening", "addr", ln.Addr().String(), "url", "https://localhost:"+port, "role", cfg.Role, "backend", redactedURL(cfg.Backend))
+
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	api.SetDraining(true)
+	sctx, cancel := context.WithTimeout(context.Background(), time.Duration(cfg.ShutdownTimeout))
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("requests still running at the shutdown timeout; closing them", "err", err)
+		_ = srv.Close()
+	}
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func shutdownExtensions(exts []Extension, timeout time.Duration, log *slog.Logger) {
+	for i := len(exts) - 1; i >= 0; i-- {
+		e := exts[i]
+		if e.Shutdown == nil {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		if err := e.Shutdown(ctx); err != nil {
+			log.Error("shutdown failed", "part", e.Name, "err", err)
+		} else {
+			log.Info("shut down", "part", e.Name)
+		}
+		cancel()
+	}
+}
+
+// redactedURL hides a password in a storage URL before it is logged.
+func redactedURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
+}
