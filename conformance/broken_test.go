@@ -1,0 +1,161 @@
+package conformance_test
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/lectern/lectern/backends/memory"
+	"github.com/lectern/lectern/conformance"
+	"github.com/lectern/lectern/core/storage"
+)
+
+// brokenEnv names the broken driver TestBrokenHelper runs the suite on.
+const brokenEnv = "LECTERN_CONFORMANCE_BROKEN"
+
+// TestBrokenHelper is not a test of its own: TestSuiteCatchesBrokenBackends runs this
+// test binary again with brokenEnv set, so that the suite's failures on a broken
+// driver are observed from outside instead of failing this run.
+func TestBrokenHelper(t *testing.T) {
+	name := os.Getenv(brokenEnv)
+	if name == "" {
+		t.Skip("run by TestSuiteCatchesBrokenBackends only")
+	}
+	newDriver, ok := brokenDrivers[name]
+	if !ok {
+		t.Fatalf("no broken driver %q", name)
+	}
+	conformance.Run(t, conformance.Harness{
+		NewStorage: func(t testing.TB) conformance.Opener {
+			store := memory.NewStore()
+			return func(t testing.TB) storage.Driver {
+				d := newDriver(store)
+				t.Cleanup(func() { d.Close() })
+				return d
+			}
+		},
+	})
+}
+
+// TestSuiteCatchesBrokenBackends runs the suite on each broken driver in a child
+// process and asserts that it fails, naming the checks that must catch the breakage;
+// the unbroken control must pass, so that the failures are the breakage's doing.
+func TestSuiteCatchesBrokenBackends(t *testing.T) {
+	tests := []struct {
+		driver string
+		caught []string // checks (group/check) that must fail; nil for the control
+	}{
+		{"correct", nil},
+		{"non_atomic_put", []string{
+			"put/reader_fails_midway_keeps_old",
+			"put/reader_fails_midway_creates_nothing",
+			"put/reader_fails_at_once_keeps_old",
+			"cancellation/put_cancelled_midway_keeps_old",
+			"cancellation/put_cancelled_midway_creates_nothing",
+			"list/no_hidden_entries_after_failed_puts",
+			"concurrency/64_readers_and_writers_see_whole_versions",
+		}},
+		{"unlocked_conditional", []string{
+			"conditional/create_race_one_winner",
+			"conditional/create_race_across_instances",
+			"conditional/replace_race_one_winner",
+			"conditional/replace_race_across_instances",
+		}},
+		{"unordered_list", []string{
+			"list/byte_order",
+			"list/2048_keys_in_order",
+			"list/empty_prefix_lists_all",
+			"list/prefix_a_vs_ab",
+		}},
+		{"range_off_by_one", []string{
+			"get/range_table",
+			"get/range_middle",
+			"get/range_start",
+			"get/range_zero_length",
+			"get/range_first_byte",
+			"get/body_is_an_ordinary_reader",
+			"get/many_open_bodies",
+		}},
+		{"unclassified_not_found", []string{
+			"get/missing_key_not_found",
+			"stat/missing_key_not_found",
+			"delete/removes_object",
+			"conditional/replace_missing_key_fails",
+		}},
+		{"delete_missing_errors", []string{
+			"delete/missing_key_succeeds",
+			"delete/twice_succeeds",
+			"delete/key_that_is_a_prefix",
+		}},
+		{"stale_version_accepted", []string{
+			"conditional/replace_stale_version_fails",
+			"conditional/replace_made_up_version_fails",
+			"instances/stale_version_across_instances",
+		}},
+		{"content_hash_version", []string{
+			"conditional/version_changes_on_every_put",
+		}},
+		{"ignores_cancellation", []string{
+			"cancellation/get_body_stops_after_cancel",
+			"cancellation/list_cancelled_before_start",
+			"cancellation/list_cancelled_midway_stops",
+		}},
+		{"visible_temp_files", []string{
+			"put/reader_fails_midway_creates_nothing",
+			"cancellation/put_cancelled_midway_creates_nothing",
+			"list/no_hidden_entries_after_failed_puts",
+		}},
+	}
+	if os.Getenv(brokenEnv) != "" {
+		t.Skip("inside a child run")
+	}
+	for _, tt := range tests {
+		t.Run(tt.driver, func(t *testing.T) {
+			t.Parallel()
+			failed, out, err := runChild(t, tt.driver)
+			if tt.caught == nil {
+				if err != nil || len(failed) > 0 {
+					t.Fatalf("the suite fails the correct control driver (%v): %q\n%s", err, failed, tail(out))
+				}
+				return
+			}
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) {
+				t.Fatalf("the suite passed the broken driver %q (run error %v)\n%s", tt.driver, err, tail(out))
+			}
+			for _, c := range tt.caught {
+				if !slices.Contains(failed, c) {
+					t.Errorf("check %s did not catch %q; the failed checks were %q", c, tt.driver, failed)
+				}
+			}
+			t.Logf("%q is caught by %d checks: %q", tt.driver, len(failed), failed)
+		})
+	}
+}
+
+var failLine = regexp.MustCompile(`(?m)^\s*--- FAIL: TestBrokenHelper/([^/\s]+/[^/\s]+) \(`)
+
+// runChild runs the suite on the named driver in a child process and returns the
+// group/check names that failed there.
+func runChild(t *testing.T, driver string) ([]string, string, error) {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestBrokenHelper$", "-test.short", "-test.v", "-test.count=1", "-test.timeout=5m")
+	cmd.Env = append(os.Environ(), brokenEnv+"="+driver)
+	outb, err := cmd.CombinedOutput()
+	out := string(outb)
+	var failed []string
+	for _, m := range failLine.FindAllStringSubmatch(out, -1) {
+		failed = append(failed, m[1])
+	}
+	slices.Sort(failed)
+	return slices.Compact(failed), out, err
+}
+
+func tail(s string) string {
+	lines := strings.Split(s, "\n")
+	return strings.Join(lines[max(0, len(lines)-40):], "\n")
+}

@@ -1,0 +1,261 @@
+package conformance_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"iter"
+	"runtime"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/lectern/lectern/backends/memory"
+	"github.com/lectern/lectern/core/storage"
+)
+
+// Deliberately broken drivers. Each wraps a correct memory driver and breaks exactly
+// one promise of the contract, the way real backends get it wrong; the suite must
+// notice every one of them (see broken_test.go).
+
+// brokenDrivers maps a name to a constructor over a shared store.
+var brokenDrivers = map[string]func(*memory.Store) storage.Driver{
+	// correct is the control: the unbroken memory driver, which must pass.
+	"correct":                func(s *memory.Store) storage.Driver { return memory.New(s) },
+	"non_atomic_put":         func(s *memory.Store) storage.Driver { return &inPlacePut{memory.New(s)} },
+	"unlocked_conditional":   func(s *memory.Store) storage.Driver { return &checkThenWrite{memory.New(s)} },
+	"unordered_list":         func(s *memory.Store) storage.Driver { return &reversedList{memory.New(s)} },
+	"range_off_by_one":       func(s *memory.Store) storage.Driver { return &rangeOffByOne{memory.New(s)} },
+	"unclassified_not_found": func(s *memory.Store) storage.Driver { return &plainNotFound{memory.New(s)} },
+	"delete_missing_errors":  func(s *memory.Store) storage.Driver { return &strictDelete{memory.New(s)} },
+	"stale_version_accepted": func(s *memory.Store) storage.Driver { return &ignoresVersion{memory.New(s)} },
+	"content_hash_version":   func(s *memory.Store) storage.Driver { return &hashVersion{Driver: memory.New(s)} },
+	"ignores_cancellation":   func(s *memory.Store) storage.Driver { return &noCancel{memory.New(s)} },
+	"visible_temp_files":     func(s *memory.Store) storage.Driver { return &leaksTemp{memory.New(s)} },
+}
+
+// inPlacePut writes the object as its bytes arrive, as a backend that opens the final
+// file and writes into it would: readers see partial objects and a failed reader
+// leaves one behind.
+type inPlacePut struct{ storage.Driver }
+
+func (d *inPlacePut) Put(ctx context.Context, key string, r io.Reader, o storage.PutOptions) (storage.Attributes, error) {
+	// The condition is checked properly, by the first (empty) write.
+	a, err := d.Driver.Put(ctx, key, bytes.NewReader(nil), storage.PutOptions{Condition: o.Condition})
+	if err != nil {
+		return a, err
+	}
+	var so []byte
+	written := 0
+	buf := make([]byte, 4096)
+	for {
+		n, rerr := r.Read(buf)
+		so = append(so, buf[:n]...)
+		// Rewrite the object whenever it doubled (so that the emulation stays linear)
+		// and when the reader ends or fails: readers see every partial state.
+		if len(so) >= 2*written || rerr != nil {
+			if a, err = d.Driver.Put(ctx, key, bytes.NewReader(so), storage.PutOptions{}); err != nil {
+				return a, err
+			}
+			written = max(len(so), 1)
+			runtime.Gosched()
+		}
+		if rerr == io.EOF {
+			return a, nil
+		}
+		if rerr != nil {
+			return storage.Attributes{}, rerr
+		}
+	}
+}
+
+// checkThenWrite tests a condition with Stat and then writes unconditionally: two
+// racers can both pass the test before either writes.
+type checkThenWrite struct{ storage.Driver }
+
+func (d *checkThenWrite) Put(ctx context.Context, key string, r io.Reader, o storage.PutOptions) (storage.Attributes, error) {
+	if !o.Condition.IsZero() {
+		st, err := d.Driver.Stat(ctx, key)
+		switch {
+		case o.IfNotExists && err == nil,
+			o.IfVersion != "" && (err != nil || st.Version != o.IfVersion):
+			return storage.Attributes{}, storage.NewError(storage.ErrPrecondition, "put", key, nil)
+		case err != nil && !errors.Is(err, storage.ErrNotFound):
+			return storage.Attributes{}, err
+		}
+		time.Sleep(time.Millisecond) // the window real I/O would open
+	}
+	return d.Driver.Put(ctx, key, r, storage.PutOptions{Size: o.Size})
+}
+
+// reversedList yields the right entries in descending order.
+type reversedList struct{ storage.Driver }
+
+func (d *reversedList) List(ctx context.Context, prefix string) iter.Seq2[storage.Attributes, error] {
+	return func(yield func(storage.Attributes, error) bool) {
+		var all []storage.Attributes
+		for a, err := range d.Driver.List(ctx, prefix) {
+			if err != nil {
+				yield(a, err)
+				return
+			}
+			all = append(all, a)
+		}
+		slices.Reverse(all)
+		for _, a := range all {
+			if !yield(a, nil) {
+				return
+			}
+		}
+	}
+}
+
+// rangeOffByOne treats the end of a range as inclusive.
+type rangeOffByOne struct{ storage.Driver }
+
+func (d *rangeOffByOne) Get(ctx context.Context, key string, offset, length int64) (io.ReadCloser, storage.Attributes, error) {
+	if length >= 0 {
+		length++
+	}
+	return d.Driver.Get(ctx, key, offset, length)
+}
+
+// plainNotFound reports a missing key with an unclassified error.
+type plainNotFound struct{ storage.Driver }
+
+func plain(err error) error {
+	if errors.Is(err, storage.ErrNotFound) {
+		return errors.New("no such key")
+	}
+	return err
+}
+
+func (d *plainNotFound) Get(ctx context.Context, key string, offset, length int64) (io.ReadCloser, storage.Attributes, error) {
+	rc, a, err := d.Driver.Get(ctx, key, offset, length)
+	return rc, a, plain(err)
+}
+
+func (d *plainNotFound) Stat(ctx context.Context, key string) (storage.Attributes, error) {
+	a, err := d.Driver.Stat(ctx, key)
+	return a, plain(err)
+}
+
+// strictDelete refuses to delete a missing key.
+type strictDelete struct{ storage.Driver }
+
+func (d *strictDelete) Delete(ctx context.Context, key string) error {
+	if _, err := d.Driver.Stat(ctx, key); err != nil {
+		return err
+	}
+	return d.Driver.Delete(ctx, key)
+}
+
+// ignoresVersion treats "replace if version matches" as "replace if it exists".
+type ignoresVersion struct{ storage.Driver }
+
+func (d *ignoresVersion) Put(ctx context.Context, key string, r io.Reader, o storage.PutOptions) (storage.Attributes, error) {
+	if o.IfVersion == "" {
+		return d.Driver.Put(ctx, key, r, o)
+	}
+	if _, err := d.Driver.Stat(ctx, key); err != nil {
+		return storage.Attributes{}, storage.NewError(storage.ErrPrecondition, "put", key, err)
+	}
+	return d.Driver.Put(ctx, key, r, storage.PutOptions{Size: o.Size})
+}
+
+// hashVersion derives versions from the content (an MD5 ETag, say): rewriting the
+// same bytes keeps the version, so a stale writer wins.
+type hashVersion struct {
+	storage.Driver
+	mu sync.Mutex // makes the conditional put atomic; only the versions are wrong
+}
+
+func (d *hashVersion) hashOf(ctx context.Context, key string) (string, error) {
+	rc, _, err := d.Driver.Get(ctx, key, 0, -1)
+	if err != nil {
+		return "", err
+	}
+	defer rc.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, rc); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func (d *hashVersion) Put(ctx context.Context, key string, r io.Reader, o storage.PutOptions) (storage.Attributes, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return storage.Attributes{}, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if o.IfVersion != "" {
+		if v, err := d.hashOf(ctx, key); err != nil || v != o.IfVersion {
+			return storage.Attributes{}, storage.NewError(storage.ErrPrecondition, "put", key, nil)
+		}
+	}
+	a, err := d.Driver.Put(ctx, key, bytes.NewReader(data), storage.PutOptions{Condition: storage.Condition{IfNotExists: o.IfNotExists}, Size: o.Size})
+	if err != nil {
+		return a, err
+	}
+	sum := sha256.Sum256(data)
+	a.Version = hex.EncodeToString(sum[:])
+	return a, nil
+}
+
+func (d *hashVersion) Stat(ctx context.Context, key string) (storage.Attributes, error) {
+	a, err := d.Driver.Stat(ctx, key)
+	if err == nil {
+		a.Version, err = d.hashOf(ctx, key)
+	}
+	return a, err
+}
+
+func (d *hashVersion) Get(ctx context.Context, key string, offset, length int64) (io.ReadCloser, storage.Attributes, error) {
+	a, err := d.Stat(ctx, key)
+	if err != nil {
+		return nil, a, err
+	}
+	rc, _, err := d.Driver.Get(ctx, key, offset, length)
+	return rc, a, err
+}
+
+func (d *hashVersion) List(ctx context.Context, prefix string) iter.Seq2[storage.Attributes, error] {
+	return func(yield func(storage.Attributes, error) bool) {
+		for a, err := range d.Driver.List(ctx, prefix) {
+			a.Version = ""
+			if !yield(a, err) {
+				return
+			}
+		}
+	}
+}
+
+// noCancel detaches every operation from its context once it has started.
+type noCancel struct{ storage.Driver }
+
+func (d *noCancel) Get(ctx context.Context, key string, offset, length int64) (io.ReadCloser, storage.Attributes, error) {
+	return d.Driver.Get(context.WithoutCancel(ctx), key, offset, length)
+}
+
+func (d *noCancel) List(ctx context.Context, prefix string) iter.Seq2[storage.Attributes, error] {
+	return d.Driver.List(context.WithoutCancel(ctx), prefix)
+}
+
+// leaksTemp stages a put under a visible temporary key and leaves it behind when the
+// put fails, as a disk backend whose temp files are listed would.
+type leaksTemp struct{ storage.Driver }
+
+func (d *leaksTemp) Put(ctx context.Context, key string, r io.Reader, o storage.PutOptions) (storage.Attributes, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		// The staged bytes stay behind under a temporary name.
+		_, _ = d.Driver.Put(context.WithoutCancel(ctx), key+"-tmp", bytes.NewReader(data), storage.PutOptions{})
+		return storage.Attributes{}, err
+	}
+	return d.Driver.Put(ctx, key, bytes.NewReader(data), o)
+}
