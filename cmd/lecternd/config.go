@@ -313,7 +313,16 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error { return d.Set(n.Value) }
 // ByteSize is a byte count that also accepts units ("50MB", "1MiB").
 type ByteSize int64
 
-func (b *ByteSize) String() string { return humanize.IBytes(uint64(*b)) }
+// String is the shortest exact spelling: "1.0 MiB", "50 MB", or the plain number.
+func (b *ByteSize) String() string {
+	n := uint64(*b)
+	for _, s := range []string{humanize.IBytes(n), humanize.Bytes(n)} {
+		if v, err := humanize.ParseBytes(s); err == nil && v == n {
+			return s
+		}
+	}
+	return strconv.FormatUint(n, 10)
+}
 
 // Set parses a plain number or a size with a unit, using go-humanize's parser.
 func (b *ByteSize) Set(s string) error {

@@ -1,0 +1,138 @@
+package main
+
+import (
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func writeConfig(t *testing.T, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "lecternd.yaml")
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestConfigPrecedence: flags > environment > file > defaults, setting by setting.
+func TestConfigPrecedence(t *testing.T) {
+	file := writeConfig(t, `
+# a comment, as operators write them
+listen: "127.0.0.1:9000"
+role: components
+log_level: debug
+snapshot_interval: 1m
+retention:
+  expiry: 30d
+  grace: 7d
+limits:
+  max_request_body: 2MiB
+  max_handouts: 10
+`)
+	cfg, err := loadConfig(
+		[]string{"--config", file, "--role", "conferencing", "--max-handouts", "12"},
+		env(map[string]string{"LECTERN_ROLE": "all", "LECTERN_SNAPSHOT_INTERVAL": "90s", "LECTERN_MAX_HANDOUTS": "11"}),
+		io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	def := defaultConfig()
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"listen from file", cfg.Listen, "127.0.0.1:9000"},
+		{"role: flag over env over file", cfg.Role, "conferencing"},
+		{"log level from file", cfg.LogLevel, "debug"},
+		{"snapshot: env over file", time.Duration(cfg.SnapshotInterval), 90 * time.Second},
+		{"expiry in days", time.Duration(cfg.Retention.Expiry), 30 * 24 * time.Hour},
+		{"grace", time.Duration(cfg.Retention.Grace), 7 * 24 * time.Hour},
+		{"size with unit", int64(cfg.Limits.MaxRequestBody), int64(2 << 20)},
+		{"count: flag over env over file", cfg.Limits.MaxHandouts, 12},
+		{"default kept", cfg.Limits.MaxContentFiles, def.Limits.MaxContentFiles},
+		{"log format default", cfg.LogFormat, "text"},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s: got %v, want %v", c.name, c.got, c.want)
+		}
+	}
+	if !filepath.IsAbs(cfg.DataDir) || !strings.HasPrefix(cfg.Backend, "file:///") || !strings.HasSuffix(cfg.Backend, "/lectern-data/store") {
+		t.Errorf("data dir %q, backend %q", cfg.DataDir, cfg.Backend)
+	}
+}
+
+func TestConfigConfigFileFromEnvironment(t *testing.T) {
+	file := writeConfig(t, "listen: 127.0.0.1:9100\n")
+	cfg, err := loadConfig(nil, env(map[string]string{"LECTERN_CONFIG": file}), io.Discard)
+	if err != nil || cfg.Listen != "127.0.0.1:9100" {
+		t.Fatalf("%v, listen %q", err, cfg.Listen)
+	}
+}
+
+func TestConfigRefusesMistakes(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		file string
+		say  string
+	}{
+		{"misspelt key in file", nil, nil, "lisen: x\n", "lisen"},
+		{"bad yaml", nil, nil, "listen: [\n", "config file"},
+		{"bad duration flag", []string{"--snapshot-interval", "soon"}, nil, "", "snapshot-interval"},
+		{"bad size env", nil, map[string]string{"LECTERN_MAX_FILE_SIZE": "huge"}, "", "LECTERN_MAX_FILE_SIZE"},
+		{"zero snapshot", []string{"--snapshot-interval", "0s"}, nil, "", "positive"},
+		{"grace too long", []string{"--retention-grace", "400d"}, nil, "", "365d"},
+		{"cert without key", []string{"--tls-cert", "c.pem"}, nil, "", "go together"},
+		{"bad log level", []string{"--log-level", "loud"}, nil, "", "log level"},
+		{"bad role", []string{"--role", "x"}, nil, "", "role"},
+		{"stray argument", []string{"serve"}, nil, "", "unexpected"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := tt.args
+			if tt.file != "" {
+				args = append([]string{"--config", writeConfig(t, tt.file)}, args...)
+			}
+			_, err := loadConfig(args, env(tt.env), io.Discard)
+			if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), tt.say) {
+				t.Fatalf("err %v, want a usage error mentioning %q", err, tt.say)
+			}
+		})
+	}
+}
+
+func TestDurationAndSizeRoundTrip(t *testing.T) {
+	for _, s := range []string{"14d", "5m0s", "1h30m0s"} {
+		var d Duration
+		if err := d.Set(s); err != nil || d.String() != s {
+			t.Errorf("Duration %q -> %q, %v", s, d.String(), err)
+		}
+	}
+	for _, n := range []ByteSize{0, 1, 1 << 20, 50_000_000, 123_456_789} {
+		b := n
+		if err := b.Set(n.String()); err != nil || b != n {
+			t.Errorf("ByteSize %d -> %q -> %d, %v", n, n.String(), b, err)
+		}
+	}
+	// Every default survives String and Set unchanged (the help text shows them).
+	def, back := defaultConfig(), defaultConfig()
+	for _, o := range options {
+		if err := o.value(&back).Set(o.value(&def).String()); err != nil {
+			t.Errorf("default of %s does not parse back: %v", o.name, err)
+		}
+	}
+	if back != def {
+		t.Errorf("defaults changed by a round trip:\n%+v\n%+v", back, def)
+	}
+}
