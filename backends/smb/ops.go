@@ -1,0 +1,289 @@
+package smb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"time"
+
+	smb2 "github.com/cloudsoda/go-smb2"
+
+	"github.com/lectern/lectern/core/storage"
+)
+
+// busyWait bounds the retries of a rename or delete that an open handle blocks (a
+// reader streaming the object, on this or another machine).
+const (
+	busyWait       = 10 * time.Second
+	busyBackoffMin = time.Millisecond
+	busyBackoffMax = 50 * time.Millisecond
+)
+
+// opConn tracks what the requests of one operation taught about its connection.
+type opConn struct {
+	c   *conn
+	bad error // a transport error or an abandoned request: the connection must go
+}
+
+// note records err if it condemns the connection, and returns it.
+func (o *opConn) note(err error) error {
+	if err != nil && o.bad == nil && (isConnectionLost(err) || isContext(err)) {
+		o.bad = err
+	}
+	return err
+}
+
+// Put implements storage.Driver: temporary file, handles closed, stamp, lock, check,
+// rename over the key's file.
+func (d *Driver) Put(ctx context.Context, key string, r io.Reader, opts storage.PutOptions) (storage.Attributes, error) {
+	if err := d.check("put", key); err != nil {
+		return storage.Attributes{}, err
+	}
+	c, err := d.pool.get(ctx)
+	if err != nil {
+		return storage.Attributes{}, err
+	}
+	o := &opConn{c: c}
+	defer func() { d.pool.put(c, o.bad) }()
+	ioCtx, stop := detach(ctx, cleanupGrace)
+	defer stop()
+	sh := c.on(ioCtx)
+
+	p := d.path(key)
+	tmp := tempPath(p)
+	f, err := d.createTemp(sh, key, tmp)
+	if err != nil {
+		return storage.Attributes{}, classify("put", key, o.note(err))
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			// Best effort: a leftover is dot-named, so never listed or read.
+			o.note(sh.Remove(tmp))
+		}
+	}()
+	size, werr := upload(ctx, f, r, d.cfg.InFlight, opts.Size)
+	var created time.Time
+	if werr == nil {
+		// The creation time is read from the handle: it survives the rename.
+		var st os.FileInfo
+		if st, werr = f.Stat(); werr == nil {
+			created = st.(*smb2.FileStat).CreationTime
+		}
+		o.note(werr)
+	}
+	if cerr := o.note(f.Close()); werr == nil {
+		werr = cerr
+	}
+	if werr != nil {
+		var re *readerError
+		if errors.As(werr, &re) {
+			return storage.Attributes{}, fmt.Errorf("smb put %q: reading the data: %w", key, re.err)
+		}
+		return storage.Attributes{}, classify("put", key, o.note(werr))
+	}
+	// The last-write time gets random sub-second digits (in 100 ns units, the SMB
+	// resolution), so that two puts in one clock tick never share a version, even on
+	// a server whose clock is coarse or that tunnels creation times (Windows).
+	now := time.Now()
+	stamp := time.Unix(now.Unix(), int64(rand.IntN(10_000_000))*100)
+	if err := sh.Chtimes(tmp, stamp, stamp); err != nil {
+		return storage.Attributes{}, classify("put", key, o.note(err))
+	}
+	if err := ctx.Err(); err != nil {
+		return storage.Attributes{}, fmt.Errorf("smb put %q: %w", key, err)
+	}
+
+	l, err := d.lock(ctx, ioCtx, c, "put", key, p)
+	if err != nil {
+		if errors.Is(err, errNoFolder) {
+			// The temporary file is in that folder, so it cannot be missing: only a
+			// server that lost our folder (or a connection) gets here.
+			err = storage.NewError(storage.ErrUnavailable, "put", key, err)
+		}
+		return storage.Attributes{}, o.note(err)
+	}
+	defer func() { o.note(l.release(c, ioCtx)) }()
+
+	if !opts.Condition.IsZero() {
+		fi, err := sh.Stat(p)
+		switch {
+		case err == nil && fi.IsDir():
+			return storage.Attributes{}, storage.NewError(storage.ErrInvalidArgument, "put", key, errors.New("a folder has this name (keys under it exist)"))
+		case err == nil && opts.IfNotExists:
+			return storage.Attributes{}, storage.NewError(storage.ErrPrecondition, "put", key, errors.New("the key exists"))
+		case err == nil && versionOf(fi.(*smb2.FileStat)) != opts.IfVersion:
+			return storage.Attributes{}, storage.NewError(storage.ErrPrecondition, "put", key, errors.New("the version does not match"))
+		case errors.Is(err, os.ErrNotExist) && opts.IfVersion != "":
+			return storage.Attributes{}, storage.NewError(storage.ErrPrecondition, "put", key, errors.New("the key does not exist"))
+		case err != nil && !errors.Is(err, os.ErrNotExist):
+			return storage.Attributes{}, classify("put", key, o.note(err))
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return storage.Attributes{}, fmt.Errorf("smb put %q: %w", key, err)
+	}
+	err = d.retryBusy(ctx, "put", key, func() error { return o.note(sh.Rename(tmp, p)) }, func(err error) bool {
+		// ACCESS_DENIED (os.ErrPermission) is how Windows and Samba refuse to replace
+		// a file somebody has open; a real permission problem would have failed the
+		// temporary file's creation in the same folder already.
+		return isBusy(err) || errors.Is(err, os.ErrPermission)
+	})
+	if err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return storage.Attributes{}, storage.NewError(storage.ErrInvalidArgument, "put", key, errors.New("a folder has this name (keys under it exist)"))
+		}
+		return storage.Attributes{}, classify("put", key, err)
+	}
+	committed = true
+	return storage.Attributes{Key: key, Size: size, Version: version(created, stamp, size), ModTime: stamp}, nil
+}
+
+// createTemp creates the temporary file, and the key's folders when they are missing
+// (a concurrent delete may prune them between the two: then it tries again).
+func (d *Driver) createTemp(sh *smb2.Share, key, tmp string) (*smb2.File, error) {
+	dir, _ := splitPath(tmp)
+	var err error
+	for range 4 {
+		var f *smb2.File
+		f, err = sh.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+		if err == nil || !errors.Is(err, os.ErrNotExist) {
+			return f, err
+		}
+		if err := d.mkdirAll(sh, key, dir); err != nil {
+			return nil, err
+		}
+	}
+	return nil, err
+}
+
+// mkdirAll creates dir and its parents. A path running through an existing file (key
+// a/b when a is an object) is an invalid argument.
+func (d *Driver) mkdirAll(sh *smb2.Share, key, dir string) error {
+	if dir == "" {
+		return nil
+	}
+	parts := strings.Split(dir, `\`)
+	for i := range parts {
+		p := strings.Join(parts[:i+1], `\`)
+		err := sh.Mkdir(p, 0o755)
+		if err == nil || !errors.Is(err, os.ErrExist) {
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		fi, serr := sh.Stat(p)
+		if serr == nil && !fi.IsDir() {
+			return storage.NewError(storage.ErrInvalidArgument, "put", key, fmt.Errorf("%q is an object, so it cannot hold keys", d.keyOf(p)))
+		}
+	}
+	return nil
+}
+
+// retryBusy runs do until it succeeds, fails for another reason than busy, ctx ends
+// or busyWait passes (then the object is reported unavailable).
+func (d *Driver) retryBusy(ctx context.Context, op, key string, do func() error, busy func(error) bool) error {
+	backoff := busyBackoffMin
+	deadline := time.Now().Add(busyWait)
+	for {
+		err := do()
+		if err == nil || !busy(err) {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return storage.NewError(storage.ErrUnavailable, op, key, fmt.Errorf("the file stayed open elsewhere (sharing violation) for %v: %w", busyWait, err))
+		}
+		if err := sleep(ctx, jitter(backoff)); err != nil {
+			return fmt.Errorf("smb %s %q: %w", op, key, err)
+		}
+		backoff = min(backoff*2, busyBackoffMax)
+	}
+}
+
+func version(created, modified time.Time, size int64) string {
+	return fmt.Sprintf("%x.%x.%x", created.UnixNano(), modified.UnixNano(), size)
+}
+
+func versionOf(fs *smb2.FileStat) string {
+	return version(fs.CreationTime, fs.LastWriteTime, fs.EndOfFile)
+}
+
+func attributesOf(key string, fs *smb2.FileStat) storage.Attributes {
+	return storage.Attributes{Key: key, Size: fs.EndOfFile, Version: versionOf(fs), ModTime: fs.LastWriteTime}
+}
+
+// Stat implements storage.Driver.
+func (d *Driver) Stat(ctx context.Context, key string) (storage.Attributes, error) {
+	if err := d.check("stat", key); err != nil {
+		return storage.Attributes{}, err
+	}
+	c, err := d.pool.get(ctx)
+	if err != nil {
+		return storage.Attributes{}, err
+	}
+	fi, err := c.on(ctx).Stat(d.path(key))
+	d.pool.put(c, err)
+	if err != nil {
+		return storage.Attributes{}, classify("stat", key, err)
+	}
+	if fi.IsDir() {
+		return storage.Attributes{}, storage.NewError(storage.ErrNotFound, "stat", key, errors.New("a folder has this name"))
+	}
+	return attributesOf(key, fi.(*smb2.FileStat)), nil
+}
+
+// Delete implements storage.Driver: under the key's lock, then the emptied folders are
+// pruned.
+func (d *Driver) Delete(ctx context.Context, key string) error {
+	if err := d.check("delete", key); err != nil {
+		return err
+	}
+	c, err := d.pool.get(ctx)
+	if err != nil {
+		return err
+	}
+	o := &opConn{c: c}
+	defer func() { d.pool.put(c, o.bad) }()
+	sh := c.on(ctx)
+	p := d.path(key)
+	l, err := d.lock(ctx, ctx, c, "delete", key, p)
+	if errors.Is(err, errNoFolder) {
+		return nil // no folder, no key
+	}
+	if err != nil {
+		return o.note(err)
+	}
+	err = d.retryBusy(ctx, "delete", key, func() error {
+		err := o.note(sh.Remove(p))
+		if errors.Is(err, os.ErrNotExist) || hasStatus(err, statusDirectoryNotEmpty) || hasStatus(err, statusFileIsADirectory) {
+			return nil // missing, or a folder of other keys: no object to delete
+		}
+		return err
+	}, isBusy)
+	if rerr := o.note(l.release(c, ctx)); err == nil && rerr != nil {
+		err = rerr
+	}
+	if err != nil {
+		return classify("delete", key, err)
+	}
+	d.prune(sh, p)
+	return nil
+}
+
+// prune removes the now empty folders above p, up to the driver's folder. It stops at
+// the first folder that is not empty or that somebody uses (a put creating a file in
+// it recreates the folder if it loses that race, see createTemp).
+func (d *Driver) prune(sh *smb2.Share, p string) {
+	dir, _ := splitPath(p)
+	for dir != "" && dir != d.base && len(dir) > len(d.base) {
+		if err := sh.Remove(dir); err != nil {
+			return
+		}
+		dir, _ = splitPath(dir)
+	}
+}
