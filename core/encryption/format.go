@@ -53,6 +53,10 @@ const (
 
 var magic = [4]byte{'L', 'E', 'C', 'T'}
 
+// errZeroHeader guards the layout methods against a Header that did not come from
+// ParseHeader (its segment size would divide by zero).
+var errZeroHeader = fmt.Errorf("%w: zero Header; use ParseHeader", ErrFormat)
+
 // Header is a parsed file header (the first HeaderSize bytes of a file). It holds no
 // secret: the salt and nonce prefix are public. It is not authenticated by itself;
 // any change to it makes the first segment fail authentication.
@@ -186,6 +190,9 @@ func (h Header) fullCipherLen(i uint64) int64 {
 
 // CiphertextSize returns the file size for a plaintext of the given size.
 func (h Header) CiphertextSize(plaintextSize int64) (int64, error) {
+	if h.seg == 0 {
+		return 0, errZeroHeader
+	}
 	if plaintextSize < 0 {
 		return 0, fmt.Errorf("%w: negative size", ErrTooLarge)
 	}
@@ -206,6 +213,9 @@ func (h Header) PlaintextSize(ciphertextSize int64) (int64, error) {
 // finalSegment returns the index of the final segment and the plaintext size of a
 // complete file of size ciphertextSize.
 func (h Header) finalSegment(ciphertextSize int64) (uint64, int64, error) {
+	if h.seg == 0 {
+		return 0, 0, errZeroHeader
+	}
 	if ciphertextSize < HeaderSize+TagSize {
 		return 0, 0, fmt.Errorf("%w: %d bytes cannot hold a header and a segment", ErrTruncated, ciphertextSize)
 	}
@@ -282,6 +292,9 @@ type ResumePoint struct {
 // Writer that was never closed. It is plain arithmetic: it does not check that the
 // bytes are intact.
 func (h Header) ResumePoint(written int64) (ResumePoint, error) {
+	if h.seg == 0 {
+		return ResumePoint{}, errZeroHeader
+	}
 	if written < HeaderSize {
 		return ResumePoint{}, fmt.Errorf("%w: the header itself is incomplete; start a new file", ErrTruncated)
 	}

@@ -170,3 +170,22 @@ func TestSizeFunctions(t *testing.T) {
 		t.Errorf("CiphertextSize(1 GiB) = %d, %v", c, err)
 	}
 }
+
+func TestZeroHeaderIsAnErrorNotAPanic(t *testing.T) {
+	var h Header
+	if _, err := h.CiphertextSize(10); !errors.Is(err, ErrFormat) {
+		t.Errorf("CiphertextSize: %v", err)
+	}
+	if _, err := h.PlaintextSize(100); !errors.Is(err, ErrFormat) {
+		t.Errorf("PlaintextSize: %v", err)
+	}
+	if _, _, err := h.CiphertextRange(100, 0, 1); !errors.Is(err, ErrFormat) {
+		t.Errorf("CiphertextRange: %v", err)
+	}
+	if _, err := h.ResumePoint(100); !errors.Is(err, ErrFormat) {
+		t.Errorf("ResumePoint: %v", err)
+	}
+	if _, err := NewRangeReader(bytes.NewReader(nil), testKey(t, 1), h, 100, 0, 1); !errors.Is(err, ErrFormat) {
+		t.Errorf("NewRangeReader: %v", err)
+	}
+}
