@@ -2,6 +2,7 @@ package metadata
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"regexp"
 )
@@ -247,7 +248,7 @@ func escapeQuoted(v []byte) []byte {
 func readAll(r io.Reader) ([]byte, error) {
 	data, err := io.ReadAll(io.LimitReader(r, MaxDocumentSize+1))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("metadata: reading document: %w", err)
 	}
 	if len(data) > MaxDocumentSize {
 		return nil, &Error{Err: ErrTooLarge, Msg: "document exceeds MaxDocumentSize"}

@@ -200,6 +200,16 @@ func skipBOM(r io.Reader) io.Reader {
 }
 
 func checkDuplicateAttrs(attrs []xml.Attr) string {
+	if len(attrs) > 16 { // avoid quadratic work on hostile tags
+		seen := make(map[xml.Name]bool, len(attrs))
+		for _, a := range attrs {
+			if seen[a.Name] {
+				return qname(a.Name)
+			}
+			seen[a.Name] = true
+		}
+		return ""
+	}
 	for i := 1; i < len(attrs); i++ {
 		for j := 0; j < i; j++ {
 			if attrs[i].Name == attrs[j].Name {
