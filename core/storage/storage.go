@@ -54,6 +54,12 @@ type Capabilities struct {
 	// MaxSegmentLength, when not zero, is lower than storage.MaxSegmentLength (a
 	// backend that lengthens object names on a server with a per-segment limit).
 	MaxSegmentLength int
+	// FileTree: keys are stored as file paths in a folder tree (disk, SMB), so one key
+	// cannot be both an object and the parent of other keys ("a" and "a/b"). A put that
+	// would need that fails with ErrInvalidArgument and changes nothing. The engine
+	// never makes such pairs of keys (its layout is folders of files, as the original
+	// system's); the suite runs its checks that need them only when this is false.
+	FileTree bool
 }
 
 // Driver is what a backend implements. Its methods are only ever called by Bucket,
