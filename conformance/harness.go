@@ -17,6 +17,8 @@ import (
 
 // Opener makes a new driver instance over the storage it was made for. The instance is
 // closed by the opener's own t.Cleanup; instances from one Opener share their data.
+// The suite closes some instances itself, so that cleanup Close may be a second one:
+// it must be harmless (nil or an error matching storage.ErrClosed).
 type Opener func(t testing.TB) storage.Driver
 
 // Harness tells the suite how to get storage for the backend under test.

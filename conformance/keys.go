@@ -43,6 +43,7 @@ func keyChecks() []check {
 		check{"longest_segment", longestSegment},
 		check{"deep_nesting", deepNesting},
 		check{"case_sensitive", caseSensitive},
+		check{"case_insensitive_aliases", caseInsensitive},
 		check{"key_and_prefix_of_key", keyAndPrefixOfKey},
 	)
 }
@@ -159,6 +160,21 @@ func caseSensitive(t *testing.T, e *env) {
 	e.wantContent(e.b, "case/Key", []byte("upper"))
 	e.wantContent(e.b, "case/key", []byte("lower"))
 	e.wantKeys(e.b, "case/", "case/Key", "case/key")
+}
+
+// caseInsensitive: on a backend that declares CaseInsensitive, keys differing only in
+// case name one object, and a put under either spelling replaces it.
+func caseInsensitive(t *testing.T, e *env) {
+	if !e.caps.CaseInsensitive {
+		t.Skip("backend does not declare CaseInsensitive")
+	}
+	e.put("case/Key", []byte("upper"))
+	e.wantContent(e.b, "case/key", []byte("upper"))
+	e.put("case/KEY", []byte("again"))
+	e.wantContent(e.b, "case/key", []byte("again"))
+	if got := e.keys(e.b, "case/"); len(got) != 1 {
+		t.Fatalf("List(%q) = %q, want one object", "case/", got)
+	}
 }
 
 // keyAndPrefixOfKey stores "a" and "a/b" together. Object stores allow it; a folder
