@@ -87,7 +87,7 @@ func (d *Driver) checkOpen(op, key string) error {
 
 // Capabilities implements storage.Driver.
 func (d *Driver) Capabilities() storage.Capabilities {
-	return storage.Capabilities{ConditionalCreate: true, ConditionalReplace: true, SharedAcrossInstances: true}
+	return storage.Capabilities{ConditionalCreate: true, ConditionalReplace: true, SharedAcrossInstances: true, FileTree: true}
 }
 
 // Close implements storage.Driver. Readers already returned by Get stay usable.

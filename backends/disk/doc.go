@@ -26,7 +26,9 @@
 //
 // A key cannot be both an object and a "directory" of other keys (after putting "a",
 // putting "a/b" fails with ErrInvalidArgument, and the other way round), because a file
-// system path cannot be both a file and a folder.
+// system path cannot be both a file and a folder; the driver declares this with
+// Capabilities.FileTree. Keys map to plain paths, so a folder written by the original
+// system (folders of files) is readable as it is.
 //
 // The package knows only the storage contract and the operating system; it must not
 // know the engine, HTTP, encryption or other backends. It needs a Unix-like system
