@@ -49,7 +49,7 @@ func NewReader(src io.Reader, key Key) (*Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Reader{src: src, h: h, aead: aead, buf: make([]byte, h.seg), left: -1}, nil
+	return &Reader{src: src, h: h, aead: aead, buf: make([]byte, h.seg)}, nil
 }
 
 // NewRangeReader decrypts plaintext bytes [off, off+n) (n == -1: to the end) of a
