@@ -57,3 +57,8 @@ func ToFileTime(t time.Time) (int64, error) {
 
 // DisplayTime formats t the way the seeds' …Date attributes look, in UTC.
 func DisplayTime(t time.Time) string { return t.UTC().Format(DisplayLayout) }
+
+// Millis returns t as the documents store Unix-millisecond times: truncated to the
+// millisecond, in UTC. Set model times through it so that an in-memory model equals
+// the one read back from its own document.
+func Millis(t time.Time) time.Time { return FromUnixMillis(t.UnixMilli()) }

@@ -139,3 +139,17 @@ func TestDisplayStringsIgnoredOnRead(t *testing.T) {
 		t.Errorf("after setting: %v %v", g.Modified, g.Extra)
 	}
 }
+
+func TestMillis(t *testing.T) {
+	now := time.Date(2026, 11, 22, 13, 27, 37, 123456789, time.FixedZone("CET", 3600))
+	m := Millis(now)
+	if m.Location() != time.UTC || m.Nanosecond() != 123000000 || !m.Equal(now.Truncate(time.Millisecond)) {
+		t.Errorf("%v", m)
+	}
+	c := &Conference{ID: "c", Organizer: "o", KEKID: "k", WrappedMasterKey: []byte{1}, Created: m}
+	out, _ := c.Marshal()
+	back, err := UnmarshalConference(out)
+	if err != nil || back.Created != m {
+		t.Errorf("%v %v", back.Created, err)
+	}
+}
