@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lectern/lectern/backends/memory"
+	"github.com/lectern/lectern/backends/disk"
 	"github.com/lectern/lectern/core/storage"
 )
 
@@ -54,9 +54,20 @@ func (s *syncBuffer) String() string {
 
 type envOption func(*Config)
 
+// newEnv serves content from a real disk backend in a temporary folder.
 func newEnv(t *testing.T, opts ...envOption) *env {
 	t.Helper()
-	return newEnvWithDriver(t, memory.New(memory.NewStore()), opts...)
+	return newEnvWithDriver(t, diskDriver(t), opts...)
+}
+
+func diskDriver(t testing.TB) storage.Driver {
+	t.Helper()
+	d, err := disk.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Close() })
+	return d
 }
 
 func newEnvWithDriver(t *testing.T, d storage.Driver, opts ...envOption) *env {

@@ -11,7 +11,6 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/lectern/lectern/backends/memory"
 	"github.com/lectern/lectern/core/storage"
 )
 
@@ -38,7 +37,7 @@ func TestHealthAndReady(t *testing.T) {
 		t.Fatalf("readyz with a working backend: %d %s", r.status, r.body)
 	}
 
-	down := newEnvWithDriver(t, downDriver{memory.New(memory.NewStore())})
+	down := newEnvWithDriver(t, downDriver{diskDriver(t)})
 	if r := down.do(http.MethodGet, "/healthz", nil, nil); r.status != 200 {
 		t.Fatalf("healthz must not depend on the backend: %d", r.status)
 	}
@@ -69,7 +68,7 @@ func TestHealthAndReady(t *testing.T) {
 }
 
 func TestMetricsExposed(t *testing.T) {
-	e := newEnvWithDriver(t, downDriver{memory.New(memory.NewStore())})
+	e := newEnvWithDriver(t, downDriver{diskDriver(t)})
 	e.do(http.MethodGet, "/healthz", nil, nil)
 	e.do(http.MethodGet, "/readyz", nil, nil)
 	e.do(http.MethodGet, "/nope", nil, nil)
