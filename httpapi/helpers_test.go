@@ -167,3 +167,12 @@ func wantError(t *testing.T, r reply, status int, code Code) {
 		t.Fatalf("error %+v, want code %s status %d and a message", eb.Error, code, status)
 	}
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func newBenchServer(b *testing.B, s *Server) *httptest.Server {
+	b.Helper()
+	srv := httptest.NewTLSServer(s.Handler())
+	b.Cleanup(srv.Close)
+	return srv
+}
