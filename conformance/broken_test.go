@@ -104,6 +104,9 @@ func TestSuiteCatchesBrokenBackends(t *testing.T) {
 			"cancellation/list_cancelled_before_start",
 			"cancellation/list_cancelled_midway_stops",
 		}},
+		{"trusts_size_hint", []string{
+			"put/size_hint_too_small",
+		}},
 		{"visible_temp_files", []string{
 			"put/reader_fails_midway_creates_nothing",
 			"cancellation/put_cancelled_midway_creates_nothing",

@@ -35,6 +35,7 @@ var brokenDrivers = map[string]func(*memory.Store) storage.Driver{
 	"content_hash_version":   func(s *memory.Store) storage.Driver { return &hashVersion{Driver: memory.New(s)} },
 	"ignores_cancellation":   func(s *memory.Store) storage.Driver { return &noCancel{memory.New(s)} },
 	"visible_temp_files":     func(s *memory.Store) storage.Driver { return &leaksTemp{memory.New(s)} },
+	"trusts_size_hint":       func(s *memory.Store) storage.Driver { return &trustsSize{memory.New(s)} },
 }
 
 // inPlacePut writes the object as its bytes arrive, as a backend that opens the final
@@ -258,4 +259,15 @@ func (d *leaksTemp) Put(ctx context.Context, key string, r io.Reader, o storage.
 		return storage.Attributes{}, err
 	}
 	return d.Driver.Put(ctx, key, bytes.NewReader(data), o)
+}
+
+// trustsSize stores exactly as many bytes as the size hint announced, as a backend
+// that sends the hint as Content-Length would.
+type trustsSize struct{ storage.Driver }
+
+func (d *trustsSize) Put(ctx context.Context, key string, r io.Reader, o storage.PutOptions) (storage.Attributes, error) {
+	if o.Size >= 0 {
+		r = io.LimitReader(r, o.Size)
+	}
+	return d.Driver.Put(ctx, key, r, o)
 }

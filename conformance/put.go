@@ -22,6 +22,7 @@ func putChecks() []check {
 		{"one_byte_reads", putOneByteReads},
 		{"data_with_eof", putDataWithEOF},
 		{"size_hint_too_large", putSizeHintTooLarge},
+		{"size_hint_too_small", putSizeHintTooSmall},
 		{"returns_attributes", putReturnsAttributes},
 		{"reader_fails_midway_keeps_old", putReaderFailsKeepsOld},
 		{"reader_fails_midway_creates_nothing", putReaderFailsCreatesNothing},
@@ -122,6 +123,22 @@ func putSizeHintTooLarge(t *testing.T, e *env) {
 		return
 	}
 	if storage.KindOf(err) == nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("Put with a wrong size hint failed with an unclassified error: %v", err)
+	}
+	e.wantContent(e.b, "h", []byte("old"))
+}
+
+// putSizeHintTooSmall: a backend that sends exactly Size bytes (a Content-Length
+// taken from the hint) would silently truncate the object.
+func putSizeHintTooSmall(t *testing.T, e *env) {
+	e.put("h", []byte("old"))
+	data := payload(10_000, "hint")
+	_, err := e.b.Put(e.ctx, "h", bytes.NewReader(data), storage.PutOptions{Size: 10})
+	if err == nil {
+		e.wantContent(e.b, "h", data)
+		return
+	}
+	if storage.KindOf(err) == nil {
 		t.Fatalf("Put with a wrong size hint failed with an unclassified error: %v", err)
 	}
 	e.wantContent(e.b, "h", []byte("old"))
