@@ -40,6 +40,13 @@ func checkAll(t *testing.T, key Key, ct, pt []byte, want error) {
 	if h, herr := ParseHeader(ct); herr == nil && len(got) > 0 && h.plainStart(h.segmentOf(int64(len(got)))) != int64(len(got)) {
 		t.Fatalf("stream released %d bytes: not a whole number of verified segments", len(got))
 	}
+	if r, err := NewReader(bytes.NewReader(ct), key); err == nil {
+		// The Read path (io.ReadAll) as well as WriteTo (io.Copy above).
+		got, err = io.ReadAll(onlyReader{r})
+		if !errors.Is(err, want) || !bytes.HasPrefix(pt, got) {
+			t.Fatalf("Read path: %v after %d bytes, want %v", err, len(got), want)
+		}
+	}
 	if _, err := Open(key, ct); !errors.Is(err, want) {
 		t.Fatalf("Open: %v, want %v", err, want)
 	}
