@@ -107,6 +107,11 @@ func TestSuiteCatchesBrokenBackends(t *testing.T) {
 		{"trusts_size_hint", []string{
 			"put/size_hint_too_small",
 		}},
+		{"undeclared_file_tree", []string{
+			"keys/key_and_prefix_of_key",
+			"list/prefix_a_vs_ab",
+			"list/byte_order",
+		}},
 		{"visible_temp_files", []string{
 			"put/reader_fails_midway_creates_nothing",
 			"cancellation/put_cancelled_midway_creates_nothing",

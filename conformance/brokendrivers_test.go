@@ -36,6 +36,7 @@ var brokenDrivers = map[string]func(*memory.Store) storage.Driver{
 	"ignores_cancellation":   func(s *memory.Store) storage.Driver { return &noCancel{memory.New(s)} },
 	"visible_temp_files":     func(s *memory.Store) storage.Driver { return &leaksTemp{memory.New(s)} },
 	"trusts_size_hint":       func(s *memory.Store) storage.Driver { return &trustsSize{memory.New(s)} },
+	"undeclared_file_tree":   func(s *memory.Store) storage.Driver { return &fileTree{memory.New(s)} },
 }
 
 // inPlacePut writes the object as its bytes arrive, as a backend that opens the final
@@ -268,6 +269,25 @@ type trustsSize struct{ storage.Driver }
 func (d *trustsSize) Put(ctx context.Context, key string, r io.Reader, o storage.PutOptions) (storage.Attributes, error) {
 	if o.Size >= 0 {
 		r = io.LimitReader(r, o.Size)
+	}
+	return d.Driver.Put(ctx, key, r, o)
+}
+
+// fileTree refuses, like a folder tree, a key that would be both an object and a
+// parent, but does not declare Capabilities.FileTree, so callers cannot know.
+type fileTree struct{ storage.Driver }
+
+func (d *fileTree) Put(ctx context.Context, key string, r io.Reader, o storage.PutOptions) (storage.Attributes, error) {
+	for i := range len(key) {
+		if key[i] != '/' {
+			continue
+		}
+		if _, err := d.Driver.Stat(ctx, key[:i]); err == nil {
+			return storage.Attributes{}, storage.NewError(storage.ErrInvalidArgument, "put", key, errors.New("a parent is an object"))
+		}
+	}
+	for range d.Driver.List(ctx, key+"/") {
+		return storage.Attributes{}, storage.NewError(storage.ErrInvalidArgument, "put", key, errors.New("it is a parent"))
 	}
 	return d.Driver.Put(ctx, key, r, o)
 }

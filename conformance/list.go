@@ -37,18 +37,22 @@ func listAllKeys(t *testing.T, e *env) {
 	e.wantKeys(e.b, "", "a/b/c", "m", "z")
 }
 
+// listPrefixSafety: a prefix is a plain string prefix, not a folder: "a" matches "ab",
+// "a/" does not, and "c/a/" does not match "c/ab".
 func listPrefixSafety(t *testing.T, e *env) {
-	for _, k := range []string{"a", "ab", "a/x", "abc/y", "b"} {
+	keys := treeSafe(e, []string{"a", "ab", "a/x", "abc/y", "b", "c/a/x", "c/ab"}, "a/x")
+	for _, k := range keys {
 		e.put(k, []byte(k))
 	}
-	e.wantKeys(e.b, "a", "a", "a/x", "ab", "abc/y")
+	e.wantKeys(e.b, "a", treeSafe(e, []string{"a", "a/x", "ab", "abc/y"}, "a/x")...)
 	e.wantKeys(e.b, "ab", "ab", "abc/y")
-	e.wantKeys(e.b, "a/", "a/x")
 	e.wantKeys(e.b, "abc", "abc/y")
+	e.wantKeys(e.b, "c/a/", "c/a/x")
+	e.wantKeys(e.b, "c/a", "c/a/x", "c/ab")
 }
 
 func listSlashPrefix(t *testing.T, e *env) {
-	for _, k := range []string{"dir/a", "dir/sub/b", "dir2/c", "dir"} {
+	for _, k := range treeSafe(e, []string{"dir/a", "dir/sub/b", "dir2/c", "dir-x", "dir"}, "dir") {
 		e.put(k, []byte(k))
 	}
 	e.wantKeys(e.b, "dir/", "dir/a", "dir/sub/b")
@@ -64,10 +68,12 @@ func listPartialSegment(t *testing.T, e *env) {
 }
 
 func listPrefixIsKey(t *testing.T, e *env) {
-	for _, k := range []string{"k/v", "k/v2", "k/v/w"} {
+	keys := treeSafe(e, []string{"k/v", "k/v2", "k/v-w", "k/v/w"}, "k/v/w")
+	for _, k := range keys {
 		e.put(k, []byte(k))
 	}
-	e.wantKeys(e.b, "k/v", "k/v", "k/v/w", "k/v2")
+	slices.Sort(keys)
+	e.wantKeys(e.b, "k/v", keys...)
 }
 
 func listNoMatch(t *testing.T, e *env) {
@@ -81,7 +87,7 @@ func listNoMatch(t *testing.T, e *env) {
 // before it and '0', 'A', '_', 'a', '~' after it, so that a directory walk that lists
 // "a/" as a unit before its siblings comes out in the wrong order.
 func listByteOrder(t *testing.T, e *env) {
-	keys := []string{"a~", "a_", "a/b", "a.b", "a-b", "a0", "aB", "ab", "a", "a/b/c", "a/-", "a/~", "A", "0", "~"}
+	keys := treeSafe(e, []string{"a~", "a_", "a/b", "a.b", "a-b", "a0", "aB", "ab", "a", "a/b/c", "a/-", "a/~", "A", "0", "~"}, "a", "a/b")
 	for _, k := range keys {
 		e.put(k, []byte(k))
 	}
