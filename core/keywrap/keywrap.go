@@ -7,7 +7,7 @@
 //
 // Construction: AES-256-GCM (crypto/aes, crypto/cipher of the standard library) with a
 // random 96-bit nonce, the conference id and KEK id as additional data. A wrapped key
-// is "v1:" + base64url(nonce || ciphertext || tag). GCM rather than RFC 3394 key wrap
+// is version byte 0x01 || nonce || ciphertext || tag (61 bytes). GCM rather than RFC 3394 key wrap
 // because it is in the standard library (key wrap is in neither it nor x/crypto),
 // authenticated, and WebCrypto-compatible; random nonces are safe at one wrap per
 // conference and re-wrap.
@@ -17,50 +17,45 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"strings"
 )
 
 // KeySize is the size of the KEK and of the wrapped keys.
 const KeySize = 32
 
-const prefix = "v1:"
+const version byte = 1
 
 // ErrUnwrap reports a wrapped key that does not open with this KEK for this
 // conference: a wrong KEK, a key moved between conferences, or a damaged value.
 var ErrUnwrap = errors.New("wrapped key does not open with this key-encryption key")
 
 // Wrap seals key under kek for the conference conferenceID.
-func Wrap(kek, key [KeySize]byte, kekID, conferenceID string) (string, error) {
+func Wrap(kek, key [KeySize]byte, kekID, conferenceID string) ([]byte, error) {
 	aead, err := newAEAD(kek)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+KeySize+aead.Overhead())
+	out := make([]byte, 1+aead.NonceSize(), 1+aead.NonceSize()+KeySize+aead.Overhead())
+	out[0] = version
+	nonce := out[1:]
 	if _, err := rand.Read(nonce); err != nil {
-		return "", fmt.Errorf("keywrap: nonce: %w", err)
+		return nil, fmt.Errorf("keywrap: nonce: %w", err)
 	}
-	sealed := aead.Seal(nonce, nonce, key[:], additionalData(kekID, conferenceID))
-	return prefix + base64.RawURLEncoding.EncodeToString(sealed), nil
+	return aead.Seal(out, nonce, key[:], additionalData(kekID, conferenceID)), nil
 }
 
 // Unwrap opens a wrapped key. Errors never contain key material.
-func Unwrap(kek [KeySize]byte, wrapped, kekID, conferenceID string) ([KeySize]byte, error) {
+func Unwrap(kek [KeySize]byte, wrapped []byte, kekID, conferenceID string) ([KeySize]byte, error) {
 	var key [KeySize]byte
-	body, ok := strings.CutPrefix(wrapped, prefix)
-	if !ok {
+	if len(wrapped) == 0 || wrapped[0] != version {
 		return key, fmt.Errorf("%w: unknown wrapping version", ErrUnwrap)
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(body)
-	if err != nil {
-		return key, fmt.Errorf("%w: not base64url", ErrUnwrap)
 	}
 	aead, err := newAEAD(kek)
 	if err != nil {
 		return key, err
 	}
+	raw := wrapped[1:]
 	if len(raw) != aead.NonceSize()+KeySize+aead.Overhead() {
 		return key, fmt.Errorf("%w: wrong length", ErrUnwrap)
 	}

@@ -1,0 +1,346 @@
+package conference
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/lectern/lectern/core/encryption"
+	"github.com/lectern/lectern/core/events"
+	"github.com/lectern/lectern/core/keywrap"
+	"github.com/lectern/lectern/core/layout"
+	"github.com/lectern/lectern/core/metadata"
+	"github.com/lectern/lectern/core/metastore"
+	"github.com/lectern/lectern/core/storage"
+)
+
+// Info describes a conference. It holds no key material.
+type Info struct {
+	ID        string    `json:"id"`
+	Organizer string    `json:"organizer"`
+	OrgHash   string    `json:"organizer_hash"`
+	Created   time.Time `json:"created"`
+	Expires   time.Time `json:"expires"`
+	Ended     time.Time `json:"ended,omitzero"`
+}
+
+// Location returns where the conference lives in storage.
+func (i Info) Location() layout.Conference { return layout.Conference{OrgHash: i.OrgHash, ID: i.ID} }
+
+// CreateParams are the inputs of CreateConference.
+type CreateParams struct {
+	// ID of the conference; empty means a random one.
+	ID string
+	// Organizer is the organizer's URI (sip:…); required.
+	Organizer string
+	// Expires; zero means now + the default expiry.
+	Expires time.Time
+}
+
+const maxOrganizerLength = 512
+
+func validateOrganizer(uri string) error {
+	if strings.TrimSpace(uri) == "" {
+		return fmt.Errorf("%w: organizer URI is required", ErrInvalidInput)
+	}
+	if len(uri) > maxOrganizerLength {
+		return fmt.Errorf("%w: organizer URI is longer than %d bytes", ErrInvalidInput, maxOrganizerLength)
+	}
+	if strings.ContainsFunc(uri, unicode.IsControl) {
+		return fmt.Errorf("%w: organizer URI contains control characters", ErrInvalidInput)
+	}
+	return nil
+}
+
+func randomConferenceID() (string, error) {
+	var b [10]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+// CreateConference creates a conference with a fresh master key. The id is claimed
+// with a create-only put, so two servers can never create the same conference.
+func (e *Engine) CreateConference(ctx context.Context, p CreateParams) (Info, error) {
+	if err := validateOrganizer(p.Organizer); err != nil {
+		return Info{}, err
+	}
+	if p.ID == "" {
+		id, err := randomConferenceID()
+		if err != nil {
+			return Info{}, err
+		}
+		p.ID = id
+	}
+	if err := layout.ValidateConferenceID(p.ID); err != nil {
+		return Info{}, fmt.Errorf("%w: %w", ErrInvalidInput, err)
+	}
+	now := e.now().UTC().Truncate(time.Millisecond)
+	if p.Expires.IsZero() {
+		p.Expires = now.Add(e.cfg.Retention.DefaultExpiry)
+	}
+	if !p.Expires.After(now) {
+		return Info{}, fmt.Errorf("%w: expiry is in the past", ErrInvalidInput)
+	}
+	info := Info{ID: p.ID, Organizer: p.Organizer, OrgHash: layout.OrganizerHash(p.Organizer),
+		Created: now, Expires: p.Expires.UTC().Truncate(time.Millisecond)}
+
+	_, err := e.bucket.PutBytes(ctx, layout.IndexKey(info.ID), []byte(info.OrgHash), storage.Condition{IfNotExists: true})
+	if errors.Is(err, storage.ErrPrecondition) {
+		return Info{}, fmt.Errorf("%w: conference %q", ErrExists, info.ID)
+	}
+	if err != nil {
+		return Info{}, err
+	}
+	master, err := encryption.NewKey()
+	if err != nil {
+		return Info{}, err
+	}
+	if err := e.writeConferenceFile(ctx, info, master); err != nil {
+		// Release the id so that the caller can try again.
+		if derr := e.bucket.Delete(context.WithoutCancel(ctx), layout.IndexKey(info.ID)); derr != nil {
+			e.log.Warn("could not release conference id after a failed create", "conference", info.ID, "err", derr)
+		}
+		return Info{}, err
+	}
+	e.log.Info("conference created", "conference", info.ID, "organizer_hash", info.OrgHash)
+	return info, nil
+}
+
+func (e *Engine) writeConferenceFile(ctx context.Context, info Info, master encryption.Key) error {
+	wrapped, err := keywrap.Wrap(e.cfg.KEK, master, e.cfg.KEKID, info.ID)
+	if err != nil {
+		return err
+	}
+	doc := metadata.Conference{ID: info.ID, Organizer: info.Organizer, Created: info.Created,
+		Expires: info.Expires, Ended: info.Ended, KEKID: e.cfg.KEKID, WrappedMasterKey: wrapped}
+	data, err := doc.Marshal()
+	if err != nil {
+		return err
+	}
+	_, err = e.bucket.PutBytes(ctx, info.Location().ConferenceFile(), data, storage.Condition{})
+	return err
+}
+
+// locate finds a conference's organizer hash through the index.
+func (e *Engine) locate(ctx context.Context, id string) (layout.Conference, error) {
+	if err := layout.ValidateConferenceID(id); err != nil {
+		return layout.Conference{}, fmt.Errorf("%w: %w", ErrInvalidInput, err)
+	}
+	data, _, err := e.bucket.ReadAll(ctx, layout.IndexKey(id))
+	if err != nil {
+		return layout.Conference{}, fmt.Errorf("conference %q: %w", id, err)
+	}
+	loc := layout.Conference{OrgHash: string(data), ID: id}
+	if err := layout.ValidateOrganizerHash(loc.OrgHash); err != nil {
+		return layout.Conference{}, fmt.Errorf("conference %q: damaged index entry: %w", id, err)
+	}
+	return loc, nil
+}
+
+// readConference reads conference.xml and unwraps the master key.
+func (e *Engine) readConference(ctx context.Context, loc layout.Conference) (Info, encryption.Key, error) {
+	data, _, err := e.bucket.ReadAll(ctx, loc.ConferenceFile())
+	if err != nil {
+		return Info{}, encryption.Key{}, fmt.Errorf("conference %q: %w", loc.ID, err)
+	}
+	doc, err := metadata.UnmarshalConference(data)
+	if err != nil {
+		return Info{}, encryption.Key{}, fmt.Errorf("conference %q: conference.xml: %w", loc.ID, err)
+	}
+	master, err := keywrap.Unwrap(e.cfg.KEK, doc.WrappedMasterKey, doc.KEKID, doc.ID)
+	if err != nil {
+		return Info{}, encryption.Key{}, fmt.Errorf("conference %q: master key (kek %q): %w", loc.ID, doc.KEKID, err)
+	}
+	info := Info{ID: doc.ID, Organizer: doc.Organizer, OrgHash: loc.OrgHash, Created: doc.Created, Expires: doc.Expires, Ended: doc.Ended}
+	return info, master, nil
+}
+
+// acquire returns the open conference, opening it (and replaying its journal) on
+// first use. Concurrent first uses open it once.
+func (e *Engine) acquire(ctx context.Context, id string) (*conf, error) {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil, storage.NewError(storage.ErrClosed, "conference", id, nil)
+	}
+	if c, ok := e.open[id]; ok {
+		e.mu.Unlock()
+		return c, nil
+	}
+	e.mu.Unlock()
+
+	v, err, _ := e.opening.Do(id, func() (any, error) { return e.openConference(ctx, id) })
+	if err != nil {
+		return nil, err
+	}
+	return v.(*conf), nil
+}
+
+func (e *Engine) openConference(ctx context.Context, id string) (*conf, error) {
+	e.mu.Lock()
+	if c, ok := e.open[id]; ok {
+		e.mu.Unlock()
+		return c, nil
+	}
+	e.mu.Unlock()
+	loc, err := e.locate(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	info, master, err := e.readConference(ctx, loc)
+	if err != nil {
+		return nil, err
+	}
+	store, err := metastore.Open(ctx, e.bucket, loc.MetadataPrefix(), sealer{master},
+		metastore.Options{SnapshotInterval: e.cfg.SnapshotInterval, Logger: e.log.With("conference", id)})
+	if err != nil {
+		return nil, fmt.Errorf("conference %q: %w", id, err)
+	}
+	u, err := e.measureUsage(ctx, loc)
+	if err != nil {
+		_ = store.Close(ctx)
+		return nil, err
+	}
+	c := &conf{loc: loc, info: info, master: master, store: store, usage: u}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		_ = store.Close(ctx)
+		return nil, storage.NewError(storage.ErrClosed, "conference", id, nil)
+	}
+	e.open[id] = c
+	return c, nil
+}
+
+// GetConference returns a conference's description.
+func (e *Engine) GetConference(ctx context.Context, id string) (Info, error) {
+	c, err := e.acquire(ctx, id)
+	if err != nil {
+		return Info{}, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.info, nil
+}
+
+// ListConferences returns every conference in the index, in id order. A damaged
+// entry is skipped with a warning rather than hiding all the others.
+func (e *Engine) ListConferences(ctx context.Context) ([]Info, error) {
+	var out []Info
+	for attrs, err := range e.bucket.List(ctx, layout.IndexRoot+"/") {
+		if err != nil {
+			return nil, err
+		}
+		id := strings.TrimPrefix(attrs.Key, layout.IndexRoot+"/")
+		info, err := e.GetConference(ctx, id)
+		if errors.Is(err, storage.ErrNotFound) {
+			continue // deleted meanwhile
+		}
+		if err != nil {
+			if storage.IsRetryable(err) {
+				return nil, err
+			}
+			e.log.Warn("skipping unreadable conference", "conference", id, "err", err)
+			continue
+		}
+		out = append(out, info)
+	}
+	return out, nil
+}
+
+// EndConference records that the conference has ended; it accepts no more changes
+// and its content stays readable until retention removes it.
+func (e *Engine) EndConference(ctx context.Context, id string) (Info, error) {
+	c, err := e.acquire(ctx, id)
+	if err != nil {
+		return Info{}, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.info.Ended.IsZero() {
+		return c.info, nil
+	}
+	updated := c.info
+	updated.Ended = e.now().UTC().Truncate(time.Millisecond)
+	if err := e.writeConferenceFile(ctx, updated, c.master); err != nil {
+		return Info{}, err
+	}
+	c.info = updated
+	e.publish(id, events.ConferenceEnded, events.Everyone, map[string]any{"conference": id})
+	return updated, nil
+}
+
+// writable reports ErrGone when the conference accepts no more changes. c.mu held.
+func (e *Engine) writable(c *conf) error {
+	if !c.info.Ended.IsZero() || !e.now().Before(c.info.Expires) {
+		return fmt.Errorf("%w: conference %q", ErrGone, c.info.ID)
+	}
+	return nil
+}
+
+// DeleteConference removes a conference with all its metadata, content and
+// unfinished uploads (compliance copies stay: they have their own retention). The
+// index entry goes last, so that an interrupted delete can be repeated.
+func (e *Engine) DeleteConference(ctx context.Context, id string) error {
+	loc, err := e.locate(ctx, id)
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	c, ok := e.open[id]
+	delete(e.open, id)
+	e.mu.Unlock()
+	if ok {
+		c.mu.Lock()
+		// Closing flushes; the files are deleted right after, so a failure only
+		// costs the flush.
+		if err := c.store.Close(ctx); err != nil {
+			e.log.Warn("flush before delete failed", "conference", id, "err", err)
+		}
+		c.mu.Unlock()
+	}
+	return e.removeConference(ctx, loc)
+}
+
+func (e *Engine) removeConference(ctx context.Context, loc layout.Conference) error {
+	for _, prefix := range []string{loc.ContentPrefix(), uploadPrefix(loc.ID), loc.MetadataPrefix()} {
+		if err := deleteAll(ctx, e.bucket, prefix); err != nil {
+			return fmt.Errorf("conference %q: %w", loc.ID, err)
+		}
+	}
+	if err := e.bucket.Delete(ctx, layout.IndexKey(loc.ID)); err != nil {
+		return err
+	}
+	if e.cfg.Events != nil {
+		e.cfg.Events.Forget(loc.ID)
+	}
+	e.log.Info("conference deleted", "conference", loc.ID)
+	return nil
+}
+
+func uploadPrefix(confID string) string { return layout.UploadRoot + "/" + confID + "/" }
+
+// deleteAll removes every object under prefix. Listing first and deleting after
+// keeps the listing stable on backends that page.
+func deleteAll(ctx context.Context, b *storage.Bucket, prefix string) error {
+	var keys []string
+	for attrs, err := range b.List(ctx, prefix) {
+		if err != nil {
+			return err
+		}
+		keys = append(keys, attrs.Key)
+	}
+	for _, k := range keys {
+		if err := b.Delete(ctx, k); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,276 @@
+package conference
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+
+	"github.com/lectern/lectern/core/encryption"
+	"github.com/lectern/lectern/core/events"
+	"github.com/lectern/lectern/core/layout"
+	"github.com/lectern/lectern/core/metadata"
+	"github.com/lectern/lectern/core/storage"
+)
+
+// Stored describes content that has been encrypted and stored. Key is the content
+// key: it goes to the uploader and, through the metadata, to participants; never into
+// logs (encryption.Key redacts itself).
+type Stored struct {
+	Name    string         `json:"name"`
+	Key     encryption.Key `json:"-"`
+	Size    int64          `json:"size"` // plaintext bytes
+	URLPath string         `json:"url"`
+	Purpose Purpose        `json:"-"`
+}
+
+// Ref returns the metadata reference (name + hex key) of the content.
+func (s Stored) Ref() metadata.ContentRef {
+	return metadata.ContentRef{Name: s.Name, Key: s.Key.Hex()}
+}
+
+var extPattern = regexp.MustCompile(`^[a-z0-9]{1,8}$`)
+
+// NewContentName returns a fresh random name: x<32 hex>.e<ext> for slide content,
+// <32 hex>.blb for handouts. 128 random bits make names unguessable.
+func NewContentName(p Purpose, ext string) (string, error) {
+	var id [16]byte
+	if _, err := rand.Read(id[:]); err != nil {
+		return "", err
+	}
+	if p == HandoutContent {
+		return metadata.HandoutName(id), nil
+	}
+	if !extPattern.MatchString(ext) {
+		return "", fmt.Errorf("%w: content type %q must be 1-8 of a-z and 0-9", ErrInvalidInput, ext)
+	}
+	return metadata.ContentName(id, ext), nil
+}
+
+// StoreContent encrypts r with a fresh key under a fresh random name and stores it,
+// enforcing the per-file and per-conference limits while it streams. sizeHint is the
+// plaintext size if known, else -1. On any failure nothing is left behind.
+func (e *Engine) StoreContent(ctx context.Context, confID string, p Purpose, ext string, r io.Reader, sizeHint int64) (Stored, error) {
+	c, err := e.acquire(ctx, confID)
+	if err != nil {
+		return Stored{}, err
+	}
+	c.mu.Lock()
+	err = e.writable(c)
+	c.mu.Unlock()
+	if err != nil {
+		return Stored{}, err
+	}
+	maxFile := e.cfg.Limits.fileLimit(p)
+	if sizeHint > maxFile {
+		return Stored{}, e.limitError(p, "file", maxFile)
+	}
+	name, err := NewContentName(p, ext)
+	if err != nil {
+		return Stored{}, err
+	}
+	key, err := encryption.NewKey()
+	if err != nil {
+		return Stored{}, err
+	}
+	if err := e.addFile(c.usage, p); err != nil {
+		return Stored{}, err
+	}
+	q := &quotaReader{e: e, u: c.usage, p: p, r: r, maxFile: maxFile}
+	err = e.putEncrypted(ctx, c.loc.ContentKey(name), key, q, sizeHint)
+	if err != nil {
+		c.usage.release(p, q.n, true)
+		return Stored{}, err
+	}
+	st := Stored{Name: name, Key: key, Size: q.n, URLPath: c.loc.ContentURLPath(name), Purpose: p}
+	if err := e.complianceContent(ctx, c, st); err != nil {
+		_ = e.bucket.Delete(context.WithoutCancel(ctx), c.loc.ContentKey(name))
+		c.usage.release(p, q.n, true)
+		return Stored{}, err
+	}
+	e.publish(confID, events.ContentReady, events.Presenters, ContentEvent(st))
+	return st, nil
+}
+
+// ContentEvent is the payload of a content.ready event: the URL and the key.
+func ContentEvent(st Stored) map[string]any {
+	return map[string]any{"name": st.Name, "url": st.URLPath, "key": st.Key.Hex(), "size": st.Size, "purpose": st.Purpose.String()}
+}
+
+// putEncrypted streams r through the encrypter into a create-only put. The pipe keeps
+// memory constant; a failure on either side aborts the put, which leaves nothing.
+func (e *Engine) putEncrypted(ctx context.Context, storageKey string, key encryption.Key, r io.Reader, sizeHint int64) error {
+	pr, pw := io.Pipe()
+	go func() {
+		w, err := encryption.NewWriter(pw, key)
+		if err == nil {
+			_, err = io.Copy(w, r)
+			if cerr := w.Close(); err == nil {
+				err = cerr
+			}
+		}
+		pw.CloseWithError(err) // nil closes with EOF
+	}()
+	size := int64(-1)
+	if sizeHint >= 0 {
+		if cs, err := encryption.CiphertextSize(sizeHint); err == nil {
+			size = cs
+		}
+	}
+	cond := storage.Condition{IfNotExists: e.bucket.Capabilities().ConditionalCreate}
+	_, err := e.bucket.Put(ctx, storageKey, pr, storage.PutOptions{Condition: cond, Size: size})
+	pr.CloseWithError(errors.New("put ended")) // stops the encrypter if the put gave up early
+	return err
+}
+
+// OpenContent decrypts bytes [off, off+n) of a content file (n == -1: to the end),
+// reading only the segments that cover them. It returns the reader and the file's
+// plaintext size. A wrong key fails with encryption.ErrAuthentication.
+func (e *Engine) OpenContent(ctx context.Context, confID, name string, key encryption.Key, off, n int64) (io.ReadCloser, int64, error) {
+	if err := layout.ValidateContentName(name); err != nil {
+		return nil, 0, fmt.Errorf("%w: %w", ErrInvalidInput, err)
+	}
+	c, err := e.acquire(ctx, confID)
+	if err != nil {
+		return nil, 0, err
+	}
+	return openEncrypted(ctx, e.bucket, c.loc.ContentKey(name), key, off, n)
+}
+
+func openEncrypted(ctx context.Context, b *storage.Bucket, storageKey string, key encryption.Key, off, n int64) (io.ReadCloser, int64, error) {
+	head, attrs, err := b.Get(ctx, storageKey, 0, encryption.HeaderSize)
+	if err != nil {
+		return nil, 0, err
+	}
+	hb, err := io.ReadAll(head)
+	head.Close()
+	if err != nil {
+		return nil, 0, err
+	}
+	h, err := encryption.ParseHeader(hb)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s: %w", storageKey, err)
+	}
+	size, err := h.PlaintextSize(attrs.Size)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s: %w", storageKey, err)
+	}
+	if off < 0 || n < -1 || off > size {
+		return nil, size, storage.NewError(storage.ErrInvalidRange, "open", storageKey, nil)
+	}
+	start, length, err := h.CiphertextRange(attrs.Size, off, n)
+	if err != nil {
+		return nil, size, err
+	}
+	body, _, err := b.Get(ctx, storageKey, start, length)
+	if err != nil {
+		return nil, size, err
+	}
+	r, err := encryption.NewRangeReader(body, key, h, attrs.Size, off, n)
+	if err != nil {
+		body.Close()
+		return nil, size, err
+	}
+	return readCloser{r, body}, size, nil
+}
+
+type readCloser struct {
+	io.Reader
+	io.Closer
+}
+
+// verifyContent proves that ref names stored content of this conference and that its
+// key opens it (it authenticates the first segment, or the only one).
+func (e *Engine) verifyContent(ctx context.Context, c *conf, ref metadata.ContentRef) error {
+	key, err := encryption.ParseKey(ref.Key)
+	if err != nil {
+		return fmt.Errorf("%w: content %s: %w", ErrInvalidInput, ref.Name, err)
+	}
+	if err := layout.ValidateContentName(ref.Name); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidInput, err)
+	}
+	rc, _, err := openEncrypted(ctx, e.bucket, c.loc.ContentKey(ref.Name), key, 0, 1)
+	if err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("%w: content %s is not stored in this conference", ErrInvalidInput, ref.Name)
+		}
+		return err
+	}
+	defer rc.Close()
+	if _, err := io.Copy(io.Discard, rc); err != nil {
+		if errors.Is(err, encryption.ErrAuthentication) {
+			return fmt.Errorf("%w: the key does not open content %s", ErrInvalidInput, ref.Name)
+		}
+		return err
+	}
+	return nil
+}
+
+// DeleteContent removes a content file (for example one uploaded by mistake).
+func (e *Engine) DeleteContent(ctx context.Context, confID, name string) error {
+	if err := layout.ValidateContentName(name); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidInput, err)
+	}
+	c, err := e.acquire(ctx, confID)
+	if err != nil {
+		return err
+	}
+	return e.deleteContent(ctx, c, name)
+}
+
+// deleteContent removes a content file and gives back its quota.
+func (e *Engine) deleteContent(ctx context.Context, c *conf, name string) error {
+	key := c.loc.ContentKey(name)
+	attrs, err := e.bucket.Stat(ctx, key)
+	if errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("content %s: %w", name, ErrNotFound)
+	}
+	if err != nil {
+		return err
+	}
+	if err := e.bucket.Delete(ctx, key); err != nil {
+		return err
+	}
+	p := SlideContent
+	if len(name) > 4 && name[len(name)-4:] == ".blb" {
+		p = HandoutContent
+	}
+	size, err := encryption.PlaintextSize(attrs.Size)
+	if err != nil {
+		size = attrs.Size
+	}
+	c.usage.release(p, size, true)
+	return nil
+}
+
+// ContentInfo describes one stored content file (no key: the engine does not keep
+// content keys apart from the metadata that references them).
+type ContentInfo struct {
+	Name    string `json:"name"`
+	Size    int64  `json:"size"` // plaintext bytes
+	URLPath string `json:"url"`
+}
+
+// ListContent lists the conference's stored content files.
+func (e *Engine) ListContent(ctx context.Context, confID string) ([]ContentInfo, error) {
+	c, err := e.acquire(ctx, confID)
+	if err != nil {
+		return nil, err
+	}
+	var out []ContentInfo
+	prefix := c.loc.ContentPrefix()
+	for attrs, err := range e.bucket.List(ctx, prefix) {
+		if err != nil {
+			return nil, err
+		}
+		name := attrs.Key[len(prefix):]
+		size, err := encryption.PlaintextSize(attrs.Size)
+		if err != nil {
+			size = -1 // not a complete file
+		}
+		out = append(out, ContentInfo{Name: name, Size: size, URLPath: c.loc.ContentURLPath(name)})
+	}
+	return out, nil
+}

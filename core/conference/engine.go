@@ -1,0 +1,153 @@
+package conference
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/lectern/lectern/core/encryption"
+	"github.com/lectern/lectern/core/events"
+	"github.com/lectern/lectern/core/keywrap"
+	"github.com/lectern/lectern/core/layout"
+	"github.com/lectern/lectern/core/metastore"
+	"github.com/lectern/lectern/core/storage"
+	"golang.org/x/sync/singleflight"
+)
+
+// Config configures an Engine. Bucket and KEK are required.
+type Config struct {
+	// Bucket holds every root (meta/, content/, compliance/, index/, uploads/).
+	Bucket *storage.Bucket
+	// KEK wraps conference master keys; KEKID names it (recorded in conference.xml
+	// so that a rotated KEK can be told apart).
+	KEK   [keywrap.KeySize]byte
+	KEKID string
+	// Limits; the zero value means DefaultLimits().
+	Limits Limits
+	// SnapshotInterval of the metadata store (default five minutes).
+	SnapshotInterval time.Duration
+	// Retention; the zero value means DefaultRetention().
+	Retention Retention
+	// Compliance copies (off by default).
+	Compliance Compliance
+	// Events receives change notifications; nil means no events.
+	Events *events.Hub
+	// Logger; nil means slog.Default().
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now. Tests set it.
+	Now func() time.Time
+}
+
+// Compliance configures the optional plain copies under the compliance root.
+type Compliance struct {
+	Enabled bool
+	// Required makes a failed compliance copy fail the change (the original could
+	// stop the meeting when compliance logging failed); otherwise it is logged.
+	Required bool
+}
+
+// Engine is the conference engine. It is safe for concurrent use.
+type Engine struct {
+	cfg    Config
+	bucket *storage.Bucket
+	log    *slog.Logger
+	now    func() time.Time
+
+	mu      sync.Mutex
+	open    map[string]*conf // by conference id
+	closed  bool
+	opening singleflight.Group
+}
+
+// conf is an open conference: its master key and metadata store. mu serialises the
+// read-modify-write of its documents.
+type conf struct {
+	loc    layout.Conference
+	info   Info
+	master encryption.Key
+	store  *metastore.Store
+	mu     sync.Mutex
+	usage  *usage
+}
+
+// New returns an engine.
+func New(cfg Config) (*Engine, error) {
+	if cfg.Bucket == nil {
+		return nil, fmt.Errorf("%w: engine needs a bucket", ErrInvalidInput)
+	}
+	if cfg.KEK == ([keywrap.KeySize]byte{}) {
+		return nil, fmt.Errorf("%w: engine needs a key-encryption key", ErrInvalidInput)
+	}
+	if cfg.KEKID == "" {
+		cfg.KEKID = "kek-1"
+	}
+	if cfg.Limits == (Limits{}) {
+		cfg.Limits = DefaultLimits()
+	}
+	if cfg.Retention == (Retention{}) {
+		cfg.Retention = DefaultRetention()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Engine{cfg: cfg, bucket: cfg.Bucket, log: cfg.Logger, now: cfg.Now, open: map[string]*conf{}}, nil
+}
+
+// Bucket returns the engine's bucket.
+func (e *Engine) Bucket() *storage.Bucket { return e.bucket }
+
+// Limits returns the limits in force.
+func (e *Engine) Limits() Limits { return e.cfg.Limits }
+
+// Close flushes every open conference's metadata (a snapshot of all dirty
+// documents). Nothing acknowledged is lost even if it fails: the journal holds it.
+func (e *Engine) Close(ctx context.Context) error {
+	e.mu.Lock()
+	e.closed = true
+	open := e.open
+	e.open = map[string]*conf{}
+	e.mu.Unlock()
+	var errs []error
+	for _, c := range open {
+		if err := c.store.Close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("conference %s: %w", c.info.ID, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Flush writes every open conference's dirty documents now.
+func (e *Engine) Flush(ctx context.Context) error {
+	e.mu.Lock()
+	open := make([]*conf, 0, len(e.open))
+	for _, c := range e.open {
+		open = append(open, c)
+	}
+	e.mu.Unlock()
+	var errs []error
+	for _, c := range open {
+		if err := c.store.Snapshot(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (e *Engine) publish(confID, kind string, audience events.Audience, data any) {
+	if e.cfg.Events != nil {
+		e.cfg.Events.Publish(confID, events.Event{Kind: kind, Audience: audience, Data: data})
+	}
+}
+
+// sealer encrypts metadata files with the conference master key in the content
+// encryption format.
+type sealer struct{ key encryption.Key }
+
+func (s sealer) Seal(p []byte) ([]byte, error) { return encryption.Seal(s.key, p) }
+func (s sealer) Open(c []byte) ([]byte, error) { return encryption.Open(s.key, c) }

@@ -1,0 +1,182 @@
+package conference
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/lectern/lectern/core/events"
+	"github.com/lectern/lectern/core/layout"
+	"github.com/lectern/lectern/core/metadata"
+	"github.com/lectern/lectern/core/metastore"
+)
+
+func handoutDoc(id string) metastore.Doc { return metastore.Doc{Kind: metastore.Handout, ID: id} }
+
+// HandoutParams describe a handout to add: its stored blob and what the presenter
+// said of the file.
+type HandoutParams struct {
+	Blob             metadata.ContentRef
+	Size             int64
+	OriginalFilename string
+	UploadedBy       string
+	// FileCreated and FileModified are the file's own times, when the client knows
+	// them; zero means the upload time.
+	FileCreated, FileModified time.Time
+}
+
+// AddHandout records a handout (a fileset) for a stored blob.
+func (e *Engine) AddHandout(ctx context.Context, confID string, p HandoutParams) (*metadata.FileSet, error) {
+	if err := metadata.ValidateNewHandoutRef(p.Blob); err != nil {
+		return nil, classify(err)
+	}
+	if p.OriginalFilename == "" || len(p.OriginalFilename) > 255 {
+		return nil, fmt.Errorf("%w: original file name must be 1-255 bytes", ErrInvalidInput)
+	}
+	c, err := e.acquire(ctx, confID)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := e.writable(c); err != nil {
+		return nil, err
+	}
+	if err := e.verifyContent(ctx, c, p.Blob); err != nil {
+		return nil, err
+	}
+	id, err := c.store.NextID(ctx, metastore.Handout)
+	if err != nil {
+		return nil, err
+	}
+	now := e.now().UTC().Truncate(time.Millisecond)
+	fs := &metadata.FileSet{ID: id, Blob: p.Blob, Size: p.Size, Uploaded: now, UploadedBy: p.UploadedBy,
+		OriginalFilename: p.OriginalFilename, Created: orNow(p.FileCreated, now), Modified: orNow(p.FileModified, now)}
+	if err := e.saveHandout(ctx, c, fs); err != nil {
+		return nil, err
+	}
+	e.publish(confID, events.HandoutAdded, events.Everyone, HandoutEvent(c.loc, fs))
+	return fs, nil
+}
+
+// HandoutEvent is the payload of handout events: id, name, URL and key.
+func HandoutEvent(loc layout.Conference, fs *metadata.FileSet) map[string]any {
+	ev := map[string]any{"handout": fs.ID, "filename": fs.OriginalFilename, "size": fs.Size, "deleted": fs.Deleted}
+	if !fs.Deleted {
+		ev["url"] = loc.ContentURLPath(fs.Blob.Name)
+		ev["key"] = fs.Blob.Key
+	}
+	return ev
+}
+
+func orNow(t, now time.Time) time.Time {
+	if t.IsZero() {
+		return now
+	}
+	return t
+}
+
+func (e *Engine) saveHandout(ctx context.Context, c *conf, fs *metadata.FileSet) error {
+	data, err := fs.Marshal()
+	if err != nil {
+		return classify(err)
+	}
+	if err := e.complianceHandout(ctx, c, fs, data); err != nil {
+		return err
+	}
+	return c.store.Put(ctx, handoutDoc(fs.ID), data)
+}
+
+func (e *Engine) loadHandout(ctx context.Context, c *conf, id string) (*metadata.FileSet, error) {
+	if err := layout.ValidateSetID(id); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidInput, err)
+	}
+	data, err := c.store.Get(ctx, handoutDoc(id))
+	if err != nil {
+		return nil, fmt.Errorf("handout %q: %w", id, err)
+	}
+	fs, err := metadata.UnmarshalFileSet(data)
+	if err != nil {
+		return nil, fmt.Errorf("handout %q: %w", id, err)
+	}
+	return fs, nil
+}
+
+// Handout returns one handout.
+func (e *Engine) Handout(ctx context.Context, confID, id string) (*metadata.FileSet, error) {
+	c, err := e.acquire(ctx, confID)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return e.loadHandout(ctx, c, id)
+}
+
+// Location returns where a conference lives in storage.
+func (e *Engine) Location(ctx context.Context, confID string) (layout.Conference, error) {
+	c, err := e.acquire(ctx, confID)
+	if err != nil {
+		return layout.Conference{}, err
+	}
+	return c.loc, nil
+}
+
+// ListHandouts returns the conference's handouts in id order, deleted ones included
+// (marked file_deleted).
+func (e *Engine) ListHandouts(ctx context.Context, confID string) ([]*metadata.FileSet, error) {
+	c, err := e.acquire(ctx, confID)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ids, err := c.store.List(ctx, metastore.Handout)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*metadata.FileSet, 0, len(ids))
+	for _, id := range ids {
+		fs, err := e.loadHandout(ctx, c, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, fs)
+	}
+	return out, nil
+}
+
+// DeleteHandout soft-deletes a handout: its record stays with file_deleted="true"
+// (as in the original), and its blob is removed so it can no longer be downloaded.
+func (e *Engine) DeleteHandout(ctx context.Context, confID, id string) (*metadata.FileSet, error) {
+	c, err := e.acquire(ctx, confID)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := e.writable(c); err != nil {
+		return nil, err
+	}
+	fs, err := e.loadHandout(ctx, c, id)
+	if err != nil {
+		return nil, err
+	}
+	if fs.Deleted {
+		return fs, nil
+	}
+	fs.Deleted = true
+	fs.Modified = e.now().UTC().Truncate(time.Millisecond)
+	if err := e.saveHandout(ctx, c, fs); err != nil {
+		return nil, err
+	}
+	// The record is durable first; a failed blob delete leaves an unreferenced blob
+	// for the orphan sweep, never a record pointing at nothing.
+	if err := e.bucket.Delete(ctx, c.loc.ContentKey(fs.Blob.Name)); err != nil {
+		e.log.Warn("handout blob delete failed; the orphan sweep will collect it", "conference", confID, "handout", id, "err", err)
+	} else {
+		c.usage.release(HandoutContent, fs.Size, true)
+	}
+	e.publish(confID, events.HandoutDeleted, events.Everyone, HandoutEvent(c.loc, fs))
+	return fs, nil
+}

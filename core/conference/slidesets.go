@@ -1,0 +1,220 @@
+package conference
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/lectern/lectern/core/events"
+	"github.com/lectern/lectern/core/layout"
+	"github.com/lectern/lectern/core/metadata"
+	"github.com/lectern/lectern/core/metastore"
+)
+
+func setDoc(id string) metastore.Doc { return metastore.Doc{Kind: metastore.SlideSet, ID: id} }
+
+// classify maps the metadata model's errors to the engine's categories.
+func classify(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, metadata.ErrNotFound):
+		return fmt.Errorf("%w: %w", ErrNotFound, err)
+	case errors.Is(err, metadata.ErrMalformed), errors.Is(err, metadata.ErrInvalid):
+		return fmt.Errorf("%w: %w", ErrInvalidInput, err)
+	case errors.Is(err, metadata.ErrTooLarge):
+		return fmt.Errorf("%w: %w", ErrLimit, err)
+	}
+	return err
+}
+
+// CreateSlideSet creates an empty slide set with a new id (aaa, aab, …).
+func (e *Engine) CreateSlideSet(ctx context.Context, confID, name, createdBy string) (*metadata.SlideSet, error) {
+	c, err := e.acquire(ctx, confID)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := e.writable(c); err != nil {
+		return nil, err
+	}
+	id, err := c.store.NextID(ctx, metastore.SlideSet)
+	if err != nil {
+		return nil, err
+	}
+	now := e.now().UTC().Truncate(time.Millisecond)
+	set := &metadata.SlideSet{ID: id, Name: name, CreatedBy: createdBy, Created: now, Modified: now}
+	if err := e.saveSet(ctx, c, set); err != nil {
+		return nil, err
+	}
+	e.publish(confID, events.SlideSetCreated, events.Everyone, map[string]any{"slideset": id})
+	return set, nil
+}
+
+// saveSet writes the set's compliance copy, then journals the set. c.mu held.
+func (e *Engine) saveSet(ctx context.Context, c *conf, set *metadata.SlideSet) error {
+	data, err := set.Marshal()
+	if err != nil {
+		return classify(err)
+	}
+	if err := e.complianceSlideSet(ctx, c, set); err != nil {
+		return err
+	}
+	return c.store.Put(ctx, setDoc(set.ID), data)
+}
+
+func (e *Engine) loadSet(ctx context.Context, c *conf, id string) (*metadata.SlideSet, error) {
+	if err := layout.ValidateSetID(id); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidInput, err)
+	}
+	data, err := c.store.Get(ctx, setDoc(id))
+	if err != nil {
+		return nil, fmt.Errorf("slide set %q: %w", id, err)
+	}
+	set, err := metadata.UnmarshalSlideSet(data)
+	if err != nil {
+		return nil, fmt.Errorf("slide set %q: %w", id, err)
+	}
+	return set, nil
+}
+
+// SlideSet returns a slide set.
+func (e *Engine) SlideSet(ctx context.Context, confID, id string) (*metadata.SlideSet, error) {
+	c, err := e.acquire(ctx, confID)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return e.loadSet(ctx, c, id)
+}
+
+// SlideSetXML returns a slide set's XML as stored (decrypted).
+func (e *Engine) SlideSetXML(ctx context.Context, confID, id string) ([]byte, error) {
+	set, err := e.SlideSet(ctx, confID, id)
+	if err != nil {
+		return nil, err
+	}
+	return set.Marshal()
+}
+
+// ListSlideSets returns the conference's slide sets in id order.
+func (e *Engine) ListSlideSets(ctx context.Context, confID string) ([]*metadata.SlideSet, error) {
+	c, err := e.acquire(ctx, confID)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ids, err := c.store.List(ctx, metastore.SlideSet)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*metadata.SlideSet, 0, len(ids))
+	for _, id := range ids {
+		set, err := e.loadSet(ctx, c, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, set)
+	}
+	return out, nil
+}
+
+// UpdateSlideSet applies mutate to the slide set and saves it: the change is
+// journaled (durable) when UpdateSlideSet returns. Content references that mutate
+// adds must name content stored in this conference, with a key that opens it.
+func (e *Engine) UpdateSlideSet(ctx context.Context, confID, id string, mutate func(*metadata.SlideSet) error) (*metadata.SlideSet, error) {
+	c, err := e.acquire(ctx, confID)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := e.writable(c); err != nil {
+		return nil, err
+	}
+	before, err := e.loadSet(ctx, c, id)
+	if err != nil {
+		return nil, err
+	}
+	set, err := e.loadSet(ctx, c, id) // a private copy for mutate
+	if err != nil {
+		return nil, err
+	}
+	if err := mutate(set); err != nil {
+		return nil, classify(err)
+	}
+	set.ID = id
+	set.Modified = e.now().UTC().Truncate(time.Millisecond)
+	if err := e.checkNewRefs(ctx, c, before.ContentRefs(), set.ContentRefs()); err != nil {
+		return nil, err
+	}
+	if err := e.saveSet(ctx, c, set); err != nil {
+		return nil, err
+	}
+	e.publish(confID, events.SlideSetChanged, events.Everyone, map[string]any{"slideset": id})
+	return set, nil
+}
+
+// ReplaceSlideSetXML replaces a slide set with the given XML (same id).
+func (e *Engine) ReplaceSlideSetXML(ctx context.Context, confID, id string, data []byte) (*metadata.SlideSet, error) {
+	repl, err := metadata.UnmarshalSlideSet(data)
+	if err != nil {
+		return nil, classify(err)
+	}
+	if repl.ID != "" && repl.ID != id {
+		return nil, fmt.Errorf("%w: the XML is slide set %q, not %q", ErrInvalidInput, repl.ID, id)
+	}
+	return e.UpdateSlideSet(ctx, confID, id, func(set *metadata.SlideSet) error {
+		created, createdBy := set.Created, set.CreatedBy
+		*set = *repl
+		if set.Created.IsZero() {
+			set.Created = created
+		}
+		if set.CreatedBy == "" {
+			set.CreatedBy = createdBy
+		}
+		return nil
+	})
+}
+
+func (e *Engine) checkNewRefs(ctx context.Context, c *conf, before, after []metadata.ContentRef) error {
+	for _, ref := range after {
+		if ref.IsZero() || slices.Contains(before, ref) {
+			continue
+		}
+		if err := metadata.ValidateNewContentRef(ref); err != nil {
+			return classify(err)
+		}
+		if err := e.verifyContent(ctx, c, ref); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// DeleteSlideSet deletes a slide set. Its content files become unreferenced and are
+// collected by the orphan sweep; the compliance copy, if any, keeps its slides.
+func (e *Engine) DeleteSlideSet(ctx context.Context, confID, id string) error {
+	c, err := e.acquire(ctx, confID)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := e.writable(c); err != nil {
+		return err
+	}
+	if _, err := e.loadSet(ctx, c, id); err != nil {
+		return err
+	}
+	if err := c.store.Delete(ctx, setDoc(id)); err != nil {
+		return err
+	}
+	e.publish(confID, events.SlideSetDeleted, events.Everyone, map[string]any{"slideset": id})
+	return nil
+}
