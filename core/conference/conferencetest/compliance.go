@@ -91,4 +91,3 @@ func (f *failPrefix) Put(ctx context.Context, key string, r io.Reader, o storage
 	}
 	return f.Driver.Put(ctx, key, r, o)
 }
-

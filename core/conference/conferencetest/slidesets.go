@@ -13,7 +13,9 @@ import (
 // kind has content.
 func everyKind(t *testing.T, e *conference.Engine, conf string) []metadata.Slide {
 	t.Helper()
-	ref := func() metadata.ContentRef { return store(t, e, conf, conference.SlideContent, randomBytes(t, 300)).Ref() }
+	ref := func() metadata.ContentRef {
+		return store(t, e, conf, conference.SlideContent, randomBytes(t, 300)).Ref()
+	}
 	base := func(name string) metadata.SlideBase {
 		return metadata.SlideBase{Name: name, CreatedBy: "sip:vw01@contoso.com [vw01]"}
 	}
