@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"strings"
 
 	"github.com/lectern/lectern/core/encryption"
 	"github.com/lectern/lectern/core/events"
@@ -53,20 +54,6 @@ func NewContentName(p Purpose, ext string) (string, error) {
 // enforcing the per-file and per-conference limits while it streams. sizeHint is the
 // plaintext size if known, else -1. On any failure nothing is left behind.
 func (e *Engine) StoreContent(ctx context.Context, confID string, p Purpose, ext string, r io.Reader, sizeHint int64) (Stored, error) {
-	c, err := e.acquire(ctx, confID)
-	if err != nil {
-		return Stored{}, err
-	}
-	c.mu.Lock()
-	err = e.writable(c)
-	c.mu.Unlock()
-	if err != nil {
-		return Stored{}, err
-	}
-	maxFile := e.cfg.Limits.fileLimit(p)
-	if sizeHint > maxFile {
-		return Stored{}, e.limitError(p, "file", maxFile)
-	}
 	name, err := NewContentName(p, ext)
 	if err != nil {
 		return Stored{}, err
@@ -75,22 +62,111 @@ func (e *Engine) StoreContent(ctx context.Context, confID string, p Purpose, ext
 	if err != nil {
 		return Stored{}, err
 	}
-	if err := e.addFile(c.usage, p); err != nil {
+	return e.StoreContentAs(ctx, confID, p, name, key, r, sizeHint)
+}
+
+// StoreContentAs is StoreContent with a name (from NewContentName) and key chosen by
+// the caller: the upload stream announces them before the bytes arrive.
+func (e *Engine) StoreContentAs(ctx context.Context, confID string, p Purpose, name string, key encryption.Key, r io.Reader, sizeHint int64) (Stored, error) {
+	c, maxFile, err := e.beginStore(ctx, confID, p, name, sizeHint)
+	if err != nil {
 		return Stored{}, err
 	}
 	q := &quotaReader{e: e, u: c.usage, p: p, r: r, maxFile: maxFile}
 	err = e.putEncrypted(ctx, c.loc.ContentKey(name), key, q, sizeHint)
+	return e.finishStore(ctx, c, p, name, key, q.n, err)
+}
+
+// StoreEncrypted stores content that is already encrypted with key in the content
+// format (the parts of a resumable upload, joined): plainSize is its plaintext size,
+// charged to the limits before anything is written. The ciphertext is not decrypted
+// here; whoever made it is trusted to have used key. On any failure nothing is left
+// behind.
+func (e *Engine) StoreEncrypted(ctx context.Context, confID string, p Purpose, name string, key encryption.Key, ciphertext io.Reader, plainSize int64) (Stored, error) {
+	c, _, err := e.beginStore(ctx, confID, p, name, plainSize)
 	if err != nil {
-		c.usage.release(p, q.n, true)
 		return Stored{}, err
 	}
-	st := Stored{Name: name, Key: key, Size: q.n, URLPath: c.loc.ContentURLPath(name), Purpose: p}
+	if err := e.take(c.usage, p, plainSize); err != nil {
+		c.usage.release(p, 0, true)
+		return Stored{}, err
+	}
+	size, err := encryption.CiphertextSize(plainSize)
+	if err == nil {
+		cond := storage.Condition{IfNotExists: e.bucket.Capabilities().ConditionalCreate}
+		_, err = e.bucket.Put(ctx, c.loc.ContentKey(name), ciphertext, storage.PutOptions{Condition: cond, Size: size})
+	}
+	return e.finishStore(ctx, c, p, name, key, plainSize, err)
+}
+
+// CheckUpload tells early (before any byte arrives) whether content of size bytes
+// (-1: unknown) may be stored: the conference exists and accepts changes, and the
+// size is within the per-file limit and the conference's remaining quota.
+func (e *Engine) CheckUpload(ctx context.Context, confID string, p Purpose, size int64) error {
+	c, err := e.acquire(ctx, confID)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	err = e.writable(c)
+	c.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if maxFile := e.cfg.Limits.fileLimit(p); size > maxFile {
+		return e.limitError(p, "file", maxFile)
+	}
+	if size > 0 {
+		if err := e.take(c.usage, p, size); err != nil {
+			return err
+		}
+		c.usage.release(p, size, false)
+	}
+	return nil
+}
+
+func (e *Engine) beginStore(ctx context.Context, confID string, p Purpose, name string, sizeHint int64) (*conf, int64, error) {
+	if err := layout.ValidateContentName(name); err != nil {
+		return nil, 0, fmt.Errorf("%w: %w", ErrInvalidInput, err)
+	}
+	if (p == HandoutContent) != strings.HasSuffix(name, ".blb") {
+		return nil, 0, fmt.Errorf("%w: %s content cannot be named %s", ErrInvalidInput, p, name)
+	}
+	c, err := e.acquire(ctx, confID)
+	if err != nil {
+		return nil, 0, err
+	}
+	c.mu.Lock()
+	err = e.writable(c)
+	c.mu.Unlock()
+	if err != nil {
+		return nil, 0, err
+	}
+	maxFile := e.cfg.Limits.fileLimit(p)
+	if sizeHint > maxFile {
+		return nil, 0, e.limitError(p, "file", maxFile)
+	}
+	if err := e.addFile(c.usage, p); err != nil {
+		return nil, 0, err
+	}
+	return c, maxFile, nil
+}
+
+// finishStore completes a store whose put returned putErr, having taken n bytes of
+// quota: it gives everything back on failure, else writes the compliance copy and
+// announces the content.
+func (e *Engine) finishStore(ctx context.Context, c *conf, p Purpose, name string, key encryption.Key, n int64, putErr error) (Stored, error) {
+	if putErr != nil {
+		c.usage.release(p, n, true)
+		return Stored{}, putErr
+	}
+	st := Stored{Name: name, Key: key, Size: n, URLPath: c.loc.ContentURLPath(name), Purpose: p}
 	if err := e.complianceContent(ctx, c, st); err != nil {
 		_ = e.bucket.Delete(context.WithoutCancel(ctx), c.loc.ContentKey(name))
-		c.usage.release(p, q.n, true)
+		c.usage.release(p, n, true)
 		return Stored{}, err
 	}
-	e.publish(confID, events.ContentReady, events.Presenters, ContentEvent(st))
+	e.publish(c.info.ID, events.ContentReady, events.Presenters, ContentEvent(st))
 	return st, nil
 }
 

@@ -218,3 +218,54 @@ func testContentReferencesVerified(t *testing.T, env *Env) {
 		})
 	}
 }
+
+func testStoreEncryptedAndCheckUpload(t *testing.T, env *Env) {
+	limits := conference.DefaultLimits()
+	limits.MaxConferenceContent = 5000
+	e := env.Engine(t, func(c *conference.Config) { c.Limits = limits })
+	c := ctx(t)
+	mustConference(t, e, "pre")
+	data := randomBytes(t, 3000)
+	key, _ := encryption.NewKey()
+	var ct bytes.Buffer
+	w, _ := encryption.NewWriter(&ct, key)
+	w.Write(data)
+	w.Close()
+	name, _ := conference.NewContentName(conference.SlideContent, "media")
+	st, err := e.StoreEncrypted(c, "pre", conference.SlideContent, name, key, bytes.NewReader(ct.Bytes()), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := readContent(t, e, "pre", st.Name, key, 0, -1); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read back: %v", err)
+	}
+	checks := []struct {
+		name string
+		err  error
+		want error
+	}{
+		{"fits", e.CheckUpload(c, "pre", conference.SlideContent, 2000), nil},
+		{"over the remaining quota", e.CheckUpload(c, "pre", conference.SlideContent, 2001), conference.ErrLimit},
+		{"over the file limit", e.CheckUpload(c, "pre", conference.SlideContent, limits.MaxContentFile+1), conference.ErrLimit},
+		{"unknown conference", e.CheckUpload(c, "nope", conference.SlideContent, 1), conference.ErrNotFound},
+		{"stored over the quota", func() error {
+			n, _ := conference.NewContentName(conference.SlideContent, "media")
+			_, err := e.StoreEncrypted(c, "pre", conference.SlideContent, n, key, bytes.NewReader(ct.Bytes()), int64(len(data)))
+			return err
+		}(), conference.ErrLimit},
+		{"handout named as content", func() error {
+			_, err := e.StoreEncrypted(c, "pre", conference.HandoutContent, name, key, bytes.NewReader(nil), 0)
+			return err
+		}(), conference.ErrInvalidInput},
+	}
+	for _, ch := range checks {
+		t.Run(ch.name, func(t *testing.T) {
+			if !errors.Is(ch.err, ch.want) || (ch.want == nil) != (ch.err == nil) {
+				t.Fatalf("got %v, want %v", ch.err, ch.want)
+			}
+		})
+	}
+	if list, _ := e.ListContent(c, "pre"); len(list) != 1 {
+		t.Fatalf("refused stores left files: %+v", list)
+	}
+}
