@@ -22,10 +22,14 @@ import (
 )
 
 // Defaults. The part size and concurrency bound the memory of one streaming put:
-// the transfer manager holds (Concurrency+1) part buffers plus the first part, so
-// 8 MiB × (4+1) + 8 MiB ≈ 48 MiB per large upload in flight.
+// the transfer manager holds (Concurrency+1) part buffers, plus the first part, which
+// it reads with io.ReadAll (growing, so about twice its size is allocated): with
+// 5 MiB × (4+1) + ~2 × 5 MiB, about 37 MiB of heap per large upload in flight
+// (measured: BenchmarkPeakMemoryPut1GiB, docs/benchmarks-s3.md). 5 MiB is S3's
+// smallest part, which caps an upload of unknown length at 10,000 parts, 48.8 GiB;
+// a put whose size is known picks larger parts when it needs them.
 const (
-	DefaultPartSize    = 8 << 20
+	DefaultPartSize    = 5 << 20
 	DefaultConcurrency = 4
 	DefaultMaxAttempts = 5
 	DefaultMaxBackoff  = 5 * time.Second
