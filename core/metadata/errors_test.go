@@ -225,3 +225,17 @@ func TestEncodeRefusesUnwritableModels(t *testing.T) {
 		t.Errorf("nil slide: %v", err)
 	}
 }
+
+// TestManyTextPiecesLinear guards against quadratic merging of text and CDATA
+// pieces: 200k pieces must parse (quadratic merging would copy ~10^11 bytes).
+func TestManyTextPiecesLinear(t *testing.T) {
+	doc := "<slideset><x>" + strings.Repeat("a<![CDATA[b]]>", 200000) + "</x></slideset>"
+	s, err := ParseSlideSet(strings.NewReader(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := s.Slides[0].(*UnknownSlide)
+	if len(u.ExtraChildren) != 1 || len(u.ExtraChildren[0].Data) != 400000 {
+		t.Errorf("text run split or lost: %d nodes", len(u.ExtraChildren))
+	}
+}

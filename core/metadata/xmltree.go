@@ -100,6 +100,7 @@ func parseTree(r io.Reader) (*elem, error) {
 	d := xml.NewDecoder(skipBOM(lr))
 	var root *elem
 	var stack []*elem
+	var text strings.Builder // pending text run of the innermost open element
 	for {
 		line, col := d.InputPos()
 		tok, err := d.RawToken()
@@ -120,6 +121,11 @@ func parseTree(r io.Reader) (*elem, error) {
 				return nil, &Error{Err: ErrMalformed, Line: se.Line, Column: c, Msg: se.Msg}
 			}
 			return nil, &Error{Err: ErrMalformed, Line: l, Column: c, Msg: err.Error()}
+		}
+		if _, isText := tok.(xml.CharData); !isText && text.Len() > 0 {
+			p := stack[len(stack)-1] // text is only collected inside an element
+			p.kids = append(p.kids, item{typ: TextNode, data: text.String()})
+			text.Reset()
 		}
 		malformed := func(msg string) error {
 			return &Error{Err: ErrMalformed, Line: line, Column: col, Msg: msg}
@@ -161,12 +167,10 @@ func parseTree(r io.Reader) (*elem, error) {
 				}
 				continue
 			}
-			p := stack[len(stack)-1]
-			if n := len(p.kids); n > 0 && p.kids[n-1].typ == TextNode {
-				p.kids[n-1].data += string(t) // CDATA next to text: one text run
-			} else {
-				p.kids = append(p.kids, item{typ: TextNode, data: string(t)})
-			}
+			// Adjacent text and CDATA form one text run; a builder keeps a run of
+			// many small pieces linear rather than quadratic.
+			text.Write(t)
+			continue
 		case xml.Comment:
 			if len(stack) > 0 {
 				p := stack[len(stack)-1]
