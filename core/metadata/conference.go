@@ -140,3 +140,9 @@ func (c *Conference) build() (*writer, error) {
 	}
 	return w, nil
 }
+
+// Validate reports whether conference.xml can be written, without writing it.
+func (c *Conference) Validate() error {
+	_, err := c.build()
+	return err
+}

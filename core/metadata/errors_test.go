@@ -142,6 +142,14 @@ func (c *countWriter) Write(p []byte) (int, error) { c.n += len(p); return len(p
 
 func TestEncodeRefusesUnwritableModels(t *testing.T) {
 	good := func() *SlideSet { return &SlideSet{Name: "s"} }
+	// withSlide bypasses Append (which refuses unwritable slides) to test Encode.
+	withSlide := func(sl Slide) *SlideSet {
+		s := good()
+		s.LastSlideID = 1
+		sl.Base().ID = "1"
+		s.Slides = []Slide{sl}
+		return s
+	}
 	cases := []struct {
 		name  string
 		build func() *SlideSet
@@ -149,24 +157,16 @@ func TestEncodeRefusesUnwritableModels(t *testing.T) {
 		{"control character in a name", func() *SlideSet { s := good(); s.Name = "a\x00b"; return s }},
 		{"invalid UTF-8", func() *SlideSet { s := good(); s.CreatedBy = "\xff"; return s }},
 		{"bad ref on a slide", func() *SlideSet {
-			s := good()
-			s.Append(&ImageSlide{Image: ContentRef{Name: "../../x", Key: key64}})
-			return s
+			return withSlide(&ImageSlide{Image: ContentRef{Name: "../../x", Key: key64}})
 		}},
-		{"half a ref", func() *SlideSet {
-			s := good()
-			s.Append(&ImageSlide{Thumbnail: ContentRef{Name: name}})
-			return s
-		}},
+		{"half a ref", func() *SlideSet { return withSlide(&ImageSlide{Thumbnail: ContentRef{Name: name}}) }},
 		{"bad extra attribute name", func() *SlideSet {
 			s := good()
 			s.Extra = []xml.Attr{{Name: xml.Name{Local: "a b"}, Value: "1"}}
 			return s
 		}},
 		{"bad preserved element name", func() *SlideSet {
-			s := good()
-			s.Append(&WebSlide{SlideBase: SlideBase{ExtraChildren: []Node{{Type: ElementNode, Name: xml.Name{Local: "1x"}}}}})
-			return s
+			return withSlide(&WebSlide{SlideBase: SlideBase{ExtraChildren: []Node{{Type: ElementNode, Name: xml.Name{Local: "1x"}}}}})
 		}},
 		{"comment with --", func() *SlideSet {
 			s := good()
@@ -195,13 +195,10 @@ func TestEncodeRefusesUnwritableModels(t *testing.T) {
 		}},
 		{"nil slide", func() *SlideSet { s := good(); s.Slides = []Slide{(*WebSlide)(nil)}; return s }},
 		{"bad annotation author", func() *SlideSet {
-			s := good()
-			id, _ := s.Append(&ImageSlide{})
-			s.AppendAnnotation(id, Annotation{Author: "\x01"})
-			return s
+			return withSlide(&ImageSlide{Annotations: []Annotation{{Author: "\x01"}}})
 		}},
-		{"bad aspect", func() *SlideSet { s := good(); s.Append(&ImageSlide{ThumbnailAspect: "wide"}); return s }},
-		{"chunk without ref", func() *SlideSet { s := good(); s.Append(&MediaSlide{Chunks: []Chunk{{Size: 1}}}); return s }},
+		{"bad aspect", func() *SlideSet { return withSlide(&ImageSlide{ThumbnailAspect: "wide"}) }},
+		{"chunk without ref", func() *SlideSet { return withSlide(&MediaSlide{Chunks: []Chunk{{Size: 1}}}) }},
 	}
 	for _, tc := range cases {
 		var w countWriter
@@ -237,5 +234,51 @@ func TestManyTextPiecesLinear(t *testing.T) {
 	u := s.Slides[0].(*UnknownSlide)
 	if len(u.ExtraChildren) != 1 || len(u.ExtraChildren[0].Data) != 400000 {
 		t.Errorf("text run split or lost: %d nodes", len(u.ExtraChildren))
+	}
+}
+
+// TestMutationsRefuseUnwritableSlides: an acknowledged change must never make the
+// set unsaveable, so Append/Insert/AppendAnnotation check first and change nothing
+// when they refuse.
+func TestMutationsRefuseUnwritableSlides(t *testing.T) {
+	bad := []Slide{
+		&ImageSlide{Image: ContentRef{Name: "../../x", Key: key64}},
+		&ImageSlide{Thumbnail: ContentRef{Name: name}},
+		&ImageSlide{ThumbnailAspect: "wide"},
+		&MediaSlide{Chunks: []Chunk{{Size: 1}}},
+		&TextSlide{CurrentText: "\x00"},
+		&WebSlide{SlideBase: SlideBase{Extra: []xml.Attr{{Name: xml.Name{Local: "a b"}}}}},
+	}
+	s := &SlideSet{Name: "s"}
+	keep, _ := s.Append(&ImageSlide{})
+	for i, sl := range bad {
+		sl.Base().ID = "prev"
+		if _, err := s.Append(sl); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%d: %v", i, err)
+		}
+		if sl.Base().ID != "prev" {
+			t.Errorf("%d: slide id changed to %q", i, sl.Base().ID)
+		}
+		if err := ValidateSlide(sl); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%d: ValidateSlide %v", i, err)
+		}
+	}
+	if len(s.Slides) != 1 || s.LastSlideID != 1 {
+		t.Errorf("set changed: %d slides, counter %d", len(s.Slides), s.LastSlideID)
+	}
+	if err := s.AppendAnnotation(keep, Annotation{Author: "\x01"}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("bad annotation: %v", err)
+	}
+	if sl, _ := s.Slide(keep); len(sl.(*ImageSlide).Annotations) != 0 {
+		t.Error("bad annotation was added")
+	}
+	if err := s.Validate(); err != nil {
+		t.Errorf("set no longer valid: %v", err)
+	}
+	if err := (&FileSet{Size: -1}).Validate(); !errors.Is(err, ErrInvalid) {
+		t.Errorf("fileset: %v", err)
+	}
+	if err := (&Conference{}).Validate(); !errors.Is(err, ErrInvalid) {
+		t.Errorf("conference: %v", err)
 	}
 }

@@ -143,3 +143,9 @@ func (f *FileSet) build() (*writer, error) {
 	}
 	return w, nil
 }
+
+// Validate reports whether the handout can be written, without writing it.
+func (f *FileSet) Validate() error {
+	_, err := f.build()
+	return err
+}

@@ -1,6 +1,9 @@
 package metadata
 
-import "bytes"
+import (
+	"bytes"
+	"strconv"
+)
 
 func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
 
@@ -44,11 +47,18 @@ func (s *SlideSet) Insert(index int, sl Slide) (string, error) {
 			return "", &Error{Err: ErrInvalid, Msg: "slide is already in the set"}
 		}
 	}
-	id, err := s.nextID()
-	if err != nil {
+	if s.LastSlideID >= maxSlideID {
+		return "", &Error{Err: ErrInvalid, Msg: "slide id counter exhausted"}
+	}
+	// Check that the slide can be written before it joins the set: a change the
+	// engine acknowledged must never make the set impossible to save later.
+	id, prev := strconv.FormatUint(s.LastSlideID+1, 10), sl.Base().ID
+	sl.Base().ID = id
+	if err := ValidateSlide(sl); err != nil {
+		sl.Base().ID = prev
 		return "", err
 	}
-	sl.Base().ID = id
+	s.LastSlideID++
 	s.Slides = append(s.Slides, nil)
 	copy(s.Slides[index+1:], s.Slides[index:])
 	s.Slides[index] = sl
@@ -98,6 +108,11 @@ func (s *SlideSet) AppendAnnotation(id string, a Annotation) error {
 	if !ok {
 		return &Error{Err: ErrInvalid, Msg: sl.Kind().String() + " slides carry no annotations"}
 	}
+	var w writer
+	a.encode(&w, 0)
+	if w.err != nil {
+		return w.err
+	}
 	img.Annotations = append(img.Annotations, a)
 	return nil
 }
@@ -109,4 +124,22 @@ func (s *SlideSet) ContentRefs() []ContentRef {
 		out = append(out, sl.ContentRefs()...)
 	}
 	return out
+}
+
+// ValidateSlide reports whether the slide can be written (ErrInvalid if not), without
+// writing it. Append, Insert and AppendAnnotation check this themselves; call it
+// after changing a slide's fields directly, before acknowledging the change.
+func ValidateSlide(sl Slide) error {
+	if err := checkSlide(sl); err != nil {
+		return err
+	}
+	var w writer
+	sl.encode(&w, 0)
+	return w.err
+}
+
+// Validate reports whether the whole set can be written, without writing it.
+func (s *SlideSet) Validate() error {
+	_, err := s.build()
+	return err
 }
