@@ -76,7 +76,9 @@ func TestErrorsNeverShowSecrets(t *testing.T) {
 	_, e2 := ParseFileSet(strings.NewReader(`<fileset name="a8f5689f4866.blb" key="` + secret + `"/>`))
 	_, e3 := ParseConference(strings.NewReader(`<conference id="c" organizer="o" kek-id="k" wrapped-master-key="` + secret + `!"/>`))
 	_, e4 := ParseSlide(strings.NewReader(`<media-slide><chunk name="x8d51284585d1.emedia" key="` + secret + `" size="1"/></media-slide>`))
-	for i, err := range []error{e1, e2, e3, e4} {
+	_, e5 := ParseSlide(strings.NewReader(`<image-slide name="n" image="x8d51284585d1.epng" key="&` + secret + `"/>`))
+	_, e6 := ParseSlide(strings.NewReader(`<image-slide name="n" image="x8d51284585d1.epng" key="&` + secret + `;"/>`))
+	for i, err := range []error{e1, e2, e3, e4, e5, e6} {
 		if err == nil {
 			t.Errorf("%d: accepted", i)
 		} else if strings.Contains(err.Error(), secret[:16]) {

@@ -118,9 +118,9 @@ func parseTree(r io.Reader) (*elem, error) {
 			l, c := d.InputPos()
 			var se *xml.SyntaxError
 			if errors.As(err, &se) {
-				return nil, &Error{Err: ErrMalformed, Line: se.Line, Column: c, Msg: se.Msg}
+				return nil, &Error{Err: ErrMalformed, Line: se.Line, Column: c, Msg: safeSyntaxMsg(se.Msg)}
 			}
-			return nil, &Error{Err: ErrMalformed, Line: l, Column: c, Msg: err.Error()}
+			return nil, &Error{Err: ErrMalformed, Line: l, Column: c, Msg: safeSyntaxMsg(err.Error())}
 		}
 		if _, isText := tok.(xml.CharData); !isText && text.Len() > 0 {
 			p := stack[len(stack)-1] // text is only collected inside an element
@@ -191,6 +191,15 @@ func parseTree(r io.Reader) (*elem, error) {
 		return nil, &Error{Err: ErrMalformed, Line: 1, Msg: "no root element"}
 	}
 	return root, nil
+}
+
+// safeSyntaxMsg cuts encoding/xml's message before any quoted input: its message
+// for a bad entity reference quotes the text after '&', which may be part of a key.
+func safeSyntaxMsg(msg string) string {
+	if i := strings.IndexByte(msg, '&'); i >= 0 {
+		return msg[:i] + "(reference not shown)"
+	}
+	return msg
 }
 
 // skipBOM drops a leading UTF-8 byte order mark, which Windows tools like to write
