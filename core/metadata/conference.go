@@ -38,7 +38,7 @@ func ParseConference(r io.Reader) (*Conference, error) {
 	if !root.is(rootConference) {
 		return nil, invalidf(root, "", "root element is <%s>, want <%s>", qname(root.name), rootConference)
 	}
-	kids, comments, err := structuredKids(root)
+	kept, _, err := preservedKids(root, noKnownKids)
 	if err != nil {
 		return nil, err
 	}
@@ -67,7 +67,7 @@ func ParseConference(r io.Reader) (*Conference, error) {
 		return nil, e
 	}
 	c.Extra = a.extras()
-	c.ExtraChildren = append(keepAll(kids), comments...)
+	c.ExtraChildren = kept
 	return c, nil
 }
 

@@ -50,7 +50,7 @@ func decodeFileSet(root *elem) (*FileSet, error) {
 	if !root.is(rootFileSet) {
 		return nil, invalidf(root, "", "root element is <%s>, want <%s>", qname(root.name), rootFileSet)
 	}
-	kids, comments, err := structuredKids(root)
+	kept, _, err := preservedKids(root, noKnownKids)
 	if err != nil {
 		return nil, err
 	}
@@ -73,7 +73,7 @@ func decodeFileSet(root *elem) (*FileSet, error) {
 		return nil, a.err
 	}
 	f.Extra = a.extras()
-	f.ExtraChildren = append(keepAll(kids), comments...)
+	f.ExtraChildren = kept
 	return f, nil
 }
 

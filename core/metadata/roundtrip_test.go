@@ -202,20 +202,54 @@ func TestUnknownContentPreserved(t *testing.T) {
 	}
 }
 
-// TestUnknownChildrenOrder pins the documented rule: unknown children of a known
-// element are written after its known children, in their own original order.
+// TestUnknownChildrenOrder: unknown children and comments are written back at
+// their place among the known children.
 func TestUnknownChildrenOrder(t *testing.T) {
-	doc := `<poll-slide name="p" recording-id="" createdby="c"><x1/><question>Q</question><x2/><choice>A</choice><x3/></poll-slide>`
-	s, err := ParseSlide(strings.NewReader(doc))
+	cases := []struct{ name, doc, want string }{
+		{"poll",
+			`<poll-slide name="p" recording-id="" createdby="c"><x1/><question>Q</question><!--c--><x2/><choice>A</choice><x3/></poll-slide>`,
+			"  <x1/>\n  <question>Q</question>\n  <!--c-->\n  <x2/>\n  <choice>A</choice>\n  <x3/>\n</poll-slide>"},
+		{"image",
+			`<image-slide name="i" recording-id="" createdby="c"><ann COLOR="0" AUTHOR="a" TYPE="1" recording-id="">00</ann><layer/><ann COLOR="0" AUTHOR="a" TYPE="2" recording-id="">01</ann></image-slide>`,
+			`<ann COLOR="0" AUTHOR="a" TYPE="1" recording-id="">00</ann>` + "\n  <layer/>\n  " + `<ann COLOR="0" AUTHOR="a" TYPE="2"`},
+		{"known children reordered: the question is written first",
+			`<poll-slide name="p" recording-id="" createdby="c"><choice>A</choice><x/><question>Q</question></poll-slide>`,
+			"  <question>Q</question>\n  <x/>\n  <choice>A</choice>\n</poll-slide>"},
+	}
+	for _, tc := range cases {
+		s, err := ParseSlide(strings.NewReader(tc.doc))
+		if err != nil {
+			t.Fatal(tc.name, err)
+		}
+		var out bytes.Buffer
+		if err := EncodeSlide(&out, s); err != nil {
+			t.Fatal(tc.name, err)
+		}
+		if !strings.Contains(out.String(), tc.want) {
+			t.Errorf("%s: got\n%s", tc.name, out.String())
+		}
+		again, err := ParseSlide(&out)
+		if err != nil || !reflect.DeepEqual(s, again) {
+			t.Errorf("%s: not stable: %v", tc.name, err)
+		}
+	}
+
+	// A comment between slides stays between them.
+	set, err := UnmarshalSlideSet([]byte(`<slideset><web-slide/><!-- between --><text-slide/></slideset>`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out bytes.Buffer
-	if err := EncodeSlide(&out, s); err != nil {
-		t.Fatal(err)
+	out, _ := set.Marshal()
+	if !strings.Contains(string(out), "slide-id=\"1\"/>\n  <!-- between -->\n  <text-slide") {
+		t.Errorf("comment moved:\n%s", out)
 	}
-	want := "<question>Q</question>\n  <choice>A</choice>\n  <x1/>\n  <x2/>\n  <x3/>\n</poll-slide>"
-	if !strings.Contains(out.String(), want) {
-		t.Errorf("got\n%s", out.String())
+
+	// Known children removed by code: preserved ones anchored past the end go last.
+	s, _ := ParseSlide(strings.NewReader(`<image-slide><ann COLOR="0" AUTHOR="a" TYPE="1" recording-id="">00</ann><layer/><ann COLOR="0" AUTHOR="a" TYPE="1" recording-id="">01</ann></image-slide>`))
+	img := s.(*ImageSlide)
+	img.Annotations = nil
+	var buf bytes.Buffer
+	if err := EncodeSlide(&buf, img); err != nil || !strings.Contains(buf.String(), "<layer/>") {
+		t.Errorf("%v\n%s", err, buf.String())
 	}
 }

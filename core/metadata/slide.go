@@ -50,6 +50,7 @@ type Slide interface {
 	ContentRefs() []ContentRef
 
 	element() string
+	knownChild(el *elem) bool
 	decode(el *elem, a *attrReader, kids []*elem) error
 	encode(w *writer, depth int)
 }
@@ -68,7 +69,8 @@ type SlideBase struct {
 	// document order; they are written back after the known ones.
 	Extra []xml.Attr
 	// ExtraChildren holds child elements (and comments) the model does not know, in
-	// document order; they are written back after the known children.
+	// document order; each is written back at its place among the known children
+	// (Node.Anchor), or after them.
 	ExtraChildren []Node
 }
 
@@ -122,8 +124,9 @@ func (b *SlideBase) identity(w *attrWriter) {
 	w.add("createdby", b.CreatedBy)
 }
 
-// writeSlide writes a slide element with known children produced by body.
-func writeSlide(w *writer, depth int, b *SlideBase, aw *attrWriter, body func(depth int)) {
+// writeSlide writes a slide element with known children produced by body, which
+// calls extra.before(k) before writing its k-th known child (1-based).
+func writeSlide(w *writer, depth int, b *SlideBase, aw *attrWriter, body func(depth int, extra *extraCursor)) {
 	b.tailAttrs(aw)
 	if aw.err != nil {
 		w.fail(aw.err)
@@ -134,10 +137,11 @@ func writeSlide(w *writer, depth int, b *SlideBase, aw *attrWriter, body func(de
 	w.startTag(aw.elem, aw.attrs, !hasBody)
 	if hasBody {
 		w.b.WriteByte('\n')
+		extra := w.cursor(depth+1, b.ExtraChildren)
 		if body != nil {
-			body(depth + 1)
+			body(depth+1, extra)
 		}
-		w.preserved(depth+1, b.ExtraChildren)
+		extra.rest()
 		w.indent(depth)
 		w.endTag(aw.elem)
 	}
@@ -174,7 +178,7 @@ func decodeSlide(el *elem) (Slide, error) {
 		u := &UnknownSlide{}
 		return u, u.decodeUnknown(el)
 	}
-	kids, comments, err := structuredKids(el)
+	kept, kids, err := preservedKids(el, s.knownChild)
 	if err != nil {
 		return nil, err
 	}
@@ -188,7 +192,7 @@ func decodeSlide(el *elem) (Slide, error) {
 		return nil, a.err
 	}
 	b.Extra = a.extras()
-	b.ExtraChildren = append(b.ExtraChildren, comments...)
+	b.ExtraChildren = kept
 	return s, nil
 }
 
@@ -253,6 +257,7 @@ func (*UnknownSlide) Kind() Kind                               { return KindUnkn
 func (*UnknownSlide) ContentRefs() []ContentRef                { return nil }
 func (u *UnknownSlide) element() string                        { return qname(u.Element) }
 func (*UnknownSlide) decode(*elem, *attrReader, []*elem) error { return nil }
+func (*UnknownSlide) knownChild(*elem) bool                    { return false }
 
 func (u *UnknownSlide) decodeUnknown(el *elem) error {
 	u.Element = el.name

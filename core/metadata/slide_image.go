@@ -58,7 +58,8 @@ func (s *ImageSlide) Kind() Kind {
 	return KindImageOther
 }
 
-func (*ImageSlide) element() string { return "image-slide" }
+func (*ImageSlide) element() string          { return "image-slide" }
+func (*ImageSlide) knownChild(el *elem) bool { return el.is("ann") }
 
 // ContentRefs lists image, thumbnail and document, in that order.
 func (s *ImageSlide) ContentRefs() []ContentRef {
@@ -91,10 +92,6 @@ func (s *ImageSlide) decode(el *elem, a *attrReader, kids []*elem) error {
 	s.ComplianceImage = a.optStr("compliance-image")
 	s.ComplianceDocument = a.optStr("compliance-document")
 	for _, k := range kids {
-		if !k.is("ann") {
-			s.ExtraChildren = append(s.ExtraChildren, k.toNode())
-			continue
-		}
 		ann, err := decodeAnnotation(k)
 		if err != nil {
 			return err
@@ -121,10 +118,11 @@ func (s *ImageSlide) encode(w *writer, depth int) {
 	aw.optInt("thumbnail-filesize-attr", s.ThumbnailFileSize)
 	aw.optStr("compliance-image", s.ComplianceImage)
 	aw.optStr("compliance-document", s.ComplianceDocument)
-	var body func(int)
+	var body func(int, *extraCursor)
 	if len(s.Annotations) > 0 {
-		body = func(d int) {
-			for _, a := range s.Annotations {
+		body = func(d int, extra *extraCursor) {
+			for i, a := range s.Annotations {
+				extra.before(i + 1)
 				a.encode(w, d)
 			}
 		}

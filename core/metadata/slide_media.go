@@ -26,8 +26,9 @@ type Chunk struct {
 	Extra []xml.Attr
 }
 
-func (*MediaSlide) Kind() Kind      { return KindMedia }
-func (*MediaSlide) element() string { return "media-slide" }
+func (*MediaSlide) Kind() Kind               { return KindMedia }
+func (*MediaSlide) element() string          { return "media-slide" }
+func (*MediaSlide) knownChild(el *elem) bool { return el.is("chunk") }
 
 // ContentRefs lists the media file, then every chunk in order.
 func (s *MediaSlide) ContentRefs() []ContentRef {
@@ -44,10 +45,6 @@ func (s *MediaSlide) decode(el *elem, a *attrReader, kids []*elem) error {
 	s.MediaType = a.optStr("media-type")
 	s.OriginalFilename = a.optStr("original-filename")
 	for _, k := range kids {
-		if !k.is("chunk") {
-			s.ExtraChildren = append(s.ExtraChildren, k.toNode())
-			continue
-		}
 		inner, comments, err := structuredKids(k)
 		if err != nil {
 			return err
@@ -79,10 +76,11 @@ func (s *MediaSlide) encode(w *writer, depth int) {
 	aw.optInt("media-filesize-attr", s.MediaFileSize)
 	aw.optStr("media-type", s.MediaType)
 	aw.optStr("original-filename", s.OriginalFilename)
-	var body func(int)
+	var body func(int, *extraCursor)
 	if len(s.Chunks) > 0 {
-		body = func(d int) {
-			for _, c := range s.Chunks {
+		body = func(d int, extra *extraCursor) {
+			for i, c := range s.Chunks {
+				extra.before(i + 1)
 				cw := &attrWriter{elem: "chunk"}
 				if c.Ref.IsZero() {
 					w.fail(encodeErr("chunk", "name", "a chunk needs name and key"))

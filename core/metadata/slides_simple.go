@@ -11,10 +11,10 @@ type WebSlide struct {
 func (*WebSlide) Kind() Kind                { return KindWeb }
 func (*WebSlide) element() string           { return "web-slide" }
 func (*WebSlide) ContentRefs() []ContentRef { return nil }
+func (*WebSlide) knownChild(*elem) bool     { return false }
 
 func (s *WebSlide) decode(el *elem, a *attrReader, kids []*elem) error {
 	s.URL = a.str("url")
-	s.ExtraChildren = keepAll(kids)
 	return nil
 }
 
@@ -44,6 +44,7 @@ type PollSlide struct {
 func (*PollSlide) Kind() Kind                { return KindPoll }
 func (*PollSlide) element() string           { return "poll-slide" }
 func (*PollSlide) ContentRefs() []ContentRef { return nil }
+func (*PollSlide) knownChild(el *elem) bool  { return el.is("question") || el.is("choice") }
 
 func (s *PollSlide) decode(el *elem, a *attrReader, kids []*elem) error {
 	seenQuestion := false
@@ -65,8 +66,6 @@ func (s *PollSlide) decode(el *elem, a *attrReader, kids []*elem) error {
 				return err
 			}
 			s.Choices = append(s.Choices, Choice{Text: text, Extra: k.attrs})
-		default:
-			s.ExtraChildren = append(s.ExtraChildren, k.toNode())
 		}
 	}
 	return nil
@@ -75,9 +74,11 @@ func (s *PollSlide) decode(el *elem, a *attrReader, kids []*elem) error {
 func (s *PollSlide) encode(w *writer, depth int) {
 	aw := s.headAttrs(s.element())
 	s.identity(aw)
-	writeSlide(w, depth, &s.SlideBase, aw, func(d int) {
+	writeSlide(w, depth, &s.SlideBase, aw, func(d int, extra *extraCursor) {
+		extra.before(1)
 		w.textElem(d, "question", extrasOnly(w, "question", s.QuestionExtra), s.Question)
-		for _, c := range s.Choices {
+		for i, c := range s.Choices {
+			extra.before(i + 2)
 			w.textElem(d, "choice", extrasOnly(w, "choice", c.Extra), c.Text)
 		}
 	})
@@ -94,14 +95,11 @@ type TextSlide struct {
 func (*TextSlide) Kind() Kind                { return KindText }
 func (*TextSlide) element() string           { return "text-slide" }
 func (*TextSlide) ContentRefs() []ContentRef { return nil }
+func (*TextSlide) knownChild(el *elem) bool  { return el.is("current-text") }
 
 func (s *TextSlide) decode(el *elem, a *attrReader, kids []*elem) error {
 	seen := false
 	for _, k := range kids {
-		if !k.is("current-text") {
-			s.ExtraChildren = append(s.ExtraChildren, k.toNode())
-			continue
-		}
 		if seen {
 			return invalidf(k, "", "a text slide has one current-text")
 		}
@@ -118,7 +116,8 @@ func (s *TextSlide) decode(el *elem, a *attrReader, kids []*elem) error {
 func (s *TextSlide) encode(w *writer, depth int) {
 	aw := s.headAttrs(s.element())
 	s.identity(aw)
-	writeSlide(w, depth, &s.SlideBase, aw, func(d int) {
+	writeSlide(w, depth, &s.SlideBase, aw, func(d int, extra *extraCursor) {
+		extra.before(1)
 		w.textElem(d, "current-text", extrasOnly(w, "current-text", s.CurrentTextExtra), s.CurrentText)
 	})
 }
@@ -141,6 +140,7 @@ type DemoSlide struct {
 func (*DemoSlide) Kind() Kind                { return KindDemo }
 func (*DemoSlide) element() string           { return "demo-slide" }
 func (*DemoSlide) ContentRefs() []ContentRef { return nil }
+func (*DemoSlide) knownChild(*elem) bool     { return false }
 
 func (s *DemoSlide) decode(el *elem, a *attrReader, kids []*elem) error {
 	s.ShareProcInfo = a.str("shareProcInfo")
@@ -152,7 +152,6 @@ func (s *DemoSlide) decode(el *elem, a *attrReader, kids []*elem) error {
 	s.ShareTitle = a.str("shareTitle")
 	s.SlideCtrl = a.int("slideCtrl")
 	s.ShareType = a.int("shareType")
-	s.ExtraChildren = keepAll(kids)
 	return nil
 }
 
@@ -169,15 +168,6 @@ func (s *DemoSlide) encode(w *writer, depth int) {
 	aw.int("slideCtrl", s.SlideCtrl)
 	aw.int("shareType", s.ShareType)
 	writeSlide(w, depth, &s.SlideBase, aw, nil)
-}
-
-// keepAll preserves every child element of an element that has no known children.
-func keepAll(kids []*elem) []Node {
-	var out []Node
-	for _, k := range kids {
-		out = append(out, k.toNode())
-	}
-	return out
 }
 
 // extrasOnly checks the preserved attributes of a known child element that has no

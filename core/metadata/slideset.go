@@ -29,9 +29,9 @@ type SlideSet struct {
 	Slides []Slide
 
 	Extra []xml.Attr // unknown attributes of <slideset>
-	// ExtraChildren holds comments directly inside <slideset>. (Unknown child
-	// elements are slides of an unknown kind: they are UnknownSlide entries in
-	// Slides, so that they keep their place among the slides.)
+	// ExtraChildren holds comments directly inside <slideset>, placed among the
+	// slides by Node.Anchor. (Unknown child elements are slides of an unknown kind:
+	// they are UnknownSlide entries in Slides.)
 	ExtraChildren []Node
 }
 
@@ -52,7 +52,8 @@ func decodeSlideSet(root *elem) (*SlideSet, error) {
 	if !root.is(rootSlideSet) {
 		return nil, invalidf(root, "", "root element is <%s>, want <%s>", qname(root.name), rootSlideSet)
 	}
-	kids, comments, err := structuredKids(root)
+	isSlide := func(*elem) bool { return true }
+	comments, kids, err := preservedKids(root, isSlide)
 	if err != nil {
 		return nil, err
 	}
@@ -178,10 +179,12 @@ func (s *SlideSet) build() (*writer, error) {
 	w.startTag(rootSlideSet, aw.attrs, len(s.Slides) == 0 && len(s.ExtraChildren) == 0)
 	if len(s.Slides) > 0 || len(s.ExtraChildren) > 0 {
 		w.b.WriteByte('\n')
-		for _, sl := range s.Slides {
+		extra := w.cursor(1, s.ExtraChildren)
+		for i, sl := range s.Slides {
+			extra.before(i + 1)
 			sl.encode(w, 1)
 		}
-		w.preserved(1, s.ExtraChildren)
+		extra.rest()
 		w.endTag(rootSlideSet)
 	}
 	w.b.WriteByte('\n')

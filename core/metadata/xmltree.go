@@ -39,6 +39,13 @@ type Node struct {
 	Attrs    []xml.Attr // ElementNode, in document order
 	Children []Node     // ElementNode
 	Data     string     // TextNode (unescaped text), CommentNode (comment body)
+
+	// Anchor places a preserved child among the known children of the element that
+	// holds it: k > 0 means "just before the k-th known child, counted in the order
+	// the encoder writes them"; 0 means "after the known children". The parser sets
+	// it so that a document is written back in its original order; it is 0 for
+	// nodes inside preserved subtrees and may be left 0 by code that adds nodes.
+	Anchor int
 }
 
 // elem is the parse tree: like an element Node, plus its input position so that
@@ -279,6 +286,43 @@ func structuredKids(e *elem) (elems []*elem, comments []Node, err error) {
 	return elems, comments, nil
 }
 
+// preservedKids returns the children of a structured element that known() does
+// not claim, as Nodes in document order with their Anchor set, and the known child
+// elements. Whitespace between children is dropped; other text is an error.
+func preservedKids(e *elem, known func(*elem) bool) (kept []Node, knownKids []*elem, err error) {
+	elems, _, err := structuredKids(e)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, k := range elems {
+		if known(k) {
+			knownKids = append(knownKids, k)
+		}
+	}
+	seen := 0
+	for _, k := range e.kids {
+		var n Node
+		switch {
+		case k.typ == ElementNode && known(k.el):
+			seen++
+			continue
+		case k.typ == ElementNode:
+			n = k.el.toNode()
+		case k.typ == CommentNode:
+			n = Node{Type: CommentNode, Data: k.data}
+		default:
+			continue
+		}
+		if seen < len(knownKids) {
+			n.Anchor = seen + 1
+		}
+		kept = append(kept, n)
+	}
+	return kept, knownKids, nil
+}
+
+func noKnownKids(*elem) bool { return false }
+
 // textContent returns the text of an element whose content is text only
 // (question, choice, current-text, ann). Comments inside it are dropped; child
 // elements are an error.
@@ -358,11 +402,45 @@ func (w *writer) textElem(depth int, name string, attrs []xml.Attr, text string)
 // preserved writes kept nodes, each on its own line at depth; their own content is
 // written exactly (no added whitespace) so that it reads back identically.
 func (w *writer) preserved(depth int, nodes []Node) {
-	for _, n := range nodes {
-		w.indent(depth)
-		w.raw(n, 0)
-		w.b.WriteByte('\n')
+	c := w.cursor(depth, nodes)
+	c.rest()
+}
+
+// extraCursor interleaves preserved children with known ones by their Anchor.
+type extraCursor struct {
+	w     *writer
+	depth int
+	nodes []Node
+	done  []bool
+}
+
+func (w *writer) cursor(depth int, nodes []Node) *extraCursor {
+	return &extraCursor{w: w, depth: depth, nodes: nodes, done: make([]bool, len(nodes))}
+}
+
+// before writes the preserved children anchored before the k-th known child.
+func (c *extraCursor) before(k int) {
+	for i, n := range c.nodes {
+		if !c.done[i] && n.Anchor == k {
+			c.write(i)
+		}
 	}
+}
+
+// rest writes every preserved child not written yet, in order.
+func (c *extraCursor) rest() {
+	for i := range c.nodes {
+		if !c.done[i] {
+			c.write(i)
+		}
+	}
+}
+
+func (c *extraCursor) write(i int) {
+	c.done[i] = true
+	c.w.indent(c.depth)
+	c.w.raw(c.nodes[i], 0)
+	c.w.b.WriteByte('\n')
 }
 
 // raw writes a Node verbatim.
