@@ -1,0 +1,96 @@
+package confapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/lectern/lectern/core/events"
+	"github.com/lectern/lectern/httpapi"
+)
+
+// events streams a conference's events as Server-Sent Events. A client that
+// reconnects with Last-Event-ID (header, or the last_event_id query parameter for
+// clients that cannot set headers) is first sent what it missed; if that is no
+// longer available it gets a "reset" event and should reload the conference. Events
+// meant for presenters (content.ready, which carries a key) reach only presenters.
+func (r *routes) events(c *gin.Context) {
+	conf := c.Param("conf")
+	if _, err := r.cfg.Engine.GetConference(c.Request.Context(), conf); err != nil {
+		httpapi.Fail(c, err)
+		return
+	}
+	after := uint64(0)
+	last := c.GetHeader("Last-Event-ID")
+	if last == "" {
+		last = c.Query("last_event_id")
+	}
+	if last != "" {
+		v, err := strconv.ParseUint(last, 10, 64)
+		if err != nil {
+			httpapi.Fail(c, httpapi.Errorf(httpapi.CodeBadRequest, "Last-Event-ID must be a decimal event id"))
+			return
+		}
+		after = v
+	}
+	presenter := false
+	if cl := httpapi.ClaimsOf(c); cl != nil {
+		presenter = cl.Allows(httpapi.RolePresenter, conf)
+	}
+
+	sub, err := r.cfg.Events.Subscribe(conf, after)
+	reset := errors.Is(err, events.ErrGap)
+	if reset {
+		sub, err = r.cfg.Events.Subscribe(conf, 0)
+	}
+	if err != nil {
+		httpapi.Fail(c, err)
+		return
+	}
+	defer sub.Close()
+
+	w := c.Writer
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	fmt.Fprint(w, "retry: 2000\n\n")
+	if reset {
+		fmt.Fprint(w, "event: reset\ndata: {\"reason\":\"events since Last-Event-ID are no longer available; reload\"}\n\n")
+	}
+	w.Flush()
+
+	heartbeat := time.NewTicker(r.cfg.Heartbeat)
+	defer heartbeat.Stop()
+	for {
+		select {
+		case <-c.Request.Context().Done():
+			return
+		case <-heartbeat.C:
+			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
+				return
+			}
+			w.Flush()
+		case ev, ok := <-sub.C:
+			if !ok {
+				return // fell behind or conference deleted: the client reconnects
+			}
+			if ev.Audience == events.Presenters && !presenter {
+				continue
+			}
+			data, err := json.Marshal(ev)
+			if err != nil {
+				continue
+			}
+			if _, err := fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", ev.ID, ev.Kind, data); err != nil {
+				return
+			}
+			w.Flush()
+		}
+	}
+}

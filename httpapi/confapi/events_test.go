@@ -1,0 +1,117 @@
+package confapi_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lectern/lectern/core/conference"
+)
+
+type sseEvent struct{ id, kind, data string }
+
+// subscribe opens the event stream and returns a channel of its events.
+func (e *env) subscribe(t *testing.T, token, lastID string) <-chan sseEvent {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	req, _ := http.NewRequestWithContext(ctx, "GET", e.srv.URL+"/v1/conferences/live/events", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	if lastID != "" {
+		req.Header.Set("Last-Event-ID", lastID)
+	}
+	resp, err := e.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		t.Fatalf("events: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	out := make(chan sseEvent, 64)
+	go func() {
+		defer resp.Body.Close()
+		defer close(out)
+		sc := bufio.NewScanner(resp.Body)
+		var ev sseEvent
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case line == "":
+				if ev.kind != "" {
+					out <- ev
+				}
+				ev = sseEvent{}
+			case strings.HasPrefix(line, "id: "):
+				ev.id = line[4:]
+			case strings.HasPrefix(line, "event: "):
+				ev.kind = line[7:]
+			case strings.HasPrefix(line, "data: "):
+				ev.data = line[6:]
+			}
+		}
+	}()
+	return out
+}
+
+// next waits for the next event; a generous bound keeps a broken stream from
+// hanging the test (it is not a performance assertion).
+func next(t *testing.T, c <-chan sseEvent) sseEvent {
+	t.Helper()
+	select {
+	case ev, ok := <-c:
+		if !ok {
+			t.Fatal("event stream closed")
+		}
+		return ev
+	case <-time.After(30 * time.Second):
+		t.Fatal("no event")
+	}
+	return sseEvent{}
+}
+
+func TestEventStream(t *testing.T) {
+	e := newEnv(t)
+	presenter, attendee := e.conference("live")
+	att := e.subscribe(t, attendee, "")
+	pre := e.subscribe(t, presenter, "")
+
+	st, err := e.engine.StoreContent(context.Background(), "live", conference.SlideContent, "png", bytes.NewReader([]byte("img")), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.must(201, e.do("POST", "/v1/conferences/live/slidesets", presenter, "", map[string]string{"name": "Deck"}))
+
+	ready := next(t, pre)
+	if ready.kind != "content.ready" || !strings.Contains(ready.data, st.Key.Hex()) || !strings.Contains(ready.data, st.URLPath) {
+		t.Fatalf("presenter's first event: %+v", ready)
+	}
+	if ev := next(t, pre); ev.kind != "slideset.created" {
+		t.Fatalf("presenter's second event: %+v", ev)
+	}
+	// The attendee does not get content.ready (it carries a key for content not yet
+	// shown); its first event is the slide set.
+	first := next(t, att)
+	if first.kind != "slideset.created" || strings.Contains(first.data, st.Key.Hex()) {
+		t.Fatalf("attendee's first event: %+v", first)
+	}
+
+	// Events published while the attendee is away are replayed on reconnect.
+	e.must(200, e.do("PATCH", "/v1/conferences/live/slidesets/aaa", presenter, "", map[string]string{"name": "Renamed"}))
+	e.must(204, e.do("DELETE", "/v1/conferences/live/slidesets/aaa", presenter, "", nil))
+	again := e.subscribe(t, attendee, first.id)
+	if ev := next(t, again); ev.kind != "slideset.changed" {
+		t.Fatalf("first replayed event: %+v", ev)
+	}
+	if ev := next(t, again); ev.kind != "slideset.deleted" {
+		t.Fatalf("second replayed event: %+v", ev)
+	}
+	// An id the server never issued (another server, a restart) gets a reset.
+	reset := e.subscribe(t, attendee, "999999")
+	if ev := next(t, reset); ev.kind != "reset" {
+		t.Fatalf("unknown Last-Event-ID: %+v", ev)
+	}
+}

@@ -1,0 +1,310 @@
+package confapi
+
+import (
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/lectern/lectern/core/conference"
+	"github.com/lectern/lectern/core/layout"
+	"github.com/lectern/lectern/core/metadata"
+	"github.com/lectern/lectern/httpapi"
+)
+
+func (r *routes) location(c *gin.Context) layout.Conference {
+	info, err := r.cfg.Engine.GetConference(c.Request.Context(), c.Param("conf"))
+	if err != nil {
+		return layout.Conference{ID: c.Param("conf")}
+	}
+	return info.Location()
+}
+
+func (r *routes) listSlideSets(c *gin.Context) {
+	sets, err := r.cfg.Engine.ListSlideSets(c.Request.Context(), c.Param("conf"))
+	if err != nil {
+		httpapi.Fail(c, err)
+		return
+	}
+	out := make([]SlideSetSummary, 0, len(sets))
+	for _, s := range sets {
+		out = append(out, summarize(s))
+	}
+	c.JSON(http.StatusOK, gin.H{"slidesets": out})
+}
+
+// CreateSlideSetRequest is the body of POST …/slidesets.
+type CreateSlideSetRequest struct {
+	Name string `json:"name"`
+}
+
+func (r *routes) createSlideSet(c *gin.Context) {
+	var req CreateSlideSetRequest
+	if err := httpapi.DecodeJSON(c, &req); err != nil {
+		httpapi.Fail(c, err)
+		return
+	}
+	if len(req.Name) > maxTextField {
+		httpapi.Fail(c, httpapi.Errorf(httpapi.CodeBadRequest, "name is too long"))
+		return
+	}
+	set, err := r.cfg.Engine.CreateSlideSet(c.Request.Context(), c.Param("conf"), req.Name, subject(c))
+	if err != nil {
+		httpapi.Fail(c, err)
+		return
+	}
+	c.Header("Location", c.Request.URL.Path+"/"+set.ID)
+	c.JSON(http.StatusCreated, viewSet(r.location(c), set))
+}
+
+func (r *routes) getSlideSet(c *gin.Context) {
+	if wantsXML(c) {
+		r.getSlideSetXML(c)
+		return
+	}
+	set, err := r.cfg.Engine.SlideSet(c.Request.Context(), c.Param("conf"), c.Param("set"))
+	if err != nil {
+		httpapi.Fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, viewSet(r.location(c), set))
+}
+
+func wantsXML(c *gin.Context) bool {
+	return c.NegotiateFormat(gin.MIMEJSON, gin.MIMEXML, "text/xml") != gin.MIMEJSON && c.GetHeader("Accept") != ""
+}
+
+func (r *routes) getSlideSetXML(c *gin.Context) {
+	data, err := r.cfg.Engine.SlideSetXML(c.Request.Context(), c.Param("conf"), c.Param("set"))
+	if err != nil {
+		httpapi.Fail(c, err)
+		return
+	}
+	c.Data(http.StatusOK, "application/xml; charset=utf-8", data)
+}
+
+func (r *routes) readXML(c *gin.Context) ([]byte, error) {
+	mt, _, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
+	if err != nil || (mt != "application/xml" && mt != "text/xml") {
+		return nil, httpapi.Errorf(httpapi.CodeUnsupportedMedia, "Content-Type must be application/xml")
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, r.cfg.MaxXMLBody))
+	if err != nil {
+		return nil, err
+	}
+	return body, nil
+}
+
+func (r *routes) replaceSlideSetXML(c *gin.Context) {
+	body, err := r.readXML(c)
+	if err == nil {
+		var set *metadata.SlideSet
+		set, err = r.cfg.Engine.ReplaceSlideSetXML(c.Request.Context(), c.Param("conf"), c.Param("set"), body)
+		if err == nil {
+			c.JSON(http.StatusOK, viewSet(r.location(c), set))
+			return
+		}
+	}
+	httpapi.Fail(c, err)
+}
+
+// update runs a mutation and answers with the whole set.
+func (r *routes) update(c *gin.Context, status int, mutate func(*metadata.SlideSet) error) *metadata.SlideSet {
+	set, err := r.cfg.Engine.UpdateSlideSet(c.Request.Context(), c.Param("conf"), c.Param("set"), mutate)
+	if err != nil {
+		httpapi.Fail(c, err)
+		return nil
+	}
+	if status != 0 {
+		c.JSON(status, viewSet(r.location(c), set))
+	}
+	return set
+}
+
+// RenameRequest is the body of PATCH …/slidesets/:set.
+type RenameRequest struct {
+	Name string `json:"name"`
+}
+
+func (r *routes) renameSlideSet(c *gin.Context) {
+	var req RenameRequest
+	if err := httpapi.DecodeJSON(c, &req); err != nil {
+		httpapi.Fail(c, err)
+		return
+	}
+	r.update(c, http.StatusOK, func(s *metadata.SlideSet) error { s.Name = req.Name; return nil })
+}
+
+func (r *routes) deleteSlideSet(c *gin.Context) {
+	if err := r.cfg.Engine.DeleteSlideSet(c.Request.Context(), c.Param("conf"), c.Param("set")); err != nil {
+		httpapi.Fail(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+// OrderRequest is the body of PUT …/order: every slide id, in the new order.
+type OrderRequest struct {
+	Slides []string `json:"slides"`
+}
+
+func (r *routes) reorderSlides(c *gin.Context) {
+	var req OrderRequest
+	if err := httpapi.DecodeJSON(c, &req); err != nil {
+		httpapi.Fail(c, err)
+		return
+	}
+	r.update(c, http.StatusOK, func(s *metadata.SlideSet) error {
+		if len(req.Slides) != len(s.Slides) {
+			return fmt.Errorf("%w: the order must list all %d slides exactly once", conference.ErrInvalidInput, len(s.Slides))
+		}
+		seen := map[string]bool{}
+		for i, id := range req.Slides {
+			if seen[id] {
+				return fmt.Errorf("%w: slide %q listed twice", conference.ErrInvalidInput, id)
+			}
+			seen[id] = true
+			if err := s.Move(id, i); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// slideFromBody reads a slide from JSON (SlideInput) or XML (one slide element).
+func (r *routes) slideFromBody(c *gin.Context) (metadata.Slide, error) {
+	mt, _, _ := mime.ParseMediaType(c.GetHeader("Content-Type"))
+	if mt == "application/xml" || mt == "text/xml" {
+		body, err := r.readXML(c)
+		if err != nil {
+			return nil, err
+		}
+		sl, err := metadata.ParseSlide(bytesReader(body))
+		if err != nil {
+			return nil, err
+		}
+		return sl, nil
+	}
+	var in SlideInput
+	if err := httpapi.DecodeJSON(c, &in); err != nil {
+		return nil, err
+	}
+	sl, err := in.slide()
+	if err != nil {
+		return nil, httpapi.Errorf(httpapi.CodeBadRequest, "%s", err.Error())
+	}
+	return sl, nil
+}
+
+func (r *routes) addSlide(c *gin.Context) {
+	sl, err := r.slideFromBody(c)
+	if err != nil {
+		httpapi.Fail(c, err)
+		return
+	}
+	pos := -1
+	if p := c.Query("position"); p != "" {
+		if pos, err = strconv.Atoi(p); err != nil || pos < 0 {
+			httpapi.Fail(c, httpapi.Errorf(httpapi.CodeBadRequest, "position must be a non-negative integer"))
+			return
+		}
+	}
+	var id string
+	set := r.update(c, 0, func(s *metadata.SlideSet) error {
+		at := len(s.Slides)
+		if pos >= 0 {
+			at = pos
+		}
+		var err error
+		id, err = s.Insert(at, sl)
+		return err
+	})
+	if set == nil {
+		return
+	}
+	added, _ := set.Slide(id)
+	c.Header("Location", c.Request.URL.Path+"/"+id)
+	c.JSON(http.StatusCreated, viewSlide(r.location(c), added))
+}
+
+func (r *routes) getSlide(c *gin.Context) {
+	set, err := r.cfg.Engine.SlideSet(c.Request.Context(), c.Param("conf"), c.Param("set"))
+	if err != nil {
+		httpapi.Fail(c, err)
+		return
+	}
+	sl, err := set.Slide(c.Param("slide"))
+	if err != nil {
+		httpapi.Fail(c, fmt.Errorf("%w: %w", conference.ErrNotFound, err))
+		return
+	}
+	c.JSON(http.StatusOK, viewSlide(r.location(c), sl))
+}
+
+func (r *routes) replaceSlide(c *gin.Context) {
+	sl, err := r.slideFromBody(c)
+	if err != nil {
+		httpapi.Fail(c, err)
+		return
+	}
+	id := c.Param("slide")
+	set := r.update(c, 0, func(s *metadata.SlideSet) error {
+		i := s.Index(id)
+		if i < 0 {
+			return fmt.Errorf("%w: slide %q", conference.ErrNotFound, id)
+		}
+		sl.Base().ID = id
+		s.Slides[i] = sl
+		return nil
+	})
+	if set != nil {
+		got, _ := set.Slide(id)
+		c.JSON(http.StatusOK, viewSlide(r.location(c), got))
+	}
+}
+
+func (r *routes) deleteSlide(c *gin.Context) {
+	if r.update(c, 0, func(s *metadata.SlideSet) error { _, err := s.Remove(c.Param("slide")); return err }) != nil {
+		c.Status(http.StatusNoContent)
+	}
+}
+
+// MoveRequest is the body of POST …/slides/:slide/move.
+type MoveRequest struct {
+	Position int `json:"position"`
+}
+
+func (r *routes) moveSlide(c *gin.Context) {
+	var req MoveRequest
+	if err := httpapi.DecodeJSON(c, &req); err != nil {
+		httpapi.Fail(c, err)
+		return
+	}
+	r.update(c, http.StatusOK, func(s *metadata.SlideSet) error { return s.Move(c.Param("slide"), req.Position) })
+}
+
+func (r *routes) annotate(c *gin.Context) {
+	var req AnnotationInput
+	if err := httpapi.DecodeJSON(c, &req); err != nil {
+		httpapi.Fail(c, err)
+		return
+	}
+	ann, err := req.annotation()
+	if err != nil {
+		httpapi.Fail(c, httpapi.Errorf(httpapi.CodeBadRequest, "%s", err.Error()))
+		return
+	}
+	if ann.Author == "" {
+		ann.Author = subject(c)
+	}
+	set := r.update(c, 0, func(s *metadata.SlideSet) error { return s.AppendAnnotation(c.Param("slide"), ann) })
+	if set != nil {
+		sl, _ := set.Slide(c.Param("slide"))
+		c.JSON(http.StatusCreated, viewSlide(r.location(c), sl))
+	}
+}
+
