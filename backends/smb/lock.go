@@ -21,38 +21,46 @@ import (
 // its condition and renames or removes the file, so that conditional puts are atomic
 // against every other change, from any goroutine, driver or machine on the share.
 //
-// The lock is a dot-named file next to the key's file, created with FILE_CREATE
-// (O_CREATE|O_EXCL: exactly one creator wins, decided by the server) and KEPT OPEN by
-// its holder until release. go-smb2 opens files without FILE_SHARE_DELETE, so while
-// the holder's handle is open nobody can delete or rename the lock file: the attempt
-// fails with a sharing violation. That makes stale locks safe to break without any
-// clock: a lock file that can be deleted has no open handle, so its holder is gone
-// (crashed, or its connection dropped and the server closed its handles) or has just
-// finished; either way it no longer acts under the lock. A waiter that finds the lock
-// file therefore tries to delete it: a sharing violation means "held, wait"; success
-// or "not found" means "try to create it again". A time-based rule ("older than N
-// seconds may be broken") would let a slow but live holder and a breaker both act.
+// The lock is a dot-named file next to the key's file. Taking it is creating it with
+// FILE_CREATE (O_CREATE|O_EXCL: of several racing creators exactly one wins, decided
+// by the server); the holder keeps its handle open and releases by closing and then
+// removing the file. Waiters never remove a lock (but see stale locks), so a lock
+// disappears only through its holder, and nobody can create it while it exists: two
+// holders at once are impossible.
 //
-// The holder's critical section runs on the connection that holds the lock handle:
-// if that connection dies, the server closes the handle (the lock frees) and every
-// later request of the holder fails too, so it cannot act without the lock.
+// Two designs were tried and dropped, both measured against Samba 4.17 under 8
+// racing clients (TestDebugLock-style loops): a lock file that waiters delete whenever
+// the delete is not refused by a sharing violation (no clock needed) produced two
+// holders now and then, a delete going through against a just-created, open lock;
+// and a lock FOLDER (mkdir) crashed smbd (an assertion in fd_handle.c) under the
+// same churn.
 //
-// A lock left on a server that never closes the handle of a vanished client (a
-// network partition without TCP reset) is held until the server's keepalive drops
-// that session; waiters give up after lockWait with storage.ErrUnavailable.
+// Stale locks. A holder that crashes (or whose connection dies) inside its critical
+// section leaves the file behind. A waiter breaks a lock once it has seen the SAME
+// lock (same creation time) exist for staleAfter on its own monotonic clock (no
+// comparison of client and server clocks). That is safe because a holder never acts
+// under a lock older than staleAfter/2: its rename retries stop at that age, and it
+// then gives up with storage.ErrUnavailable instead of renaming. The holder's open
+// handle (go-smb2 opens without FILE_SHARE_DELETE) also makes a breaker's delete of a
+// live lock fail with a sharing violation: a second line of defence for a holder whose
+// request is delayed in the network for longer than staleAfter/2.
+//
+// A crashed holder therefore blocks writers of that one key for staleAfter.
 
 const (
-	lockWait       = 30 * time.Second
+	staleAfter     = 30 * time.Second
+	lockWait       = 2 * staleAfter
 	lockBackoffMin = time.Millisecond
 	lockBackoffMax = 40 * time.Millisecond
+	readerWait     = 2 * time.Second
 )
 
 // errNoFolder: the key's folder does not exist, so neither does the key.
 var errNoFolder = errors.New("folder does not exist")
 
-// lockPath names the lock file of the file at p. It is lower-cased so that keys that
-// differ only in case, which are one file on a case-insensitive share, share one lock;
-// a long name is hashed so that the lock name fits in a 255-character path segment.
+// lockPath names the lock file of the file at p. It is lower-cased so that keys
+// that differ only in case, which are one file on a case-insensitive share, share one
+// lock; a long name is hashed so that the lock name fits in a 255-character segment.
 func lockPath(p string) string {
 	dir, name := splitPath(p)
 	name = strings.ToLower(name)
@@ -64,9 +72,17 @@ func lockPath(p string) string {
 }
 
 type keyLock struct {
-	f    *smb2.File
-	path string
+	f        *smb2.File
+	path     string
+	acquired time.Time
+	maxAge   time.Duration // the holder must not act under the lock after this age
 }
+
+// expired reports whether the holder may no longer act under the lock.
+func (l *keyLock) expired() bool { return time.Since(l.acquired) > l.maxAge }
+
+// deadline is when the holder must stop acting under the lock.
+func (l *keyLock) deadline() time.Time { return l.acquired.Add(l.maxAge) }
 
 // lock takes the lock of the file at p on connection c, waiting while another holder
 // has it. ctx bounds the wait; ioCtx is the context the lock's own requests use.
@@ -74,35 +90,47 @@ func (d *Driver) lock(ctx, ioCtx context.Context, c *conn, op, key, p string) (*
 	name := lockPath(p)
 	sh := c.on(ioCtx)
 	backoff := lockBackoffMin
-	deadline := time.Now().Add(lockWait)
+	start := time.Now()
+	var seen time.Time      // the creation time of the lock instance being watched
+	var seenSince time.Time // when this waiter first saw that instance
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("smb %s %q: waiting for the key's lock: %w", op, key, err)
 		}
+		acquired := time.Now()
 		f, err := sh.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 		if err == nil {
-			return &keyLock{f: f, path: name}, nil
+			return &keyLock{f: f, path: name, acquired: acquired, maxAge: d.staleAfter / 2}, nil
 		}
 		switch {
 		case errors.Is(err, os.ErrExist):
-			// Held, or left without a handle by a holder that is gone: only the latter
-			// can be deleted (see above).
-			rerr := sh.Remove(name)
-			if rerr == nil || errors.Is(rerr, os.ErrNotExist) {
-				continue
-			}
-			if !isBusy(rerr) {
-				return nil, classify(op, key, fmt.Errorf("breaking the key's lock: %w", rerr))
+			fi, serr := sh.Stat(name)
+			switch {
+			case serr == nil:
+				ct := fi.(*smb2.FileStat).CreationTime
+				if !ct.Equal(seen) {
+					seen, seenSince = ct, time.Now()
+				} else if time.Since(seenSince) > d.staleAfter {
+					rerr := sh.Remove(name)
+					d.log.Warn("smb: broke a stale key lock", "share", d.String(), "key", key, "held_for_at_least", time.Since(seenSince).Round(time.Second), "err", rerr)
+					if rerr == nil || errors.Is(rerr, os.ErrNotExist) {
+						continue
+					}
+				}
+			case errors.Is(serr, os.ErrNotExist):
+				continue // released meanwhile
+			case isContext(serr) || isConnectionLost(serr):
+				return nil, classify(op, key, serr)
 			}
 		case errors.Is(err, os.ErrNotExist):
 			return nil, errNoFolder
 		case isBusy(err):
-			// The previous lock file is being deleted (delete pending): retry shortly.
+			// The previous lock is being removed (delete pending): retry shortly.
 		default:
 			return nil, classify(op, key, fmt.Errorf("taking the key's lock: %w", err))
 		}
-		if time.Now().After(deadline) {
-			return nil, storage.NewError(storage.ErrUnavailable, op, key, fmt.Errorf("the key's lock stayed held for %v", lockWait))
+		if time.Since(start) > d.lockWait {
+			return nil, storage.NewError(storage.ErrUnavailable, op, key, fmt.Errorf("the key's lock stayed held for %v", d.lockWait))
 		}
 		if err := sleep(ctx, jitter(backoff)); err != nil {
 			return nil, fmt.Errorf("smb %s %q: waiting for the key's lock: %w", op, key, err)
@@ -111,19 +139,12 @@ func (d *Driver) lock(ctx, ioCtx context.Context, c *conn, op, key, p string) (*
 	}
 }
 
-// release closes the lock's handle (from then on anybody may delete the file, which is
-// the release) and deletes the file. The delete may find the file gone or already
-// re-created and held by the next holder; both are fine.
+// release closes the lock's handle and removes the lock file.
 func (l *keyLock) release(c *conn, ioCtx context.Context) error {
-	err := l.f.Close()
-	if err != nil {
+	if err := l.f.Close(); err != nil {
 		return err
 	}
-	rerr := c.on(ioCtx).Remove(l.path)
-	if rerr != nil && (isConnectionLost(rerr) || isContext(rerr)) {
-		return rerr
-	}
-	return nil
+	return c.on(ioCtx).Remove(l.path)
 }
 
 // waitUnlocked lets a reader give way to a writer holding the key's lock, which is
@@ -141,14 +162,7 @@ func (d *Driver) waitUnlocked(ctx context.Context, sh *smb2.Share, p string) err
 			if isContext(err) || isConnectionLost(err) {
 				return err
 			}
-			return nil // no lock (or one being deleted, or anything odd): just read
-		}
-		// A lock file. Held, the delete fails with a sharing violation; left behind by a
-		// holder that is gone, deleting it is safe and spares the next reader the wait.
-		if rerr := sh.Remove(name); rerr == nil || errors.Is(rerr, os.ErrNotExist) {
-			return nil
-		} else if isContext(rerr) || isConnectionLost(rerr) {
-			return rerr
+			return nil // no lock (or one being removed, or anything odd): just read
 		}
 		if time.Now().After(deadline) {
 			return nil
@@ -159,5 +173,3 @@ func (d *Driver) waitUnlocked(ctx context.Context, sh *smb2.Share, p string) err
 		backoff = min(backoff*2, lockBackoffMax)
 	}
 }
-
-const readerWait = 2 * time.Second

@@ -127,7 +127,7 @@ func (d *Driver) Put(ctx context.Context, key string, r io.Reader, opts storage.
 	if err := ctx.Err(); err != nil {
 		return storage.Attributes{}, fmt.Errorf("smb put %q: %w", key, err)
 	}
-	err = d.retryBusy(ctx, "put", key, func() error { return o.note(sh.Rename(tmp, p)) }, func(err error) bool {
+	err = d.retryBusy(ctx, "put", key, l, func() error { return o.note(sh.Rename(tmp, p)) }, func(err error) bool {
 		// ACCESS_DENIED (os.ErrPermission) is how Windows and Samba refuse to replace
 		// a file somebody has open; a real permission problem would have failed the
 		// temporary file's creation in the same folder already.
@@ -185,18 +185,22 @@ func (d *Driver) mkdirAll(sh *smb2.Share, key, dir string) error {
 	return nil
 }
 
-// retryBusy runs do until it succeeds, fails for another reason than busy, ctx ends
-// or busyWait passes (then the object is reported unavailable).
-func (d *Driver) retryBusy(ctx context.Context, op, key string, do func() error, busy func(error) bool) error {
+// retryBusy runs do, under the key's lock l, until it succeeds, fails for another
+// reason than busy, ctx ends, or busyWait passes (then the object is reported
+// unavailable). It never starts do once l is too old to act under (see lock.go).
+func (d *Driver) retryBusy(ctx context.Context, op, key string, l *keyLock, do func() error, busy func(error) bool) error {
 	backoff := busyBackoffMin
-	deadline := time.Now().Add(busyWait)
+	deadline := time.Now().Add(d.busyWait)
 	for {
+		if l.expired() {
+			return storage.NewError(storage.ErrUnavailable, op, key, errors.New("held the key's lock too long (slow server?); gave up rather than risk acting under a broken lock"))
+		}
 		err := do()
 		if err == nil || !busy(err) {
 			return err
 		}
 		if time.Now().After(deadline) {
-			return storage.NewError(storage.ErrUnavailable, op, key, fmt.Errorf("the file stayed open elsewhere (sharing violation) for %v: %w", busyWait, err))
+			return storage.NewError(storage.ErrUnavailable, op, key, fmt.Errorf("the file stayed open elsewhere (sharing violation) for %v: %w", d.busyWait, err))
 		}
 		if err := sleep(ctx, jitter(backoff)); err != nil {
 			return fmt.Errorf("smb %s %q: %w", op, key, err)
@@ -258,7 +262,7 @@ func (d *Driver) Delete(ctx context.Context, key string) error {
 	if err != nil {
 		return o.note(err)
 	}
-	err = d.retryBusy(ctx, "delete", key, func() error {
+	err = d.retryBusy(ctx, "delete", key, l, func() error {
 		err := o.note(sh.Remove(p))
 		if errors.Is(err, os.ErrNotExist) || hasStatus(err, statusDirectoryNotEmpty) || hasStatus(err, statusFileIsADirectory) {
 			return nil // missing, or a folder of other keys: no object to delete

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	smb2 "github.com/cloudsoda/go-smb2"
 
@@ -43,7 +44,7 @@ func (d *Driver) Get(ctx context.Context, key string, offset, length int64) (io.
 	if err := o.note(d.waitUnlocked(ctx, sh, p)); err != nil {
 		return nil, storage.Attributes{}, classify("get", key, err)
 	}
-	f, err := sh.Open(p)
+	f, err := d.openForRead(ctx, sh, p)
 	if err != nil {
 		return nil, storage.Attributes{}, classify("get", key, o.note(err))
 	}
@@ -98,6 +99,24 @@ func (d *Driver) Get(ctx context.Context, key string, offset, length int64) (io.
 		return nil
 	}
 	return body, attrs, nil
+}
+
+// openForRead opens the file at p for reading. A writer's rename briefly holds the
+// file open without sharing read access (the handle that renamed the temporary file in
+// is closed a round trip later), so a sharing violation is retried for a short while.
+func (d *Driver) openForRead(ctx context.Context, sh *smb2.Share, p string) (*smb2.File, error) {
+	backoff := busyBackoffMin
+	deadline := time.Now().Add(readerWait)
+	for {
+		f, err := sh.Open(p)
+		if err == nil || !isBusy(err) || time.Now().After(deadline) {
+			return f, err
+		}
+		if err := sleep(ctx, jitter(backoff)); err != nil {
+			return nil, err
+		}
+		backoff = min(backoff*2, busyBackoffMax)
+	}
 }
 
 // List implements storage.Driver. It walks the folders below the prefix's deepest

@@ -91,6 +91,11 @@ type Driver struct {
 	pool   *pool
 	log    *slog.Logger
 	closed atomic.Bool
+	// busyWait bounds the retries of a rename or delete blocked by an open handle
+	// (busyWait the constant; tests shorten it).
+	busyWait time.Duration
+	// staleAfter and lockWait are the lock's constants (lock.go); tests shorten them.
+	staleAfter, lockWait time.Duration
 }
 
 var _ storage.Driver = (*Driver)(nil)
@@ -124,7 +129,7 @@ func Open(ctx context.Context, cfg Config) (*Driver, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	d := &Driver{cfg: cfg, base: strings.ReplaceAll(base, "/", `\`), log: log}
+	d := &Driver{cfg: cfg, base: strings.ReplaceAll(base, "/", `\`), log: log, busyWait: busyWait, staleAfter: staleAfter, lockWait: lockWait}
 	d.pool = newPool(&d.cfg)
 	c, err := d.pool.get(ctx)
 	if err != nil {
