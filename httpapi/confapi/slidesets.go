@@ -307,4 +307,3 @@ func (r *routes) annotate(c *gin.Context) {
 		c.JSON(http.StatusCreated, viewSlide(r.location(c), sl))
 	}
 }
-
