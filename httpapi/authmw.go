@@ -27,6 +27,28 @@ func ConferenceParam(name string) Scope {
 	return func(c *gin.Context) string { return c.Param(name) }
 }
 
+// ParamCheck names a path parameter and the function that validates it.
+type ParamCheck struct {
+	Name  string
+	Check func(string) error
+}
+
+// ValidateParams returns middleware that answers 400 (the check's error goes through
+// Fail, so layout.ErrInvalidID becomes invalid_id) unless every named path parameter
+// passes its check. Put it before Require, so that a malformed id is reported as such
+// rather than as a token that does not match it.
+func ValidateParams(checks ...ParamCheck) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		for _, pc := range checks {
+			if err := pc.Check(c.Param(pc.Name)); err != nil {
+				Fail(c, err)
+				return
+			}
+		}
+		c.Next()
+	}
+}
+
 // Require returns middleware that lets a request through only with a valid bearer
 // token of at least role min whose scope covers the conference scope names (nil scope:
 // a global route). The decisions, documented in docs/api.md:

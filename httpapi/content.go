@@ -34,19 +34,11 @@ func (s *Server) registerContent() {
 // validateContentPath refuses every path element that is not of its exact form before
 // anything else looks at it, so that no storage key is ever built from ".." or a
 // backslash (400 invalid_id, never a 500 and never a lookup).
-func validateContentPath(c *gin.Context) {
-	for _, check := range []error{
-		layout.ValidateOrganizerHash(c.Param("org")),
-		layout.ValidateConferenceID(c.Param("conf")),
-		layout.ValidateContentName(c.Param("name")),
-	} {
-		if check != nil {
-			Fail(c, check)
-			return
-		}
-	}
-	c.Next()
-}
+var validateContentPath = ValidateParams(
+	ParamCheck{"org", layout.ValidateOrganizerHash},
+	ParamCheck{"conf", layout.ValidateConferenceID},
+	ParamCheck{"name", layout.ValidateContentName},
+)
 
 func (s *Server) serveContent(c *gin.Context) {
 	ctx := c.Request.Context()

@@ -176,3 +176,12 @@ func newBenchServer(b *testing.B, s *Server) *httptest.Server {
 	b.Cleanup(srv.Close)
 	return srv
 }
+
+func storageForFuzz(f *testing.F) *storage.Bucket {
+	f.Helper()
+	b := storage.NewBucket(diskDriver(f))
+	if _, err := b.PutBytes(context.Background(), "content/"+testOrg+"/"+testConf+"/"+testName, []byte("c"), storage.Condition{}); err != nil {
+		f.Fatal(err)
+	}
+	return b
+}

@@ -34,10 +34,10 @@ func serve(ctx context.Context, cfg Config, sec *secrets, log *slog.Logger) erro
 	rt := &Runtime{Config: cfg, Logger: log, Storage: bucket, KEK: sec.KEK, Auth: auth}
 	var exts []Extension
 	defer func() { shutdownExtensions(exts, time.Duration(cfg.ShutdownTimeout), log) }()
-	for _, f := range extensionFactories {
+	for i, f := range extensionFactories {
 		e, err := f(ctx, rt)
 		if err != nil {
-			return fmt.Errorf("starting %s: %w", e.Name, err)
+			return fmt.Errorf("starting hosted part %d (%s): %w", i, e.Name, err)
 		}
 		exts = append(exts, e)
 	}
