@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/lectern/lectern/core/conference"
+	"github.com/lectern/lectern/core/events"
+	"github.com/lectern/lectern/httpapi"
+	"github.com/lectern/lectern/httpapi/confapi"
+)
+
+func init() { extensionFactories = append(extensionFactories, engineExtension) }
+
+// sweepEvery is how often the conferencing role runs the retention sweep.
+const sweepEvery = time.Hour
+
+// engineExtension hosts the conference engine and its routes in the all and
+// conferencing roles; the components role serves ciphertext only and needs neither
+// the engine nor the KEK.
+func engineExtension(ctx context.Context, rt *Runtime) (Extension, error) {
+	if httpapi.ServerRole(rt.Config.Role) == httpapi.ServeComponents {
+		return Extension{}, nil
+	}
+	if len(rt.KEK) != 32 {
+		return Extension{}, fmt.Errorf("the key-encryption key must be 32 bytes, it is %d", len(rt.KEK))
+	}
+	var kek [32]byte
+	copy(kek[:], rt.KEK)
+	hub := events.NewHub(1024)
+	eng, err := conference.New(conference.Config{
+		Bucket: rt.Storage, KEK: kek, KEKID: "kek-1",
+		Limits:           engineLimits(rt.Config.Limits),
+		SnapshotInterval: time.Duration(rt.Config.SnapshotInterval),
+		Retention:        engineRetention(rt.Config.Retention),
+		Events:           hub,
+		Logger:           rt.Logger.With("part", "engine"),
+	})
+	if err != nil {
+		return Extension{}, err
+	}
+	sweepCtx, stopSweeps := context.WithCancel(context.WithoutCancel(ctx))
+	go sweepLoop(sweepCtx, rt, eng)
+	return Extension{
+		Name:       "engine",
+		Routes:     confapi.Routes(confapi.Config{Engine: eng, Events: hub}),
+		ErrorRules: confapi.ErrorRules(),
+		OnShutdownStart: func() {
+			stopSweeps()
+		},
+		Shutdown: func(ctx context.Context) error { return eng.Close(ctx) },
+	}, nil
+}
+
+func sweepLoop(ctx context.Context, rt *Runtime, eng *conference.Engine) {
+	t := time.NewTimer(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		rep, err := eng.Sweep(ctx)
+		switch {
+		case err != nil && !errors.Is(err, context.Canceled):
+			rt.Logger.Warn("retention sweep failed", "err", err)
+		case !rep.Skipped && (len(rep.ConferencesRemoved) > 0 || rep.OrphansRemoved > 0 || rep.UploadsRemoved > 0):
+			rt.Logger.Info("retention sweep", "conferences_removed", len(rep.ConferencesRemoved),
+				"orphans_removed", rep.OrphansRemoved, "uploads_removed", rep.UploadsRemoved)
+		}
+		t.Reset(sweepEvery)
+	}
+}
+
+func engineLimits(l Limits) conference.Limits {
+	d := conference.DefaultLimits()
+	set := func(dst *int64, v ByteSize) {
+		if v > 0 {
+			*dst = int64(v)
+		}
+	}
+	set(&d.MaxContentFile, l.MaxFileSize)
+	set(&d.MaxHandoutFile, l.MaxHandoutSize)
+	set(&d.MaxConferenceContent, l.MaxConferenceContent)
+	set(&d.MaxConferenceHandouts, l.MaxConferenceHandouts)
+	if l.MaxContentFiles > 0 {
+		d.MaxContentFiles = l.MaxContentFiles
+	}
+	if l.MaxHandouts > 0 {
+		d.MaxHandoutFiles = l.MaxHandouts
+	}
+	return d
+}
+
+func engineRetention(r Retention) conference.Retention {
+	d := conference.DefaultRetention()
+	if r.Expiry > 0 {
+		d.DefaultExpiry = time.Duration(r.Expiry)
+	}
+	if r.Grace > 0 {
+		d.Grace = time.Duration(r.Grace)
+	}
+	return d
+}
