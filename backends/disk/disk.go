@@ -99,8 +99,10 @@ func (d *Driver) Close() error {
 }
 
 // copyBufferPool holds the buffers Put copies through when its reader cannot write
-// itself out (io.WriterTo). 1 MiB keeps the number of write calls small for large
-// objects; a bigger buffer did not measure faster (docs/benchmarks.md).
+// itself out (io.WriterTo). 1 MiB makes a 256 MiB put 256 write calls, whose cost is
+// lost next to the copy into the page cache and the fsync; io.Copy's default 32 KiB
+// would make 8192. os.File's own ReadFrom is not used: it only helps when the source
+// is a file or socket (copy_file_range, splice) and would bypass the context checks.
 var copyBufferPool = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
 
 // Put implements storage.Driver.
@@ -150,12 +152,15 @@ func (d *Driver) Put(ctx context.Context, key string, r io.Reader, opts storage.
 
 // writeTemp copies r into the temporary file, gives it a version and makes it durable.
 func (d *Driver) writeTemp(ctx context.Context, key, tmp string, f *os.File, r io.Reader) (storage.Attributes, error) {
+	// The writer records its own failures, so that any other error is the reader's;
+	// wrapping the reader instead would hide its WriterTo (a bytes.Reader, a file)
+	// and force a copy through the buffer.
+	w := &ctxWriter{ctx: ctx, f: f}
 	bp := copyBufferPool.Get().(*[]byte)
-	src := &readErrRecorder{r: r}
-	n, err := io.CopyBuffer(ctxWriter{ctx, f}, src, *bp)
+	n, err := io.CopyBuffer(w, r, *bp)
 	copyBufferPool.Put(bp)
 	if err != nil {
-		if src.err != nil && src.err == err && storage.KindOf(err) == nil && !isContextErr(err) {
+		if w.err == nil && storage.KindOf(err) == nil && !isContextErr(err) {
 			// The caller's reader failed (a dropped upload, say). The put did not happen
 			// and may succeed with a fresh reader, so it is reported as unavailable,
 			// with the reader's error as the cause.
@@ -314,40 +319,29 @@ func conflictError(key, why string) error {
 	return storage.NewError(storage.ErrInvalidArgument, "put", key, fmt.Errorf("the disk backend cannot store this key: %s", why))
 }
 
-// readErrRecorder remembers the error its reader returned, so that Put can tell a
-// failing source from a failing disk.
-type readErrRecorder struct {
-	r   io.Reader
-	err error
-}
-
-func (r *readErrRecorder) Read(p []byte) (int, error) {
-	n, err := r.r.Read(p)
-	if err != nil && err != io.EOF {
-		r.err = err
-	}
-	return n, err
-}
-
 // ctxWriter writes to a file in bounded chunks, checking the context before each, so a
 // cancelled put stops within one chunk even when the source hands over all its bytes
-// in a single Write (as bytes.Reader.WriteTo does).
+// in a single Write (as bytes.Reader.WriteTo does). It keeps the first error it
+// returned.
 type ctxWriter struct {
 	ctx context.Context
 	f   *os.File
+	err error
 }
 
 const writeChunk = 8 << 20
 
-func (w ctxWriter) Write(p []byte) (int, error) {
+func (w *ctxWriter) Write(p []byte) (int, error) {
 	written := 0
 	for len(p) > 0 {
 		if err := w.ctx.Err(); err != nil {
+			w.err = err
 			return written, err
 		}
 		n, err := w.f.Write(p[:min(len(p), writeChunk)])
 		written += n
 		if err != nil {
+			w.err = err
 			return written, err
 		}
 		p = p[n:]
