@@ -98,8 +98,9 @@ func (b *SlideBase) decodeBase(a *attrReader, optional bool) {
 	}
 }
 
-// headAttrs starts the attribute list of a slide element: the common ones in the
-// seeds' order (name, recording-id, createdby), with room for kind attributes.
+// headAttrs starts the attribute list of a slide element with name; the kind then
+// adds what the seeds put next to it (slideset-name), calls identity for
+// recording-id and createdby, and adds its own attributes.
 func (b *SlideBase) headAttrs(elem string) *attrWriter {
 	w := &attrWriter{elem: elem}
 	w.add("name", b.Name)
