@@ -61,93 +61,89 @@ func (r *gatedReader) Read(p []byte) (int, error) {
 	return k, nil
 }
 
-// TestOutageDuringMultipartPut: the server dies in the middle of a multipart put.
-// The put fails as retryable, the old object survives, and the same driver writes
-// again once the server is back.
-func TestOutageDuringMultipartPut(t *testing.T) {
+// TestOutage stops the server once, in the middle of a multipart put and of a body
+// read, and checks that every operation fails as retryable (not as a precondition
+// failure, a clean end of file or anything else), that nothing was damaged, and that
+// the same driver works again once the server is back.
+func TestOutage(t *testing.T) {
 	f := restartable(t)
 	b := f.bucketHandle(t)
 	ctx := context.Background()
+
 	old := pattern(1000, 1)
+	cond, err := b.PutBytes(ctx, "cond", []byte("one"), storage.Condition{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := b.PutBytes(ctx, "obj", old, storage.Condition{}); err != nil {
 		t.Fatal(err)
 	}
-	data := pattern(4*testPartSize, 2)
-	r := &gatedReader{data: data, n: 2*testPartSize + 10, reached: make(chan struct{}), release: make(chan struct{})}
-	done := make(chan error, 1)
-	go func() {
-		_, err := b.Put(ctx, "obj", r, storage.PutOptions{Size: -1})
-		done <- err
-	}()
-	<-r.reached
-	restart := outage(t, f)
-	close(r.release)
-	if err := <-done; !errors.Is(err, storage.ErrUnavailable) {
-		t.Fatalf("Put across an outage = %v (category %v), want ErrUnavailable", err, storage.KindOf(err))
-	}
-	restart()
-	wantContent(t, b, "obj", old)
-	if _, err := b.Put(ctx, "obj", hiddenReader{bytes.NewReader(data)}, storage.PutOptions{Size: -1}); err != nil {
-		t.Fatalf("Put after the restart with the same driver: %v", err)
-	}
-	wantContent(t, b, "obj", data)
-}
-
-// TestOutageDuringGetBody: the server dies while a body is being read; the read fails
-// as retryable (not as a clean, short end of file), and a new read works once the
-// server is back.
-func TestOutageDuringGetBody(t *testing.T) {
-	f := restartable(t)
-	b := f.bucketHandle(t)
-	ctx := context.Background()
 	// Much larger than the socket buffers of both ends, so that killing the server
-	// cuts the body short.
-	data := pattern(48<<20, 3)
-	if _, err := b.Put(ctx, "big", hiddenReader{bytes.NewReader(data)}, storage.PutOptions{Size: int64(len(data))}); err != nil {
+	// cuts its body short.
+	big := pattern(48<<20, 3)
+	if _, err := b.Put(ctx, "big", hiddenReader{bytes.NewReader(big)}, storage.PutOptions{Size: int64(len(big))}); err != nil {
 		t.Fatal(err)
 	}
+
+	// A multipart put paused after two parts, and a body read after its first MiB.
+	data := pattern(4*testPartSize, 2)
+	r := &gatedReader{data: data, n: 2*testPartSize + 10, reached: make(chan struct{}), release: make(chan struct{})}
+	putDone := make(chan error, 1)
+	go func() {
+		_, err := b.Put(ctx, "obj", r, storage.PutOptions{Size: -1})
+		putDone <- err
+	}()
+	<-r.reached
 	rc, _, err := b.Get(ctx, "big", 0, -1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rc.Close()
-	head := make([]byte, 1<<20)
-	if _, err := io.ReadFull(rc, head); err != nil {
+	if _, err := io.ReadFull(rc, make([]byte, 1<<20)); err != nil {
 		t.Fatalf("reading the first MiB: %v", err)
 	}
-	restart := outage(t, f)
-	n, err := io.Copy(io.Discard, rc)
-	if !errors.Is(err, storage.ErrUnavailable) {
-		t.Fatalf("reading the body across an outage: %d more bytes, error %v (category %v); want ErrUnavailable", n, err, storage.KindOf(err))
-	}
-	restart()
-	wantContent(t, b, "big", data)
-}
 
-// TestOutageConditionalPut: a conditional put during an outage is retryable, not a
-// precondition failure, and the condition still holds after the restart.
-func TestOutageConditionalPut(t *testing.T) {
-	f := restartable(t)
-	b := f.bucketHandle(t)
-	ctx := context.Background()
-	a, err := b.PutBytes(ctx, "c", []byte("one"), storage.Condition{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	restart := outage(t, f)
-	_, err = b.PutBytes(ctx, "c", []byte("two"), storage.Condition{IfVersion: a.Version})
-	if !errors.Is(err, storage.ErrUnavailable) {
-		t.Fatalf("conditional put while down = %v, want ErrUnavailable", err)
-	}
-	_, err = b.PutBytes(ctx, "new", []byte("x"), storage.Condition{IfNotExists: true})
-	if !errors.Is(err, storage.ErrUnavailable) {
-		t.Fatalf("create-only put while down = %v, want ErrUnavailable", err)
-	}
+
+	t.Run("multipart_put", func(t *testing.T) {
+		close(r.release)
+		if err := <-putDone; !errors.Is(err, storage.ErrUnavailable) {
+			t.Fatalf("Put across the outage = %v (category %v), want ErrUnavailable", err, storage.KindOf(err))
+		}
+	})
+	t.Run("body_read", func(t *testing.T) {
+		n, err := io.Copy(io.Discard, rc)
+		if !errors.Is(err, storage.ErrUnavailable) {
+			t.Fatalf("reading the body across the outage: %d more bytes, error %v (category %v); want ErrUnavailable", n, err, storage.KindOf(err))
+		}
+	})
+	t.Run("conditional_puts", func(t *testing.T) {
+		_, err := b.PutBytes(ctx, "cond", []byte("two"), storage.Condition{IfVersion: cond.Version})
+		if !errors.Is(err, storage.ErrUnavailable) {
+			t.Fatalf("conditional replace while down = %v, want ErrUnavailable", err)
+		}
+		_, err = b.PutBytes(ctx, "new", []byte("x"), storage.Condition{IfNotExists: true})
+		if !errors.Is(err, storage.ErrUnavailable) {
+			t.Fatalf("create-only put while down = %v, want ErrUnavailable", err)
+		}
+	})
+
 	restart()
-	if _, err := b.PutBytes(ctx, "c", []byte("two"), storage.Condition{IfVersion: a.Version}); err != nil {
-		t.Fatalf("the same conditional put after the restart: %v", err)
-	}
-	if _, err := b.PutBytes(ctx, "new", []byte("x"), storage.Condition{IfNotExists: true}); err != nil {
-		t.Fatalf("the same create-only put after the restart: %v", err)
-	}
+
+	t.Run("nothing_damaged", func(t *testing.T) {
+		wantContent(t, b, "obj", old)
+		wantContent(t, b, "big", big)
+	})
+	t.Run("same_driver_writes_again", func(t *testing.T) {
+		if _, err := b.Put(ctx, "obj", hiddenReader{bytes.NewReader(data)}, storage.PutOptions{Size: -1}); err != nil {
+			t.Fatalf("multipart put after the restart: %v", err)
+		}
+		wantContent(t, b, "obj", data)
+		if _, err := b.PutBytes(ctx, "cond", []byte("two"), storage.Condition{IfVersion: cond.Version}); err != nil {
+			t.Fatalf("the same conditional replace after the restart: %v", err)
+		}
+		if _, err := b.PutBytes(ctx, "new", []byte("x"), storage.Condition{IfNotExists: true}); err != nil {
+			t.Fatalf("the same create-only put after the restart: %v", err)
+		}
+	})
 }
