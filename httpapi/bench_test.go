@@ -5,14 +5,19 @@ import (
 	"crypto/rand"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"path/filepath"
 	"testing"
 
+	"github.com/lectern/lectern/backends/disk"
 	"github.com/lectern/lectern/core/storage"
 )
 
 // BenchmarkContent compares a content download through the API (HTTPS on a real
 // listener, token check, ranged storage Get) with reading the same object straight
-// from the same disk backend ("raw"). Compare the pairs by their ratio:
+// from the same disk backend ("raw"), and with the plainest HTTPS file server over the
+// same file ("https-baseline": net/http's ServeFile, no router, no auth), which
+// separates the cost of HTTP and TLS from the cost of the API. Compare by ratio:
 //
 //	go test -run '^$' -bench Content -benchtime 2s ./httpapi/
 func BenchmarkContent(b *testing.B) {
@@ -21,7 +26,11 @@ func BenchmarkContent(b *testing.B) {
 		n    int
 	}{{"4KiB", 4 << 10}, {"8MiB", 8 << 20}} {
 		b.Run(size.name, func(b *testing.B) {
-			d := diskDriver(b)
+			d, err := disk.New(b.TempDir())
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { _ = d.Close() })
 			bucket := storage.NewBucket(d)
 			auth, _ := NewAuthority(testSecret)
 			s, err := New(Config{Content: bucket, Auth: auth, Logger: discardLogger()})
@@ -45,6 +54,26 @@ func BenchmarkContent(b *testing.B) {
 					req, _ := http.NewRequest(http.MethodGet, url, nil)
 					req.Header.Set("Authorization", "Bearer "+tok)
 					resp, err := client.Do(req)
+					if err != nil {
+						b.Fatal(err)
+					}
+					n, _ := io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != 200 || n != int64(size.n) {
+						b.Fatalf("status %d, %d bytes", resp.StatusCode, n)
+					}
+				}
+			})
+			b.Run("https-baseline", func(b *testing.B) {
+				file := filepath.Join(d.Root(), filepath.FromSlash(key))
+				base := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					http.ServeFile(w, r, file)
+				}))
+				defer base.Close()
+				bc := base.Client()
+				b.SetBytes(int64(size.n))
+				for b.Loop() {
+					resp, err := bc.Get(base.URL + "/f")
 					if err != nil {
 						b.Fatal(err)
 					}

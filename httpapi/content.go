@@ -43,13 +43,18 @@ var validateContentPath = ValidateParams(
 func (s *Server) serveContent(c *gin.Context) {
 	ctx := c.Request.Context()
 	key := layout.Conference{OrgHash: c.Param("org"), ID: c.Param("conf")}.ContentKey(c.Param("name"))
+	rangeHeader := c.GetHeader("Range")
+	rs := &rangeReader{ctx: ctx, bucket: s.content, key: key}
+	rs.hintStart, rs.hintEnd = singleRangeHint(rangeHeader)
+	defer rs.Close()
 	// Content files are written once under random names and never replaced, so the
 	// attributes read here stay true while the body is streamed.
-	attrs, err := s.content.Stat(ctx, key)
+	attrs, err := s.openContent(ctx, c.Request, rs)
 	if err != nil {
 		Fail(c, err)
 		return
 	}
+	rs.size = attrs.Size
 	h := c.Writer.Header()
 	h.Set("Content-Type", "application/octet-stream")
 	h.Set("Cache-Control", "private")
@@ -57,15 +62,11 @@ func (s *Server) serveContent(c *gin.Context) {
 	if etag := etagOf(attrs.Version); etag != "" {
 		h.Set("ETag", etag)
 	}
-	rangeHeader := c.GetHeader("Range")
 	if n := countRanges(rangeHeader); n > s.cfg.Limits.MaxRanges {
 		h.Set("Content-Range", "bytes */"+strconv.FormatInt(attrs.Size, 10))
 		Fail(c, Errorf(CodeRangeNotSatisfiable, "at most %d ranges per request", s.cfg.Limits.MaxRanges))
 		return
 	}
-	rs := &rangeReader{ctx: ctx, bucket: s.content, key: key, size: attrs.Size}
-	rs.hintStart, rs.hintEnd = singleRangeHint(rangeHeader)
-	defer rs.Close()
 	w := &jsonErrorWriter{ResponseWriter: c.Writer}
 	http.ServeContent(w, c.Request, "", attrs.ModTime, rs)
 	if rs.err != nil {
@@ -73,6 +74,25 @@ func (s *Server) serveContent(c *gin.Context) {
 		_ = c.Error(rs.err)
 		s.metrics.observeStorageError(rs.err)
 	}
+}
+
+// openContent learns the object's attributes with as few storage requests as the
+// request allows. A plain or ranged GET opens the body at once (one request, whose
+// attributes describe the whole object), since it will almost surely be sent. A
+// conditional GET, likely answered 304, and HEAD only Stat, so that no body is opened
+// to be abandoned.
+func (s *Server) openContent(ctx context.Context, r *http.Request, rs *rangeReader) (storage.Attributes, error) {
+	conditional := r.Header.Get("If-None-Match") != "" || r.Header.Get("If-Modified-Since") != "" ||
+		r.Header.Get("If-Match") != "" || r.Header.Get("If-Unmodified-Since") != ""
+	if conditional || r.Method == http.MethodHead {
+		return s.content.Stat(ctx, rs.key)
+	}
+	attrs, err := rs.open(rs.hintStart)
+	if errors.Is(err, storage.ErrInvalidRange) {
+		// The range starts past the end: ServeContent answers 416 with the size.
+		return s.content.Stat(ctx, rs.key)
+	}
+	return attrs, err
 }
 
 // etagOf makes a strong ETag from a storage version: the version itself when it is
@@ -154,23 +174,32 @@ func (r *rangeReader) Seek(offset int64, whence int) (int64, error) {
 	return abs, nil
 }
 
+// open starts a Get at pos, for the hinted range when pos is in it, else to the end.
+func (r *rangeReader) open(pos int64) (storage.Attributes, error) {
+	r.closeBody()
+	length := int64(-1)
+	if pos >= r.hintStart && pos < r.hintEnd {
+		length = r.hintEnd - pos // a length past the end is cut by the backend
+	}
+	rc, attrs, err := r.bucket.Get(r.ctx, r.key, pos, length)
+	if err != nil {
+		return attrs, err
+	}
+	r.rc, r.rcPos = rc, pos
+	return attrs, nil
+}
+
 func (r *rangeReader) Read(p []byte) (int, error) {
 	if r.pos >= r.size {
 		return 0, io.EOF
 	}
 	fresh := false
 	if r.rc == nil || r.rcPos != r.pos {
-		r.closeBody()
-		length := int64(-1)
-		if r.pos >= r.hintStart && r.pos < r.hintEnd {
-			length = min(r.hintEnd, r.size) - r.pos
-		}
-		rc, _, err := r.bucket.Get(r.ctx, r.key, r.pos, length)
-		if err != nil {
+		if _, err := r.open(r.pos); err != nil {
 			r.err = err
 			return 0, err
 		}
-		r.rc, r.rcPos, fresh = rc, r.pos, true
+		fresh = true
 	}
 	n, err := r.rc.Read(p)
 	r.pos += int64(n)
@@ -182,7 +211,7 @@ func (r *rangeReader) Read(p []byte) (int, error) {
 			return n, io.EOF
 		case n == 0 && fresh:
 			// A fresh Get that yields nothing before the known size: the object is
-			// shorter than its Stat said. Never loop reopening it.
+			// shorter than its attributes said. Never loop reopening it.
 			r.err = fmt.Errorf("content %q ended at %d of %d bytes: %w", r.key, r.pos, r.size, io.ErrUnexpectedEOF)
 			return 0, r.err
 		}
