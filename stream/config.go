@@ -1,0 +1,99 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/lectern/lectern/core/conference"
+	"github.com/lectern/lectern/core/encryption"
+	"github.com/lectern/lectern/core/layout"
+	"github.com/lectern/lectern/core/metadata"
+	"github.com/lectern/lectern/core/storage"
+)
+
+// Engine is what the upload stream needs of the conference engine
+// (*conference.Engine implements it).
+type Engine interface {
+	CheckUpload(ctx context.Context, confID string, p conference.Purpose, size int64) error
+	StoreContentAs(ctx context.Context, confID string, p conference.Purpose, name string, key encryption.Key, r io.Reader, sizeHint int64) (conference.Stored, error)
+	StoreEncrypted(ctx context.Context, confID string, p conference.Purpose, name string, key encryption.Key, ciphertext io.Reader, plainSize int64) (conference.Stored, error)
+	AddHandout(ctx context.Context, confID string, p conference.HandoutParams) (*metadata.FileSet, error)
+	DeleteContent(ctx context.Context, confID, name string) error
+	Location(ctx context.Context, confID string) (layout.Conference, error)
+	Limits() conference.Limits
+}
+
+// UploadKeySize is the size of Config.UploadKey.
+const UploadKeySize = 32
+
+// Defaults of Config.
+const (
+	DefaultExpiry    = 24 * time.Hour
+	DefaultDirectMax = 8 << 20
+	DefaultLockTTL   = 30 * time.Second
+)
+
+// Config configures the upload stream.
+type Config struct {
+	// Engine stores the finished content; required.
+	Engine Engine
+	// Bucket holds the unfinished uploads under layout.UploadRoot; required. It is
+	// normally the engine's bucket, so that the engine's retention sweep and
+	// conference deletion also remove stale uploads.
+	Bucket *storage.Bucket
+	// UploadKey wraps the content keys of unfinished uploads in their info objects
+	// (AES-256-GCM, bound to the upload). Derive it from the server KEK; it must be
+	// the same on every instance that serves the same uploads. Required (not zero).
+	UploadKey [UploadKeySize]byte
+	// Expiry is how long an unfinished upload may be resumed (Upload-Expires).
+	// Keep it at most the engine's Retention.UploadAge, which removes older upload
+	// objects anyway. Default DefaultExpiry.
+	Expiry time.Duration
+	// DirectMax: an upload whose first PATCH carries all of it, up to this size,
+	// streams straight into the content store (one write instead of parts + join).
+	// An interrupted direct PATCH is resumed from 0, so keep it small; negative
+	// disables the fast path. Default DefaultDirectMax.
+	DirectMax int64
+	// LockTTL is how long a cross-instance lease lasts without renewal. It must be
+	// well over the clock skew between instances. Default DefaultLockTTL.
+	LockTTL time.Duration
+	// LocalLocksOnly uses an in-process lock instead of the storage lease: only
+	// correct when a single instance serves uploads. It is forced when the bucket
+	// lacks conditional create.
+	LocalLocksOnly bool
+	// Logger; nil means slog.Default().
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+func (c *Config) setDefaults() error {
+	if c.Engine == nil || c.Bucket == nil {
+		return errors.New("stream: Config.Engine and Config.Bucket are required")
+	}
+	if c.UploadKey == ([UploadKeySize]byte{}) {
+		return errors.New("stream: Config.UploadKey is required")
+	}
+	if c.Expiry <= 0 {
+		c.Expiry = DefaultExpiry
+	}
+	if c.DirectMax == 0 {
+		c.DirectMax = DefaultDirectMax
+	}
+	if c.LockTTL <= 0 {
+		c.LockTTL = DefaultLockTTL
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if !c.Bucket.Capabilities().ConditionalCreate {
+		c.LocalLocksOnly = true
+	}
+	return nil
+}

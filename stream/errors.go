@@ -1,0 +1,77 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/tus/tusd/v2/pkg/handler"
+
+	"github.com/lectern/lectern/core/conference"
+	"github.com/lectern/lectern/core/encryption"
+	"github.com/lectern/lectern/core/storage"
+)
+
+// StatusChecksumMismatch is the tus checksum extension's status for a PATCH whose
+// body does not match its Upload-Checksum.
+const StatusChecksumMismatch = 460
+
+// tusd answers with its own handler.Error values; these are the ones this package
+// adds. Their codes are mapped to the JSON error shape by the response writer.
+var (
+	errChecksumMismatch  = handler.NewError("ERR_CHECKSUM_MISMATCH", "the body does not match Upload-Checksum; nothing of it was stored", StatusChecksumMismatch)
+	errChecksumAlgorithm = handler.NewError("ERR_CHECKSUM_ALGORITHM", "Upload-Checksum must be \"<sha1|sha256|md5> <base64 digest>\"", http.StatusBadRequest)
+	errExpired           = handler.NewError("ERR_UPLOAD_EXPIRED", "the upload has expired; start a new one", http.StatusGone)
+	errDamagedUpload     = handler.NewError("ERR_UPLOAD_DAMAGED", "the upload's stored parts are incomplete; start a new one", http.StatusGone)
+	errConferenceGone    = handler.NewError("ERR_CONFERENCE_ENDED", "the conference has ended or expired and accepts no more uploads", http.StatusConflict)
+	errConferenceUnknown = handler.NewError("ERR_CONFERENCE_NOT_FOUND", "no such conference", http.StatusNotFound)
+	errUnavailable       = handler.NewError("ERR_STORAGE_UNAVAILABLE", "storage is unavailable, retry later", http.StatusServiceUnavailable)
+	errContentType       = handler.NewError("ERR_INVALID_CONTENT_TYPE", "a PATCH body must be Content-Type: application/offset+octet-stream", http.StatusUnsupportedMediaType)
+	errNotOwner          = handler.NewError("ERR_FORBIDDEN", "this upload belongs to another user", http.StatusForbidden)
+	errStorageConflict   = handler.NewError("ERR_UPLOAD_CONFLICT", "another request changed this upload at the same time; ask for the offset again", http.StatusConflict)
+)
+
+func limitError(err error) error {
+	// The engine's limit messages name the limit and its size, never content or keys.
+	return handler.NewError("ERR_LIMIT", err.Error(), http.StatusRequestEntityTooLarge)
+}
+
+func invalidInput(err error) error {
+	return handler.NewError("ERR_INVALID_INPUT", err.Error(), http.StatusBadRequest)
+}
+
+// tusError classifies an engine or storage error as the tus answer a client can act
+// on. Errors that are the server's fault are returned as they are: tusd answers them
+// with 500, and the response writer replaces their text with a generic one.
+func tusError(err error) error {
+	var te handler.Error
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &te):
+		return err
+	case errors.Is(err, conference.ErrLimit):
+		return limitError(err)
+	case errors.Is(err, conference.ErrGone):
+		return errConferenceGone
+	case errors.Is(err, conference.ErrInvalidInput):
+		return invalidInput(err)
+	case errors.Is(err, storage.ErrUnavailable), errors.Is(err, storage.ErrClosed),
+		errors.Is(err, context.DeadlineExceeded):
+		return errUnavailable
+	case errors.Is(err, storage.ErrPrecondition):
+		return errStorageConflict
+	case errors.Is(err, encryption.ErrAuthentication), errors.Is(err, errDamaged):
+		return errDamagedUpload
+	}
+	return err
+}
+
+// confError is tusError for the engine calls whose ErrNotFound means the conference
+// is unknown (rather than an upload object).
+func confError(err error) error {
+	if errors.Is(err, conference.ErrNotFound) {
+		return errConferenceUnknown
+	}
+	return tusError(err)
+}

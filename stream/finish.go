@@ -1,0 +1,174 @@
+package stream
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+
+	"github.com/lectern/lectern/core/conference"
+	"github.com/lectern/lectern/core/encryption"
+	"github.com/lectern/lectern/core/storage"
+)
+
+// Result is what a finished upload answers: the stored content, its key and, for a
+// handout, the handout's id. It goes to the uploader only.
+type Result struct {
+	Name    string `json:"name"`
+	URL     string `json:"url"`
+	Key     string `json:"key"`
+	Size    int64  `json:"size"`
+	Purpose string `json:"purpose"`
+	Handout string `json:"handout,omitempty"`
+}
+
+func (u *upload) result() *Result {
+	d := u.rec.Done
+	return &Result{Name: u.rec.Name, URL: d.URL, Key: u.key.Hex(), Size: d.Size, Purpose: u.rec.Purpose, Handout: d.Handout}
+}
+
+// FinishUpload stores the content through the engine (unless the direct path already
+// did), records a handout, marks the record done and removes the parts. Each step can
+// be repeated after a crash: the joined ciphertext is the same bytes every time, so a
+// content file left by an earlier attempt is taken as stored.
+func (u *upload) FinishUpload(ctx context.Context) error {
+	if u.rec.Done != nil {
+		return nil
+	}
+	st := u.stored
+	if st == nil {
+		s, err := u.storeJoined(ctx)
+		if err != nil {
+			return err
+		}
+		st = &s
+	}
+	done := &doneRecord{Size: st.Size, URL: st.URLPath}
+	if u.purpose == conference.HandoutContent {
+		fs, err := u.s.cfg.Engine.AddHandout(ctx, u.conf, conference.HandoutParams{
+			Blob: st.Ref(), Size: st.Size, OriginalFilename: u.meta["filename"], UploadedBy: u.owner,
+		})
+		if err != nil {
+			return confError(err)
+		}
+		done.Handout = fs.ID
+	}
+	u.rec.Done = done
+	if err := u.replaceRecord(ctx); err != nil {
+		u.rec.Done = nil
+		return tusError(err)
+	}
+	for _, p := range u.parts {
+		if err := u.s.cfg.Bucket.Delete(ctx, p.key); err != nil {
+			u.s.log.Warn("upload part not removed", slog.String("upload", binding(u.conf, u.id)), slog.String("error", err.Error()))
+		}
+	}
+	if u.hasTail {
+		_ = u.s.cfg.Bucket.Delete(ctx, u.prefix()+tailObject)
+	}
+	u.parts, u.tail = nil, nil
+	if rs := stateOf(ctx); rs != nil {
+		rs.result = u.result()
+	}
+	u.s.log.Info("upload stored", slog.String("upload", binding(u.conf, u.id)), slog.String("content", u.rec.Name), slog.Int64("size", st.Size))
+	return nil
+}
+
+// storeJoined streams header + parts + final segment into the engine.
+func (u *upload) storeJoined(ctx context.Context) (conference.Stored, error) {
+	var final bytes.Buffer
+	w, err := encryption.ResumeWriter(&final, u.key, u.rec.Header, u.segments)
+	if err != nil {
+		return conference.Stored{}, err
+	}
+	if _, err := w.Write(u.tail); err != nil {
+		return conference.Stored{}, err
+	}
+	if err := w.Close(); err != nil {
+		return conference.Stored{}, err
+	}
+	total := int64(encryption.HeaderSize) + u.cipherLen + int64(final.Len())
+	if want, err := encryption.CiphertextSize(u.rec.Size); err != nil || want != total {
+		return conference.Stored{}, u.damaged("joined size %d for %d plaintext bytes", total, u.rec.Size)
+	}
+	pr := &partsReader{ctx: ctx, b: u.s.cfg.Bucket, parts: u.parts}
+	defer pr.close()
+	joined := io.MultiReader(bytes.NewReader(u.rec.Header), pr, &final)
+	st, err := u.s.cfg.Engine.StoreEncrypted(ctx, u.conf, u.purpose, u.rec.Name, u.key, joined, u.rec.Size)
+	if errors.Is(err, storage.ErrPrecondition) {
+		return u.alreadyStored(ctx, total)
+	}
+	if err != nil {
+		return conference.Stored{}, confError(err)
+	}
+	return st, nil
+}
+
+// alreadyStored accepts a content file an interrupted earlier completion left, if it
+// has the size the joined parts have (they are the same bytes).
+func (u *upload) alreadyStored(ctx context.Context, size int64) (conference.Stored, error) {
+	loc, err := u.s.cfg.Engine.Location(ctx, u.conf)
+	if err != nil {
+		return conference.Stored{}, confError(err)
+	}
+	attrs, err := u.s.cfg.Bucket.Stat(ctx, loc.ContentKey(u.rec.Name))
+	if err != nil {
+		return conference.Stored{}, tusError(err)
+	}
+	if attrs.Size != size {
+		return conference.Stored{}, u.damaged("content %s exists with another size", u.rec.Name)
+	}
+	return conference.Stored{Name: u.rec.Name, Key: u.key, Size: u.rec.Size, URLPath: loc.ContentURLPath(u.rec.Name), Purpose: u.purpose}, nil
+}
+
+// partsReader reads the part objects one after the other, opening each only when the
+// previous one is done, so memory stays constant whatever the number of parts.
+type partsReader struct {
+	ctx   context.Context
+	b     *storage.Bucket
+	parts []part
+	cur   io.ReadCloser
+	left  int64
+}
+
+func (r *partsReader) close() {
+	if r.cur != nil {
+		r.cur.Close()
+		r.cur = nil
+	}
+}
+
+func (r *partsReader) Read(p []byte) (int, error) {
+	for {
+		if r.cur == nil {
+			if len(r.parts) == 0 {
+				return 0, io.EOF
+			}
+			rc, attrs, err := r.b.Get(r.ctx, r.parts[0].key, 0, -1)
+			if err != nil {
+				return 0, err
+			}
+			if attrs.Size != r.parts[0].size {
+				rc.Close()
+				return 0, errors.New("stream: a part changed size while the upload was being joined")
+			}
+			r.cur, r.left = rc, attrs.Size
+			r.parts = r.parts[1:]
+		}
+		n, err := r.cur.Read(p)
+		r.left -= int64(n)
+		if err == io.EOF {
+			r.cur.Close()
+			r.cur = nil
+			if r.left != 0 {
+				return n, io.ErrUnexpectedEOF
+			}
+			if n > 0 {
+				return n, nil
+			}
+			continue
+		}
+		return n, err
+	}
+}

@@ -1,0 +1,237 @@
+package stream
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tus/tusd/v2/pkg/handler"
+
+	"github.com/lectern/lectern/core/storage"
+)
+
+// leaseLocker is a tusd Locker whose locks are lease objects in the upload's folder,
+// taken with the storage contract's create-only put and taken over from an expired
+// holder with replace-if-version, so that instances sharing a backend exclude each
+// other (tusd's memorylocker only excludes within one process; its filelocker needs a
+// shared file system with working lock files, which S3 is not).
+//
+// A holder renews its lease while it holds it and watches for an "unlock" object: a
+// request that finds the lock held writes one naming the holder, and the holder then
+// interrupts its request (tusd's requestUnlock), as tusd's in-memory locker does within
+// a process. That is how a client that lost its connection can resume at once on
+// another instance instead of waiting for the old request to time out.
+type leaseLocker struct {
+	b    *storage.Bucket
+	ttl  time.Duration
+	poll time.Duration
+	now  func() time.Time
+	log  *slog.Logger
+
+	mu    sync.Mutex
+	local map[string]func() // holder token -> its requestUnlock, for holders in this process
+}
+
+func newLeaseLocker(cfg Config) *leaseLocker {
+	return &leaseLocker{
+		b: cfg.Bucket, ttl: cfg.LockTTL, poll: min(max(cfg.LockTTL/20, 50*time.Millisecond), time.Second),
+		now: cfg.Now, log: cfg.Logger, local: map[string]func(){},
+	}
+}
+
+// NewLock returns an unlocked lock for a tusd upload id.
+func (l *leaseLocker) NewLock(tid string) (handler.Lock, error) {
+	conf, id, err := splitTusID(tid)
+	if err != nil {
+		return nil, err
+	}
+	p := uploadPrefix(conf, id)
+	return &lease{l: l, key: p + lockObject, unlockKey: p + unlockObject}, nil
+}
+
+type lease struct {
+	l         *leaseLocker
+	key       string
+	unlockKey string
+	token     string
+	version   string
+	stop      chan struct{}
+	stopped   chan struct{}
+}
+
+func (x *lease) body() []byte {
+	return []byte(strconv.FormatInt(x.l.now().Add(x.l.ttl).UnixMilli(), 10) + " " + x.token)
+}
+
+// Lock takes the lease, asking the current holder to let go, until ctx ends.
+func (x *lease) Lock(ctx context.Context, requestUnlock func()) error {
+	var t [12]byte
+	if _, err := rand.Read(t[:]); err != nil {
+		return err
+	}
+	x.token = hex.EncodeToString(t[:])
+	asked := ""
+	wait := 10 * time.Millisecond
+	for {
+		holder, err := x.try(ctx)
+		if err == nil && holder == "" {
+			break
+		}
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			if ctx.Err() != nil {
+				return handler.ErrLockTimeout
+			}
+			return tusError(err)
+		}
+		if holder != "" && holder != asked {
+			x.askToRelease(ctx, holder)
+			asked = holder
+		}
+		select {
+		case <-ctx.Done():
+			return handler.ErrLockTimeout
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, x.l.poll)
+	}
+	x.l.mu.Lock()
+	x.l.local[x.token] = requestUnlock
+	x.l.mu.Unlock()
+	x.stop, x.stopped = make(chan struct{}), make(chan struct{})
+	go x.hold(requestUnlock)
+	return nil
+}
+
+// try attempts to take the lease once; it returns the current holder's token if
+// someone else holds it.
+func (x *lease) try(ctx context.Context) (holder string, err error) {
+	attrs, err := x.l.b.PutBytes(ctx, x.key, x.body(), storage.Condition{IfNotExists: true})
+	if err == nil {
+		x.version = attrs.Version
+		return "", nil
+	}
+	if !errors.Is(err, storage.ErrPrecondition) {
+		return "", err
+	}
+	data, attrs, err := x.l.b.ReadAll(ctx, x.key)
+	if err != nil {
+		return "", err // ErrNotFound: released meanwhile; try again
+	}
+	exp, token := parseLease(data)
+	if x.l.now().UnixMilli() < exp || !x.l.b.Capabilities().ConditionalReplace {
+		// Without conditional replace an expired lease cannot be taken over safely;
+		// it is waited out until its holder or the sweep removes it.
+		return token, nil
+	}
+	attrs, err = x.l.b.PutBytes(ctx, x.key, x.body(), storage.Condition{IfVersion: attrs.Version})
+	if errors.Is(err, storage.ErrPrecondition) {
+		return token, nil // another waiter took it over first
+	}
+	if err != nil {
+		return "", err
+	}
+	x.version = attrs.Version
+	return "", nil
+}
+
+func parseLease(b []byte) (expMillis int64, token string) {
+	e, t, _ := strings.Cut(string(b), " ")
+	exp, err := strconv.ParseInt(e, 10, 64)
+	if err != nil {
+		return 0, t // unreadable: treat as expired
+	}
+	return exp, t
+}
+
+func (x *lease) askToRelease(ctx context.Context, holder string) {
+	x.l.mu.Lock()
+	f := x.l.local[holder]
+	x.l.mu.Unlock()
+	if f != nil {
+		f()
+		return
+	}
+	if _, err := x.l.b.PutBytes(ctx, x.unlockKey, []byte(holder), storage.Condition{}); err != nil {
+		x.l.log.Warn("upload unlock request not written", slog.String("error", err.Error()))
+	}
+}
+
+// hold renews the lease and watches for release requests until Unlock.
+func (x *lease) hold(requestUnlock func()) {
+	defer close(x.stopped)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	renewEvery := x.l.ttl / 3
+	lastRenew := time.Now()
+	ticker := time.NewTicker(x.l.poll)
+	defer ticker.Stop()
+	asked := false
+	for {
+		select {
+		case <-x.stop:
+			return
+		case <-ticker.C:
+		}
+		if !asked {
+			if data, _, err := x.l.b.ReadAll(ctx, x.unlockKey); err == nil && string(data) == x.token {
+				asked = true
+				requestUnlock()
+			}
+		}
+		if time.Since(lastRenew) >= renewEvery {
+			cond := storage.Condition{IfVersion: x.version}
+			if !x.l.b.Capabilities().ConditionalReplace {
+				cond = storage.Condition{}
+			}
+			attrs, err := x.l.b.PutBytes(ctx, x.key, x.body(), cond)
+			switch {
+			case err == nil:
+				x.version, lastRenew = attrs.Version, time.Now()
+			case errors.Is(err, storage.ErrPrecondition):
+				// Someone took the lease over (this holder was stalled past the
+				// TTL): stop writing at once. The create-only part puts keep the
+				// two from ever storing the same segment twice.
+				if !asked {
+					asked = true
+					requestUnlock()
+				}
+			default:
+				x.l.log.Warn("upload lease not renewed", slog.String("error", err.Error()))
+			}
+		}
+	}
+}
+
+// Unlock releases the lease if it is still this holder's.
+func (x *lease) Unlock() error {
+	if x.stop == nil {
+		return nil
+	}
+	close(x.stop)
+	<-x.stopped
+	x.l.mu.Lock()
+	delete(x.l.local, x.token)
+	x.l.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if data, _, err := x.l.b.ReadAll(ctx, x.unlockKey); err == nil && string(data) == x.token {
+		_ = x.l.b.Delete(ctx, x.unlockKey)
+	}
+	data, _, err := x.l.b.ReadAll(ctx, x.key)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if _, token := parseLease(data); token != x.token {
+		return nil // taken over; not ours to delete
+	}
+	return x.l.b.Delete(ctx, x.key)
+}

@@ -1,0 +1,431 @@
+package stream
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tus/tusd/v2/pkg/handler"
+
+	"github.com/lectern/lectern/core/conference"
+	"github.com/lectern/lectern/core/encryption"
+	"github.com/lectern/lectern/core/storage"
+)
+
+// reqState carries what the HTTP glue knows about a request into the store (tusd
+// passes the request's context values through) and what the store learns back out
+// to the response headers.
+type reqState struct {
+	conf          string
+	owner         string // the token's subject; may be empty
+	admin         bool
+	method        string
+	contentLength int64
+	checksum      *checksum
+
+	// set by the store
+	expires time.Time
+	result  *Result
+}
+
+type reqStateKey struct{}
+
+func contextWith(ctx context.Context, rs *reqState) context.Context {
+	return context.WithValue(ctx, reqStateKey{}, rs)
+}
+
+func stateOf(ctx context.Context) *reqState {
+	rs, _ := ctx.Value(reqStateKey{}).(*reqState)
+	return rs
+}
+
+// store is the tusd DataStore over a bucket.
+type store struct {
+	cfg Config
+	log *slog.Logger
+}
+
+// tusID is the id tusd sees: it makes tusd's Location header the upload's URL under
+// the /v1/conferences/ base path.
+func tusID(conf, id string) string { return conf + "/uploads/" + id }
+
+func splitTusID(s string) (conf, id string, err error) {
+	conf, id, ok := strings.Cut(s, "/uploads/")
+	if !ok || ValidateUploadID(id) != nil || conf == "" || strings.Contains(conf, "/") {
+		return "", "", handler.ErrNotFound
+	}
+	return conf, id, nil
+}
+
+// NewUpload creates the info object of a new upload: it chooses the content name and
+// key, checks the engine's limits, and writes the record with a create-only put.
+func (s *store) NewUpload(ctx context.Context, fi handler.FileInfo) (handler.Upload, error) {
+	rs := stateOf(ctx)
+	if rs == nil {
+		return nil, errors.New("stream: request without upload state")
+	}
+	p, err := parsePurpose(fi.MetaData["purpose"])
+	if err != nil {
+		return nil, invalidInput(err)
+	}
+	size := fi.Size
+	if fi.SizeIsDeferred {
+		size = -1
+	}
+	if err := s.cfg.Engine.CheckUpload(ctx, rs.conf, p, size); err != nil {
+		return nil, confError(err)
+	}
+	name, err := conference.NewContentName(p, contentExt(fi.MetaData))
+	if err != nil {
+		return nil, tusError(err)
+	}
+	id, err := newUploadID()
+	if err != nil {
+		return nil, err
+	}
+	key, err := encryption.NewKey()
+	if err != nil {
+		return nil, err
+	}
+	// A writer made only to draw a fresh header (salt, nonce prefix); its segments
+	// are written later, PATCH by PATCH, by ResumeWriter.
+	w, err := encryption.NewWriter(io.Discard, key)
+	if err != nil {
+		return nil, err
+	}
+	sealed, err := sealSecret(s.cfg.UploadKey, secret{Upload: binding(rs.conf, id), Key: key.Hex(), Metadata: fi.MetaData, Owner: rs.owner})
+	if err != nil {
+		return nil, err
+	}
+	now := s.cfg.Now().UTC()
+	rec := &record{
+		Version: recordVersion, Conference: rs.conf, ID: id, Purpose: purposeName(p), Name: name,
+		Size: size, Created: now, Expires: now.Add(s.cfg.Expiry), Header: w.Header(), Secret: sealed,
+	}
+	u := &upload{s: s, conf: rs.conf, id: id, rec: rec, key: key, meta: fi.MetaData, owner: rs.owner, purpose: p}
+	if u.header, err = encryption.ParseHeader(rec.Header); err != nil {
+		return nil, err
+	}
+	if err := u.putRecord(ctx, storage.Condition{IfNotExists: s.cfg.Bucket.Capabilities().ConditionalCreate}); err != nil {
+		return nil, tusError(err)
+	}
+	rs.expires = rec.Expires
+	return u, nil
+}
+
+// contentExt is the content type of slide content: the metadata's ext, else the
+// filename's extension, else "bin". Handouts ignore it (they are stored as .blb).
+func contentExt(m map[string]string) string {
+	ext := m["ext"]
+	if ext == "" {
+		if i := strings.LastIndexByte(m["filename"], '.'); i >= 0 {
+			ext = m["filename"][i+1:]
+		}
+	}
+	if ext == "" {
+		return "bin"
+	}
+	return strings.ToLower(ext)
+}
+
+// GetUpload loads an upload's state from storage: its record, its parts and its tail.
+// It is called under the upload's lock, so the state stays true for the request.
+func (s *store) GetUpload(ctx context.Context, tid string) (handler.Upload, error) {
+	conf, id, err := splitTusID(tid)
+	if err != nil {
+		return nil, err
+	}
+	rs := stateOf(ctx)
+	if rs == nil || rs.conf != conf {
+		return nil, handler.ErrNotFound
+	}
+	u, err := s.load(ctx, conf, id)
+	if err != nil {
+		return nil, err
+	}
+	if !rs.admin && rs.owner != "" && u.owner != "" && rs.owner != u.owner {
+		return nil, errNotOwner
+	}
+	rs.expires = u.rec.Expires
+	if u.rec.Done != nil {
+		rs.result = u.result()
+	} else if u.complete() && (rs.method == "HEAD" || rs.method == "PATCH") {
+		// Every byte is stored but the completion was interrupted (a crash, the
+		// engine refusing): finish now, so that the client is not left with an
+		// upload that is full and can never complete.
+		if err := u.FinishUpload(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return u, nil
+}
+
+func (s *store) load(ctx context.Context, conf, id string) (*upload, error) {
+	prefix := uploadPrefix(conf, id)
+	data, attrs, err := s.cfg.Bucket.ReadAll(ctx, prefix+infoObject)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, handler.ErrNotFound
+	}
+	if err != nil {
+		return nil, tusError(err)
+	}
+	rec := &record{}
+	if err := json.Unmarshal(data, rec); err != nil || rec.Version != recordVersion || rec.Conference != conf || rec.ID != id {
+		s.log.Warn("upload record unreadable", slog.String("upload", binding(conf, id)))
+		return nil, errDamagedUpload
+	}
+	u := &upload{s: s, conf: conf, id: id, rec: rec, version: attrs.Version}
+	if !s.cfg.Now().Before(rec.Expires) {
+		s.remove(context.WithoutCancel(ctx), conf, id)
+		return nil, errExpired
+	}
+	sec, key, err := openSecret(s.cfg.UploadKey, rec.Secret, conf, id)
+	if err != nil {
+		s.log.Warn("upload record does not open", slog.String("upload", binding(conf, id)), slog.String("error", err.Error()))
+		return nil, errDamagedUpload
+	}
+	u.key, u.meta, u.owner = key, sec.Metadata, sec.Owner
+	if u.purpose, err = parsePurpose(rec.Purpose); err != nil {
+		return nil, errDamagedUpload
+	}
+	if u.header, err = encryption.ParseHeader(rec.Header); err != nil {
+		return nil, errDamagedUpload
+	}
+	if rec.Done != nil {
+		return u, nil
+	}
+	if err := u.scan(ctx); err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// remove deletes everything of an upload, the record first so that the upload is gone
+// for the protocol at once; leftovers of a failed removal are the engine sweep's.
+func (s *store) remove(ctx context.Context, conf, id string) error {
+	prefix := uploadPrefix(conf, id)
+	if err := s.cfg.Bucket.Delete(ctx, prefix+infoObject); err != nil {
+		return err
+	}
+	var keys []string
+	for attrs, err := range s.cfg.Bucket.List(ctx, prefix) {
+		if err != nil {
+			return err
+		}
+		switch strings.TrimPrefix(attrs.Key, prefix) {
+		case lockObject, unlockObject: // the lock's holder removes these
+		default:
+			keys = append(keys, attrs.Key)
+		}
+	}
+	var errs []error
+	for _, k := range keys {
+		if err := s.cfg.Bucket.Delete(ctx, k); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// AsTerminatableUpload enables the termination extension.
+func (s *store) AsTerminatableUpload(u handler.Upload) handler.TerminatableUpload {
+	return u.(*upload)
+}
+
+// AsLengthDeclarableUpload enables the creation-defer-length extension.
+func (s *store) AsLengthDeclarableUpload(u handler.Upload) handler.LengthDeclarableUpload {
+	return u.(*upload)
+}
+
+type part struct {
+	key   string
+	first uint64
+	size  int64
+}
+
+// upload is one upload's state as loaded from storage.
+type upload struct {
+	s       *store
+	conf    string
+	id      string
+	rec     *record
+	version string // of the info object
+	key     encryption.Key
+	header  encryption.Header
+	meta    map[string]string
+	owner   string
+	purpose conference.Purpose
+
+	parts     []part
+	segments  uint64 // whole segments stored in parts
+	cipherLen int64  // bytes of those segments
+	plainSegs int64  // plaintext bytes in those segments
+	tail      []byte // plaintext after them (from the sealed tail object)
+	hasTail   bool   // a tail object exists (possibly stale)
+
+	stored *conference.Stored // set by the direct path
+}
+
+func (u *upload) prefix() string { return uploadPrefix(u.conf, u.id) }
+
+func (u *upload) offset() int64 {
+	if u.rec.Done != nil {
+		return u.rec.Size
+	}
+	return u.plainSegs + int64(len(u.tail))
+}
+
+func (u *upload) complete() bool { return u.rec.Size >= 0 && u.offset() == u.rec.Size }
+
+// scan lists the upload's objects and derives how far it got. The part objects are
+// the commit points: a part that reached storage counts even if the request that wrote
+// it failed afterwards, so the resume point never moves back over a stored segment
+// (whose nonce must not be used again for other bytes).
+func (u *upload) scan(ctx context.Context) error {
+	prefix := u.prefix()
+	for attrs, err := range u.s.cfg.Bucket.List(ctx, prefix) {
+		if err != nil {
+			return tusError(err)
+		}
+		name := strings.TrimPrefix(attrs.Key, prefix)
+		switch {
+		case strings.HasPrefix(name, partPrefix):
+			first, err := strconv.ParseUint(name[len(partPrefix):], 10, 32)
+			if err != nil {
+				continue // not ours
+			}
+			u.parts = append(u.parts, part{key: attrs.Key, first: first, size: attrs.Size})
+		case name == tailObject:
+			u.hasTail = true
+		}
+	}
+	seg := int(u.header.SegmentSize())
+	for _, p := range u.parts {
+		if p.first != u.segments {
+			return u.damaged("part %d where part %d was expected", p.first, u.segments)
+		}
+		n := p.size
+		if p.first == 0 {
+			n += encryption.HeaderSize
+		}
+		if n <= 0 || n%int64(seg) != 0 {
+			return u.damaged("part %d is not whole segments", p.first)
+		}
+		u.segments += uint64(n / int64(seg))
+		u.cipherLen += p.size
+	}
+	rp, err := u.header.ResumePoint(encryption.HeaderSize + u.cipherLen)
+	if err != nil || rp.Segments != u.segments || rp.CiphertextOffset != encryption.HeaderSize+u.cipherLen {
+		return u.damaged("parts do not end on a segment boundary")
+	}
+	u.plainSegs = rp.PlaintextOffset
+	if u.hasTail {
+		tail, err := u.readTail(ctx)
+		if err != nil {
+			return err
+		}
+		u.tail = tail
+	}
+	return nil
+}
+
+func (u *upload) damaged(format string, args ...any) error {
+	u.s.log.Warn("upload damaged", slog.String("upload", binding(u.conf, u.id)), slog.String("reason", fmt.Sprintf(format, args...)))
+	return errDamagedUpload
+}
+
+// readTail returns the sealed tail's plaintext if it follows the stored segments. A
+// tail sealed after fewer segments is stale (the request that wrote a later part
+// failed before replacing it): its bytes are inside that part already.
+func (u *upload) readTail(ctx context.Context) ([]byte, error) {
+	data, _, err := u.s.cfg.Bucket.ReadAll(ctx, u.prefix()+tailObject)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, tusError(err)
+	}
+	plain, err := encryption.Open(u.key, data)
+	if err != nil || len(plain) < 8 {
+		// A tail that does not open is treated as missing: the client is asked for
+		// those bytes again. They never had a segment nonce, so nothing is reused.
+		u.s.log.Warn("upload tail does not open; ignoring it", slog.String("upload", binding(u.conf, u.id)))
+		return nil, nil
+	}
+	if binary.BigEndian.Uint64(plain) != u.segments {
+		return nil, nil
+	}
+	return plain[8:], nil
+}
+
+// sealTail encodes a tail: the segment count it follows, then the bytes, sealed with
+// the content key under a fresh random salt (so a different subkey than the segments').
+func (u *upload) sealTail(segments uint64, tail []byte) ([]byte, error) {
+	b := make([]byte, 8+len(tail))
+	binary.BigEndian.PutUint64(b, segments)
+	copy(b[8:], tail)
+	return encryption.Seal(u.key, b)
+}
+
+func (u *upload) putRecord(ctx context.Context, cond storage.Condition) error {
+	data, err := json.Marshal(u.rec)
+	if err != nil {
+		return err
+	}
+	attrs, err := u.s.cfg.Bucket.PutBytes(ctx, u.prefix()+infoObject, data, cond)
+	if err != nil {
+		return err
+	}
+	u.version = attrs.Version
+	return nil
+}
+
+// replaceRecord rewrites the info object if nobody else has since this request read it.
+func (u *upload) replaceRecord(ctx context.Context) error {
+	var cond storage.Condition
+	if u.s.cfg.Bucket.Capabilities().ConditionalReplace && u.version != "" {
+		cond.IfVersion = u.version
+	}
+	return u.putRecord(ctx, cond)
+}
+
+// GetInfo reports the upload to tusd.
+func (u *upload) GetInfo(ctx context.Context) (handler.FileInfo, error) {
+	return handler.FileInfo{
+		ID:             tusID(u.conf, u.id),
+		Size:           max(u.rec.Size, 0),
+		SizeIsDeferred: u.rec.Size < 0,
+		Offset:         u.offset(),
+		MetaData:       u.meta,
+	}, nil
+}
+
+// GetReader is not offered: downloads go through the content routes, decrypted by the
+// client. (tusd's GET route is disabled.)
+func (u *upload) GetReader(ctx context.Context) (io.ReadCloser, error) {
+	return nil, handler.ErrNotImplemented
+}
+
+// Terminate removes everything of the upload.
+func (u *upload) Terminate(ctx context.Context) error {
+	return tusError(u.s.remove(ctx, u.conf, u.id))
+}
+
+// DeclareLength sets a deferred Upload-Length, checked against the engine's limits.
+func (u *upload) DeclareLength(ctx context.Context, length int64) error {
+	if err := u.s.cfg.Engine.CheckUpload(ctx, u.conf, u.purpose, length); err != nil {
+		return confError(err)
+	}
+	if length < u.offset() {
+		return handler.ErrInvalidUploadLength
+	}
+	u.rec.Size = length
+	return tusError(u.replaceRecord(ctx))
+}

@@ -1,0 +1,266 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/tus/tusd/v2/pkg/handler"
+
+	"github.com/lectern/lectern/core/conference"
+	"github.com/lectern/lectern/core/encryption"
+	"github.com/lectern/lectern/core/storage"
+)
+
+// WriteChunk stores one PATCH's body. It returns how many bytes of it are durably
+// stored (in whole segments or in the sealed tail), which is what tusd adds to the
+// offset; a body cut short by the client is stored as far as it got.
+func (u *upload) WriteChunk(ctx context.Context, offset int64, src io.Reader) (int64, error) {
+	if u.rec.Done != nil {
+		return 0, handler.ErrUploadNotFinished // never reached: tusd answers a full upload itself
+	}
+	if offset != u.offset() {
+		return 0, handler.ErrMismatchOffset
+	}
+	rs := stateOf(ctx)
+	if rs != nil && rs.checksum != nil {
+		return u.writeVerified(ctx, src, rs.checksum)
+	}
+	if u.direct(rs, offset) {
+		return u.writeDirect(ctx, src)
+	}
+	return u.appendData(ctx, src)
+}
+
+// direct reports whether this PATCH carries the whole upload from byte 0 and is small
+// enough to stream straight into the content store.
+func (u *upload) direct(rs *reqState, offset int64) bool {
+	max := u.s.cfg.DirectMax
+	return rs != nil && max >= 0 && offset == 0 && len(u.parts) == 0 && len(u.tail) == 0 &&
+		u.rec.Size >= 0 && u.rec.Size <= max && rs.contentLength == u.rec.Size
+}
+
+// writeDirect is the one-write path: the engine encrypts the body as it streams into
+// the content file. If the body ends early nothing is stored and the offset stays 0.
+func (u *upload) writeDirect(ctx context.Context, src io.Reader) (int64, error) {
+	// An earlier attempt may have stored the content and crashed before recording
+	// it; the name is this upload's own, so replacing it is safe.
+	if err := u.s.cfg.Engine.DeleteContent(ctx, u.conf, u.rec.Name); err != nil && !errors.Is(err, conference.ErrNotFound) {
+		return 0, confError(err)
+	}
+	st, err := u.s.cfg.Engine.StoreContentAs(ctx, u.conf, u.purpose, u.rec.Name, u.key,
+		&exactReader{r: src, left: u.rec.Size}, u.rec.Size)
+	if err != nil {
+		return 0, confError(err)
+	}
+	u.stored = &st
+	return u.rec.Size, nil
+}
+
+// exactReader fails with io.ErrUnexpectedEOF if its source ends before left bytes
+// (tusd's body reader turns a dropped connection into a plain EOF).
+type exactReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (e *exactReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	e.left -= int64(n)
+	if err == io.EOF && e.left > 0 {
+		err = io.ErrUnexpectedEOF
+	}
+	return n, err
+}
+
+// segmentCapacity is the plaintext a segment holds: segment 0 is shorter by the header.
+func (u *upload) segmentCapacity(index uint64) int {
+	c := u.header.SegmentSize() - encryption.TagSize
+	if index == 0 {
+		c -= encryption.HeaderSize
+	}
+	return c
+}
+
+// appendData encrypts src after the stored segments: the previous tail and src are cut
+// into whole segments, which go into one new part object (create-only, so a stored
+// segment can never be replaced), and what is left over becomes the new sealed tail.
+func (u *upload) appendData(ctx context.Context, src io.Reader) (int64, error) {
+	before := u.offset()
+	segs := u.segments
+	buf := make([]byte, u.header.SegmentSize())
+	fill := copy(buf, u.tail)
+	var pp *partPut
+	var srcErr error
+	for {
+		capacity := u.segmentCapacity(segs)
+		n, err := io.ReadFull(src, buf[fill:capacity])
+		fill += n
+		if fill == capacity {
+			if pp == nil {
+				if pp, err = u.startPart(ctx, segs); err != nil {
+					return 0, err
+				}
+			}
+			if _, err := pp.w.Write(buf[:capacity]); err != nil {
+				pp.abort(err)
+				return 0, tusError(pp.wait())
+			}
+			segs++
+			fill = 0
+			continue
+		}
+		if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
+			srcErr = err
+		}
+		break
+	}
+	if srcErr != nil {
+		// A source that fails (not a client that stops: tusd reports that as EOF)
+		// stores nothing of this request.
+		if pp != nil {
+			pp.abort(srcErr)
+			_ = pp.wait()
+		}
+		return 0, srcErr
+	}
+	if pp != nil {
+		if pp.w.Segments() != segs {
+			pp.abort(errors.New("segment count mismatch"))
+			_ = pp.wait()
+			return 0, fmt.Errorf("stream: writer emitted %d segments, expected %d", pp.w.Segments(), segs)
+		}
+		pp.pw.Close()
+		if err := pp.wait(); err != nil {
+			return 0, tusError(err)
+		}
+		u.addPart(pp.key, u.segments, segs)
+	}
+	err := u.setTail(ctx, buf[:fill])
+	return u.offset() - before, tusError(err)
+}
+
+// addPart records a part that is now stored.
+func (u *upload) addPart(key string, first, end uint64) {
+	size := int64(end-first) * int64(u.header.SegmentSize())
+	if first == 0 {
+		size -= encryption.HeaderSize
+	}
+	u.parts = append(u.parts, part{key: key, first: first, size: size})
+	u.segments = end
+	u.cipherLen += size
+	if rp, err := u.header.ResumePoint(encryption.HeaderSize + u.cipherLen); err == nil {
+		u.plainSegs = rp.PlaintextOffset
+	}
+	u.tail = nil // its bytes are in the part now
+}
+
+// setTail replaces the sealed tail (or removes it when the data ends on a segment
+// boundary).
+func (u *upload) setTail(ctx context.Context, tail []byte) error {
+	key := u.prefix() + tailObject
+	if len(tail) == 0 {
+		if !u.hasTail {
+			return nil
+		}
+		if err := u.s.cfg.Bucket.Delete(ctx, key); err != nil {
+			return err
+		}
+		u.hasTail = false
+		return nil
+	}
+	sealed, err := u.sealTail(u.segments, tail)
+	if err != nil {
+		return err
+	}
+	if _, err := u.s.cfg.Bucket.PutBytes(ctx, key, sealed, storage.Condition{}); err != nil {
+		return err
+	}
+	u.tail = append([]byte(nil), tail...)
+	u.hasTail = true
+	return nil
+}
+
+// partPut is a part object being written: the segment writer feeds a pipe that a
+// create-only put drains.
+type partPut struct {
+	key  string
+	pw   *io.PipeWriter
+	w    *encryption.Writer
+	done chan error
+}
+
+func (u *upload) startPart(ctx context.Context, first uint64) (*partPut, error) {
+	pr, pw := io.Pipe()
+	w, err := encryption.ResumeWriter(pw, u.key, u.rec.Header, first)
+	if err != nil {
+		return nil, err
+	}
+	pp := &partPut{key: u.prefix() + partName(first), pw: pw, w: w, done: make(chan error, 1)}
+	cond := storage.Condition{IfNotExists: u.s.cfg.Bucket.Capabilities().ConditionalCreate}
+	go func() {
+		_, err := u.s.cfg.Bucket.Put(ctx, pp.key, pr, storage.PutOptions{Condition: cond, Size: -1})
+		pr.CloseWithError(errors.New("put ended")) // unblocks the writer if the put gave up
+		pp.done <- err
+	}()
+	return pp, nil
+}
+
+// abort makes the put fail, which leaves nothing behind.
+func (pp *partPut) abort(err error) { pp.pw.CloseWithError(err) }
+
+func (pp *partPut) wait() error {
+	err := <-pp.done
+	if errors.Is(err, storage.ErrPrecondition) {
+		// Only a second writer that got past the lock can have made this part.
+		return errStorageConflict
+	}
+	return err
+}
+
+// writeVerified handles a PATCH with Upload-Checksum. Its bytes cannot be encrypted
+// into segments before the checksum is known: a rejected body would have used the
+// segments' nonces for other plaintext than the retry's. So the body is first sealed
+// into a stage object under a fresh random salt (its own subkey) while it is hashed;
+// only a verified body is then decrypted from the stage and appended. A mismatch stores
+// nothing and answers 460.
+func (u *upload) writeVerified(ctx context.Context, src io.Reader, cs *checksum) (int64, error) {
+	key := u.prefix() + stageObject
+	h := cs.newHash()
+	pr, pw := io.Pipe()
+	go func() {
+		w, err := encryption.NewWriter(pw, u.key)
+		if err == nil {
+			_, err = io.Copy(w, io.TeeReader(src, h))
+			if cerr := w.Close(); err == nil {
+				err = cerr
+			}
+		}
+		pw.CloseWithError(err)
+	}()
+	_, err := u.s.cfg.Bucket.Put(ctx, key, pr, storage.PutOptions{Size: -1})
+	pr.CloseWithError(errors.New("put ended"))
+	if err != nil {
+		return 0, tusError(err)
+	}
+	defer func() {
+		if err := u.s.cfg.Bucket.Delete(context.WithoutCancel(ctx), key); err != nil {
+			u.s.log.Warn("upload stage not removed", slog.String("upload", binding(u.conf, u.id)), slog.String("error", err.Error()))
+		}
+	}()
+	if !cs.matches(h.Sum(nil)) {
+		return 0, errChecksumMismatch
+	}
+	rc, _, err := u.s.cfg.Bucket.Get(ctx, key, 0, -1)
+	if err != nil {
+		return 0, tusError(err)
+	}
+	defer rc.Close()
+	r, err := encryption.NewReader(rc, u.key)
+	if err != nil {
+		return 0, tusError(err)
+	}
+	return u.appendData(ctx, r)
+}
