@@ -58,18 +58,16 @@ type side struct {
 	run, cleanup func(b *testing.B, i int)
 }
 
-func plainPut(b *testing.B, data []byte) side {
-	// The same directory depth and names as the Lectern side, so that both files land
-	// alike on the disk.
-	root := b.TempDir()
-	dir := filepath.Join(root, "conf", "set")
+// plainPut writes objects into dir (made if missing) with plain os calls; names are
+// told apart by prefix when two sides share a folder.
+func plainPut(b *testing.B, data []byte, dir, prefix string) side {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		b.Fatal(err)
 	}
-	name := func(i int) string { return filepath.Join(dir, fmt.Sprintf("slides-%d", i)) }
+	name := func(i int) string { return filepath.Join(dir, fmt.Sprintf("%s-%d", prefix, i)) }
 	return side{
 		run: func(b *testing.B, i int) {
-			tmp := filepath.Join(dir, ".tmp")
+			tmp := filepath.Join(dir, ".tmp-"+prefix)
 			f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 			if err != nil {
 				b.Fatal(err)
@@ -99,7 +97,8 @@ func plainPut(b *testing.B, data []byte) side {
 	}
 }
 
-func lecternPut(b *testing.B, data []byte, stream bool) side {
+// lecternPut puts objects under conf/set/ of a new folder, which it returns too.
+func lecternPut(b *testing.B, data []byte, stream bool) (side, string) {
 	dir := b.TempDir()
 	bucket := newBucket(b, dir)
 	key := func(i int) string { return fmt.Sprintf("conf/set/slides-%d", i) }
@@ -127,7 +126,7 @@ func lecternPut(b *testing.B, data []byte, stream bool) side {
 			}
 			settle(b, dir)
 		},
-	}
+	}, filepath.Join(dir, "conf", "set")
 }
 
 func syncPath(dir string) error {
@@ -159,9 +158,9 @@ func BenchmarkPut(b *testing.B) {
 			name string
 			make func(b *testing.B) side
 		}{
-			{"os", func(b *testing.B) side { return plainPut(b, data) }},
-			{"lectern", func(b *testing.B) side { return lecternPut(b, data, false) }},
-			{"lectern-stream", func(b *testing.B) side { return lecternPut(b, data, true) }},
+			{"os", func(b *testing.B) side { return plainPut(b, data, filepath.Join(b.TempDir(), "conf", "set"), "plain") }},
+			{"lectern", func(b *testing.B) side { s, _ := lecternPut(b, data, false); return s }},
+			{"lectern-stream", func(b *testing.B) side { s, _ := lecternPut(b, data, true); return s }},
 		}
 		for _, s := range sides {
 			b.Run(size.name+"/"+s.name, func(b *testing.B) {
@@ -249,16 +248,21 @@ func BenchmarkGet(b *testing.B) {
 func BenchmarkPaired(b *testing.B) {
 	for _, size := range benchSizes {
 		data := benchData(size.n)
+		// Both sides write into the same folder, so that where the file system places
+		// a folder on the disk cannot favour one side.
 		b.Run("put/"+size.name, func(b *testing.B) {
-			runPaired(b, size.n, plainPut(b, data), lecternPut(b, data, false))
+			ours, dir := lecternPut(b, data, false)
+			runPaired(b, size.n, plainPut(b, data, dir, "plain"), ours)
 		})
 		b.Run("put-stream/"+size.name, func(b *testing.B) {
-			runPaired(b, size.n, plainPut(b, data), lecternPut(b, data, true))
+			ours, dir := lecternPut(b, data, true)
+			runPaired(b, size.n, plainPut(b, data, dir, "plain"), ours)
 		})
 		// os-vs-os pairs plain I/O with itself: its ratios show how far the machine's
 		// noise alone moves a ratio that should be 1.
 		b.Run("os-vs-os-put/"+size.name, func(b *testing.B) {
-			runPaired(b, size.n, plainPut(b, data), plainPut(b, data))
+			dir := filepath.Join(b.TempDir(), "conf", "set")
+			runPaired(b, size.n, plainPut(b, data, dir, "first"), plainPut(b, data, dir, "second"))
 		})
 		b.Run("get/"+size.name, func(b *testing.B) {
 			plain, ours := readers(b, data)
