@@ -150,6 +150,11 @@ func (e *Engine) UpdateSlideSet(ctx context.Context, confID, id string, mutate f
 	}
 	set.ID = id
 	set.Modified = e.now().UTC().Truncate(time.Millisecond)
+	// mutate may have edited fields directly: make sure the set can still be saved
+	// before anything is acknowledged.
+	if err := set.Validate(); err != nil {
+		return nil, classify(err)
+	}
 	if err := e.checkNewRefs(ctx, c, before.ContentRefs(), set.ContentRefs()); err != nil {
 		return nil, err
 	}

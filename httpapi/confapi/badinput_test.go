@@ -32,6 +32,8 @@ func TestBadInputGetsAClear4xxAndChangesNothing(t *testing.T) {
 		{"annotation on a missing slide", "POST", base + "/slides/999/annotations", "application/json", `{"data":"00"}`, 404, "not_found"},
 		{"move out of range", "POST", base + "/slides/1/move", "application/json", `{"position":99}`, 400, "bad_request"},
 		{"order missing a slide", "PUT", base + "/order", "application/json", `{"slides":[]}`, 400, "bad_request"},
+		{"control character in a new slide", "POST", base + "/slides", "application/json", `{"kind":"text","name":"bell\u0007"}`, 400, "bad_request"},
+		{"control character in a replaced slide", "PUT", base + "/slides/1", "application/json", `{"kind":"text","name":"bell\u0007"}`, 400, "bad_request"},
 		{"unknown slide set", "GET", "/v1/conferences/strict/slidesets/zzz", "", nil, 404, "not_found"},
 		{"slide set id with digits", "GET", "/v1/conferences/strict/slidesets/a1b", "", nil, 400, "bad_request"},
 		{"traversal in the set id", "GET", "/v1/conferences/strict/slidesets/..%2f..%2findex", "", nil, 400, ""},
