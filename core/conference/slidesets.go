@@ -55,6 +55,8 @@ func (e *Engine) CreateSlideSet(ctx context.Context, confID, name, createdBy str
 }
 
 // saveSet writes the set's compliance copy, then journals the set. c.mu held.
+// Marshal comes first and refuses a set that cannot be written (a mutation may have
+// edited fields directly), so nothing unsavable is ever acknowledged.
 func (e *Engine) saveSet(ctx context.Context, c *conf, set *metadata.SlideSet) error {
 	data, err := set.Marshal()
 	if err != nil {
@@ -150,11 +152,6 @@ func (e *Engine) UpdateSlideSet(ctx context.Context, confID, id string, mutate f
 	}
 	set.ID = id
 	set.Modified = e.now().UTC().Truncate(time.Millisecond)
-	// mutate may have edited fields directly: make sure the set can still be saved
-	// before anything is acknowledged.
-	if err := set.Validate(); err != nil {
-		return nil, classify(err)
-	}
 	if err := e.checkNewRefs(ctx, c, before.ContentRefs(), set.ContentRefs()); err != nil {
 		return nil, err
 	}
