@@ -148,6 +148,9 @@ func TestCrossProcessConditionalPuts(t *testing.T) {
 		t.Errorf("children report %d increments, want %d", total, procs*increments)
 	}
 	wantContent(t, b, "counter", strconv.Itoa(total))
+	if left := dotFiles(t, dir); len(left) > 0 {
+		t.Errorf("temporary files left: %q", left)
+	}
 	t.Logf("%d processes, %d rounds, %d increments with %d lost races retried", procs, rounds, total, conflicts)
 }
 

@@ -186,8 +186,7 @@ func (d *Driver) writeTemp(ctx context.Context, key, tmp string, f *os.File, r i
 func (d *Driver) publish(ctx context.Context, key, tmp, final string, cond storage.Condition) error {
 	if cond.IfNotExists {
 		// link(2) fails with EEXIST if final exists, atomically: among any number of
-		// goroutines and processes exactly one creates the key. The temporary name is
-		// then removed by the deferred cleanup in Put.
+		// goroutines and processes exactly one creates the key.
 		if err := os.Link(tmp, final); err != nil {
 			if errors.Is(err, fs.ErrExist) {
 				if fi, serr := os.Lstat(final); serr == nil && fi.IsDir() {
@@ -196,6 +195,11 @@ func (d *Driver) publish(ctx context.Context, key, tmp, final string, cond stora
 				return storage.NewError(storage.ErrPrecondition, "put", key, errors.New("the key exists"))
 			}
 			return classify("put", key, err)
+		}
+		// The object is published; its second name goes. Should that fail, the
+		// temporary name stays behind, invisible to List, and is logged.
+		if err := os.Remove(tmp); err != nil {
+			d.log.Warn("disk: could not remove a temporary file", "path", tmp, "err", err)
 		}
 		return nil
 	}

@@ -422,3 +422,35 @@ func TestNewRelativeRootAndRefusedRoot(t *testing.T) {
 		t.Fatalf("a root that is a file: %v, want invalid argument", err)
 	}
 }
+
+// TestNoTempFilesLeft: every kind of put, won or lost, leaves no temporary file.
+func TestNoTempFilesLeft(t *testing.T) {
+	dir := t.TempDir()
+	b := newBucket(t, dir)
+	ctx := context.Background()
+	first := mustPut(t, b, "t/plain", "1")
+	steps := []struct {
+		name string
+		key  string
+		cond storage.Condition
+		want error
+	}{
+		{"create wins", "t/created", storage.Condition{IfNotExists: true}, nil},
+		{"create loses", "t/created", storage.Condition{IfNotExists: true}, storage.ErrPrecondition},
+		{"replace wins", "t/plain", storage.Condition{IfVersion: first.Version}, nil},
+		{"replace loses", "t/plain", storage.Condition{IfVersion: first.Version}, storage.ErrPrecondition},
+		{"replace of a missing key", "t/missing", storage.Condition{IfVersion: first.Version}, storage.ErrPrecondition},
+		{"unconditional", "t/plain", storage.Condition{}, nil},
+	}
+	for _, s := range steps {
+		_, err := b.PutBytes(ctx, s.key, []byte(s.name), s.cond)
+		if s.want == nil && err != nil || s.want != nil && !errors.Is(err, s.want) {
+			t.Fatalf("%s: %v, want %v", s.name, err, s.want)
+		}
+		if left := dotFiles(t, dir); len(left) > 0 {
+			t.Fatalf("after %s: temporary files left: %q", s.name, left)
+		}
+	}
+	wantContent(t, b, "t/created", "create wins")
+	wantContent(t, b, "t/plain", "unconditional")
+}
