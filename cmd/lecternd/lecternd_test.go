@@ -50,7 +50,7 @@ func lecterndBinary(t *testing.T) string {
 type proc struct {
 	cmd    *exec.Cmd
 	addr   string
-	stdout *bytes.Buffer
+	stdout *lockedBuf // complete only once the process has exited
 	stderr *lockedBuf
 	done   chan error
 }
@@ -80,7 +80,7 @@ func start(t *testing.T, workDir string, extra ...string) *proc {
 	cmd := exec.Command(lecterndBinary(t), args...)
 	cmd.Dir = workDir
 	cmd.Env = append(os.Environ(), "LECTERN_CONFIG=") // no stray config from the environment
-	p := &proc{cmd: cmd, stdout: &bytes.Buffer{}, stderr: &lockedBuf{}, done: make(chan error, 1)}
+	p := &proc{cmd: cmd, stdout: &lockedBuf{}, stderr: &lockedBuf{}, done: make(chan error, 1)}
 	cmd.Stdout = p.stdout
 	errPipe, err := cmd.StderrPipe()
 	if err != nil {
@@ -184,18 +184,11 @@ func TestLecterndFirstStartAndRestart(t *testing.T) {
 		t.Fatalf("readyz %d %s", resp.StatusCode, body)
 	}
 
-	tokens := jwtPattern.FindAllString(p.stdout.String(), -1)
-	if len(tokens) != 1 {
-		t.Fatalf("first start printed %d tokens, want 1:\n%s", len(tokens), p.stdout.String())
-	}
-	admin := tokens[0]
 	saved, err := os.ReadFile(filepath.Join(dataDir, "config", adminTokenFile))
-	if err != nil || strings.TrimSpace(string(saved)) != admin {
+	if err != nil {
 		t.Fatalf("admin token file: %v", err)
 	}
-	if strings.Contains(p.stderr.String(), admin) {
-		t.Fatal("the admin token is in the log")
-	}
+	admin := strings.TrimSpace(string(saved))
 	resp, body := get(t, c, base+"/v1/token", admin)
 	if resp.StatusCode != 200 || !strings.Contains(string(body), `"role":"admin"`) {
 		t.Fatalf("admin token: %d %s", resp.StatusCode, body)
@@ -219,6 +212,16 @@ func TestLecterndFirstStartAndRestart(t *testing.T) {
 	if code := p.stop(t); code != 0 {
 		t.Fatalf("exit code %d after SIGTERM:\n%s", code, p.stderr.String())
 	}
+	// Output is complete now that the process has exited.
+	if tokens := jwtPattern.FindAllString(p.stdout.String(), -1); len(tokens) != 1 || tokens[0] != admin {
+		t.Fatalf("first start printed %d tokens (want exactly the saved one):\n%s", len(tokens), p.stdout.String())
+	}
+	if !strings.Contains(p.stdout.String(), filepath.Join(dataDir, "config", adminTokenFile)) {
+		t.Fatal("the token file's path was not printed")
+	}
+	if strings.Contains(p.stderr.String(), admin) {
+		t.Fatal("the admin token is in the log")
+	}
 	if !strings.Contains(p.stderr.String(), `"msg":"stopped"`) {
 		t.Fatalf("no clean stop in the log:\n%s", p.stderr.String())
 	}
@@ -229,9 +232,6 @@ func TestLecterndFirstStartAndRestart(t *testing.T) {
 	if sha256.Sum256(resp.TLS.PeerCertificates[0].Raw) != fingerprint {
 		t.Fatal("the restart presented a different certificate")
 	}
-	if n := len(jwtPattern.FindAllString(p2.stdout.String(), -1)); n != 0 {
-		t.Fatalf("the restart printed %d tokens", n)
-	}
 	if kek2, _ := os.ReadFile(filepath.Join(dataDir, "config", kekFile)); !bytes.Equal(kek, kek2) {
 		t.Fatal("the restart changed the KEK")
 	}
@@ -240,6 +240,9 @@ func TestLecterndFirstStartAndRestart(t *testing.T) {
 	}
 	if code := p2.stop(t); code != 0 {
 		t.Fatalf("exit code %d", code)
+	}
+	if n := len(jwtPattern.FindAllString(p2.stdout.String()+p2.stderr.String(), -1)); n != 0 {
+		t.Fatalf("the restart printed %d tokens", n)
 	}
 }
 
