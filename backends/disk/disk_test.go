@@ -454,3 +454,28 @@ func TestNoTempFilesLeft(t *testing.T) {
 	wantContent(t, b, "t/created", "create wins")
 	wantContent(t, b, "t/plain", "unconditional")
 }
+
+// TestPermissionDenied needs an unprivileged user: root bypasses file modes.
+func TestPermissionDenied(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("running as root, which file permissions do not stop")
+	}
+	dir := t.TempDir()
+	b := newBucket(t, dir)
+	ctx := context.Background()
+	mustPut(t, b, "locked/k", "v")
+	locked := filepath.Join(dir, "locked")
+	if err := os.Chmod(filepath.Join(locked, "k"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(locked, 0o555); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod(locked, 0o755) })
+	if _, err := b.PutBytes(ctx, "locked/new", []byte("x"), storage.Condition{}); !errors.Is(err, storage.ErrPermission) {
+		t.Errorf("put into a read-only folder: %v, want permission", err)
+	}
+	if _, _, err := b.Get(ctx, "locked/k", 0, -1); !errors.Is(err, storage.ErrPermission) {
+		t.Errorf("get of an unreadable file: %v, want permission", err)
+	}
+}

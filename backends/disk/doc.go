@@ -21,6 +21,8 @@
 //   - List walks the directories in an order that is exactly the byte order of the full
 //     keys (see list.go) and streams; memory use grows with the directory depth and
 //     width, not with the number of keys.
+//   - Objects are regular files; List does not follow symbolic links and skips
+//     anything else it finds (sockets, devices).
 //   - Delete removes the file and then the directories it leaves empty, up to the root.
 //     A put whose directory is removed under it creates it again.
 //
