@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -21,6 +22,7 @@ const (
 	HeaderContentURL  = "Lectern-Content-Url"
 	HeaderContentKey  = "Lectern-Content-Key"
 	HeaderContentName = "Lectern-Content-Name"
+	HeaderContentSize = "Lectern-Content-Size"
 	HeaderHandoutID   = "Lectern-Handout-Id"
 )
 
@@ -222,6 +224,7 @@ func (w *respWriter) WriteHeader(code int) {
 		hdr.Set(HeaderContentName, r.Name)
 		hdr.Set(HeaderContentURL, r.URL)
 		hdr.Set(HeaderContentKey, r.Key)
+		hdr.Set(HeaderContentSize, strconv.FormatInt(r.Size, 10))
 		if r.Handout != "" {
 			hdr.Set(HeaderHandoutID, r.Handout)
 		}

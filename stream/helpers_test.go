@@ -1,0 +1,368 @@
+package stream
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/lectern/lectern/backends/disk"
+	"github.com/lectern/lectern/core/conference"
+	"github.com/lectern/lectern/core/encryption"
+	"github.com/lectern/lectern/core/storage"
+	"github.com/lectern/lectern/httpapi"
+)
+
+var (
+	testSecret    = bytes.Repeat([]byte{9}, 32)
+	testKEK       = [32]byte{1, 2, 3}
+	testUploadKey = [UploadKeySize]byte{4, 5, 6}
+)
+
+// clock is a settable test clock.
+type clock struct{ ns atomic.Int64 }
+
+func newClock() *clock {
+	c := &clock{}
+	c.ns.Store(time.Now().UnixNano())
+	return c
+}
+func (c *clock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
+func (c *clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+// recorder wraps a real driver and records the keys of successful puts, so tests can
+// tell which objects an upload wrote (including ones it later deleted).
+type recorder struct {
+	storage.Driver
+	mu   sync.Mutex
+	puts []string
+}
+
+func (r *recorder) Put(ctx context.Context, key string, rd io.Reader, o storage.PutOptions) (storage.Attributes, error) {
+	a, err := r.Driver.Put(ctx, key, rd, o)
+	if err == nil {
+		r.mu.Lock()
+		r.puts = append(r.puts, key)
+		r.mu.Unlock()
+	}
+	return a, err
+}
+
+func (r *recorder) putKeys(prefix string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, k := range r.puts {
+		if strings.HasPrefix(k, prefix) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// backend is one storage shared by the instances of a test.
+type backend struct {
+	rec    *recorder
+	bucket *storage.Bucket
+	clock  *clock
+	auth   *httpapi.Authority
+}
+
+func newBackend(t *testing.T) *backend {
+	t.Helper()
+	d, err := disk.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Close() })
+	auth, err := httpapi.NewAuthority(testSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{Driver: d}
+	return &backend{rec: rec, bucket: storage.NewBucket(rec), clock: newClock(), auth: auth}
+}
+
+// instance is one lecternd-like server: an engine, the upload endpoint and the API on
+// a real TLS listener on 127.0.0.1.
+type instance struct {
+	t      *testing.T
+	be     *backend
+	engine *conference.Engine
+	h      *Handler
+	srv    *httptest.Server
+	client *http.Client
+}
+
+type instOption func(*Config, *conference.Config)
+
+func withLimits(l conference.Limits) instOption {
+	return func(_ *Config, e *conference.Config) { e.Limits = l }
+}
+
+func withStream(f func(*Config)) instOption {
+	return func(c *Config, _ *conference.Config) { f(c) }
+}
+
+func (be *backend) start(t *testing.T, opts ...instOption) *instance {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ecfg := conference.Config{Bucket: be.bucket, KEK: testKEK, Now: be.clock.Now, Logger: log}
+	scfg := Config{Bucket: be.bucket, UploadKey: testUploadKey, Now: be.clock.Now, Logger: log, LockTTL: 2 * time.Second}
+	for _, o := range opts {
+		o(&scfg, &ecfg)
+	}
+	eng, err := conference.New(ecfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scfg.Engine = eng
+	h, err := New(scfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := httpapi.New(httpapi.Config{Content: be.bucket, Auth: be.auth, Logger: log, Routes: []httpapi.RouteRegistrar{h.Routes()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewTLSServer(api.Handler())
+	inst := &instance{t: t, be: be, engine: eng, h: h, srv: srv, client: srv.Client()}
+	t.Cleanup(func() {
+		srv.Close()
+		_ = eng.Close(context.Background())
+	})
+	return inst
+}
+
+// stop simulates the process going away (the storage stays).
+func (in *instance) stop() {
+	in.srv.CloseClientConnections()
+	in.srv.Close()
+	_ = in.engine.Close(context.Background())
+}
+
+func (in *instance) conference(id string) string {
+	in.t.Helper()
+	if _, err := in.engine.CreateConference(context.Background(), conference.CreateParams{ID: id, Organizer: "sip:org@example.com"}); err != nil {
+		in.t.Fatal(err)
+	}
+	return id
+}
+
+func (in *instance) token(role httpapi.Role, conf, subject string) string {
+	in.t.Helper()
+	tok, _, err := in.be.auth.Mint(httpapi.TokenSpec{Role: role, Conference: conf, Subject: subject, TTL: time.Hour})
+	if err != nil {
+		in.t.Fatal(err)
+	}
+	return tok
+}
+
+type reply struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r reply) String() string { return fmt.Sprintf("%d %s", r.status, r.body) }
+
+// do sends a tus request (Tus-Resumable is added unless hdr sets it to "-").
+func (in *instance) do(method, path, token string, hdr map[string]string, body []byte) reply {
+	in.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	u := path
+	if !strings.HasPrefix(u, "https://") {
+		u = in.srv.URL + path
+	}
+	req, err := http.NewRequest(method, u, rd)
+	if err != nil {
+		in.t.Fatal(err)
+	}
+	req.Header.Set("Tus-Resumable", "1.0.0")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for k, v := range hdr {
+		if v == "-" {
+			req.Header.Del(k)
+			continue
+		}
+		req.Header.Set(k, v)
+	}
+	resp, err := in.client.Do(req)
+	if err != nil {
+		in.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return reply{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+func meta(kv ...string) string {
+	var parts []string
+	for i := 0; i+1 < len(kv); i += 2 {
+		parts = append(parts, kv[i]+" "+base64.StdEncoding.EncodeToString([]byte(kv[i+1])))
+	}
+	return strings.Join(parts, ",")
+}
+
+// create starts an upload and returns its URL path.
+func (in *instance) create(conf, token string, size int64, md string) string {
+	in.t.Helper()
+	r := in.do("POST", "/v1/conferences/"+conf+"/uploads", token, map[string]string{
+		"Upload-Length": strconv.FormatInt(size, 10), "Upload-Metadata": md}, nil)
+	if r.status != http.StatusCreated {
+		in.t.Fatalf("create: %v", r)
+	}
+	return locationPath(in.t, r)
+}
+
+func locationPath(t *testing.T, r reply) string {
+	t.Helper()
+	loc := r.header.Get("Location")
+	i := strings.Index(loc, "/v1/")
+	if i < 0 {
+		t.Fatalf("Location %q", loc)
+	}
+	return loc[i:]
+}
+
+func (in *instance) patch(path, token string, offset int64, data []byte, hdr ...string) reply {
+	in.t.Helper()
+	h := map[string]string{"Upload-Offset": strconv.FormatInt(offset, 10), "Content-Type": "application/offset+octet-stream"}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		h[hdr[i]] = hdr[i+1]
+	}
+	return in.do("PATCH", path, token, h, data)
+}
+
+func (in *instance) offset(path, token string) int64 {
+	in.t.Helper()
+	r := in.do("HEAD", path, token, nil, nil)
+	if r.status != http.StatusOK {
+		in.t.Fatalf("HEAD: %v", r)
+	}
+	n, err := strconv.ParseInt(r.header.Get("Upload-Offset"), 10, 64)
+	if err != nil {
+		in.t.Fatalf("Upload-Offset %q", r.header.Get("Upload-Offset"))
+	}
+	return n
+}
+
+// sendAll PATCHes data from offset in chunks of the given sizes (cycled).
+func (in *instance) sendAll(path, token string, data []byte, from int64, chunks ...int) reply {
+	in.t.Helper()
+	var last reply
+	off := from
+	for i := 0; off < int64(len(data)); i++ {
+		n := int64(chunks[i%len(chunks)])
+		end := min(off+n, int64(len(data)))
+		last = in.patch(path, token, off, data[off:end])
+		if last.status != http.StatusNoContent {
+			in.t.Fatalf("PATCH at %d: %v", off, last)
+		}
+		got, _ := strconv.ParseInt(last.header.Get("Upload-Offset"), 10, 64)
+		if got != end {
+			in.t.Fatalf("PATCH at %d: Upload-Offset %d, want %d", off, got, end)
+		}
+		off = end
+	}
+	return last
+}
+
+// checkContent decrypts the stored content with the key the server returned and
+// compares its SHA-256 with the plaintext's.
+func (in *instance) checkContent(conf string, res Result, want []byte) {
+	in.t.Helper()
+	key, err := encryption.ParseKey(res.Key)
+	if err != nil {
+		in.t.Fatal(err)
+	}
+	rc, size, err := in.engine.OpenContent(context.Background(), conf, res.Name, key, 0, -1)
+	if err != nil {
+		in.t.Fatal(err)
+	}
+	defer rc.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, rc); err != nil {
+		in.t.Fatal(err)
+	}
+	if size != int64(len(want)) || res.Size != int64(len(want)) {
+		in.t.Fatalf("size %d (result %d), want %d", size, res.Size, len(want))
+	}
+	if got, w := h.Sum(nil), sha256.Sum256(want); !bytes.Equal(got, w[:]) {
+		in.t.Fatal("the stored content does not decrypt to the uploaded bytes")
+	}
+}
+
+func resultFromHeaders(t *testing.T, r reply) Result {
+	t.Helper()
+	res := Result{Name: r.header.Get(HeaderContentName), URL: r.header.Get(HeaderContentURL), Key: r.header.Get(HeaderContentKey), Handout: r.header.Get(HeaderHandoutID)}
+	res.Size, _ = strconv.ParseInt(r.header.Get(HeaderContentSize), 10, 64)
+	if res.Name == "" || res.Key == "" || res.URL == "" {
+		t.Fatalf("completion answer lacks the content headers: %v %v", r, r.header)
+	}
+	return res
+}
+
+// objects lists every object of the bucket under prefix.
+func (be *backend) objects(t *testing.T, prefix string) []storage.Attributes {
+	t.Helper()
+	var out []storage.Attributes
+	for a, err := range be.bucket.List(context.Background(), prefix) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+// noPlaintext fails if any object in the whole bucket contains a marker of the
+// plaintext.
+func (be *backend) noPlaintext(t *testing.T, markers ...string) {
+	t.Helper()
+	for _, a := range be.objects(t, "") {
+		data, _, err := be.bucket.ReadAll(context.Background(), a.Key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range markers {
+			if bytes.Contains(data, []byte(m)) {
+				t.Fatalf("object %s holds plaintext %q", a.Key, m)
+			}
+		}
+	}
+}
+
+// textData is recognisable plaintext: every line names its own number.
+func textData(n int) []byte {
+	var b bytes.Buffer
+	for i := 0; b.Len() < n; i++ {
+		fmt.Fprintf(&b, "lectern-plaintext-line-%09d\n", i)
+	}
+	return b.Bytes()[:n]
+}
+
+func sha1B64(b []byte) string { return digestB64("sha1", b) }
+
+func digestB64(alg string, b []byte) string {
+	c := &checksum{alg: alg}
+	h := c.newHash()
+	h.Write(b)
+	return base64.StdEncoding.EncodeToString(h.Sum(nil))
+}
