@@ -241,6 +241,7 @@ func (d *Driver) Capabilities() storage.Capabilities {
 		SharedAcrossInstances: true,
 		CaseInsensitive:       true,
 		MaxKeyLength:          d.cfg.MaxKeyLength,
+		FileTree:              true,
 	}
 }
 
