@@ -11,37 +11,45 @@ import (
 	"time"
 
 	"github.com/lectern/lectern/backends"
+	"github.com/lectern/lectern/core/storage"
 	"github.com/lectern/lectern/httpapi"
 )
 
-// serve opens the backend, builds the API with the hosted extensions, listens, and on
-// ctx's end shuts down: /readyz turns 503, the HTTP server drains for up to the
-// shutdown timeout, then every extension's Shutdown (the engine's flush) runs with a
-// timeout of its own, then the backend is closed.
-func serve(ctx context.Context, cfg Config, sec *secrets, log *slog.Logger) error {
+// assembled is the server before it listens: the backend, the hosted parts and the
+// API over them.
+type assembled struct {
+	bucket *storage.Bucket
+	exts   []Extension
+	api    *httpapi.Server
+}
+
+// assemble opens the backend, starts the hosted parts and builds the API. On error it
+// has released what it opened.
+func assemble(ctx context.Context, cfg Config, sec *secrets, log *slog.Logger) (_ *assembled, err error) {
 	openCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	bucket, err := backends.Open(openCtx, cfg.Backend)
 	cancel()
 	if err != nil {
-		return fmt.Errorf("storage: %w", err)
+		return nil, fmt.Errorf("storage: %w", err)
 	}
-	defer bucket.Close()
-
+	a := &assembled{bucket: bucket}
+	defer func() {
+		if err != nil {
+			a.close(time.Duration(cfg.ShutdownTimeout), log)
+		}
+	}()
 	auth, err := httpapi.NewAuthority(sec.TokenSecret)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	rt := &Runtime{Config: cfg, Logger: log, Storage: bucket, KEK: sec.KEK, Auth: auth}
-	var exts []Extension
-	defer func() { shutdownExtensions(exts, time.Duration(cfg.ShutdownTimeout), log) }()
 	for i, f := range extensionFactories {
 		e, err := f(ctx, rt)
 		if err != nil {
-			return fmt.Errorf("starting hosted part %d (%s): %w", i, e.Name, err)
+			return nil, fmt.Errorf("starting hosted part %d (%s): %w", i, e.Name, err)
 		}
-		exts = append(exts, e)
+		a.exts = append(a.exts, e)
 	}
-
 	acfg := httpapi.Config{
 		Role:    httpapi.ServerRole(cfg.Role),
 		Content: bucket,
@@ -49,17 +57,39 @@ func serve(ctx context.Context, cfg Config, sec *secrets, log *slog.Logger) erro
 		Limits:  httpapi.Limits{MaxBodyBytes: int64(cfg.Limits.MaxRequestBody)},
 		Logger:  log,
 	}
-	for _, e := range exts {
+	for _, e := range a.exts {
 		if e.Routes != nil {
 			acfg.Routes = append(acfg.Routes, e.Routes)
 		}
 		acfg.ErrorRules = append(acfg.ErrorRules, e.ErrorRules...)
 		acfg.ReadyChecks = append(acfg.ReadyChecks, e.ReadyChecks...)
 	}
-	api, err := httpapi.New(acfg)
+	if a.api, err = httpapi.New(acfg); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// close flushes the hosted parts in reverse order, each with its own timeout, then
+// closes the backend.
+func (a *assembled) close(timeout time.Duration, log *slog.Logger) {
+	shutdownExtensions(a.exts, timeout, log)
+	if err := a.bucket.Close(); err != nil {
+		log.Warn("closing the storage backend", "err", err)
+	}
+}
+
+// serve assembles the server, listens, and on ctx's end shuts down: /readyz turns
+// 503, the HTTP server drains for up to the shutdown timeout, then every hosted
+// part's Shutdown (the engine's flush) runs with a timeout of its own, then the
+// backend is closed.
+func serve(ctx context.Context, cfg Config, sec *secrets, log *slog.Logger) error {
+	a, err := assemble(ctx, cfg, sec, log)
 	if err != nil {
 		return err
 	}
+	defer a.close(time.Duration(cfg.ShutdownTimeout), log)
+	api, exts := a.api, a.exts
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
