@@ -366,3 +366,16 @@ func digestB64(alg string, b []byte) string {
 	h.Write(b)
 	return base64.StdEncoding.EncodeToString(h.Sum(nil))
 }
+
+func storageCond() storage.Condition { return storage.Condition{} }
+
+// segmentsEnd is the plaintext offset at the end of an upload's stored parts.
+func segmentsEnd(t *testing.T, in *instance, conf, id string) int64 {
+	t.Helper()
+	ctx := contextWith(context.Background(), &reqState{conf: conf})
+	u, err := in.h.store.load(ctx, conf, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.plainSegs
+}
