@@ -1,0 +1,48 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/lectern/lectern/httpapi/openapicheck"
+)
+
+// TestOpenAPIMatchesServer assembles the server as lecternd runs it (role all, every
+// hosted part) and fails when a served route is missing from docs/openapi.yaml or the
+// file documents an operation no route serves.
+func TestOpenAPIMatchesServer(t *testing.T) {
+	cfg, err := loadConfig([]string{"--data-dir", filepath.Join(t.TempDir(), "data")},
+		func(string) (string, bool) { return "", false }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	sec, err := bootstrap(cfg, log, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := assemble(context.Background(), cfg, sec, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.close(0, log) })
+
+	spec, err := os.ReadFile("../../docs/openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	missing, extra, err := openapicheck.Compare(a.api.Engine().Routes(), spec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range missing {
+		t.Errorf("route %s is not in docs/openapi.yaml", m)
+	}
+	for _, x := range extra {
+		t.Errorf("docs/openapi.yaml documents %s, which lecternd does not serve", x)
+	}
+}
