@@ -48,7 +48,7 @@ import (
 // A crashed holder therefore blocks writers of that one key for staleAfter.
 
 const (
-	staleAfter     = 30 * time.Second
+	staleAfter     = 20 * time.Second
 	lockWait       = 2 * staleAfter
 	lockBackoffMin = time.Millisecond
 	lockBackoffMax = 40 * time.Millisecond
@@ -112,7 +112,7 @@ func (d *Driver) lock(ctx, ioCtx context.Context, c *conn, op, key, p string) (*
 					seen, seenSince = ct, time.Now()
 				} else if time.Since(seenSince) > d.staleAfter {
 					rerr := sh.Remove(name)
-					d.log.Warn("smb: broke a stale key lock", "share", d.String(), "key", key, "held_for_at_least", time.Since(seenSince).Round(time.Second), "err", rerr)
+					d.log.Warn("smb: broke a stale key lock", "share", d.String(), "key", key, "held_for_at_least", time.Since(seenSince).Round(time.Millisecond), "err", rerr)
 					if rerr == nil || errors.Is(rerr, os.ErrNotExist) {
 						continue
 					}

@@ -253,9 +253,13 @@ func (d *Driver) Delete(ctx context.Context, key string) error {
 	}
 	o := &opConn{c: c}
 	defer func() { d.pool.put(c, o.bad) }()
-	sh := c.on(ctx)
+	// Requests run on a detached context, so that a cancellation never abandons the
+	// lock's creation half-way (which would leave a lock file for staleAfter).
+	ioCtx, stop := detach(ctx, cleanupGrace)
+	defer stop()
+	sh := c.on(ioCtx)
 	p := d.path(key)
-	l, err := d.lock(ctx, ctx, c, "delete", key, p)
+	l, err := d.lock(ctx, ioCtx, c, "delete", key, p)
 	if errors.Is(err, errNoFolder) {
 		return nil // no folder, no key
 	}
@@ -269,7 +273,7 @@ func (d *Driver) Delete(ctx context.Context, key string) error {
 		}
 		return err
 	}, isBusy)
-	if rerr := o.note(l.release(c, ctx)); err == nil && rerr != nil {
+	if rerr := o.note(l.release(c, ioCtx)); err == nil && rerr != nil {
 		err = rerr
 	}
 	if err != nil {

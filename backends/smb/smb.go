@@ -22,6 +22,11 @@
 //     one lock.
 //   - Sharing violations are retried a bounded number of times where that is safe, and
 //     otherwise reported as storage.ErrUnavailable.
+//   - A key is a path, so "a" and "a/b" cannot both be objects (Capabilities.FileTree).
+//     On a Windows server, names Windows reserves (CON, NUL, COM1, names ending in a
+//     dot) cannot be stored either; Lectern's engine never makes such keys. A server
+//     without long path support needs max_key_length= so that the full path stays
+//     under 260 characters.
 //
 // Connections come from a pool that drops a connection after any transport error and
 // dials again (pool.go); large reads and writes keep several 1 MiB requests in flight
