@@ -13,7 +13,10 @@
 //   - Every change of a key (put of any kind, delete) holds the key's lock: a
 //     dot-named lock file created exclusively and kept open while held (lock.go).
 //     Conditions are checked under it, so exactly one of racing conditional writers
-//     wins, across goroutines, drivers and machines.
+//     wins, across goroutines, drivers and machines. Create-only cannot instead be a
+//     rename that fails when the target exists: go-smb2's Rename always sets
+//     ReplaceIfExists and offers no other way to send FileRenameInformation, and an
+//     exclusive create of the key's own name would make a half-written file visible.
 //   - Versions are the file's creation time, last-write time and size; the last-write
 //     time of every put is stamped with random sub-second digits, so that two puts in
 //     the same clock tick cannot produce one version.
