@@ -50,8 +50,12 @@ func (s *Server) observe(c *gin.Context) {
 	s.metrics.observe(c.Request.Method, route, status, d, size)
 
 	level := slog.LevelInfo
-	if status >= 500 {
+	switch {
+	case status >= 500:
 		level = slog.LevelError
+	case status < 400 && quietRoutes[route]:
+		// Probes and scrapes every few seconds would drown the log.
+		level = slog.LevelDebug
 	}
 	attrs := []slog.Attr{
 		slog.String("id", id),
@@ -71,6 +75,8 @@ func (s *Server) observe(c *gin.Context) {
 	}
 	s.logger.LogAttrs(c.Request.Context(), level, "request", attrs...)
 }
+
+var quietRoutes = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true}
 
 func newRequestID() string {
 	b := make([]byte, 8)
