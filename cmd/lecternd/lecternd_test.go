@@ -180,6 +180,11 @@ func TestLecterndFirstStartAndRestart(t *testing.T) {
 		t.Fatalf("TLS version %x", resp.TLS.Version)
 	}
 	fingerprint := sha256.Sum256(resp.TLS.PeerCertificates[0].Raw)
+	old := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true, MaxVersion: tls.VersionTLS11}}}
+	if resp, err := old.Get(base + "/healthz"); err == nil {
+		resp.Body.Close()
+		t.Fatal("a TLS 1.1 client was served")
+	}
 	if resp, body := get(t, c, base+"/readyz", ""); resp.StatusCode != 200 {
 		t.Fatalf("readyz %d %s", resp.StatusCode, body)
 	}
@@ -282,5 +287,37 @@ func TestLecterndRefusesBadSetup(t *testing.T) {
 				t.Fatalf("exit %d, want %d, saying %q:\n%s", cmd.ProcessState.ExitCode(), tt.code, tt.say, out)
 			}
 		})
+	}
+}
+
+// TestLecterndComponentsRole: the components role serves content and the ops routes,
+// and none of the conference API.
+func TestLecterndComponentsRole(t *testing.T) {
+	work := t.TempDir()
+	p := start(t, work, "--role", "components")
+	c := client(t, filepath.Join(work, "lectern-data"))
+	base := "https://" + p.addr
+	admin, err := os.ReadFile(filepath.Join(work, "lectern-data", "config", adminTokenFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := strings.TrimSpace(string(admin))
+	tests := []struct {
+		path string
+		want int
+	}{
+		{"/readyz", 200},
+		{"/v1/conferences", 404},
+		{"/v1/content/ad9d3361d676ba7f33f8b2a4ed91c818/team-42/x0123456789abcdef0123456789abcdef.epng", 404},
+		{"/v1/content/ad9d3361d676ba7f33f8b2a4ed91c818/team-42/..", 400},
+	}
+	for _, tt := range tests {
+		resp, body := get(t, c, base+tt.path, tok)
+		if resp.StatusCode != tt.want {
+			t.Errorf("%s: %d, want %d: %s", tt.path, resp.StatusCode, tt.want, body)
+		}
+	}
+	if code := p.stop(t); code != 0 {
+		t.Fatalf("exit code %d", code)
 	}
 }
