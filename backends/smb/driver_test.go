@@ -280,6 +280,8 @@ func TestParseURL(t *testing.T) {
 			want: Config{Host: "files.example:4450", Domain: "CORP", User: "alice", Password: "s3cret", Share: "data", Path: "lectern/store", Sign: true, Encrypt: true, MaxKeyLength: 200, InFlight: 4}},
 		{name: "password from env", url: "smb://bob@host/share", env: "fromenv",
 			want: Config{Host: "host", User: "bob", Password: "fromenv", Share: "share"}},
+		{name: "folder with a space", url: "smb://bob@host/share/Lectern%20Data/v1", env: "x",
+			want: Config{Host: "host", User: "bob", Password: "x", Share: "share", Path: "Lectern Data/v1"}},
 		{name: "password in URL refused", url: "smb://bob:pw@host/share", env: "x", wantErr: true},
 		{name: "no password", url: "smb://bob@host/share", wantErr: true},
 		{name: "no share", url: "smb://bob@host/", env: "x", wantErr: true},
@@ -317,5 +319,19 @@ func TestParseURL(t *testing.T) {
 	d := &Driver{cfg: Config{Host: "h:445", Domain: "D", User: "u", Password: "s3cret", Share: "s", Path: "p"}}
 	if s := d.String(); strings.Contains(s, "s3cret") || s != "smb://D;u@h:445/s/p" {
 		t.Fatalf("String() = %q", s)
+	}
+}
+
+func TestCheckFolder(t *testing.T) {
+	for _, tt := range []struct {
+		folder string
+		ok     bool
+	}{
+		{"", true}, {"lectern", true}, {"Lectern Data/store 1", true},
+		{"a//b", false}, {"a/../b", false}, {"./a", false}, {"a\\b", false}, {"a\x00b", false},
+	} {
+		if err := checkFolder(tt.folder); (err == nil) != tt.ok {
+			t.Errorf("checkFolder(%q) = %v, want ok=%v", tt.folder, err, tt.ok)
+		}
 	}
 }

@@ -118,10 +118,8 @@ func Open(ctx context.Context, cfg Config) (*Driver, error) {
 		cfg.Host = net.JoinHostPort(cfg.Host, "445")
 	}
 	base := strings.Trim(cfg.Path, "/")
-	if base != "" {
-		if err := storage.ValidatePrefix(base); err != nil {
-			return nil, storage.NewError(storage.ErrInvalidArgument, "open", "", fmt.Errorf("smb: folder %q: %w", base, err))
-		}
+	if err := checkFolder(base); err != nil {
+		return nil, storage.NewError(storage.ErrInvalidArgument, "open", "", fmt.Errorf("smb: folder %q: %w", base, err))
 	}
 	cfg.Path = base
 	if cfg.InFlight <= 0 {
@@ -280,6 +278,26 @@ func (d *Driver) path(key string) string {
 		return d.base
 	}
 	return d.base + `\` + p
+}
+
+// checkFolder accepts the operator's folder inside the share: any names (spaces and
+// all, as folders on shares have), but no empty, "." or ".." segment, backslash or
+// control character.
+func checkFolder(p string) error {
+	if p == "" {
+		return nil
+	}
+	for _, seg := range strings.Split(p, "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return fmt.Errorf("has the segment %q", seg)
+		}
+		for _, r := range seg {
+			if r < 0x20 || r == 0x7f || r == '\\' {
+				return fmt.Errorf("has the character %q", r)
+			}
+		}
+	}
+	return nil
 }
 
 // keyOf is the inverse of path.
