@@ -25,6 +25,12 @@
 //     one lock.
 //   - Sharing violations are retried a bounded number of times where that is safe, and
 //     otherwise reported as storage.ErrUnavailable.
+//   - A Get body holds its file open until it is closed (bodies of up to 1 MiB are
+//     read at once and hold nothing): on Windows that blocks replacing and deleting
+//     the file meanwhile (Samba lets a rename replace a file that other connections
+//     have open, and the reader keeps the old bytes; deletes it refuses too). Readers
+//     give way to a writer that holds the key's lock, so that a stream of readers
+//     cannot starve writers. Callers must close bodies.
 //   - A key is a path, so "a" and "a/b" cannot both be objects (Capabilities.FileTree).
 //     On a Windows server, names Windows reserves (CON, NUL, COM1, names ending in a
 //     dot) cannot be stored either; Lectern's engine never makes such keys. A server
