@@ -45,7 +45,7 @@ func (s *Server) serveContent(c *gin.Context) {
 	key := layout.Conference{OrgHash: c.Param("org"), ID: c.Param("conf")}.ContentKey(c.Param("name"))
 	rangeHeader := c.GetHeader("Range")
 	rs := &rangeReader{ctx: ctx, bucket: s.content, key: key}
-	rs.hintStart, rs.hintEnd = singleRangeHint(rangeHeader)
+	rs.hintStart, rs.hintEnd, rs.hinted = singleRangeHint(rangeHeader)
 	defer rs.Close()
 	// Content files are written once under random names and never replaced, so the
 	// attributes read here stay true while the body is streamed.
@@ -77,14 +77,16 @@ func (s *Server) serveContent(c *gin.Context) {
 }
 
 // openContent learns the object's attributes with as few storage requests as the
-// request allows. A plain or ranged GET opens the body at once (one request, whose
-// attributes describe the whole object), since it will almost surely be sent. A
-// conditional GET, likely answered 304, and HEAD only Stat, so that no body is opened
-// to be abandoned.
+// request allows. A plain GET, or one with a single "bytes=a-b" or "bytes=a-" range,
+// opens the body at once (one request, whose attributes describe the whole object),
+// since it will almost surely be sent. A conditional GET (likely answered 304), HEAD,
+// and a range whose start depends on the size (suffix, several ranges) only Stat, so
+// that no body is opened to be abandoned.
 func (s *Server) openContent(ctx context.Context, r *http.Request, rs *rangeReader) (storage.Attributes, error) {
 	conditional := r.Header.Get("If-None-Match") != "" || r.Header.Get("If-Modified-Since") != "" ||
 		r.Header.Get("If-Match") != "" || r.Header.Get("If-Unmodified-Since") != ""
-	if conditional || r.Method == http.MethodHead {
+	unhintedRange := r.Header.Get("Range") != "" && !rs.hinted
+	if conditional || unhintedRange || r.Method == http.MethodHead {
 		return s.content.Stat(ctx, rs.key)
 	}
 	attrs, err := rs.open(rs.hintStart)
@@ -120,25 +122,32 @@ func countRanges(h string) int {
 	return strings.Count(h, ",") + 1
 }
 
-// singleRangeHint returns [start, end) for a Range header "bytes=a-b", so that the
-// storage Get asks for just those bytes instead of the rest of the object (on S3, an
-// open-ended GET abandoned early costs a connection). It is only a hint: ServeContent
-// alone decides what is sent, and a read outside the hint opens a new Get.
-func singleRangeHint(h string) (int64, int64) {
-	spec, ok := strings.CutPrefix(h, "bytes=")
-	if !ok || strings.Contains(spec, ",") {
-		return 0, 0
+// singleRangeHint returns [start, end) for a Range header "bytes=a-b" (end -1 for
+// "bytes=a-"), so that the storage Get asks for just those bytes instead of the whole
+// object (on S3, an open GET abandoned early costs a connection). It is only a hint:
+// ServeContent alone decides what is sent, and a read outside the hint opens a new
+// Get. ok is false for no Range header, suffix ranges, several ranges and nonsense.
+func singleRangeHint(h string) (start, end int64, ok bool) {
+	spec, found := strings.CutPrefix(h, "bytes=")
+	if !found || strings.Contains(spec, ",") {
+		return 0, 0, false
 	}
-	a, b, ok := strings.Cut(strings.TrimSpace(spec), "-")
-	if !ok || a == "" || b == "" {
-		return 0, 0
+	a, b, found := strings.Cut(strings.TrimSpace(spec), "-")
+	if !found || a == "" {
+		return 0, 0, false
 	}
-	start, err1 := strconv.ParseInt(a, 10, 64)
-	last, err2 := strconv.ParseInt(b, 10, 64)
-	if err1 != nil || err2 != nil || start < 0 || last < start || last == 1<<63-1 {
-		return 0, 0
+	start, err := strconv.ParseInt(a, 10, 64)
+	if err != nil || start < 0 {
+		return 0, 0, false
 	}
-	return start, last + 1
+	if b == "" {
+		return start, -1, true
+	}
+	last, err := strconv.ParseInt(b, 10, 64)
+	if err != nil || last < start || last == 1<<63-1 {
+		return 0, 0, false
+	}
+	return start, last + 1, true
 }
 
 // rangeReader is an io.ReadSeeker over a stored object. Seek only moves the position;
@@ -151,6 +160,7 @@ type rangeReader struct {
 	pos                int64
 	rc                 io.ReadCloser
 	rcPos              int64 // the position rc reads from next
+	hinted             bool  // hintStart and hintEnd (-1: to the end) are set
 	hintStart, hintEnd int64
 	err                error // the first storage error, for the log
 }
@@ -178,7 +188,7 @@ func (r *rangeReader) Seek(offset int64, whence int) (int64, error) {
 func (r *rangeReader) open(pos int64) (storage.Attributes, error) {
 	r.closeBody()
 	length := int64(-1)
-	if pos >= r.hintStart && pos < r.hintEnd {
+	if r.hinted && r.hintEnd >= 0 && pos >= r.hintStart && pos < r.hintEnd {
 		length = r.hintEnd - pos // a length past the end is cut by the backend
 	}
 	rc, attrs, err := r.bucket.Get(r.ctx, r.key, pos, length)

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -10,8 +11,11 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/lectern/lectern/core/storage"
 )
 
 func TestContentDownload(t *testing.T) {
@@ -188,19 +192,21 @@ func TestRangeHint(t *testing.T) {
 	tests := []struct {
 		h          string
 		start, end int64
+		ok         bool
 	}{
-		{"bytes=0-99", 0, 100},
-		{"bytes=5-5", 5, 6},
-		{"bytes=-10", 0, 0},
-		{"bytes=10-", 0, 0},
-		{"bytes=0-1,3-4", 0, 0},
-		{"bytes=9-3", 0, 0},
-		{"items=0-1", 0, 0},
-		{"bytes=0-9223372036854775807", 0, 0},
+		{"bytes=0-99", 0, 100, true},
+		{"bytes=5-5", 5, 6, true},
+		{"bytes=10-", 10, -1, true},
+		{"bytes=-10", 0, 0, false},
+		{"bytes=0-1,3-4", 0, 0, false},
+		{"bytes=9-3", 0, 0, false},
+		{"items=0-1", 0, 0, false},
+		{"", 0, 0, false},
+		{"bytes=0-9223372036854775807", 0, 0, false},
 	}
 	for _, tt := range tests {
-		if s, e := singleRangeHint(tt.h); s != tt.start || e != tt.end {
-			t.Errorf("singleRangeHint(%q) = %d, %d; want %d, %d", tt.h, s, e, tt.start, tt.end)
+		if s, e, ok := singleRangeHint(tt.h); s != tt.start || e != tt.end || ok != tt.ok {
+			t.Errorf("singleRangeHint(%q) = %d, %d, %v; want %d, %d, %v", tt.h, s, e, ok, tt.start, tt.end, tt.ok)
 		}
 	}
 }
@@ -217,5 +223,72 @@ func TestETagOf(t *testing.T) {
 		if got := etagOf(v); got != want {
 			t.Errorf("etagOf(%q) = %s, want %s", v, got, want)
 		}
+	}
+}
+
+// countingDriver records the storage requests the content route makes.
+type countingDriver struct {
+	storage.Driver
+	mu  sync.Mutex
+	ops []string
+}
+
+func (d *countingDriver) Stat(ctx context.Context, key string) (storage.Attributes, error) {
+	d.mu.Lock()
+	d.ops = append(d.ops, "stat")
+	d.mu.Unlock()
+	return d.Driver.Stat(ctx, key)
+}
+
+func (d *countingDriver) Get(ctx context.Context, key string, off, n int64) (io.ReadCloser, storage.Attributes, error) {
+	d.mu.Lock()
+	d.ops = append(d.ops, fmt.Sprintf("get %d %d", off, n))
+	d.mu.Unlock()
+	return d.Driver.Get(ctx, key, off, n)
+}
+
+func (d *countingDriver) take() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s := strings.Join(d.ops, ", ")
+	d.ops = nil
+	return s
+}
+
+// TestContentStorageRequests pins how many storage requests each kind of download
+// costs: one for a plain or single-range GET, asking for exactly the range; a Stat
+// only for conditional requests and HEAD; nothing opened to be abandoned.
+func TestContentStorageRequests(t *testing.T) {
+	cd := &countingDriver{Driver: diskDriver(t)}
+	e := newEnvWithDriver(t, cd)
+	e.put("content/"+testOrg+"/"+testConf+"/"+testName, make([]byte, 1000))
+	etag := e.do(http.MethodHead, ContentPath(testOrg, testConf, testName), bearer(e.token(RoleAttendee, testConf)), nil).header.Get("ETag")
+	cd.take()
+	auth := e.token(RoleAttendee, testConf)
+	tests := []struct {
+		name   string
+		method string
+		header map[string]string
+		want   string
+	}{
+		{"plain GET", http.MethodGet, nil, "get 0 -1"},
+		{"closed range", http.MethodGet, map[string]string{"Range": "bytes=100-199"}, "get 100 100"},
+		{"open range", http.MethodGet, map[string]string{"Range": "bytes=900-"}, "get 900 -1"},
+		{"suffix range", http.MethodGet, map[string]string{"Range": "bytes=-10"}, "stat, get 990 -1"},
+		{"range past end", http.MethodGet, map[string]string{"Range": "bytes=5000-"}, "get 5000 -1, stat"},
+		{"304", http.MethodGet, map[string]string{"If-None-Match": etag}, "stat"},
+		{"HEAD", http.MethodHead, nil, "stat"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := bearer(auth)
+			for k, v := range tt.header {
+				h[k] = v
+			}
+			e.do(tt.method, ContentPath(testOrg, testConf, testName), h, nil)
+			if got := cd.take(); got != tt.want {
+				t.Fatalf("storage requests %q, want %q", got, tt.want)
+			}
+		})
 	}
 }
