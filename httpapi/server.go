@@ -59,7 +59,9 @@ type ReadyCheck struct {
 }
 
 // RouteRegistrar adds a group of routes. api is the /v1 group; registrars use
-// s.Require for authorization, BodyLimit for bigger bodies and Fail for errors.
+// ValidateParams before s.Require for authorization, BodyLimit for bigger bodies and
+// Fail for errors. Registrars are called whatever the role; one that belongs to a
+// role checks s.Role() itself.
 type RouteRegistrar func(s *Server, api *gin.RouterGroup)
 
 // Config configures a Server.
