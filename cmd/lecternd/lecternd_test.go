@@ -28,6 +28,14 @@ var (
 	buildOut  []byte
 )
 
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		_ = os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
 // lecterndBinary builds the real command once per test run.
 func lecterndBinary(t *testing.T) string {
 	t.Helper()
