@@ -41,7 +41,10 @@ type conn struct {
 
 func (c *conn) on(ctx context.Context) *smb2.Share { return c.share.WithContext(ctx) }
 
-// pool holds idle connections and dials new ones. A connection that saw a transport
+// pool holds idle connections and dials new ones. It is written here because go-smb2
+// has none: a Session is one TCP connection whose failure is final.
+//
+// A connection that saw a transport
 // error, a lost session or an abandoned (cancelled) request is closed, never reused;
 // so after a server restart the first operation fails as unavailable at worst, and the
 // next one dials afresh.
