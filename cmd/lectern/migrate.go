@@ -1,0 +1,239 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/lectern/lectern/backends"
+	"github.com/lectern/lectern/core/storage"
+)
+
+type migrateOptions struct {
+	from, to  string
+	prefix    string
+	overwrite bool
+	parallel  int
+}
+
+// migrateSummary is what migrate did.
+type migrateSummary struct {
+	Objects  int      `json:"objects"`
+	Copied   int      `json:"copied"`
+	Skipped  int      `json:"skipped"` // already on the target, same size and SHA-256
+	Bytes    int64    `json:"bytes_copied"`
+	Verified int      `json:"verified"`
+	Failed   []string `json:"failed"`
+}
+
+func (a *app) migrateCommand() *cobra.Command {
+	var o migrateOptions
+	c := &cobra.Command{
+		Use:   "migrate --from URL --to URL [--prefix P] [--overwrite]",
+		Short: "Copy every object of one backend to another and verify the copy",
+		Long: `Copy every object (or those under --prefix) from one storage backend to another,
+streaming, with create-only puts on the target unless --overwrite. Each copy is
+verified: the target's size, and the SHA-256 of the bytes read from the source against
+the SHA-256 of the target read back. An object already on the target with the same size
+and SHA-256 is skipped, so an interrupted migration is resumed by running it again; one
+that differs is reported and left alone unless --overwrite.
+
+Stop the servers writing to the source first: objects changed during the copy may be
+copied in either state. Both URLs take the forms of lecternd --backend
+(file:///abs/path, s3://…, smb://…).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error { return a.migrate(cmd.Context(), o) },
+	}
+	f := c.Flags()
+	f.StringVar(&o.from, "from", "", "source storage URL")
+	f.StringVar(&o.to, "to", "", "target storage URL")
+	f.StringVar(&o.prefix, "prefix", "", "copy only keys starting with this prefix")
+	f.BoolVar(&o.overwrite, "overwrite", false, "replace objects that differ on the target")
+	f.IntVar(&o.parallel, "parallel", 4, "objects copied at once")
+	_ = c.MarkFlagRequired("from")
+	_ = c.MarkFlagRequired("to")
+	return c
+}
+
+func (a *app) migrate(ctx context.Context, o migrateOptions) error {
+	if o.from == o.to {
+		return usagef("--from and --to are the same storage")
+	}
+	if o.parallel < 1 {
+		return usagef("--parallel must be at least 1")
+	}
+	if err := storage.ValidatePrefix(o.prefix); err != nil {
+		return usagef("--prefix: %v", err)
+	}
+	src, err := backends.Open(ctx, o.from)
+	if err != nil {
+		return fmt.Errorf("--from: %w", err)
+	}
+	defer src.Close()
+	dst, err := backends.Open(ctx, o.to)
+	if err != nil {
+		return fmt.Errorf("--to: %w", err)
+	}
+	defer dst.Close()
+
+	var objs []storage.Attributes
+	var total int64
+	for attrs, err := range src.List(ctx, o.prefix) {
+		if err != nil {
+			return fmt.Errorf("listing the source: %w", err)
+		}
+		objs = append(objs, attrs)
+		total += attrs.Size
+	}
+	m := &migration{src: src, dst: dst, o: o, bar: a.newProgress(total, "migrating")}
+	m.sum.Objects = len(objs)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(o.parallel)
+	for _, obj := range objs {
+		g.Go(func() error {
+			err := m.one(gctx, obj)
+			if err != nil && !storage.IsRetryable(err) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+				// One object's failure is reported, the others still go.
+				m.fail(obj.Key, err)
+				return nil
+			}
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		m.bar.Abandon()
+		return fmt.Errorf("migration stopped (run it again to resume): %w", err)
+	}
+	m.bar.Finish()
+	s := m.sum
+	if a.jsonOutput() {
+		if s.Failed == nil {
+			s.Failed = []string{}
+		}
+		if err := a.printJSON(s); err != nil {
+			return err
+		}
+	} else {
+		for _, f := range s.Failed {
+			fmt.Fprintln(a.stdout, "FAILED", f)
+		}
+		fmt.Fprintf(a.stdout, "%d object(s): %d copied (%d bytes), %d already present and identical, %d failed; %d verified (size and SHA-256 of both sides)\n",
+			s.Objects, s.Copied, s.Bytes, s.Skipped, len(s.Failed), s.Verified)
+	}
+	if len(s.Failed) > 0 {
+		return exitCodeError{code: exitError, msg: fmt.Sprintf("%d object(s) not migrated", len(s.Failed))}
+	}
+	return nil
+}
+
+type migration struct {
+	src, dst *storage.Bucket
+	o        migrateOptions
+	bar      *progress
+
+	mu  sync.Mutex
+	sum migrateSummary
+}
+
+func (m *migration) fail(key string, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.sum.Failed = append(m.sum.Failed, fmt.Sprintf("%s: %v", key, err))
+}
+
+// one copies (or skips) one object and verifies the target.
+func (m *migration) one(ctx context.Context, obj storage.Attributes) error {
+	cur, err := m.dst.Stat(ctx, obj.Key)
+	switch {
+	case err == nil && cur.Size == obj.Size:
+		srcSum, _, err := hashObject(ctx, m.src, obj.Key)
+		if err != nil {
+			return err
+		}
+		dstSum, _, err := hashObject(ctx, m.dst, obj.Key)
+		if err != nil {
+			return err
+		}
+		if bytes.Equal(srcSum, dstSum) {
+			m.bar.Add(obj.Size)
+			m.mu.Lock()
+			m.sum.Skipped++
+			m.sum.Verified++
+			m.mu.Unlock()
+			return nil
+		}
+		if !m.o.overwrite {
+			return errors.New("exists on the target with different content (--overwrite replaces it)")
+		}
+	case err == nil:
+		if !m.o.overwrite {
+			return fmt.Errorf("exists on the target with a different size (%d, source %d; --overwrite replaces it)", cur.Size, obj.Size)
+		}
+	case !errors.Is(err, storage.ErrNotFound):
+		return err
+	}
+
+	rc, attrs, err := m.src.Get(ctx, obj.Key, 0, -1)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	h := sha256.New()
+	cr := &countReader{r: io.TeeReader(rc, h)}
+	cond := storage.Condition{}
+	if !m.o.overwrite && m.dst.Capabilities().ConditionalCreate {
+		cond.IfNotExists = true
+	}
+	if _, err := m.dst.Put(ctx, obj.Key, m.bar.Reader(cr), storage.PutOptions{Condition: cond, Size: attrs.Size}); err != nil {
+		if errors.Is(err, storage.ErrPrecondition) {
+			return errors.New("created on the target by someone else during the copy")
+		}
+		return err
+	}
+	// Verify: the target's size, and its bytes read back against what was read.
+	dstSum, n, err := hashObject(ctx, m.dst, obj.Key)
+	if err != nil {
+		return fmt.Errorf("verify: %w", err)
+	}
+	if n != cr.n || !bytes.Equal(dstSum, h.Sum(nil)) {
+		return fmt.Errorf("verify: the target (%d bytes) does not match the %d bytes read from the source", n, cr.n)
+	}
+	m.mu.Lock()
+	m.sum.Copied++
+	m.sum.Verified++
+	m.sum.Bytes += n
+	m.mu.Unlock()
+	return nil
+}
+
+func hashObject(ctx context.Context, b *storage.Bucket, key string) ([]byte, int64, error) {
+	rc, _, err := b.Get(ctx, key, 0, -1)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rc.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, rc)
+	if err != nil {
+		return nil, n, err
+	}
+	return h.Sum(nil), n, nil
+}
+
+type countReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
