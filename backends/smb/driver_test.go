@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -228,6 +229,18 @@ func TestEncryptedShare(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer bk.Close()
+	// The share really refuses a client that cannot encrypt (else this test proves
+	// nothing): smbclient limited to SMB 2.1, which has no encryption, is turned away.
+	// (An SMB3 client must encrypt once the share asks, whatever its own settings.)
+	if _, err := exec.LookPath("smbclient"); err == nil {
+		host, port, _ := strings.Cut(srv.Host, ":")
+		cmd := exec.Command("smbclient", "//"+host+"/"+srv.EncryptedShare, "-p", port, "-U", srv.User,
+			"--option=client max protocol=SMB2_10", "-c", "ls")
+		cmd.Env = append(cmd.Environ(), "PASSWD="+srv.Password)
+		if out, err := cmd.CombinedOutput(); err == nil {
+			t.Fatalf("the encrypted share let an unencrypted client in:\n%s", out)
+		}
+	}
 	data := bytes.Repeat([]byte("secret"), 500_000)
 	if _, err := bk.PutBytes(ctx, "enc/obj", data, storage.Condition{}); err != nil {
 		t.Fatal(err)
