@@ -88,6 +88,11 @@ func listNoMatch(t *testing.T, e *env) {
 // "a/" as a unit before its siblings comes out in the wrong order.
 func listByteOrder(t *testing.T, e *env) {
 	keys := treeSafe(e, []string{"a~", "a_", "a/b", "a.b", "a-b", "a0", "aB", "ab", "a", "a/b/c", "a/-", "a/~", "A", "0", "~"}, "a", "a/b")
+	if e.caps.CaseInsensitive {
+		// "A" and "aB" name the same objects as "a" and "ab" there; the upper-case
+		// ordering is checked on case-sensitive backends only.
+		keys = slices.DeleteFunc(keys, func(k string) bool { return k == "A" || k == "aB" })
+	}
 	for _, k := range keys {
 		e.put(k, []byte(k))
 	}
