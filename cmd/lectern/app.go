@@ -53,7 +53,6 @@ Exit codes: 0 success, 1 error, 2 usage error, 3 fsck found problems.`,
 		Args:          cobra.NoArgs,
 		RunE:          func(cmd *cobra.Command, args []string) error { return cmd.Help() },
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
-			a.started = true
 			switch a.output {
 			case "text", "json":
 			default:
@@ -90,7 +89,23 @@ Exit codes: 0 success, 1 error, 2 usage error, 3 fsck found problems.`,
 		a.migrateCommand(),
 		a.conformanceCommand(),
 	)
+	markStart(root, &a.started)
 	return root
+}
+
+// markStart wraps every command's RunE so that started records that cobra's own
+// checks (flags, arguments, required flags) are behind: an error before that is a
+// usage error.
+func markStart(c *cobra.Command, started *bool) {
+	if run := c.RunE; run != nil {
+		c.RunE = func(cmd *cobra.Command, args []string) error {
+			*started = true
+			return run(cmd, args)
+		}
+	}
+	for _, sub := range c.Commands() {
+		markStart(sub, started)
+	}
 }
 
 func envOr(a *app, name, def string) string {
