@@ -5,10 +5,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/lectern/lectern/core/storage"
 )
+
+// parallelWrites bounds the backend operations one snapshot runs at once.
+const parallelWrites = 8
 
 // copyState is what one of a document's two files holds.
 type copyState struct {
@@ -33,8 +40,13 @@ func (s *Store) ensureLoaded(ctx context.Context, d Doc, e *entry) error {
 		return err
 	}
 	e.loaded, e.loadErr = true, err
-	if found {
-		e.exists, e.data, e.gen, e.snapGen = true, env.data, env.gen, env.gen
+	switch {
+	case err != nil:
+	case !found:
+		e.cur.Store(&version{})
+	default:
+		e.snapGen.Store(env.gen)
+		e.cur.Store(&version{exists: true, data: env.data, gen: env.gen})
 		s.mu.Lock()
 		// Generations come from journal sequence numbers; a new change must get a
 		// higher one even if the journal has lost its newest record.
@@ -132,26 +144,36 @@ func (s *Store) Snapshot(ctx context.Context) error {
 		docs, entries = append(docs, d), append(entries, e)
 	}
 	s.mu.Unlock()
-	var errs []error
-	written := 0
+	// Documents are independent: write several at once, since each write waits
+	// for the backend's durability (an fsync on disk, a round trip on S3).
+	var (
+		emu     sync.Mutex
+		errs    []error
+		written int
+		g       errgroup.Group
+	)
+	g.SetLimit(parallelWrites)
 	for i, d := range docs {
 		e := entries[i]
-		e.mu.Lock()
-		dirty := e.loaded && e.gen > e.snapGen
-		gen, exists, data := e.gen, e.exists, e.data
-		e.mu.Unlock()
-		if !dirty {
+		v := e.cur.Load()
+		if v == nil || v.gen <= e.snapGen.Load() {
 			continue
 		}
-		if err := s.writeDoc(ctx, d, gen, exists, data); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		written++
-		e.mu.Lock()
-		e.snapGen = max(e.snapGen, gen)
-		e.mu.Unlock()
+		g.Go(func() error {
+			err := s.writeDoc(ctx, d, v.gen, v.exists, v.data)
+			emu.Lock()
+			defer emu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+				return nil
+			}
+			written++
+			// Only snapshots (serialised by snapMu) raise snapGen after loading.
+			e.snapGen.Store(max(e.snapGen.Load(), v.gen))
+			return nil
+		})
 	}
+	_ = g.Wait() // the goroutines report through errs
 	if err := s.trim(ctx); err != nil {
 		errs = append(errs, err)
 	}
@@ -198,41 +220,60 @@ func (s *Store) writeDoc(ctx context.Context, d Doc, gen uint64, exists bool, da
 // trim deletes the journal records whose document has been snapshotted at or past
 // them. The newest record is always kept: its sequence number is the floor for the
 // next one after a restart, which keeps generations increasing.
+//
+// One document's records are deleted oldest first, one at a time. This matters for a
+// deleted document: its files are gone, so nothing on storage says how new the
+// deletion is, and if a crash removed the delete record but left an older put record,
+// replay would bring the document back. Oldest first, any records a crash leaves are
+// the newest ones, which replay correctly. Documents are independent of each other.
 func (s *Store) trim(ctx context.Context) error {
 	s.mu.Lock()
 	var newest uint64
-	seqs := make([]uint64, 0, len(s.pending))
 	for seq := range s.pending {
-		seqs = append(seqs, seq)
 		newest = max(newest, seq)
 	}
-	docs := make([]Doc, len(seqs))
-	entries := make([]*entry, len(seqs))
-	for i, seq := range seqs {
-		docs[i] = s.pending[seq]
-		entries[i] = s.docs[docs[i]]
+	type docRecords struct {
+		e    *entry
+		seqs []uint64
+	}
+	byDoc := map[Doc]*docRecords{}
+	for seq, d := range s.pending {
+		e := s.docs[d]
+		if seq == newest || e == nil || e.snapGen.Load() < seq {
+			continue
+		}
+		r := byDoc[d]
+		if r == nil {
+			r = &docRecords{e: e}
+			byDoc[d] = r
+		}
+		r.seqs = append(r.seqs, seq)
 	}
 	s.mu.Unlock()
-	var errs []error
-	for i, seq := range seqs {
-		if seq == newest || entries[i] == nil {
-			continue
-		}
-		e := entries[i]
-		e.mu.Lock()
-		covered := e.snapGen >= seq
-		e.mu.Unlock()
-		if !covered {
-			continue
-		}
-		if err := s.bucket.Delete(ctx, s.prefix+journalKey(seq)); err != nil {
-			errs = append(errs, fmt.Errorf("metastore: trim journal: %w", err))
-			continue
-		}
-		s.mu.Lock()
-		delete(s.pending, seq)
-		s.mu.Unlock()
+	var (
+		emu  sync.Mutex
+		errs []error
+		g    errgroup.Group
+	)
+	g.SetLimit(parallelWrites)
+	for _, r := range byDoc {
+		slices.Sort(r.seqs)
+		g.Go(func() error {
+			for _, seq := range r.seqs {
+				if err := s.bucket.Delete(ctx, s.prefix+journalKey(seq)); err != nil {
+					emu.Lock()
+					errs = append(errs, fmt.Errorf("metastore: trim journal: %w", err))
+					emu.Unlock()
+					return nil // keep the order: no newer record of this document goes first
+				}
+				s.mu.Lock()
+				delete(s.pending, seq)
+				s.mu.Unlock()
+			}
+			return nil
+		})
 	}
+	_ = g.Wait()
 	return errors.Join(errs...)
 }
 

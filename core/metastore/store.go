@@ -82,16 +82,31 @@ type Store struct {
 	done chan struct{}
 }
 
-// entry is the in-memory state of one document. Its mutex is held across the journal
-// write of a change, which is what orders the changes of one document.
+// entry is the in-memory state of one document. Its mutex is held across loading and
+// across the journal write of a change, which is what orders the changes of one
+// document. The snapshot reads cur and snapGen without the mutex, so that it never
+// waits for a change in flight.
 type entry struct {
 	mu      sync.Mutex
-	loaded  bool
-	loadErr error // ErrCorrupt when no copy was valid; cleared by a change
-	exists  bool
-	data    []byte
-	gen     uint64 // journal sequence number of the last change applied
-	snapGen uint64 // generation durable in both files
+	loaded  bool                    // guarded by mu
+	loadErr error                   // guarded by mu; ErrCorrupt when no copy was valid, until a change
+	cur     atomic.Pointer[version] // nil until loaded (and while no copy is valid)
+	snapGen atomic.Uint64           // generation durable in both files
+}
+
+// version is one state of a document; it is never modified once published.
+type version struct {
+	exists bool
+	data   []byte
+	gen    uint64 // journal sequence number of the change that made it
+}
+
+// gen returns the generation of the current state, 0 if none.
+func (e *entry) gen() uint64 {
+	if v := e.cur.Load(); v != nil {
+		return v.gen
+	}
+	return 0
 }
 
 // Open opens the folder at prefix (for example "meta/<orghash>/<confid>/"; it must be
@@ -171,10 +186,11 @@ func (s *Store) Get(ctx context.Context, d Doc) ([]byte, error) {
 	if err := s.ensureLoaded(ctx, d, e); err != nil {
 		return nil, err
 	}
-	if !e.exists {
+	v := e.cur.Load()
+	if v == nil || !v.exists {
 		return nil, fmt.Errorf("metastore: %s: %w", d, storage.ErrNotFound)
 	}
-	return bytes.Clone(e.data), nil
+	return bytes.Clone(v.data), nil
 }
 
 // Put replaces the document's contents. When it returns nil the change is durable in
@@ -207,19 +223,19 @@ func (s *Store) change(ctx context.Context, d Doc, op byte, data []byte) error {
 		// A damaged document may be replaced or deleted: the change heals it.
 		return err
 	}
-	if op == opDelete && !e.exists && e.loadErr == nil {
+	if cur := e.cur.Load(); op == opDelete && cur != nil && !cur.exists {
 		return nil
 	}
-	seq, err := s.appendJournal(ctx, d, op, data, e.gen)
+	seq, err := s.appendJournal(ctx, d, op, data, e.gen())
 	if err != nil {
 		return err
 	}
-	e.gen, e.loadErr = seq, nil
-	e.exists = op == opPut
-	e.data = nil
-	if e.exists {
-		e.data = bytes.Clone(data)
+	v := &version{exists: op == opPut, gen: seq}
+	if v.exists {
+		v.data = bytes.Clone(data)
 	}
+	e.loadErr = nil
+	e.cur.Store(v)
 	s.mu.Lock()
 	s.pending[seq] = d
 	full := s.opts.JournalSoftLimit > 0 && len(s.pending) >= s.opts.JournalSoftLimit
@@ -296,12 +312,9 @@ func (s *Store) List(ctx context.Context, kind Kind) ([]string, error) {
 	}
 	s.mu.Unlock()
 	for i, d := range known {
-		e := entries[i]
-		e.mu.Lock()
-		if e.loaded && e.loadErr == nil {
-			found[d.ID] = e.exists
+		if v := entries[i].cur.Load(); v != nil {
+			found[d.ID] = v.exists
 		}
-		e.mu.Unlock()
 	}
 	var ids []string
 	for id, ok := range found {
@@ -379,11 +392,13 @@ func (s *Store) replay(ctx context.Context) error {
 			e.mu.Unlock()
 			return err
 		}
-		if r.seq > e.gen {
-			e.gen, e.loadErr, e.exists, e.data = r.seq, nil, r.env.op == opPut, nil
-			if e.exists {
-				e.data = r.env.data
+		if r.seq > e.gen() {
+			v := &version{exists: r.env.op == opPut, gen: r.seq}
+			if v.exists {
+				v.data = r.env.data
 			}
+			e.loadErr = nil
+			e.cur.Store(v)
 			applied++
 		}
 		e.mu.Unlock()

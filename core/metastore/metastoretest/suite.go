@@ -90,6 +90,7 @@ func Run(t *testing.T, h conformance.Harness) {
 		{"DamagedJournalRecord", testDamagedJournal},
 		{"WrongKey", testWrongKey},
 		{"SnapshotTrimsJournal", testTrim},
+		{"TrimKeepsDeleteOrder", testTrimOrder},
 		{"ConcurrentChanges", testConcurrentChanges},
 		{"IDSequence", testIDSequence},
 		{"ConcurrentIDsAcrossStores", testConcurrentIDs},
