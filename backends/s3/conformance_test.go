@@ -11,6 +11,12 @@ import (
 // bucket for every check, new driver instances over it, the 1 GiB object (outside
 // -short) and the server outage checks when the server is ours to stop.
 func TestConformance(t *testing.T) {
+	conformance.Run(t, harness(t))
+}
+
+// harness gives every check a fresh bucket on the test MinIO server; the engine and
+// persistence suites use it too.
+func harness(t *testing.T) conformance.Harness {
 	srv := newFixture(t).srv // skips, or fails in CI, when there is no server
 	h := conformance.Harness{
 		NewStorage: func(t testing.TB) conformance.Opener {
@@ -22,5 +28,5 @@ func TestConformance(t *testing.T) {
 	if srv.Restartable() {
 		h.Server = srv
 	}
-	conformance.Run(t, h)
+	return h
 }
