@@ -388,8 +388,12 @@ func TestCrashKill9(t *testing.T) {
 	m := &crashModel{docs: map[metastore.Doc]*docState{}, ids: map[metastore.Doc]bool{}}
 	losses, readyKills := 0, 0
 	for trial := range trials {
-		// From just after start (killed during recovery) to a few hundred ms of changes.
+		// One trial in five kills right after start, often during recovery; the
+		// others after up to a few hundred ms of changes and snapshots.
 		wait := time.Duration(5+mrand.IntN(300)) * time.Millisecond
+		if mrand.IntN(5) == 0 {
+			wait = time.Duration(mrand.IntN(8000)) * time.Microsecond
+		}
 		lines := runChild(t, dir, key, wait)
 		if !slices.Contains(lines, "R") {
 			readyKills++
