@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"reflect"
 	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -70,8 +71,8 @@ func (a *app) conformance(ctx context.Context, o conformanceOptions) error {
 	if o.backend == "" {
 		return usagef("--backend is required")
 	}
-	if o.run != "" {
-		if _, err := regexp.Compile(o.run); err != nil {
+	for _, level := range strings.Split(o.run, "/") {
+		if _, err := regexp.Compile(level); err != nil {
 			return usagef("--run: %v", err)
 		}
 	}
@@ -87,12 +88,17 @@ func (a *app) conformance(ctx context.Context, o conformanceOptions) error {
 		return err
 	}
 	root := "lectern-conformance-" + hex.EncodeToString(rnd[:]) + "/"
-	h := conformance.Harness{NewStorage: newPrefixStorage(ctx, o.backend, root), Large: o.large}
+	var checks int
+	h := conformance.Harness{NewStorage: newPrefixStorage(ctx, o.backend, root, &checks), Large: o.large}
 	tests := []testing.InternalTest{{Name: "TestConformance", F: func(t *testing.T) { conformance.Run(t, h) }}}
 
+	// testing splits -test.run at top-level '|' before '/', so each level of the
+	// user's pattern is bracketed to keep "keys|put" under TestConformance.
 	pattern := "^TestConformance$"
 	if o.run != "" {
-		pattern += "/" + o.run
+		for _, level := range strings.Split(o.run, "/") {
+			pattern += "/(" + level + ")"
+		}
 	}
 	m := testing.MainStart(testDeps{}, tests, nil, nil, nil)
 	testArgs := []string{"-test.run", pattern, "-test.timeout", o.timeout.String()}
@@ -106,18 +112,21 @@ func (a *app) conformance(ctx context.Context, o conformanceOptions) error {
 	if code := m.Run(); code != 0 {
 		return exitCodeError{code: exitError, msg: "the backend failed the conformance suite"}
 	}
+	if checks == 0 {
+		return exitCodeError{code: exitError, msg: "no check matched --run " + o.run}
+	}
 	return nil
 }
 
 // newPrefixStorage gives each check a fresh prefix of the backend; every Opener call
 // opens a new instance over that prefix, and the prefix is emptied after the check.
-func newPrefixStorage(ctx context.Context, rawURL, root string) func(t testing.TB) conformance.Opener {
+// n counts the checks that asked for storage.
+func newPrefixStorage(ctx context.Context, rawURL, root string, n *int) func(t testing.TB) conformance.Opener {
 	var mu sync.Mutex
-	n := 0
 	return func(t testing.TB) conformance.Opener {
 		mu.Lock()
-		n++
-		prefix := fmt.Sprintf("%s%04d/", root, n)
+		*n++
+		prefix := fmt.Sprintf("%s%04d/", root, *n)
 		mu.Unlock()
 		t.Cleanup(func() {
 			b, err := backends.Open(context.WithoutCancel(ctx), rawURL)
