@@ -197,3 +197,14 @@ func bootID() string {
 	}
 	return strings.TrimSpace(string(b))
 }
+
+// Exited returns a channel closed when the container's process exits (or ctx ends),
+// for waits that must stop early when the server dies while starting.
+func (c *Container) Exited(ctx context.Context) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = c.d.pool.Client.WaitContainerWithContext(c.ID, ctx)
+	}()
+	return done
+}

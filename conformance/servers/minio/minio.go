@@ -4,8 +4,8 @@
 // The server is found in this order (SPEC §7):
 //  1. an endpoint from the environment: LECTERN_S3_ENDPOINT (http://host:port),
 //     LECTERN_S3_ACCESS_KEY, LECTERN_S3_SECRET_KEY and optionally LECTERN_S3_REGION;
-//  2. Docker, when a daemon answers and a locally built image exists (not yet
-//     implemented: see startDocker);
+//  2. Docker, when a daemon answers: the minio binary of step 3 in a locally built
+//     image (see startDocker; LECTERN_S3_VIA=docker or =binary forces one path);
 //  3. the minio binary, from $LECTERN_MINIO_BIN, PATH or $(go env GOPATH)/bin: one
 //     server per test process, started on first use at free ports with its data in a
 //     temporary folder, and stopped by Shutdown (call it from TestMain through Main),
@@ -51,7 +51,7 @@ type Server struct {
 	AccessKey string
 	SecretKey string
 
-	proc *process // nil when the server is not ours to stop and start
+	proc serverProcess // nil when the server is not ours to stop and start
 }
 
 var (
@@ -93,6 +93,8 @@ func find() (*Server, error) {
 	var reasons []string
 	if s, err := startDocker(); err == nil {
 		return s, nil
+	} else if dockerOnly() {
+		return nil, fmt.Errorf("no MinIO server through Docker (%s=docker): %w", viaEnv, err)
 	} else {
 		reasons = append(reasons, "docker: "+err.Error())
 	}
