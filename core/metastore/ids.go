@@ -95,9 +95,13 @@ func (s *Store) nextIDSwap(ctx context.Context, kind Kind) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		next := uint64(0)
-		if version != "" {
-			next = last + 1
+		next := last + 1
+		if version == "" {
+			// No id file yet. Documents may exist all the same (a folder copied
+			// from elsewhere): never hand out an id that is in use.
+			if next, err = s.firstFreeID(ctx, kind); err != nil {
+				return "", err
+			}
 		}
 		cond := storage.Condition{IfVersion: version, IfNotExists: version == ""}
 		if err := s.writeMaxID(ctx, kind, next, cond); err != nil {
@@ -159,7 +163,10 @@ func (s *Store) claimStart(ctx context.Context, kind Kind) (uint64, error) {
 	if err != nil {
 		s.log.WarnContext(ctx, "metastore: id hint damaged, rebuilding from claims", "kind", kind.String(), "err", err)
 	}
-	var next uint64
+	next, err := s.firstFreeID(ctx, kind)
+	if err != nil {
+		return 0, err
+	}
 	prefix := s.prefix + kindTable[kind].claim
 	for a, err := range s.bucket.List(ctx, prefix) {
 		if err != nil {
@@ -167,6 +174,30 @@ func (s *Store) claimStart(ctx context.Context, kind Kind) (uint64, error) {
 		}
 		if n, ok := ParseID(a.Key[len(prefix):]); ok && n+1 > next {
 			next = n + 1
+		}
+	}
+	return next, nil
+}
+
+// firstFreeID returns the number after the highest id of kind that a document file or
+// a journal record uses (0 if none).
+func (s *Store) firstFreeID(ctx context.Context, kind Kind) (uint64, error) {
+	var next uint64
+	prefix := s.prefix + kindTable[kind].primary
+	for a, err := range s.bucket.List(ctx, prefix) {
+		if err != nil {
+			return 0, fmt.Errorf("metastore: list %v: %w", kind, err)
+		}
+		if id, _, ok := parseDocKey(kind, a.Key[len(s.prefix):]); ok {
+			n, _ := ParseID(id)
+			next = max(next, n+1)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for d := range s.docs {
+		if n, ok := ParseID(d.ID); ok && d.Kind == kind {
+			next = max(next, n+1)
 		}
 	}
 	return next, nil
@@ -199,7 +230,9 @@ func (s *Store) readMaxID(ctx context.Context, kind Kind) (uint64, string, error
 	version := attrs.Version
 	if s.needStatForVersion.Load() || version == "" {
 		if statVersion == "" {
-			s.needStatForVersion.Store(true)
+			if s.needStatForVersion.Swap(true) {
+				return 0, "", fmt.Errorf("metastore: read %s: the backend reports no object versions: %w", key, storage.ErrUnsupported)
+			}
 			return s.readMaxID(ctx, kind)
 		}
 		version = statVersion

@@ -370,3 +370,24 @@ func testTrimOrder(t *testing.T, h conformance.Harness) {
 	s4 := env.Store(t, metastore.Options{})
 	expectMissing(t, s4, setA)
 }
+
+// testIDsAvoidExisting: a folder with documents but no id file (copied from
+// elsewhere) never gets one of their ids again.
+func testIDsAvoidExisting(t *testing.T, h conformance.Harness) {
+	ctx := context.Background()
+	env := NewEnv(t, h)
+	s := env.Store(t, metastore.Options{})
+	mustPut(t, s, metastore.Doc{Kind: metastore.SlideSet, ID: "aac"}, "snapshotted")
+	closeStore(t, s)
+	s2 := env.Store(t, metastore.Options{})
+	mustPut(t, s2, metastore.Doc{Kind: metastore.Handout, ID: "aab"}, "only in the journal")
+	s3 := env.Store(t, metastore.Options{}) // after a crash of s2
+	for _, tc := range []struct {
+		kind metastore.Kind
+		want string
+	}{{metastore.SlideSet, "aad"}, {metastore.Handout, "aac"}} {
+		if got, err := s3.NextID(ctx, tc.kind); err != nil || got != tc.want {
+			t.Errorf("NextID(%v) = %q, %v; want %q", tc.kind, got, err, tc.want)
+		}
+	}
+}

@@ -93,6 +93,7 @@ func Run(t *testing.T, h conformance.Harness) {
 		{"TrimKeepsDeleteOrder", testTrimOrder},
 		{"ConcurrentChanges", testConcurrentChanges},
 		{"IDSequence", testIDSequence},
+		{"IDsAvoidExistingDocuments", testIDsAvoidExisting},
 		{"ConcurrentIDsAcrossStores", testConcurrentIDs},
 		{"ConcurrentIDsByClaims", testConcurrentIDClaims},
 		{"BadInput", testBadInput},
