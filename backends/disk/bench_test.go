@@ -75,9 +75,11 @@ func plainPut(b *testing.B, data []byte, dir, prefix string, stream bool) side {
 				b.Fatal(err)
 			}
 			if stream {
-				// As a program copies a stream to a file: through a buffer, here of the
-				// driver's size.
-				if _, err := io.CopyBuffer(f, struct{ io.Reader }{bytes.NewReader(data)}, make([]byte, 1<<20)); err != nil {
+				// As a program copies a stream to a file: through a buffer of the driver's
+				// size. The file is wrapped because io.CopyBuffer would otherwise call
+				// os.File.ReadFrom, which ignores the buffer and copies through 32 KiB.
+				w := struct{ io.Writer }{f}
+				if _, err := io.CopyBuffer(w, struct{ io.Reader }{bytes.NewReader(data)}, make([]byte, 1<<20)); err != nil {
 					b.Fatal(err)
 				}
 			} else if _, err := f.Write(data); err != nil {
