@@ -92,7 +92,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintln(stderr, "Run 'lectern --help' for usage.")
 		return exitUsage
 	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
-		fmt.Fprintln(stderr, "lectern: interrupted")
+		fmt.Fprintln(stderr, "lectern: interrupted:", err)
 		return exitError
 	}
 	fmt.Fprintln(stderr, "lectern:", err)

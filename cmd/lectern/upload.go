@@ -33,6 +33,9 @@ import (
 const (
 	tusVersion       = "1.0.0"
 	defaultChunkSize = 8 << 20
+	// minChunkSize is as far as the chunk size is halved when requests are refused as
+	// too large.
+	minChunkSize = 256 << 10
 )
 
 // uploadState is the small file that lets a re-run of the same command resume.
@@ -303,6 +306,15 @@ func (u *tusUpload) send(ctx context.Context, off int64) (*uploadResult, error) 
 		}
 		n := min(u.o.chunkSize, u.size-off)
 		next, res, err := u.patch(ctx, off, n)
+		var ae *apiError
+		if errors.As(err, &ae) && ae.Status == http.StatusRequestEntityTooLarge && n > minChunkSize {
+			// A body limit on the way (a proxy, or the server's own) refused the
+			// request before reading it: smaller requests carry the same upload.
+			u.o.chunkSize = max(n/2, minChunkSize)
+			fmt.Fprintf(u.a.stderr, "\nthe server refused a %d-byte request (%s); sending %d bytes per request\n", n, ae.Code, u.o.chunkSize)
+			known = false
+			continue
+		}
 		if err != nil {
 			known = false
 			if ferr := u.failed(ctx, &failures, err); ferr != nil {

@@ -1,0 +1,334 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/lectern/lectern/backends/disk"
+	"github.com/lectern/lectern/core/conference"
+	"github.com/lectern/lectern/core/storage"
+	"github.com/lectern/lectern/httpapi"
+	"github.com/lectern/lectern/httpapi/confapi"
+	"github.com/lectern/lectern/stream"
+)
+
+// uploadTarget is a server with the upload endpoint: lecternd when it hosts the
+// stream, else the same parts (engine, API, conference routes, upload stream)
+// assembled here on a real TLS listener, as lecternd assembles them.
+type uploadTarget struct {
+	url, caFile, tokenFile string
+	kind                   string
+}
+
+func newUploadTarget(t *testing.T) *uploadTarget {
+	t.Helper()
+	s := startServer(t, filepath.Join(t.TempDir(), "lectern-data"))
+	if servesUploads(t, s.url, s.caFile()) {
+		return &uploadTarget{url: s.url, caFile: s.caFile(), tokenFile: s.adminFile(), kind: "lecternd"}
+	}
+	s.stop(t)
+	t.Log("this lecternd does not host the upload stream yet; assembling engine + httpapi + stream in-process")
+	return assembledTarget(t)
+}
+
+func servesUploads(t *testing.T, url, caFile string) bool {
+	t.Helper()
+	pemBytes, err := os.ReadFile(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pemBytes)
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 10 * time.Second}
+	req, _ := http.NewRequest(http.MethodOptions, url+"/v1/conferences/probe/uploads", nil)
+	req.Header.Set("Tus-Resumable", tusVersion)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.Header.Get("Tus-Version") != ""
+}
+
+func assembledTarget(t *testing.T) *uploadTarget {
+	t.Helper()
+	d, err := disk.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := storage.NewBucket(d)
+	t.Cleanup(func() { b.Close() })
+	log := slog.New(slog.DiscardHandler)
+	kek := [32]byte(randomBytes(t, 32))
+	eng, err := conference.New(conference.Config{Bucket: b, KEK: kek, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eng.Close(context.Background()) })
+	h, err := stream.New(stream.Config{Engine: eng, Bucket: b, UploadKey: [32]byte(randomBytes(t, 32)), Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth, err := httpapi.NewAuthority(randomBytes(t, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := httpapi.New(httpapi.Config{Content: b, Auth: auth, Logger: log, ErrorRules: confapi.ErrorRules(),
+		Routes: []httpapi.RouteRegistrar{confapi.Routes(confapi.Config{Engine: eng}), h.Routes()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(api.Handler())
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	dir := t.TempDir()
+	ca := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tok, _, err := auth.Mint(httpapi.TokenSpec{Role: httpapi.RoleAdmin, Subject: "test admin", TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokenFile := filepath.Join(dir, "admin-token")
+	if err := os.WriteFile(tokenFile, []byte(tok+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return &uploadTarget{url: srv.URL, caFile: ca, tokenFile: tokenFile, kind: "assembled"}
+}
+
+// cutProxy forwards TCP to target and counts the bytes the client sends. When the
+// count reaches a set threshold it runs the trigger once (cut every connection, or
+// cancel the client).
+type cutProxy struct {
+	ln     net.Listener
+	target string
+	sent   atomic.Int64
+
+	mu      sync.Mutex
+	conns   map[net.Conn]bool
+	at      int64
+	trigger func()
+}
+
+func newCutProxy(t *testing.T, targetURL string) *cutProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &cutProxy{ln: ln, target: strings.TrimPrefix(targetURL, "https://"), conns: map[net.Conn]bool{}}
+	t.Cleanup(func() { ln.Close(); p.cutAll() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go p.handle(c)
+		}
+	}()
+	return p
+}
+
+func (p *cutProxy) url() string { return "https://" + p.ln.Addr().String() }
+
+// arm runs trigger once the client has sent n more bytes.
+func (p *cutProxy) arm(n int64, trigger func()) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.at, p.trigger = p.sent.Load()+n, trigger
+}
+
+func (p *cutProxy) cutAll() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for c := range p.conns {
+		c.Close()
+	}
+}
+
+func (p *cutProxy) handle(c net.Conn) {
+	up, err := net.Dial("tcp", p.target)
+	if err != nil {
+		c.Close()
+		return
+	}
+	p.mu.Lock()
+	p.conns[c], p.conns[up] = true, true
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		delete(p.conns, c)
+		delete(p.conns, up)
+		p.mu.Unlock()
+		c.Close()
+		up.Close()
+	}()
+	go func() { io.Copy(c, up); c.Close() }()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := c.Read(buf)
+		if n > 0 {
+			total := p.sent.Add(int64(n))
+			p.mu.Lock()
+			fire := p.trigger != nil && total >= p.at
+			trigger := p.trigger
+			if fire {
+				p.trigger = nil
+			}
+			p.mu.Unlock()
+			if fire {
+				trigger()
+				return
+			}
+			if _, err := up.Write(buf[:n]); err != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+var resumeLine = regexp.MustCompile(`resuming upload at (\d+) of (\d+) bytes`)
+
+func TestUpload(t *testing.T) {
+	target := newUploadTarget(t)
+	t.Logf("upload endpoint: %s", target.kind)
+	admin := map[string]string{"LECTERN_SERVER": target.url, "LECTERN_TOKEN_FILE": target.tokenFile, "LECTERN_CA_FILE": target.caFile}
+	cli(t, admin, "conference", "create", "--id", "talks", "--organizer", "sip:alice@example.com").must(t)
+	tok := strings.TrimSpace(cli(t, admin, "token", "--role", "presenter", "--conference", "talks", "--subject", "sip:alice@example.com").must(t).stdout)
+	proxy := newCutProxy(t, target.url)
+	env := map[string]string{"LECTERN_SERVER": proxy.url(), "LECTERN_TOKEN": tok, "LECTERN_CA_FILE": target.caFile,
+		"LECTERN_STATE_DIR": filepath.Join(t.TempDir(), "state")}
+	const size = 20_000_000
+	dir := t.TempDir()
+
+	// download fetches what an upload printed and compares it with the file.
+	download := func(t *testing.T, r result, want []byte) {
+		t.Helper()
+		out := filepath.Join(t.TempDir(), "back")
+		cli(t, env, "download", "--key", field(t, r.stdout, "key"), "--out", out, field(t, r.stdout, "url")).must(t)
+		if got := fileSHA(t, out); got != sha(want) {
+			t.Fatalf("downloaded SHA-256 %s, uploaded %s", got, sha(want))
+		}
+	}
+
+	t.Run("connection cut mid-PATCH, resumed in the same run", func(t *testing.T) {
+		data := randomBytes(t, size)
+		file := filepath.Join(dir, "keynote.pptx")
+		os.WriteFile(file, data, 0o600)
+		before := proxy.sent.Load()
+		proxy.arm(11_000_000, proxy.cutAll) // inside the second 8 MiB PATCH
+		r := cli(t, env, "upload", "--conference", "talks", file).must(t)
+		t.Logf("client stderr:\n%s", r.stderr)
+		if !strings.Contains(r.stderr, "request failed") {
+			t.Fatalf("no failure seen, the cut did not happen: %s", r.stderr)
+		}
+		// Resumed from the server's offset, not from the start: well under twice the file.
+		if sent := proxy.sent.Load() - before; sent > size+defaultChunkSize+1_000_000 {
+			t.Fatalf("sent %d bytes for a %d-byte file: the upload restarted instead of resuming", sent, size)
+		}
+		if !strings.Contains(field(t, r.stdout, "url"), "/v1/content/") || len(field(t, r.stdout, "key")) != 64 {
+			t.Fatalf("upload output: %s", r.stdout)
+		}
+		if entries, _ := os.ReadDir(env["LECTERN_STATE_DIR"]); len(entries) != 0 {
+			t.Fatalf("state left after success: %v", entries)
+		}
+		download(t, r, data)
+	})
+
+	t.Run("interrupted run, resumed by running it again", func(t *testing.T) {
+		data := randomBytes(t, size)
+		file := filepath.Join(dir, "recording.mp4")
+		os.WriteFile(file, data, 0o600)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		proxy.arm(13_000_000, cancel) // the user presses ^C
+		r := cliContext(ctx, t, env, "upload", "--conference", "talks", file)
+		if r.code != exitError || !strings.Contains(r.stderr, "run the same command again to resume") {
+			t.Fatalf("interrupted upload: exit %d %s", r.code, r.stderr)
+		}
+		if entries, _ := os.ReadDir(env["LECTERN_STATE_DIR"]); len(entries) != 1 {
+			t.Fatalf("want one state file, have %v", entries)
+		}
+		before := proxy.sent.Load()
+		r = cli(t, env, "upload", "--conference", "talks", file).must(t)
+		m := resumeLine.FindStringSubmatch(r.stderr)
+		if m == nil {
+			t.Fatalf("second run did not resume: %s", r.stderr)
+		}
+		off, _ := strconv.ParseInt(m[1], 10, 64)
+		if off < 1<<20 || m[2] != strconv.Itoa(size) {
+			t.Fatalf("resumed at %d of %s; the first run had sent 13 MB", off, m[2])
+		}
+		if sent := proxy.sent.Load() - before; sent > size-off+1_000_000 {
+			t.Fatalf("second run sent %d bytes after resuming at %d", sent, off)
+		}
+		download(t, r, data)
+	})
+
+	t.Run("a changed file is a new upload", func(t *testing.T) {
+		file := filepath.Join(dir, "notes.txt")
+		os.WriteFile(file, []byte("first version"), 0o600)
+		r1 := cli(t, env, "upload", "--conference", "talks", file).must(t)
+		os.WriteFile(file, []byte("second, longer version"), 0o600)
+		r2 := cli(t, env, "upload", "--conference", "talks", file).must(t)
+		if field(t, r1.stdout, "url") == field(t, r2.stdout, "url") || strings.Contains(r2.stderr, "resuming") {
+			t.Fatal("the changed file resumed the old upload")
+		}
+		download(t, r2, []byte("second, longer version"))
+	})
+
+	t.Run("handout and empty file", func(t *testing.T) {
+		file := filepath.Join(dir, "agenda.pdf")
+		os.WriteFile(file, []byte("%PDF-1.4 agenda"), 0o600)
+		r := cli(t, env, "-o", "json", "upload", "--conference", "talks", "--handout", file).must(t)
+		var res uploadResult
+		if err := json.Unmarshal([]byte(r.stdout), &res); err != nil || res.Handout == "" || !strings.HasSuffix(res.Name, ".blb") || res.Size != 15 {
+			t.Fatalf("handout result: %+v %v", res, err)
+		}
+		empty := filepath.Join(dir, "empty.txt")
+		os.WriteFile(empty, nil, 0o600)
+		r = cli(t, env, "upload", "--conference", "talks", empty).must(t)
+		download(t, r, nil)
+	})
+
+	t.Run("refusals", func(t *testing.T) {
+		file := filepath.Join(dir, "x.png")
+		os.WriteFile(file, []byte("png"), 0o600)
+		if r := cli(t, env, "upload", "--conference", "nope", file); r.code != exitError || !strings.Contains(r.stderr, "HTTP 403") {
+			t.Fatalf("other conference: exit %d %s", r.code, r.stderr)
+		}
+		if r := cli(t, env, "upload", "--conference", "talks", dir); r.code != exitUsage {
+			t.Fatalf("a directory: exit %d %s", r.code, r.stderr)
+		}
+		if r := cli(t, env, "upload", "--conference", "talks", filepath.Join(dir, "missing")); r.code != exitError {
+			t.Fatalf("a missing file: exit %d %s", r.code, r.stderr)
+		}
+	})
+
+	r := cli(t, env, "content", "list", "--conference", "talks").must(t)
+	if n := strings.Count(r.stdout, "\n") - 1; n != 6 {
+		t.Fatalf("content list after six uploads shows %d:\n%s", n, r.stdout)
+	}
+}
