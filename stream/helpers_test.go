@@ -379,3 +379,5 @@ func segmentsEnd(t *testing.T, in *instance, conf, id string) int64 {
 	}
 	return u.plainSegs
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

@@ -171,18 +171,17 @@ func (x *lease) hold(requestUnlock func()) {
 	lastRenew := time.Now()
 	ticker := time.NewTicker(x.l.poll)
 	defer ticker.Stop()
-	asked := false
 	for {
 		select {
 		case <-x.stop:
 			return
 		case <-ticker.C:
 		}
-		if !asked {
-			if data, _, err := x.l.b.ReadAll(ctx, x.unlockKey); err == nil && string(data) == x.token {
-				asked = true
-				requestUnlock()
-			}
+		if data, _, err := x.l.b.ReadAll(ctx, x.unlockKey); err == nil && string(data) == x.token {
+			// Each request is answered (tusd's cancel is idempotent) and consumed, so
+			// that a later waiter's request is seen too.
+			_ = x.l.b.Delete(ctx, x.unlockKey)
+			requestUnlock()
 		}
 		if time.Since(lastRenew) >= renewEvery {
 			cond := storage.Condition{IfVersion: x.version}
@@ -197,10 +196,7 @@ func (x *lease) hold(requestUnlock func()) {
 				// Someone took the lease over (this holder was stalled past the
 				// TTL): stop writing at once. The create-only part puts keep the
 				// two from ever storing the same segment twice.
-				if !asked {
-					asked = true
-					requestUnlock()
-				}
+				requestUnlock()
 			default:
 				x.l.log.Warn("upload lease not renewed", slog.String("error", err.Error()))
 			}

@@ -195,7 +195,6 @@ func locked(t *testing.T, be *backend, loc string) bool {
 	return false
 }
 
-
 // TestStaleTail simulates a crash between storing a part and replacing the tail: the
 // tail then names fewer segments than the parts hold, is ignored, and the offset is
 // the end of the parts, never earlier (no stored segment is written twice).
