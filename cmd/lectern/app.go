@@ -71,7 +71,7 @@ Exit codes: 0 success, 1 error, 2 usage error, 3 fsck found problems.`,
 	f := root.PersistentFlags()
 	f.StringVar(&a.server, "server", envOr(a, "LECTERN_SERVER", defaultServer), "server URL (env LECTERN_SERVER)")
 	f.StringVar(&a.token, "token", "", "bearer token (env LECTERN_TOKEN; prefer the environment or --token-file: a flag is visible in the process list)")
-	f.StringVar(&a.tokenFile, "token-file", a.getenv("LECTERN_TOKEN_FILE"), "file holding the bearer token, e.g. lectern-data/config/admin-token (env LECTERN_TOKEN_FILE)")
+	f.StringVar(&a.tokenFile, "token-file", "", "file holding the bearer token, e.g. lectern-data/config/admin-token (env LECTERN_TOKEN_FILE)")
 	f.StringVar(&a.caFile, "ca-file", a.getenv("LECTERN_CA_FILE"), "PEM certificate(s) to trust for the server, e.g. lectern-data/config/tls-cert.pem (env LECTERN_CA_FILE)")
 	f.BoolVar(&a.insecure, "insecure", false, "do not verify the server's certificate (dangerous: anyone on the path can read your token and content)")
 	f.StringVarP(&a.output, "output", "o", "text", "output format: text or json")
@@ -126,26 +126,34 @@ func groupCommand(use, short string, subs ...*cobra.Command) *cobra.Command {
 	return c
 }
 
-// resolveToken returns the token: --token, then --token-file, then LECTERN_TOKEN.
+// resolveToken returns the token: the flags (--token, then --token-file) win over the
+// environment (LECTERN_TOKEN, then LECTERN_TOKEN_FILE).
 func (a *app) resolveToken() (string, error) {
 	if a.token != "" {
 		return a.token, nil
 	}
 	if a.tokenFile != "" {
-		b, err := os.ReadFile(a.tokenFile)
-		if err != nil {
-			return "", fmt.Errorf("token file: %w", err)
-		}
-		tok := strings.TrimSpace(string(b))
-		if tok == "" {
-			return "", fmt.Errorf("token file %s is empty", a.tokenFile)
-		}
-		return tok, nil
+		return readTokenFile(a.tokenFile)
 	}
-	if v := a.getenv("LECTERN_TOKEN"); v != "" {
-		return strings.TrimSpace(v), nil
+	if v := strings.TrimSpace(a.getenv("LECTERN_TOKEN")); v != "" {
+		return v, nil
+	}
+	if f := a.getenv("LECTERN_TOKEN_FILE"); f != "" {
+		return readTokenFile(f)
 	}
 	return "", usagef("this command needs a token: --token-file FILE, or LECTERN_TOKEN in the environment")
+}
+
+func readTokenFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("token file: %w", err)
+	}
+	tok := strings.TrimSpace(string(b))
+	if tok == "" {
+		return "", fmt.Errorf("token file %s is empty", path)
+	}
+	return tok, nil
 }
 
 // printJSON writes v as indented JSON on stdout.

@@ -213,6 +213,12 @@ func TestServerCommands(t *testing.T) {
 		if r := cli(t, attendee, "conference", "list"); r.code != exitError || !strings.Contains(r.stderr, "forbidden") {
 			t.Fatalf("attendee listing conferences: exit %d %s", r.code, r.stderr)
 		}
+		// Precedence: LECTERN_TOKEN over LECTERN_TOKEN_FILE; --token-file over both.
+		both := map[string]string{"LECTERN_SERVER": s.url, "LECTERN_CA_FILE": s.caFile(), "LECTERN_TOKEN": attendee["LECTERN_TOKEN"], "LECTERN_TOKEN_FILE": s.adminFile()}
+		if r := cli(t, both, "conference", "list"); r.code != exitError || !strings.Contains(r.stderr, "forbidden") {
+			t.Fatalf("LECTERN_TOKEN should win: exit %d %s", r.code, r.stderr)
+		}
+		cli(t, both, "--token-file", s.adminFile(), "conference", "list").must(t)
 	})
 
 	t.Run("conference delete", func(t *testing.T) {
