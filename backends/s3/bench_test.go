@@ -12,6 +12,7 @@ import (
 	"runtime/metrics"
 	"strconv"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -28,11 +29,21 @@ const benchSize = 256 << 20
 func benchFixture(b *testing.B) (*storage.Bucket, *miniogo.Client, string) {
 	b.Helper()
 	f := newFixture(b)
-	d := f.driver(b, func(c *s3.Config) {
-		c.PartSize = 0 // the defaults, not the tests' small parts
-		c.MaxBackoff = 0
-	})
+	d := f.driver(b, benchConfig)
 	return storage.NewBucket(d), f.srv.Client(b), f.bucket
+}
+
+// benchConfig gives the benchmarks the production defaults (not the tests' small
+// parts), unless LECTERN_S3_BENCH_PART_MIB or LECTERN_S3_BENCH_CONCURRENCY ask for
+// other values to compare.
+func benchConfig(c *s3.Config) {
+	c.PartSize, c.Concurrency, c.MaxBackoff = 0, 0, 0
+	if v, err := strconv.Atoi(os.Getenv("LECTERN_S3_BENCH_PART_MIB")); err == nil {
+		c.PartSize = int64(v) << 20
+	}
+	if v, err := strconv.Atoi(os.Getenv("LECTERN_S3_BENCH_CONCURRENCY")); err == nil {
+		c.Concurrency = v
+	}
 }
 
 // pair times the backend and the raw client doing the same thing in each iteration,
@@ -41,29 +52,42 @@ func benchFixture(b *testing.B) (*storage.Bucket, *miniogo.Client, string) {
 // load.
 func pair(b *testing.B, size int64, lectern, raw func() error) {
 	b.Helper()
-	var tl, tr time.Duration
-	run := func(fn func() error, acc *time.Duration) {
-		start := time.Now()
+	var tl, tr, cl, cr time.Duration
+	run := func(fn func() error, wall, cpu *time.Duration) {
+		c0, start := cpuTime(), time.Now()
 		if err := fn(); err != nil {
 			b.Fatal(err)
 		}
-		*acc += time.Since(start)
+		*wall += time.Since(start)
+		*cpu += cpuTime() - c0
 	}
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
 		if i%2 == 0 {
-			run(lectern, &tl)
-			run(raw, &tr)
+			run(lectern, &tl, &cl)
+			run(raw, &tr, &cr)
 		} else {
-			run(raw, &tr)
-			run(lectern, &tl)
+			run(raw, &tr, &cr)
+			run(lectern, &tl, &cl)
 		}
 	}
-	n := float64(b.N)
-	mbps := func(d time.Duration) float64 { return float64(size) * n / d.Seconds() / (1 << 20) }
-	b.ReportMetric(mbps(tl), "lectern-MiB/s")
-	b.ReportMetric(mbps(tr), "minio-go-MiB/s")
+	gib := float64(size) * float64(b.N) / (1 << 30)
+	b.ReportMetric(gib*1024/tl.Seconds(), "lectern-MiB/s")
+	b.ReportMetric(gib*1024/tr.Seconds(), "minio-go-MiB/s")
 	b.ReportMetric(tr.Seconds()/tl.Seconds(), "ratio")
+	// The client's own CPU time per GiB (user + system, this process): unlike the
+	// wall time, it hardly depends on what else the machine is doing.
+	b.ReportMetric(cl.Seconds()/gib, "lectern-cpu-s/GiB")
+	b.ReportMetric(cr.Seconds()/gib, "minio-go-cpu-s/GiB")
+}
+
+// cpuTime returns the CPU time this process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkPut256MiB: a 256 MiB put through the backend (streamed, as the engine
@@ -155,11 +179,11 @@ const peakSize = 1 << 30
 // child process that does nothing but that put (target: under 64 MiB).
 func BenchmarkPeakMemoryPut1GiB(b *testing.B) {
 	f := newFixture(b)
-	d := f.driver(b, func(c *s3.Config) { c.PartSize = 0; c.MaxBackoff = 0 })
+	d := f.driver(b, benchConfig)
 	bucket := storage.NewBucket(d)
 	ctx := context.Background()
 
-	var peakHeap uint64
+	var peakHeap, peakChild float64
 	for b.Loop() {
 		runtime.GC()
 		peak := sampleHeap(func() {
@@ -171,12 +195,18 @@ func BenchmarkPeakMemoryPut1GiB(b *testing.B) {
 				b.Fatalf("Put stored %d bytes, want %d", a.Size, peakSize)
 			}
 		})
-		peakHeap = max(peakHeap, peak)
+		peakHeap = max(peakHeap, float64(peak)/(1<<20))
+		peakChild = max(peakChild, childPeakRSS(b, f))
 	}
-	b.ReportMetric(float64(peakHeap)/(1<<20), "peak-heap-MiB")
+	b.ReportMetric(peakHeap, "peak-heap-MiB")
+	b.ReportMetric(peakChild, "child-peak-rss-MiB")
+}
 
-	// The child is this test binary, running TestPeakMemoryChild only.
-	cmd := exec.Command(os.Args[0], "-test.run=^TestPeakMemoryChild$", "-test.count=1")
+// childPeakRSS runs the same put in a child process (this test binary, running
+// TestPeakMemoryChild only) and returns the child's peak resident set size in MiB.
+func childPeakRSS(b *testing.B, f *fixture) float64 {
+	b.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestPeakMemoryChild$", "-test.count=1", "-test.v")
 	cmd.Env = append(os.Environ(),
 		"LECTERN_S3_PEAK_CHILD=1",
 		"LECTERN_S3_ENDPOINT="+f.srv.Endpoint,
@@ -194,8 +224,11 @@ func BenchmarkPeakMemoryPut1GiB(b *testing.B) {
 	if m == nil {
 		b.Fatalf("the child did not report its peak memory:\n%s", out)
 	}
-	kb, _ := strconv.ParseFloat(string(m[1]), 64)
-	b.ReportMetric(kb/1024, "child-peak-rss-MiB")
+	kb, err := strconv.ParseFloat(string(m[1]), 64)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return kb / 1024
 }
 
 // TestPeakMemoryChild is the child process of BenchmarkPeakMemoryPut1GiB; it does
@@ -204,13 +237,15 @@ func TestPeakMemoryChild(t *testing.T) {
 	if os.Getenv("LECTERN_S3_PEAK_CHILD") != "1" {
 		t.Skip("run by BenchmarkPeakMemoryPut1GiB only")
 	}
-	d, err := s3.New(context.Background(), s3.Config{
+	cfg := s3.Config{
 		Bucket:          os.Getenv("LECTERN_S3_PEAK_BUCKET"),
 		Endpoint:        os.Getenv("LECTERN_S3_ENDPOINT"),
 		AccessKeyID:     os.Getenv("LECTERN_S3_ACCESS_KEY"),
 		SecretAccessKey: os.Getenv("LECTERN_S3_SECRET_KEY"),
 		UsePathStyle:    true,
-	})
+	}
+	benchConfig(&cfg)
+	d, err := s3.New(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

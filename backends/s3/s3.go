@@ -108,6 +108,12 @@ func (d *Driver) Put(ctx context.Context, key string, r io.Reader, opts storage.
 		o.MultipartUploadThreshold = partSize
 	})
 	if err != nil {
+		if src.n+headerSize > partSize*maxParts {
+			// The transfer manager gave up at S3's part limit (its error has no type
+			// to test for, but the count says it all).
+			return storage.Attributes{}, storage.NewError(storage.ErrInvalidArgument, "put", key,
+				fmt.Errorf("the data outgrew %d parts of %d bytes; give its size in PutOptions.Size: %w", maxParts, partSize, err))
+		}
 		return storage.Attributes{}, d.putError(ctx, key, src, err, opts.Condition)
 	}
 	return storage.Attributes{
