@@ -270,8 +270,10 @@ func (m *crashModel) verify(t *testing.T, dir string, sealer *metastoretest.Seal
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := sealer.Open(raw); err != nil {
-			t.Errorf("%s does not decrypt: %v", a.Key, err)
+		// Decrypts, and decodes with the checks a Store applies on load (role,
+		// document binding, journal sequence number).
+		if _, err := metastore.OpenFile(sealer, strings.TrimPrefix(a.Key, crashPrefix), raw); err != nil {
+			t.Errorf("%s does not open: %v", a.Key, err)
 			losses++
 		}
 	}

@@ -49,6 +49,10 @@ type Options struct {
 	Logger *slog.Logger
 }
 
+// MaxDocumentSize bounds one document. Metadata documents are kilobytes; the bound
+// keeps a runaway caller from filling the journal with huge copies.
+const MaxDocumentSize = 16 << 20
+
 // DefaultSnapshotInterval is the seeds' five minutes.
 const DefaultSnapshotInterval = 5 * time.Minute
 
@@ -199,6 +203,9 @@ func (s *Store) Get(ctx context.Context, d Doc) ([]byte, error) {
 func (s *Store) Put(ctx context.Context, d Doc, data []byte) error {
 	if err := d.validate(); err != nil {
 		return err
+	}
+	if len(data) > MaxDocumentSize {
+		return fmt.Errorf("metastore: %s: %d bytes, over the limit of %d: %w", d, len(data), MaxDocumentSize, storage.ErrInvalidArgument)
 	}
 	return s.change(ctx, d, opPut, data)
 }
