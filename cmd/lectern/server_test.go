@@ -109,8 +109,8 @@ func TestServerCommands(t *testing.T) {
 	t.Run("download", func(t *testing.T) {
 		dir := t.TempDir()
 		out := filepath.Join(dir, "deck.png")
-		r := cli(t, attendee, "download", "--key", st.Key.Hex(), "--out", out, st.URLPath).must(t)
-		if fileSHA(t, out) != sha(plain) || !strings.Contains(r.stderr, "verified 300000 bytes") {
+		r := cli(t, attendee, "--progress", "always", "download", "--key", st.Key.Hex(), "--out", out, st.URLPath).must(t)
+		if fileSHA(t, out) != sha(plain) || !strings.Contains(r.stderr, "verified 300000 bytes") || !strings.Contains(r.stderr, "100%") {
 			t.Fatalf("downloaded file differs; %s", r.stderr)
 		}
 		if r := cli(t, attendee, "download", "--key", st.Key.Hex(), "--out", out, st.URLPath); r.code != exitUsage {

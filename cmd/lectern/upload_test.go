@@ -239,7 +239,7 @@ func TestUpload(t *testing.T) {
 		os.WriteFile(file, data, 0o600)
 		before := proxy.sent.Load()
 		proxy.arm(11_000_000, proxy.cutAll) // inside the second 8 MiB PATCH
-		r := cli(t, env, "upload", "--conference", "talks", file).must(t)
+		r := cli(t, env, "--progress", "always", "upload", "--conference", "talks", file).must(t)
 		t.Logf("client stderr:\n%s", r.stderr)
 		if !strings.Contains(r.stderr, "request failed") {
 			t.Fatalf("no failure seen, the cut did not happen: %s", r.stderr)
