@@ -40,7 +40,7 @@ func TestMain(m *testing.M) {
 }
 
 // binary builds ./cmd/<name> once per test run.
-func binary(t *testing.T, name string) string {
+func binary(t testing.TB, name string) string {
 	t.Helper()
 	binMu.Lock()
 	once := binOnce[name]
@@ -79,7 +79,7 @@ func (s *server) backendURL() string {
 }
 
 // startServer starts lecternd on a free port with dataDir (created when empty).
-func startServer(t *testing.T, dataDir string) *server {
+func startServer(t testing.TB, dataDir string) *server {
 	t.Helper()
 	s := &server{dir: dataDir, done: make(chan error, 1)}
 	s.cmd = exec.Command(binary(t, "lecternd"), "--listen", "127.0.0.1:0", "--log-format", "json",
@@ -130,7 +130,7 @@ func (s *server) logs() string {
 }
 
 // stop shuts lecternd down gracefully (SIGTERM: it flushes the metadata).
-func (s *server) stop(t *testing.T) {
+func (s *server) stop(t testing.TB) {
 	t.Helper()
 	if s.stopped {
 		return
@@ -180,12 +180,12 @@ func (r result) must(t *testing.T) result {
 }
 
 // adminEnv is the environment of an admin talking to s.
-func (s *server) adminEnv(t *testing.T) map[string]string {
+func (s *server) adminEnv(t testing.TB) map[string]string {
 	return map[string]string{"LECTERN_SERVER": s.url, "LECTERN_TOKEN_FILE": s.adminFile(),
 		"LECTERN_CA_FILE": s.caFile(), "LECTERN_STATE_DIR": filepath.Join(t.TempDir(), "state")}
 }
 
-func randomBytes(t *testing.T, n int) []byte {
+func randomBytes(t testing.TB, n int) []byte {
 	t.Helper()
 	b := make([]byte, n)
 	if _, err := rand.Read(b); err != nil {

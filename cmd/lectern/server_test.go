@@ -16,7 +16,7 @@ import (
 
 // engineOn opens the conference engine on a lecternd data dir's store with its KEK,
 // to put content there the way the server does.
-func engineOn(t *testing.T, s *server) *conference.Engine {
+func engineOn(t testing.TB, s *server) *conference.Engine {
 	t.Helper()
 	b, err := backends.Open(context.Background(), s.backendURL())
 	if err != nil {

@@ -99,14 +99,13 @@ is the only way to decrypt the content (lectern download --key).`,
 
 // tusUpload is one upload in progress.
 type tusUpload struct {
-	a       *app
-	cl      *client
-	f       *os.File
-	size    int64
-	url     string
-	o       uploadOptions
-	bar     *progress
-	retries int
+	a    *app
+	cl   *client
+	f    *os.File
+	size int64
+	url  string
+	o    uploadOptions
+	bar  *progress
 }
 
 func (a *app) upload(ctx context.Context, path string, o uploadOptions) error {
