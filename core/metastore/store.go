@@ -149,6 +149,9 @@ func Open(ctx context.Context, bucket *storage.Bucket, prefix string, sealer Sea
 	if err := s.replay(ctx); err != nil {
 		return nil, err
 	}
+	if s.opts.JournalSoftLimit > 0 && len(s.pending) >= s.opts.JournalSoftLimit {
+		s.kick <- struct{}{} // a long journal is written out soon, not at the next tick
+	}
 	go s.loop()
 	return s, nil
 }
@@ -275,6 +278,12 @@ func (s *Store) appendJournal(ctx context.Context, d Doc, op byte, data []byte, 
 			return seq, nil
 		}
 		if errors.Is(err, storage.ErrPrecondition) && attempt < maxIDAttempts {
+			// Another Store over the folder is ahead of this one: leap forward, by
+			// more each time, rather than probing its records one by one. Gaps in
+			// the sequence are harmless.
+			s.mu.Lock()
+			s.nextSeq = max(s.nextSeq, seq+1<<min(attempt, 16))
+			s.mu.Unlock()
 			continue
 		}
 		// The record may exist although the put failed (a reply lost on the way).

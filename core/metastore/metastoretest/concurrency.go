@@ -394,3 +394,46 @@ func testIDsAvoidExisting(t *testing.T, h conformance.Harness) {
 		}
 	}
 }
+
+// testSharedJournal: two Stores over one folder write journal records at the same
+// time (to different documents); no record overwrites another, so a third Store
+// replays every acknowledged change of both.
+func testSharedJournal(t *testing.T, h conformance.Harness) {
+	ctx := context.Background()
+	env := NewEnv(t, h)
+	stores := []*metastore.Store{env.Store(t, metastore.Options{}), env.Store(t, metastore.Options{})}
+	const revs = 20
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var errs []error
+	for si, s := range stores {
+		for k := range 2 {
+			wg.Go(func() {
+				doc := metastore.Doc{Kind: metastore.Kinds[k], ID: metastore.FormatID(uint64(si))}
+				for r := range revs {
+					if err := s.Put(ctx, doc, fmt.Appendf(nil, "%v rev %d", doc, r)); err != nil {
+						mu.Lock()
+						errs = append(errs, err)
+						mu.Unlock()
+						return
+					}
+				}
+			})
+		}
+	}
+	wg.Wait()
+	for _, err := range errs {
+		t.Fatal(err)
+	}
+	if n := len(env.Keys(t, metastore.JournalPrefix)); n != 2*2*revs {
+		t.Fatalf("journal holds %d records, want %d: some were lost", n, 2*2*revs)
+	}
+	s := env.Store(t, metastore.Options{})
+	for si := range stores {
+		for _, k := range metastore.Kinds {
+			doc := metastore.Doc{Kind: k, ID: metastore.FormatID(uint64(si))}
+			expectDoc(t, s, doc, fmt.Sprintf("%v rev %d", doc, revs-1))
+		}
+	}
+	closeStore(t, s)
+}

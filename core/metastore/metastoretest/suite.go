@@ -92,6 +92,7 @@ func Run(t *testing.T, h conformance.Harness) {
 		{"SnapshotTrimsJournal", testTrim},
 		{"TrimKeepsDeleteOrder", testTrimOrder},
 		{"ConcurrentChanges", testConcurrentChanges},
+		{"TwoStoresShareJournal", testSharedJournal},
 		{"IDSequence", testIDSequence},
 		{"IDsAvoidExistingDocuments", testIDsAvoidExisting},
 		{"ConcurrentIDsAcrossStores", testConcurrentIDs},
