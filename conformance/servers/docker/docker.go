@@ -208,3 +208,13 @@ func (c *Container) Exited(ctx context.Context) <-chan struct{} {
 	}()
 	return done
 }
+
+// Health is the status of the image's HEALTHCHECK ("starting", "healthy",
+// "unhealthy"), or "" when the image has none.
+func (c *Container) Health(ctx context.Context) (string, error) {
+	ct, err := c.d.pool.Client.InspectContainerWithContext(c.ID, ctx)
+	if err != nil {
+		return "", err
+	}
+	return ct.State.Health.Status, nil
+}
