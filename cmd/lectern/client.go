@@ -112,6 +112,9 @@ func (a *app) client(needToken bool) (*client, error) {
 		TLSHandshakeTimeout:   15 * time.Second,
 		ResponseHeaderTimeout: 2 * time.Minute,
 		IdleConnTimeout:       90 * time.Second,
+		// Requests that say "Expect: 100-continue" (PATCHes) wait this long for the
+		// server's go-ahead before sending the body anyway.
+		ExpectContinueTimeout: 2 * time.Second,
 		// HTTP/1.1: one bulk transfer at a time gains nothing from HTTP/2, whose flow
 		// control windows halved download throughput in BenchmarkDownload.
 		ForceAttemptHTTP2: false,

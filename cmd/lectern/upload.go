@@ -404,6 +404,9 @@ func (u *tusUpload) patch(ctx context.Context, off, n int64) (int64, *uploadResu
 		return 0, nil, err
 	}
 	req.ContentLength = n
+	// The server refuses a PATCH it will not take (a wrong offset, a body limit, a
+	// lost lock) before the body is sent, instead of after megabytes of it.
+	req.Header.Set("Expect", "100-continue")
 	req.Header.Set("Tus-Resumable", tusVersion)
 	req.Header.Set("Content-Type", "application/offset+octet-stream")
 	req.Header.Set("Upload-Offset", strconv.FormatInt(off, 10))
