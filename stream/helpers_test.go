@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -107,6 +109,9 @@ type instance struct {
 
 type instOption func(*Config, *conference.Config)
 
+// listenAt makes the next instance listen where a stopped one did (a restart).
+var listenAt = map[*testing.T]string{}
+
 func withLimits(l conference.Limits) instOption {
 	return func(_ *Config, e *conference.Config) { e.Limits = l }
 }
@@ -117,7 +122,10 @@ func withStream(f func(*Config)) instOption {
 
 func (be *backend) start(t *testing.T, opts ...instOption) *instance {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	log := discardLogger()
+	if os.Getenv("STREAM_TEST_LOG") != "" {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	ecfg := conference.Config{Bucket: be.bucket, KEK: testKEK, Now: be.clock.Now, Logger: log}
 	scfg := Config{Bucket: be.bucket, UploadKey: testUploadKey, Now: be.clock.Now, Logger: log, LockTTL: 2 * time.Second}
 	for _, o := range opts {
@@ -136,13 +144,28 @@ func (be *backend) start(t *testing.T, opts ...instOption) *instance {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewTLSServer(api.Handler())
+	srv := httptest.NewUnstartedServer(api.Handler())
+	if addr := listenAt[t]; addr != "" {
+		delete(listenAt, t)
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv.Listener.Close()
+		srv.Listener = l
+	}
+	srv.StartTLS()
 	inst := &instance{t: t, be: be, engine: eng, h: h, srv: srv, client: srv.Client()}
 	t.Cleanup(func() {
 		srv.Close()
 		_ = eng.Close(context.Background())
 	})
 	return inst
+}
+
+// restartAt arranges for the next instance of this test to listen on in's address.
+func (in *instance) restartAt() {
+	listenAt[in.t] = in.srv.Listener.Addr().String()
 }
 
 // stop simulates the process going away (the storage stays).

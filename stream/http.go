@@ -103,7 +103,7 @@ func (h *Handler) Routes() httpapi.RouteRegistrar {
 // request's scope in its context.
 func (h *Handler) serve(c *gin.Context) {
 	r := c.Request
-	rs := &reqState{conf: c.Param("conf"), method: r.Method, contentLength: r.ContentLength}
+	rs := &reqState{conf: c.Param("conf"), method: r.Method, contentLength: r.ContentLength, client: r.Context()}
 	if cl := httpapi.ClaimsOf(c); cl != nil {
 		rs.owner = cl.Subject
 		rs.admin = cl.Role == httpapi.RoleAdmin
@@ -155,7 +155,8 @@ func (h *Handler) dispatch(w http.ResponseWriter, r *http.Request) {
 // result answers GET …/uploads/:upload/result: the stored content's name, URL and key.
 func (h *Handler) result(c *gin.Context) {
 	conf, id := c.Param("conf"), c.Param("upload")
-	rs := &reqState{conf: conf, method: "HEAD"} // HEAD: finish an upload whose completion was interrupted
+	// method HEAD: finish an upload whose completion was interrupted.
+	rs := &reqState{conf: conf, method: "HEAD", client: c.Request.Context()}
 	if cl := httpapi.ClaimsOf(c); cl != nil {
 		rs.owner, rs.admin = cl.Subject, cl.Role == httpapi.RoleAdmin
 	}

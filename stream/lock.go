@@ -78,6 +78,12 @@ func (x *lease) Lock(ctx context.Context, requestUnlock func()) error {
 	x.token = hex.EncodeToString(t[:])
 	asked := ""
 	wait := 10 * time.Millisecond
+	// A request whose client has gone must not wait on (and interrupt the holders
+	// of) the lock: tusd's context outlives the client by a grace period.
+	var gone <-chan struct{}
+	if rs := stateOf(ctx); rs != nil && rs.client != nil {
+		gone = rs.client.Done()
+	}
 	for {
 		holder, err := x.try(ctx)
 		if err == nil && holder == "" {
@@ -95,6 +101,8 @@ func (x *lease) Lock(ctx context.Context, requestUnlock func()) error {
 		}
 		select {
 		case <-ctx.Done():
+			return handler.ErrLockTimeout
+		case <-gone:
 			return handler.ErrLockTimeout
 		case <-time.After(wait):
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/lectern/lectern/core/encryption"
+	"github.com/lectern/lectern/core/storage"
 	"github.com/lectern/lectern/httpapi"
 )
 
@@ -145,16 +147,11 @@ func TestInterruptedPatch(t *testing.T) {
 			const sent = 300_123
 			cutPatch(t, in, loc, tok, data, sent)
 
-			// The server notices the cut and stores what it got; HEAD waits for the
-			// PATCH's lock, and the loop only covers the time the server needs to
-			// see the connection close.
-			var off int64 = -1
-			for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-				if off = in.offset(loc, tok); off == tc.want && !locked(t, be, loc) {
-					break
-				}
-			}
-			if off != tc.want {
+			// Wait, through storage only (a HEAD would take the lock and interrupt the
+			// PATCH), until the PATCH has taken and released its lock: the server has
+			// then seen the cut and stored what it got.
+			waitReleased(t, be, loc)
+			if off := in.offset(loc, tok); off != tc.want {
 				t.Fatalf("offset after the cut %d, want %d", off, tc.want)
 			}
 			if tc.want == 0 {
@@ -163,7 +160,7 @@ func TestInterruptedPatch(t *testing.T) {
 				}
 			}
 			be.noPlaintext(t, "lectern-plaintext-line")
-			last := in.sendAll(loc, tok, data, off, 1<<20)
+			last := in.sendAll(loc, tok, data, tc.want, 1<<20)
 			in.checkContent(conf, resultFromHeaders(t, last), data)
 		})
 	}
@@ -185,14 +182,21 @@ func cutPatch(t *testing.T, in *instance, loc, tok string, data []byte, sent int
 	conn.Close()
 }
 
-func locked(t *testing.T, be *backend, loc string) bool {
+// waitReleased waits until the upload's lock has been taken and released.
+func waitReleased(t *testing.T, be *backend, loc string) {
 	t.Helper()
-	for _, a := range be.objects(t, "uploads/") {
-		if strings.HasSuffix(a.Key, "/"+lockObject) {
-			return true
+	id := loc[strings.LastIndexByte(loc, '/')+1:]
+	conf := strings.Split(strings.TrimPrefix(loc, "/v1/conferences/"), "/")[0]
+	key := uploadPrefix(conf, id) + lockObject
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if len(be.rec.putKeys(key)) == 0 {
+			continue
+		}
+		if _, err := be.bucket.Stat(t.Context(), key); errors.Is(err, storage.ErrNotFound) {
+			return
 		}
 	}
-	return false
+	t.Fatal("the cut PATCH never released its lock")
 }
 
 // TestStaleTail simulates a crash between storing a part and replacing the tail: the

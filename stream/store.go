@@ -29,6 +29,9 @@ type reqState struct {
 	method        string
 	contentLength int64
 	checksum      *checksum
+	// client is the request's own context: it ends when the client goes away, while
+	// tusd's context lives on for a grace period so that received bytes get stored.
+	client context.Context
 
 	// set by the store
 	expires time.Time
