@@ -1,6 +1,7 @@
 package metastoretest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -436,4 +437,55 @@ func testSharedJournal(t *testing.T, h conformance.Harness) {
 		}
 	}
 	closeStore(t, s)
+}
+
+// mangle stores a damaged copy of whatever is put under one key: a backend that
+// acknowledges a write it did not keep.
+type mangle struct {
+	storage.Driver
+	key string
+}
+
+func (m mangle) Put(ctx context.Context, key string, r io.Reader, opts storage.PutOptions) (storage.Attributes, error) {
+	if key != m.key {
+		return m.Driver.Put(ctx, key, r, opts)
+	}
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return storage.Attributes{}, err
+	}
+	if len(b) > 0 {
+		b[len(b)-1] ^= 1
+	}
+	return m.Driver.Put(ctx, key, bytes.NewReader(b), opts)
+}
+
+// testVerifyBeforeBackup: a primary that does not read back as written stops the
+// save before the backup is touched, and the document's journal records are kept.
+func testVerifyBeforeBackup(t *testing.T, h conformance.Harness) {
+	ctx := context.Background()
+	env := NewEnv(t, h)
+	s := env.Store(t, metastore.Options{})
+	mustPut(t, s, setA, "v1")
+	closeStore(t, s)
+	goodBackup := env.Raw(t, setA.BackupKey())
+	s2 := env.StoreOn(t, storage.NewBucket(mangle{env.Open(t), env.Prefix + setA.PrimaryKey()}), metastore.Options{})
+	mustPut(t, s2, setA, "v2")
+	mustPut(t, s2, setB, "b")
+	err := s2.Snapshot(ctx)
+	if !errors.Is(err, metastore.ErrCorrupt) {
+		t.Fatalf("snapshot over a backend that damages the primary: %v, want ErrCorrupt", err)
+	}
+	if !bytes.Equal(env.Raw(t, setA.BackupKey()), goodBackup) {
+		t.Fatal("the backup was rewritten although the primary did not verify")
+	}
+	// Crash. The journal still has v2; the backup heals the primary.
+	s3 := env.Store(t, metastore.Options{})
+	expectDoc(t, s3, setA, "v2")
+	expectDoc(t, s3, setB, "b")
+	closeStore(t, s3)
+	s4 := env.Store(t, metastore.Options{})
+	expectDoc(t, s4, setA, "v2")
+	closeStore(t, s4)
+	env.CheckAllOpen(t)
 }

@@ -87,6 +87,7 @@ func Run(t *testing.T, h conformance.Harness) {
 		{"NewestCopyWins", testNewestWins},
 		{"DamagedCopyIsHealed", testHealing},
 		{"BothCopiesDamaged", testBothDamaged},
+		{"SnapshotVerifiesBeforeBackup", testVerifyBeforeBackup},
 		{"DamagedJournalRecord", testDamagedJournal},
 		{"WrongKey", testWrongKey},
 		{"SnapshotTrimsJournal", testTrim},
@@ -339,7 +340,15 @@ func testNewestWins(t *testing.T, h conformance.Harness) {
 			s := env.Store(t, metastore.Options{})
 			old := snapshotOf(t, env, s, setA, "old")
 			snapshotOf(t, env, s, setA, "new")
+			// A newer change elsewhere lets the snapshot trim all of setA's journal
+			// records, so only its two files can answer.
+			mustPut(t, s, setB, "elsewhere")
 			closeStore(t, s)
+			for _, k := range env.Keys(t, metastore.JournalPrefix) {
+				if f, err := metastore.OpenFile(env.Sealer, k, env.Raw(t, k)); err != nil || f.Doc == setA {
+					t.Fatalf("journal record %s of %v survived the snapshot (%v)", k, f.Doc, err)
+				}
+			}
 			// A crash between the two writes leaves one copy a generation behind.
 			staleKey, freshKey := setA.BackupKey(), setA.PrimaryKey()
 			if stale == "primary" {
@@ -428,11 +437,24 @@ func testBothDamaged(t *testing.T, h conformance.Harness) {
 	}
 	// The damaged files are left for an operator; the other document is unaffected.
 	expectDoc(t, s2, setB, "other")
-	// A new version replaces the damaged document.
+	// A new version replaces the damaged document; deleting one removes it.
 	mustPut(t, s2, setA, "rewritten")
+	if err := s2.Delete(ctx, setB); err != nil {
+		t.Fatal(err)
+	}
+	mustPut(t, s2, ftA, "newest record") // so that setB's delete record is trimmed
 	closeStore(t, s2)
+	env.SetRaw(t, setB.PrimaryKey(), []byte("junk"))
+	env.SetRaw(t, setB.BackupKey(), []byte("junk"))
 	s3 := env.Store(t, metastore.Options{})
 	expectDoc(t, s3, setA, "rewritten")
+	if err := s3.Delete(ctx, setB); err != nil {
+		t.Fatalf("delete of a document with both copies damaged: %v", err)
+	}
+	expectMissing(t, s3, setB)
+	closeStore(t, s3)
+	s3 = env.Store(t, metastore.Options{})
+	expectMissing(t, s3, setB)
 	closeStore(t, s3)
 	env.CheckAllOpen(t)
 }
