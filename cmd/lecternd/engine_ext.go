@@ -2,14 +2,19 @@ package main
 
 import (
 	"context"
+	"crypto/hkdf"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/gin-gonic/gin"
 
 	"github.com/lectern/lectern/core/conference"
 	"github.com/lectern/lectern/core/events"
 	"github.com/lectern/lectern/httpapi"
 	"github.com/lectern/lectern/httpapi/confapi"
+	"github.com/lectern/lectern/stream"
 )
 
 func init() { extensionFactories = append(extensionFactories, engineExtension) }
@@ -17,9 +22,9 @@ func init() { extensionFactories = append(extensionFactories, engineExtension) }
 // sweepEvery is how often the conferencing role runs the retention sweep.
 const sweepEvery = time.Hour
 
-// engineExtension hosts the conference engine and its routes in the all and
-// conferencing roles; the components role serves ciphertext only and needs neither
-// the engine nor the KEK.
+// engineExtension hosts the conference engine, its routes and the tus upload stream
+// in the all and conferencing roles; the components role serves ciphertext only and
+// needs neither the engine nor the KEK.
 func engineExtension(ctx context.Context, rt *Runtime) (Extension, error) {
 	if httpapi.ServerRole(rt.Config.Role) == httpapi.ServeComponents {
 		return Extension{}, nil
@@ -41,11 +46,25 @@ func engineExtension(ctx context.Context, rt *Runtime) (Extension, error) {
 	if err != nil {
 		return Extension{}, err
 	}
+	uploadKey, err := deriveUploadKey(kek)
+	if err != nil {
+		return Extension{}, err
+	}
+	uploads, err := stream.New(stream.Config{Engine: eng, Bucket: rt.Storage, UploadKey: uploadKey,
+		Logger: rt.Logger.With("part", "uploads")})
+	if err != nil {
+		return Extension{}, err
+	}
+	conferencing := confapi.Routes(confapi.Config{Engine: eng, Events: hub})
+	uploadRoutes := uploads.Routes()
 	sweepCtx, stopSweeps := context.WithCancel(context.WithoutCancel(ctx))
 	go sweepLoop(sweepCtx, rt, eng)
 	return Extension{
-		Name:       "engine",
-		Routes:     confapi.Routes(confapi.Config{Engine: eng, Events: hub}),
+		Name: "engine",
+		Routes: func(s *httpapi.Server, api *gin.RouterGroup) {
+			conferencing(s, api)
+			uploadRoutes(s, api)
+		},
 		ErrorRules: confapi.ErrorRules(),
 		OnShutdownStart: func() {
 			stopSweeps()
@@ -104,4 +123,17 @@ func engineRetention(r Retention) conference.Retention {
 		d.Grace = time.Duration(r.Grace)
 	}
 	return d
+}
+
+// deriveUploadKey derives the key that wraps the content keys of unfinished uploads
+// from the KEK (HKDF-SHA256 with its own label), so that every instance sharing the
+// KEK can resume every upload, and the KEK itself wraps only master keys.
+func deriveUploadKey(kek [32]byte) ([stream.UploadKeySize]byte, error) {
+	var key [stream.UploadKeySize]byte
+	k, err := hkdf.Key(sha256.New, kek[:], nil, "lectern upload key v1", len(key))
+	if err != nil {
+		return key, err
+	}
+	copy(key[:], k)
+	return key, nil
 }
