@@ -5,6 +5,8 @@
 //	mem://name, mem://                    in-process memory (package backends/memory);
 //	                                      a name is shared within the process, an
 //	                                      empty name gives a new private store
+//	s3://bucket/prefix?endpoint=…         S3 or MinIO (package backends/s3)
+//	smb://[domain;]user@host/share/path   a Windows/SMB share (package backends/smb)
 //
 // Each backend documents and parses its own URL syntax in its package (an OpenURL
 // function); this package only dispatches. It must not know any backend's internals,
@@ -19,6 +21,8 @@ import (
 
 	"github.com/lectern/lectern/backends/disk"
 	"github.com/lectern/lectern/backends/memory"
+	"github.com/lectern/lectern/backends/s3"
+	"github.com/lectern/lectern/backends/smb"
 	"github.com/lectern/lectern/core/storage"
 )
 
@@ -48,14 +52,12 @@ func openDriver(ctx context.Context, u *url.URL) (storage.Driver, error) {
 		return driver(disk.OpenURL(ctx, u))
 	case "mem":
 		return openMemory(u)
-
-	// Remote backends go here, one case per scheme, each delegating to the OpenURL of
-	// its own package so that its URL syntax is documented beside its code, e.g.
-	//	case "s3":
-	//		return driver(s3.OpenURL(ctx, u))
-	//	case "smb":
-	//		return driver(smb.OpenURL(ctx, u))
-	// and the scheme is added to the list in the package comment and in knownSchemes.
+	// Remote backends delegate to the OpenURL of their own package, so that each URL
+	// syntax is documented beside its code.
+	case "s3":
+		return driver(s3.OpenURL(ctx, u))
+	case "smb":
+		return driver(smb.OpenURL(ctx, u))
 
 	case "":
 		return nil, storage.NewError(storage.ErrInvalidArgument, "open", "", fmt.Errorf("storage URL %q has no scheme (known: %s)", u.Redacted(), knownSchemes))
@@ -64,7 +66,7 @@ func openDriver(ctx context.Context, u *url.URL) (storage.Driver, error) {
 	}
 }
 
-const knownSchemes = "file, mem"
+const knownSchemes = "file, mem, s3, smb"
 
 // driver converts a backend's concrete result to the interface without turning a nil
 // pointer into a non-nil interface.
