@@ -286,15 +286,27 @@ func (s *Store) appendJournal(ctx context.Context, d Doc, op byte, data []byte, 
 			s.mu.Unlock()
 			continue
 		}
-		// The record may exist although the put failed (a reply lost on the way).
-		// Remove it so that a restart does not resurrect an unacknowledged change;
-		// if that fails too, the change's outcome is simply unknown, as documented.
 		if !errors.Is(err, storage.ErrPrecondition) {
-			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			_ = s.bucket.Delete(dctx, s.prefix+key)
-			cancel()
+			s.retract(ctx, key, sealed)
 		}
 		return 0, fmt.Errorf("metastore: journal %s: %w", d, err)
+	}
+}
+
+// retract removes a journal record whose put reported failure but may have happened
+// (a reply lost on the way), so that a restart does not apply a change its caller was
+// told had failed. Only a record holding exactly these sealed bytes is removed: the
+// key may belong to another Store that won it, and the random nonce makes ours unique.
+// If this fails too, the change's outcome is unknown, as Put documents.
+func (s *Store) retract(ctx context.Context, key string, sealed []byte) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	raw, _, err := s.bucket.ReadAll(ctx, s.prefix+key)
+	if err != nil || !bytes.Equal(raw, sealed) {
+		return
+	}
+	if err := s.bucket.Delete(ctx, s.prefix+key); err != nil {
+		s.log.WarnContext(ctx, "metastore: could not retract a failed journal record", "key", key, "err", err)
 	}
 }
 

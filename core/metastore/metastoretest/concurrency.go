@@ -377,3 +377,20 @@ func testVerifyBeforeBackup(t *testing.T, h conformance.Harness) {
 	closeStore(t, s4)
 	env.CheckAllOpen(t)
 }
+
+// testFailedPutNotApplied: a change whose journal put reported failure (although
+// the backend kept the record) is not applied after a restart either.
+func testFailedPutNotApplied(t *testing.T, h conformance.Harness) {
+	ctx := context.Background()
+	env := NewEnv(t, h)
+	s := env.Store(t, metastore.Options{})
+	mustPut(t, s, setA, "acknowledged")
+	closeStore(t, s)
+	s2 := env.StoreOn(t, storage.NewBucket(lostReply{env.Open(t), env.Prefix + metastore.JournalPrefix}), metastore.Options{})
+	if err := s2.Put(ctx, setA, []byte("failed")); !errors.Is(err, storage.ErrUnavailable) {
+		t.Fatalf("put with a lost reply: %v, want ErrUnavailable", err)
+	}
+	expectDoc(t, s2, setA, "acknowledged")
+	s3 := env.Store(t, metastore.Options{}) // crash of s2
+	expectDoc(t, s3, setA, "acknowledged")
+}

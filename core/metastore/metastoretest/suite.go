@@ -94,6 +94,7 @@ func Run(t *testing.T, h conformance.Harness) {
 		{"TrimKeepsDeleteOrder", testTrimOrder},
 		{"ConcurrentChanges", testConcurrentChanges},
 		{"TwoStoresShareJournal", testSharedJournal},
+		{"FailedPutNotApplied", testFailedPutNotApplied},
 		{"IDSequence", testIDSequence},
 		{"IDsAvoidExistingDocuments", testIDsAvoidExisting},
 		{"ConcurrentIDsAcrossStores", testConcurrentIDs},

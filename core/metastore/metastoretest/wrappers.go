@@ -125,3 +125,18 @@ func (m mangle) Put(ctx context.Context, key string, r io.Reader, opts storage.P
 	}
 	return m.Driver.Put(ctx, key, bytes.NewReader(b), opts)
 }
+
+// lostReply stores journal records but reports the put as failed, as when a
+// connection drops after the server wrote the object.
+type lostReply struct {
+	storage.Driver
+	prefix string
+}
+
+func (l lostReply) Put(ctx context.Context, key string, r io.Reader, opts storage.PutOptions) (storage.Attributes, error) {
+	a, err := l.Driver.Put(ctx, key, r, opts)
+	if err == nil && strings.HasPrefix(key, l.prefix) {
+		return storage.Attributes{}, storage.NewError(storage.ErrUnavailable, "put", key, errors.New("injected: reply lost"))
+	}
+	return a, err
+}
