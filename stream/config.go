@@ -2,6 +2,8 @@ package stream
 
 import (
 	"context"
+	"crypto/hkdf"
+	"crypto/sha256"
 	"errors"
 	"io"
 	"log/slog"
@@ -96,4 +98,24 @@ func (c *Config) setDefaults() error {
 		c.LocalLocksOnly = true
 	}
 	return nil
+}
+
+// uploadKeyInfo is the HKDF info of DeriveUploadKey; changing it orphans every
+// unfinished upload (their records no longer open).
+const uploadKeyInfo = "lectern/stream/upload-key/v1"
+
+// DeriveUploadKey derives Config.UploadKey from the server's KEK with HKDF-SHA256, so
+// that every instance holding the KEK derives the same key and the KEK itself is
+// never used for two purposes.
+func DeriveUploadKey(kek []byte) ([UploadKeySize]byte, error) {
+	var k [UploadKeySize]byte
+	if len(kek) < 32 {
+		return k, errors.New("stream: the KEK must be at least 32 bytes")
+	}
+	b, err := hkdf.Key(sha256.New, kek, nil, uploadKeyInfo, UploadKeySize)
+	if err != nil {
+		return k, err
+	}
+	copy(k[:], b)
+	return k, nil
 }

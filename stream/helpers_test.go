@@ -81,7 +81,7 @@ type backend struct {
 	auth   *httpapi.Authority
 }
 
-func newBackend(t *testing.T) *backend {
+func newBackend(t testing.TB) *backend {
 	t.Helper()
 	d, err := disk.New(t.TempDir())
 	if err != nil {
@@ -99,7 +99,7 @@ func newBackend(t *testing.T) *backend {
 // instance is one lecternd-like server: an engine, the upload endpoint and the API on
 // a real TLS listener on 127.0.0.1.
 type instance struct {
-	t      *testing.T
+	t      testing.TB
 	be     *backend
 	engine *conference.Engine
 	h      *Handler
@@ -110,7 +110,7 @@ type instance struct {
 type instOption func(*Config, *conference.Config)
 
 // listenAt makes the next instance listen where a stopped one did (a restart).
-var listenAt = map[*testing.T]string{}
+var listenAt = map[testing.TB]string{}
 
 func withLimits(l conference.Limits) instOption {
 	return func(_ *Config, e *conference.Config) { e.Limits = l }
@@ -120,7 +120,7 @@ func withStream(f func(*Config)) instOption {
 	return func(c *Config, _ *conference.Config) { f(c) }
 }
 
-func (be *backend) start(t *testing.T, opts ...instOption) *instance {
+func (be *backend) start(t testing.TB, opts ...instOption) *instance {
 	t.Helper()
 	log := discardLogger()
 	if os.Getenv("STREAM_TEST_LOG") != "" {
@@ -254,7 +254,7 @@ func (in *instance) create(conf, token string, size int64, md string) string {
 	return locationPath(in.t, r)
 }
 
-func locationPath(t *testing.T, r reply) string {
+func locationPath(t testing.TB, r reply) string {
 	t.Helper()
 	loc := r.header.Get("Location")
 	i := strings.Index(loc, "/v1/")
@@ -404,3 +404,9 @@ func segmentsEnd(t *testing.T, in *instance, conf, id string) int64 {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func bigLimits() conference.Limits {
+	l := conference.DefaultLimits()
+	l.MaxContentFile, l.MaxConferenceContent = 1<<40, 1<<40
+	return l
+}

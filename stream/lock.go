@@ -35,13 +35,20 @@ type leaseLocker struct {
 	log  *slog.Logger
 
 	mu    sync.Mutex
-	local map[string]func() // holder token -> its requestUnlock, for holders in this process
+	local map[string]*localHolder // holders in this process, by token
+}
+
+// localHolder lets a waiter in the same process ask a holder directly and wake up as
+// soon as it lets go, instead of polling storage.
+type localHolder struct {
+	requestUnlock func()
+	released      chan struct{}
 }
 
 func newLeaseLocker(cfg Config) *leaseLocker {
 	return &leaseLocker{
 		b: cfg.Bucket, ttl: cfg.LockTTL, poll: min(max(cfg.LockTTL/20, 50*time.Millisecond), time.Second),
-		now: cfg.Now, log: cfg.Logger, local: map[string]func(){},
+		now: cfg.Now, log: cfg.Logger, local: map[string]*localHolder{},
 	}
 }
 
@@ -61,6 +68,7 @@ type lease struct {
 	unlockKey string
 	token     string
 	version   string
+	released  chan struct{}
 	stop      chan struct{}
 	stopped   chan struct{}
 }
@@ -95,8 +103,9 @@ func (x *lease) Lock(ctx context.Context, requestUnlock func()) error {
 			}
 			return tusError(err)
 		}
-		if holder != "" && holder != asked {
-			x.askToRelease(ctx, holder)
+		var released chan struct{}
+		if holder != "" {
+			released = x.askToRelease(ctx, holder, holder != asked)
 			asked = holder
 		}
 		select {
@@ -104,12 +113,16 @@ func (x *lease) Lock(ctx context.Context, requestUnlock func()) error {
 			return handler.ErrLockTimeout
 		case <-gone:
 			return handler.ErrLockTimeout
+		case <-released: // a holder in this process let go: try again at once
+			wait = 10 * time.Millisecond
+			continue
 		case <-time.After(wait):
 		}
 		wait = min(wait*2, x.l.poll)
 	}
+	x.released = make(chan struct{})
 	x.l.mu.Lock()
-	x.l.local[x.token] = requestUnlock
+	x.l.local[x.token] = &localHolder{requestUnlock: requestUnlock, released: x.released}
 	x.l.mu.Unlock()
 	x.stop, x.stopped = make(chan struct{}), make(chan struct{})
 	go x.hold(requestUnlock)
@@ -157,17 +170,24 @@ func parseLease(b []byte) (expMillis int64, token string) {
 	return exp, t
 }
 
-func (x *lease) askToRelease(ctx context.Context, holder string) {
+// askToRelease asks the holder to let go (when ask is set) and returns, for a holder in
+// this process, a channel closed when it has.
+func (x *lease) askToRelease(ctx context.Context, holder string, ask bool) chan struct{} {
 	x.l.mu.Lock()
-	f := x.l.local[holder]
+	h := x.l.local[holder]
 	x.l.mu.Unlock()
-	if f != nil {
-		f()
-		return
+	if h != nil {
+		if ask {
+			h.requestUnlock()
+		}
+		return h.released
 	}
-	if _, err := x.l.b.PutBytes(ctx, x.unlockKey, []byte(holder), storage.Condition{}); err != nil {
-		x.l.log.Warn("upload unlock request not written", slog.String("error", err.Error()))
+	if ask {
+		if _, err := x.l.b.PutBytes(ctx, x.unlockKey, []byte(holder), storage.Condition{}); err != nil {
+			x.l.log.Warn("upload unlock request not written", slog.String("error", err.Error()))
+		}
 	}
+	return nil
 }
 
 // hold renews the lease and watches for release requests until Unlock.
@@ -219,11 +239,15 @@ func (x *lease) Unlock() error {
 	}
 	close(x.stop)
 	<-x.stopped
-	x.l.mu.Lock()
-	delete(x.l.local, x.token)
-	x.l.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	// Local waiters are woken once the lease object is gone (or was not ours).
+	defer func() {
+		x.l.mu.Lock()
+		delete(x.l.local, x.token)
+		x.l.mu.Unlock()
+		close(x.released)
+	}()
 	if data, _, err := x.l.b.ReadAll(ctx, x.unlockKey); err == nil && string(data) == x.token {
 		_ = x.l.b.Delete(ctx, x.unlockKey)
 	}
