@@ -1,7 +1,7 @@
 // Package smoke tests the lecternd container image: it builds the image with
 // deploy/build-image.sh (no registry needed), starts it with host networking on
 // 127.0.0.1 at a free port, waits for /readyz and Docker's own HEALTHCHECK, and talks
-// to it through the public API: a conference, a slide set, and an upload and a
+// to it through the public API: a conference, a slide set, and a tus upload and a
 // download of content.
 //
 // It needs a Docker daemon (DOCKER_HOST or the default socket); without one it skips,
