@@ -285,15 +285,31 @@ func (u *tusUpload) head(ctx context.Context) (int64, error) {
 func (u *tusUpload) send(ctx context.Context, off int64) (*uploadResult, error) {
 	failures := 0
 	known := true
+	var conflict error // a 409 answer to a PATCH at off
 	for {
 		if !known {
 			o, err := u.head(ctx)
+			var ae *apiError
+			if errors.As(err, &ae) && ae.Status == http.StatusConflict {
+				// A HEAD has no offset to disagree on: the upload itself is refused
+				// (the conference has ended). The PATCH's answer says why.
+				if conflict != nil {
+					return nil, conflict
+				}
+				return nil, err
+			}
 			if err != nil {
 				if ferr := u.failed(ctx, &failures, err); ferr != nil {
 					return nil, ferr
 				}
 				continue
 			}
+			if conflict != nil && o == off {
+				// The offset was right, so the conflict is something else (the
+				// conference has ended): retrying cannot help.
+				return nil, conflict
+			}
+			conflict = nil
 			if o < off {
 				fmt.Fprintf(u.a.stderr, "\nthe server holds %d bytes; resending from there\n", o)
 			}
@@ -316,6 +332,9 @@ func (u *tusUpload) send(ctx context.Context, off int64) (*uploadResult, error) 
 		}
 		if err != nil {
 			known = false
+			if errors.As(err, &ae) && ae.Status == http.StatusConflict {
+				conflict = err
+			}
 			if ferr := u.failed(ctx, &failures, err); ferr != nil {
 				return nil, ferr
 			}

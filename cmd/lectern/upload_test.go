@@ -327,6 +327,26 @@ func TestUpload(t *testing.T) {
 		}
 	})
 
+	t.Run("conference ended mid-upload: a conflict that retrying cannot fix", func(t *testing.T) {
+		cli(t, admin, "conference", "create", "--id", "ending", "--organizer", "sip:alice@example.com").must(t)
+		file := filepath.Join(dir, "late.mp4")
+		os.WriteFile(file, randomBytes(t, 6_000_000), 0o600)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		proxy.arm(3_000_000, cancel)
+		adminProxy := map[string]string{"LECTERN_SERVER": proxy.url(), "LECTERN_TOKEN_FILE": target.tokenFile,
+			"LECTERN_CA_FILE": target.caFile, "LECTERN_STATE_DIR": env["LECTERN_STATE_DIR"]}
+		if r := cliContext(ctx, t, adminProxy, "upload", "--chunk-size", "1048576", "--conference", "ending", file); r.code != exitError {
+			t.Fatalf("interrupted upload: exit %d %s", r.code, r.stderr)
+		}
+		cli(t, admin, "conference", "end", "ending").must(t)
+		r := cli(t, adminProxy, "upload", "--chunk-size", "1048576", "--conference", "ending", file)
+		if r.code != exitError || !strings.Contains(r.stderr, "resuming upload") || !strings.Contains(r.stderr, "lectern: conflict (HTTP 409)") ||
+			strings.Count(r.stderr, "request failed") != 1 {
+			t.Fatalf("upload to an ended conference: exit %d %s", r.code, r.stderr)
+		}
+	})
+
 	r := cli(t, env, "content", "list", "--conference", "talks").must(t)
 	if n := strings.Count(r.stdout, "\n") - 1; n != 6 {
 		t.Fatalf("content list after six uploads shows %d:\n%s", n, r.stdout)
