@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
@@ -79,6 +80,7 @@ type backend struct {
 	bucket *storage.Bucket
 	clock  *clock
 	auth   *httpapi.Authority
+	log    *slog.Logger // when set, every instance logs here (engine, stream, API)
 }
 
 func newBackend(t testing.TB) *backend {
@@ -123,7 +125,9 @@ func withStream(f func(*Config)) instOption {
 func (be *backend) start(t testing.TB, opts ...instOption) *instance {
 	t.Helper()
 	log := discardLogger()
-	if os.Getenv("STREAM_TEST_LOG") != "" {
+	if be.log != nil {
+		log = be.log
+	} else if os.Getenv("STREAM_TEST_LOG") != "" {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	ecfg := conference.Config{Bucket: be.bucket, KEK: testKEK, Now: be.clock.Now, Logger: log}
@@ -409,4 +413,13 @@ func bigLimits() conference.Limits {
 	l := conference.DefaultLimits()
 	l.MaxContentFile, l.MaxConferenceContent = 1<<40, 1<<40
 	return l
+}
+
+func hexBytes(t testing.TB, h string) []byte {
+	t.Helper()
+	b, err := hex.DecodeString(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
