@@ -216,6 +216,11 @@ func (w *respWriter) WriteHeader(code int) {
 	if hdr.Get("Tus-Version") != "" && w.h != nil { // the OPTIONS answer
 		hdr.Set("Tus-Extension", w.h.Extensions())
 		hdr.Set("Tus-Checksum-Algorithm", ChecksumAlgorithms)
+		// tusd answers 200 for old browsers' CORS preflights; CORS is off here, and
+		// 204 is the tus specification's answer.
+		if code == http.StatusOK {
+			code = http.StatusNoContent
+		}
 	}
 	if code < 300 && !w.rs.expires.IsZero() && w.rs.result == nil {
 		hdr.Set("Upload-Expires", w.rs.expires.UTC().Format(http.TimeFormat))

@@ -16,7 +16,7 @@ func TestOptionsAdvertisesExtensions(t *testing.T) {
 	in := newBackend(t).start(t)
 	conf := in.conference("conf-a")
 	r := in.do("OPTIONS", "/v1/conferences/"+conf+"/uploads", "", map[string]string{"Tus-Resumable": "-"}, nil)
-	if r.status != http.StatusOK {
+	if r.status != http.StatusNoContent {
 		t.Fatalf("OPTIONS: %v", r)
 	}
 	if r.header.Get("Tus-Version") != "1.0.0" {
