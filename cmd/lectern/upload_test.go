@@ -296,6 +296,10 @@ func TestUpload(t *testing.T) {
 		if field(t, r1.stdout, "url") == field(t, r2.stdout, "url") || strings.Contains(r2.stderr, "resuming") {
 			t.Fatal("the changed file resumed the old upload")
 		}
+		// Every PATCH carried an Upload-Checksum the server verified: no 460, no retry.
+		if strings.Contains(r1.stderr+r2.stderr, "request failed") {
+			t.Fatalf("retries on a clean connection: %s%s", r1.stderr, r2.stderr)
+		}
 		download(t, r2, []byte("second, longer version"))
 	})
 
