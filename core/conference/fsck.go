@@ -149,6 +149,9 @@ func (e *Engine) Fsck(ctx context.Context, conferenceID string, opts FsckOptions
 		case err == nil:
 		case conferenceID == "" && errors.Is(err, storage.ErrNotFound):
 			continue // deleted while we looked
+		case conferenceID == "" && errors.Is(err, ErrInvalidInput):
+			rep.add(ProblemIndex, "", layout.IndexRoot+"/"+id, "the index entry's name is not a valid conference id")
+			continue
 		case errors.Is(err, layout.ErrInvalidID) && !errors.Is(err, ErrInvalidInput):
 			rep.add(ProblemIndex, id, layout.IndexKey(id), "the index entry does not hold a valid organizer hash")
 			continue

@@ -314,6 +314,9 @@ func TestFsckFindsDamage(t *testing.T) {
 			{conference.ProblemUnindexed, "/" + fsckConf + "/", conference.SeverityWarning},
 			{conference.ProblemUnindexed, "/" + fsckConf + "/", conference.SeverityWarning},
 		}},
+		{"index entry with an invalid id", false, func(t *testing.T, w *fsckWorld) {
+			w.write(t, layout.IndexRoot+"/Not_An_Id", []byte(w.loc.OrgHash))
+		}, []wantProblem{{conference.ProblemIndex, "/Not_An_Id", conference.SeverityError}}},
 		{"damaged index entry", false, func(t *testing.T, w *fsckWorld) {
 			w.write(t, layout.IndexKey(fsckConf), []byte("../../etc"))
 		}, []wantProblem{
