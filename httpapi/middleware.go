@@ -115,9 +115,17 @@ func (s *Server) recoverer(c *gin.Context) {
 // a route group that takes bigger bodies (uploads) can raise it. A declared length
 // over the limit is refused at once; a chunked body is cut by http.MaxBytesReader,
 // which handlers see as an error that Fail maps to 413 too_large.
-func BodyLimit(n int64) gin.HandlerFunc {
+func BodyLimit(n int64) gin.HandlerFunc { return bodyLimit(n, true) }
+
+// defaultBodyLimit is the server-wide cap. Unlike BodyLimit it does not refuse a
+// declared length at once: it runs before the route's own middleware, and a route
+// group that raises the limit (tus PATCHes of many MiB) must get the chance to. It
+// only caps what a handler reads, which handlers map to 413 as well.
+func defaultBodyLimit(n int64) gin.HandlerFunc { return bodyLimit(n, false) }
+
+func bodyLimit(n int64, eager bool) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if n >= 0 && c.Request.ContentLength > n {
+		if eager && n >= 0 && c.Request.ContentLength > n {
 			c.Header("Connection", "close")
 			Fail(c, Errorf(CodeTooLarge, "request body is %d bytes, over the limit of %d", c.Request.ContentLength, n))
 			return

@@ -160,7 +160,7 @@ func New(cfg Config) (*Server, error) {
 		errorRules:  append(append([]ErrorRule(nil), cfg.ErrorRules...), defaultErrorRules()...),
 		readyChecks: append([]ReadyCheck(nil), cfg.ReadyChecks...),
 	}
-	e.Use(s.observe, s.recoverer, BodyLimit(cfg.Limits.MaxBodyBytes))
+	e.Use(s.observe, s.recoverer, defaultBodyLimit(cfg.Limits.MaxBodyBytes))
 	e.NoRoute(s.noRoute)
 	e.NoMethod(s.noMethod)
 
