@@ -3,15 +3,18 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lectern/lectern/backends"
 	"github.com/lectern/lectern/core/conference"
+	"github.com/lectern/lectern/httpapi"
 )
 
 // engineOn opens the conference engine on a lecternd data dir's store with its KEK,
@@ -127,6 +130,32 @@ func TestServerCommands(t *testing.T) {
 		r.must(t)
 		if fileSHA(t, filepath.Join(dir, strings.TrimSuffix(st.Name, ".epng")+".png")) != sha(plain) {
 			t.Fatal("default-named download differs")
+		}
+	})
+
+	t.Run("download by signed URL, without a token", func(t *testing.T) {
+		secret, err := os.ReadFile(filepath.Join(s.dir, "config", "token-secret.hex"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := hex.DecodeString(strings.TrimSpace(string(secret)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		auth, err := httpapi.NewAuthority(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		signed := auth.SignedContentURL(st.URLPath, time.Minute)
+		noToken := map[string]string{"LECTERN_SERVER": s.url, "LECTERN_CA_FILE": s.caFile()}
+		out := filepath.Join(t.TempDir(), "signed.png")
+		cli(t, noToken, "download", "--key", st.Key.Hex(), "--out", out, signed).must(t)
+		if fileSHA(t, out) != sha(plain) {
+			t.Fatal("signed download differs")
+		}
+		tampered := strings.Replace(signed, "sig=", "sig=A", 1)
+		if r := cli(t, noToken, "download", "--key", st.Key.Hex(), "--out", out+"2", tampered); r.code != exitError || !strings.Contains(r.stderr, "unauthenticated (HTTP 401)") {
+			t.Fatalf("tampered signature: exit %d %s", r.code, r.stderr)
 		}
 	})
 
