@@ -1,0 +1,304 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lectern/lectern/conformance/servers"
+	"github.com/lectern/lectern/core/encryption"
+)
+
+// e2e is a real lecternd process with a conference and a presenter token.
+type e2e struct {
+	t         *testing.T
+	work      string
+	dataDir   string
+	base      string
+	client    *http.Client
+	admin     string
+	presenter string
+	conf      string
+}
+
+func newE2E(t *testing.T, extra ...string) (*e2e, *proc) {
+	t.Helper()
+	work := t.TempDir()
+	p := start(t, work, extra...)
+	e := &e2e{t: t, work: work, dataDir: filepath.Join(work, "lectern-data"), base: "https://" + p.addr, conf: "e2e"}
+	e.client = client(t, e.dataDir)
+	tok, err := os.ReadFile(filepath.Join(e.dataDir, "config", "admin-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.admin = strings.TrimSpace(string(tok))
+	e.call("POST", "/v1/conferences", e.admin, `{"id":"e2e","organizer":"sip:alice@example.com"}`, 201, nil)
+	var minted struct{ Token string }
+	e.call("POST", "/v1/tokens", e.admin, `{"role":"presenter","conference":"e2e","subject":"alice"}`, 201, &minted)
+	e.presenter = minted.Token
+	return e, p
+}
+
+func (e *e2e) call(method, path, token, body string, want int, out any, headers ...string) http.Header {
+	e.t.Helper()
+	req, _ := http.NewRequest(method, e.base+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := e.client.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != want {
+		e.t.Fatalf("%s %s: %d, want %d: %s", method, path, resp.StatusCode, want, data)
+	}
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			e.t.Fatalf("%s %s: %v: %s", method, path, err, data)
+		}
+	}
+	return resp.Header
+}
+
+// randomFile writes n random bytes and returns the path and their SHA-256.
+func randomFile(t *testing.T, dir string, n int) (string, [32]byte) {
+	t.Helper()
+	data := make([]byte, n)
+	rand.Read(data)
+	path := filepath.Join(dir, fmt.Sprintf("upload-%d.bin", n))
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path, sha256.Sum256(data)
+}
+
+// downloadInRanges fetches the ciphertext at url in two Range requests, decrypts it
+// with key and returns the plaintext's SHA-256.
+func (e *e2e) downloadInRanges(url, keyHex string) [32]byte {
+	e.t.Helper()
+	key, err := encryption.ParseKey(keyHex)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var cipher bytes.Buffer
+	var total int64 = -1
+	for _, rng := range []string{"bytes=0-999999", "bytes=1000000-"} {
+		req, _ := http.NewRequest("GET", e.base+url, nil)
+		req.Header.Set("Authorization", "Bearer "+e.presenter)
+		req.Header.Set("Range", rng)
+		resp, err := e.client.Do(req)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if resp.StatusCode != http.StatusPartialContent {
+			e.t.Fatalf("GET %s %s: %d", url, rng, resp.StatusCode)
+		}
+		if cr := resp.Header.Get("Content-Range"); total < 0 {
+			total, _ = strconv.ParseInt(cr[strings.LastIndex(cr, "/")+1:], 10, 64)
+		}
+		io.Copy(&cipher, resp.Body)
+		resp.Body.Close()
+	}
+	if int64(cipher.Len()) != total {
+		e.t.Fatalf("ranges gave %d bytes of %d", cipher.Len(), total)
+	}
+	r, err := encryption.NewReader(&cipher, key)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, r); err != nil {
+		e.t.Fatalf("decrypting the download: %v", err)
+	}
+	return [32]byte(h.Sum(nil))
+}
+
+// events subscribes to the conference's event stream as the presenter.
+func (e *e2e) events(ctx context.Context) <-chan map[string]any {
+	e.t.Helper()
+	req, _ := http.NewRequestWithContext(ctx, "GET", e.base+"/v1/conferences/"+e.conf+"/events", nil)
+	req.Header.Set("Authorization", "Bearer "+e.presenter)
+	resp, err := e.client.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		e.t.Fatalf("events: %v %v", resp, err)
+	}
+	out := make(chan map[string]any, 16)
+	go func() {
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+				var ev map[string]any
+				if json.Unmarshal([]byte(data), &ev) == nil {
+					out <- ev
+				}
+			}
+		}
+	}()
+	return out
+}
+
+// tusJS returns the command that runs tus-js-client, or ends the test when node or
+// the package is missing (failing where it is required: CI).
+func tusJS(t *testing.T) (node, script string) {
+	t.Helper()
+	dir, _ := filepath.Abs("testdata/tusjs")
+	node, err := exec.LookPath("node")
+	how := "install Node.js and run `npm ci --prefix cmd/lecternd/testdata/tusjs` (deploy/test.sh does)"
+	if err != nil {
+		servers.Unavailable(t, "node", "node is not on PATH", how)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "tus-js-client")); err != nil {
+		servers.Unavailable(t, "node", "tus-js-client is not installed", how)
+	}
+	return node, filepath.Join(dir, "upload.mjs")
+}
+
+func TestEndToEndTusJSClient(t *testing.T) {
+	node, script := tusJS(t)
+	e, _ := newE2E(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	evs := e.events(ctx)
+
+	const size = 50_000_000
+	path, sum := randomFile(t, e.work, size)
+	cmd := exec.Command(node, script, e.base+"/v1/conferences/e2e/uploads", e.presenter, path, strconv.Itoa(20_000_000))
+	cmd.Env = append(os.Environ(), "NODE_EXTRA_CA_CERTS="+filepath.Join(e.dataDir, "config", certFile))
+	out, err := cmd.Output()
+	if err != nil {
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
+		}
+		t.Fatalf("tus-js-client: %v\n%s", err, stderr)
+	}
+	var res struct {
+		URL, Key string
+		Resumed  bool
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("tus-js-client printed %q: %v", out, err)
+	}
+	if !res.Resumed || res.URL == "" || len(res.Key) != 64 {
+		t.Fatalf("upload result %+v", res)
+	}
+	t.Logf("tus-js-client uploaded %d bytes with an abort and resume: %s", size, res.URL)
+
+	// The presenter's event stream announced the content with its URL and key.
+	deadline := time.After(30 * time.Second)
+	for announced := false; !announced; {
+		select {
+		case ev := <-evs:
+			data, _ := ev["data"].(map[string]any)
+			announced = ev["kind"] == "content.ready" && data["url"] == res.URL && data["key"] == res.Key
+		case <-deadline:
+			t.Fatal("no content.ready event for the upload")
+		}
+	}
+	if got := e.downloadInRanges(res.URL, res.Key); got != sum {
+		t.Fatal("the downloaded, decrypted file differs from the uploaded one")
+	}
+}
+
+func TestEndToEndCLIUpload(t *testing.T) {
+	e, _ := newE2E(t)
+	lectern := filepath.Join(t.TempDir(), "lectern")
+	if out, err := exec.Command("go", "build", "-o", lectern, "../lectern").CombinedOutput(); err != nil {
+		t.Fatalf("building the CLI: %v\n%s", err, out)
+	}
+	path, sum := randomFile(t, e.work, 12_000_000)
+	cmd := exec.Command(lectern, "--server", e.base, "--ca-file", filepath.Join(e.dataDir, "config", certFile),
+		"upload", "--conference", "e2e", "-o", "json", "--chunk-size", "3000000", path)
+	cmd.Env = append(os.Environ(), "LECTERN_TOKEN="+e.presenter, "LECTERN_STATE_DIR="+t.TempDir())
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("lectern upload: %v\n%s", err, out)
+	}
+	var res struct{ URL, Key string }
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("lectern upload printed %q: %v", out, err)
+	}
+	url := res.URL[strings.Index(res.URL, "/v1/"):]
+	if got := e.downloadInRanges(url, res.Key); got != sum {
+		t.Fatal("the downloaded, decrypted file differs from the uploaded one")
+	}
+}
+
+// TestEndToEndResumeAcrossRestart uploads part of a file, stops lecternd (SIGTERM),
+// starts it again on the same port and data, and finishes the upload.
+func TestEndToEndResumeAcrossRestart(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	e, p := newE2E(t, "--listen", addr)
+	const size = 9_000_000
+	path, sum := randomFile(t, e.work, size)
+	data, _ := os.ReadFile(path)
+
+	meta := "filename " + base64.StdEncoding.EncodeToString([]byte("restart.bin")) + ",purpose " + base64.StdEncoding.EncodeToString([]byte("slide"))
+	h := e.call("POST", "/v1/conferences/e2e/uploads", e.presenter, "", 201, nil,
+		"Tus-Resumable", "1.0.0", "Upload-Length", strconv.Itoa(size), "Upload-Metadata", meta)
+	loc := h.Get("Location")
+	loc = loc[strings.Index(loc, "/v1/"):]
+	patch := func(off, end int) http.Header {
+		req, _ := http.NewRequest("PATCH", e.base+loc, bytes.NewReader(data[off:end]))
+		req.Header.Set("Authorization", "Bearer "+e.presenter)
+		req.Header.Set("Tus-Resumable", "1.0.0")
+		req.Header.Set("Upload-Offset", strconv.Itoa(off))
+		req.Header.Set("Content-Type", "application/offset+octet-stream")
+		resp, err := e.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 204 {
+			t.Fatalf("PATCH at %d: %d", off, resp.StatusCode)
+		}
+		return resp.Header
+	}
+	patch(0, 4_000_000)
+	if code := p.stop(t); code != 0 {
+		t.Fatalf("lecternd exited with %d on SIGTERM", code)
+	}
+	start(t, e.work, "--listen", addr)
+
+	h = e.call("HEAD", loc, e.presenter, "", 200, nil, "Tus-Resumable", "1.0.0")
+	off, _ := strconv.Atoi(h.Get("Upload-Offset"))
+	if off == 0 || off > 4_000_000 {
+		t.Fatalf("offset after restart %d, want the bytes kept before it (0 < offset <= 4000000)", off)
+	}
+	done := patch(off, size)
+	url, key := done.Get("Lectern-Content-Url"), done.Get("Lectern-Content-Key")
+	if url == "" || key == "" {
+		t.Fatalf("the completing PATCH did not name the content: %v", done)
+	}
+	if got := e.downloadInRanges(url, key); got != sum {
+		t.Fatal("the downloaded, decrypted file differs from the uploaded one")
+	}
+}
