@@ -2,8 +2,8 @@
 # Runs every Lectern test: the README's test command, and what CI runs.
 #
 # It installs and starts what the tests need on a fresh machine: Samba (Debian package,
-# when running as root) and a MinIO binary (built once from the Go module proxy and
-# cached in $(go env GOPATH)/bin). The test servers themselves are started by the
+# when running as root), a MinIO binary (built once from the Go module proxy and
+# cached in $(go env GOPATH)/bin) and tus-js-client (npm, for the end-to-end test). The test servers themselves are started by the
 # tests, on 127.0.0.1 at free ports.
 #
 # Extra arguments go to `go test`: `bash deploy/test.sh -short` is the quick mode.
@@ -28,6 +28,18 @@ fi
 if ! command -v minio >/dev/null 2>&1; then
 	log "building the MinIO server from the Go module proxy (once per machine, a few minutes)"
 	GOFLAGS=-buildvcs=false go install github.com/minio/minio@latest
+fi
+
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+		log "installing Node.js and npm (Debian packages) for the tus-js-client end-to-end test"
+		apt-get update -qq
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+	fi
+fi
+if command -v npm >/dev/null 2>&1 && [ ! -d cmd/lecternd/testdata/tusjs/node_modules/tus-js-client ]; then
+	log "installing tus-js-client from the npm registry (the end-to-end test's real tus client)"
+	npm ci --prefix cmd/lecternd/testdata/tusjs --no-audit --no-fund --loglevel=error
 fi
 
 log "go vet"
