@@ -22,6 +22,6 @@
 //
 // It must NOT know any concrete backend, the XML model or how conference master keys
 // are kept: it talks to storage through the storage contract and to conferences
-// through the small Engine interface below, and it never logs or returns a key
+// through the small Engine interface of config.go, and it never logs or returns a key
 // except to the uploader in the completion answer.
 package stream

@@ -363,6 +363,30 @@ func TestCreationWithUploadAndDirectPath(t *testing.T) {
 	be.noPlaintext(t, "lectern-plaintext-line")
 }
 
+func TestContentType(t *testing.T) {
+	be := newBackend(t)
+	in := be.start(t)
+	conf := in.conference("conf-a")
+	tok := in.token(httpapi.RolePresenter, conf, "alice")
+	cases := []struct {
+		md   string
+		want string // suffix of the content name
+	}{
+		{meta("filename", "Talk.PDF"), ".epdf"},
+		{meta("filename", "notes.docx~"), ".ebin"},
+		{meta("filename", "README"), ".ebin"},
+		{meta("filename", "a.pdf", "ext", "pptx"), ".epptx"},
+		{"", ".ebin"},
+	}
+	for _, tc := range cases {
+		loc := in.create(conf, tok, 3, tc.md)
+		last := in.patch(loc, tok, 0, []byte("abc"))
+		if res := resultFromHeaders(t, last); !strings.HasSuffix(res.Name, tc.want) {
+			t.Errorf("metadata %q: content %s, want *%s", tc.md, res.Name, tc.want)
+		}
+	}
+}
+
 func TestHandoutUpload(t *testing.T) {
 	be := newBackend(t)
 	in := be.start(t)

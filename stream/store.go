@@ -123,19 +123,20 @@ func (s *store) NewUpload(ctx context.Context, fi handler.FileInfo) (handler.Upl
 	return u, nil
 }
 
-// contentExt is the content type of slide content: the metadata's ext, else the
-// filename's extension, else "bin". Handouts ignore it (they are stored as .blb).
+// contentExt is the content type of slide content: the metadata's ext (which must be
+// valid), else the filename's extension if it is a valid type, else "bin". Handouts
+// ignore it (they are stored as .blb).
 func contentExt(m map[string]string) string {
-	ext := m["ext"]
-	if ext == "" {
-		if i := strings.LastIndexByte(m["filename"], '.'); i >= 0 {
-			ext = m["filename"][i+1:]
+	if ext := m["ext"]; ext != "" {
+		return ext
+	}
+	if i := strings.LastIndexByte(m["filename"], '.'); i >= 0 {
+		ext := strings.ToLower(m["filename"][i+1:])
+		if _, err := conference.NewContentName(conference.SlideContent, ext); err == nil {
+			return ext
 		}
 	}
-	if ext == "" {
-		return "bin"
-	}
-	return strings.ToLower(ext)
+	return "bin"
 }
 
 // GetUpload loads an upload's state from storage: its record, its parts and its tail.
