@@ -40,6 +40,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"math"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -197,7 +198,9 @@ func (d *Driver) Get(ctx context.Context, key string, offset, length int64) (io.
 // stored object from headerSize+offset on.
 func (d *Driver) get(ctx context.Context, key string, offset, length int64) (io.ReadCloser, storage.Attributes, error) {
 	spec := "bytes=" + strconv.FormatInt(headerSize+offset, 10) + "-"
-	if length > 0 {
+	if length > 0 && length <= math.MaxInt64-headerSize-offset {
+		// (A length so large that the end overflows reads to the end, as any length
+		// past the end does.)
 		spec += strconv.FormatInt(headerSize+offset+length-1, 10)
 	}
 	out, err := d.client.GetObject(ctx, &s3api.GetObjectInput{
