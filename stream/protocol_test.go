@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -263,6 +264,10 @@ func TestLimits(t *testing.T) {
 		{"bad purpose", map[string]string{"Upload-Length": "10", "Upload-Metadata": meta("purpose", "poster")}, http.StatusBadRequest},
 		{"bad type", map[string]string{"Upload-Length": "10", "Upload-Metadata": meta("ext", "../x")}, http.StatusBadRequest},
 		{"no length", map[string]string{}, http.StatusBadRequest},
+		{"negative length", map[string]string{"Upload-Length": "-5"}, http.StatusBadRequest},
+		{"length not a number", map[string]string{"Upload-Length": "12abc"}, http.StatusBadRequest},
+		{"length and deferred", map[string]string{"Upload-Length": "5", "Upload-Defer-Length": "1"}, http.StatusBadRequest},
+		{"bad defer value", map[string]string{"Upload-Defer-Length": "2"}, http.StatusBadRequest},
 		{"unknown conference", map[string]string{"Upload-Length": "10", "path": "/v1/conferences/conf-none/uploads"}, http.StatusNotFound},
 	}
 	for _, tc := range cases {
@@ -403,5 +408,65 @@ func TestHandoutUpload(t *testing.T) {
 	hs, err := in.engine.ListHandouts(t.Context(), conf)
 	if err != nil || len(hs) != 1 || hs[0].ID != res.Handout || hs[0].OriginalFilename != "notes.docx" {
 		t.Fatalf("handouts %+v, %v", hs, err)
+	}
+}
+
+// TestDamagedUpload: a record or a part changed in storage makes the upload answer
+// 410 (start again), never a panic or a wrong offset.
+func TestDamagedUpload(t *testing.T) {
+	cases := []struct {
+		name   string
+		damage func(t *testing.T, be *backend, prefix string)
+	}{
+		{"record not JSON", func(t *testing.T, be *backend, prefix string) {
+			put(t, be, prefix+infoObject, []byte("{not json"))
+		}},
+		{"sealed part modified", func(t *testing.T, be *backend, prefix string) {
+			b, _, _ := be.bucket.ReadAll(t.Context(), prefix+infoObject)
+			put(t, be, prefix+infoObject, bytes.Replace(b, []byte(`"secret":"`), []byte(`"secret":"AAAA`), 1))
+		}},
+		{"part cut short", func(t *testing.T, be *backend, prefix string) {
+			b, _, _ := be.bucket.ReadAll(t.Context(), prefix+partName(0))
+			put(t, be, prefix+partName(0), b[:len(b)-1])
+		}},
+		{"part missing before another", func(t *testing.T, be *backend, prefix string) {
+			b, _, _ := be.bucket.ReadAll(t.Context(), prefix+partName(0))
+			put(t, be, prefix+partName(7), b)
+			if err := be.bucket.Delete(t.Context(), prefix+partName(0)); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			be := newBackend(t)
+			in := be.start(t)
+			conf := in.conference("conf-a")
+			tok := in.token(httpapi.RolePresenter, conf, "alice")
+			data := textData(300_000)
+			loc := in.create(conf, tok, int64(len(data)), "")
+			in.sendAll(loc, tok, data[:150_000], 0, 150_000)
+			tc.damage(t, be, uploadPrefix(conf, loc[strings.LastIndexByte(loc, '/')+1:]))
+			if r := in.do("HEAD", loc, tok, nil, nil); r.status != http.StatusGone {
+				t.Fatalf("HEAD: %v", r)
+			}
+			if r := in.patch(loc, tok, 150_000, data[150_000:]); r.status != http.StatusGone {
+				t.Fatalf("PATCH: %v", r)
+			}
+			// It can still be terminated, which removes everything of it.
+			if r := in.do("DELETE", loc, tok, nil, nil); r.status != http.StatusNoContent {
+				t.Fatalf("DELETE: %v", r)
+			}
+			if objs := be.objects(t, "uploads/"); len(objs) != 0 {
+				t.Fatalf("left behind: %v", objs)
+			}
+		})
+	}
+}
+
+func put(t *testing.T, be *backend, key string, b []byte) {
+	t.Helper()
+	if _, err := be.bucket.PutBytes(t.Context(), key, b, storageCond()); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -151,6 +152,10 @@ func (s *store) GetUpload(ctx context.Context, tid string) (handler.Upload, erro
 		return nil, handler.ErrNotFound
 	}
 	u, err := s.load(ctx, conf, id)
+	if errors.Is(err, errDamagedUpload) && rs.method == http.MethodDelete {
+		// A damaged upload can still be terminated: removal needs only its folder.
+		return &upload{s: s, conf: conf, id: id, rec: &record{Size: -1}}, nil
+	}
 	if err != nil {
 		return nil, err
 	}
