@@ -28,6 +28,7 @@ var (
 	errUnavailable       = handler.NewError("ERR_STORAGE_UNAVAILABLE", "storage is unavailable, retry later", http.StatusServiceUnavailable)
 	errContentType       = handler.NewError("ERR_INVALID_CONTENT_TYPE", "a PATCH body must be Content-Type: application/offset+octet-stream", http.StatusUnsupportedMediaType)
 	errNotOwner          = handler.NewError("ERR_FORBIDDEN", "this upload belongs to another user", http.StatusForbidden)
+	errFileLimit         = handler.NewError("ERR_LIMIT", "the upload is over the per-file limit for its purpose", http.StatusRequestEntityTooLarge)
 	errStorageConflict   = handler.NewError("ERR_UPLOAD_CONFLICT", "another request changed this upload at the same time; ask for the offset again", http.StatusConflict)
 )
 

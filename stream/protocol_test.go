@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lectern/lectern/core/conference"
 	"github.com/lectern/lectern/core/encryption"
 	"github.com/lectern/lectern/httpapi"
 )
@@ -295,6 +296,23 @@ func TestLimits(t *testing.T) {
 		p := in.patch(loc, tok, 0, []byte("x"), "Upload-Length", strconv.FormatInt(lim.MaxHandoutFile+1, 10))
 		if p.status != http.StatusRequestEntityTooLarge {
 			t.Fatalf("got %v", p)
+		}
+	})
+	t.Run("deferred length, body over the purpose's limit", func(t *testing.T) {
+		small := be.start(t, withLimits(conference.Limits{MaxContentFile: 200_000, MaxHandoutFile: 100_000,
+			MaxConferenceContent: 1 << 30, MaxConferenceHandouts: 1 << 30, MaxContentFiles: 10, MaxHandoutFiles: 10}))
+		r := small.do("POST", "/v1/conferences/"+conf+"/uploads", tok, map[string]string{"Upload-Defer-Length": "1", "Upload-Metadata": meta("purpose", "handout")}, nil)
+		if r.status != http.StatusCreated {
+			t.Fatal(r)
+		}
+		loc := locationPath(t, r)
+		data := textData(150_000)
+		small.sendAll(loc, tok, data[:90_000], 0, 90_000)
+		if p := small.patch(loc, tok, 90_000, data[90_000:]); p.status != http.StatusRequestEntityTooLarge {
+			t.Fatalf("got %v", p)
+		}
+		if got := small.offset(loc, tok); got != 90_000 {
+			t.Fatalf("offset %d after the refused PATCH", got)
 		}
 	})
 	t.Run("ended conference", func(t *testing.T) {
