@@ -11,6 +11,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/tus/tusd/v2/pkg/handler"
 	"github.com/tus/tusd/v2/pkg/memorylocker"
+	"github.com/tus/tusd/v2/pkg/prometheuscollector"
 
 	"github.com/lectern/lectern/core/layout"
 	"github.com/lectern/lectern/httpapi"
@@ -80,6 +81,11 @@ func (h *Handler) Extensions() string { return h.tus.SupportedExtensions() + ",c
 // (and organizers) of the conference and admins may use it.
 func (h *Handler) Routes() httpapi.RouteRegistrar {
 	return func(s *httpapi.Server, api *gin.RouterGroup) {
+		// tusd's counters (requests, errors, bytes received, uploads created,
+		// finished, terminated) on the server's /metrics.
+		if err := s.Registry().Register(prometheuscollector.New(h.tus.Metrics)); err != nil {
+			h.cfg.Logger.Warn("upload metrics not registered", slog.String("error", err.Error()))
+		}
 		conf := httpapi.ConferenceParam("conf")
 		presenter := s.Require(httpapi.RolePresenter, conf)
 		confOK := httpapi.ValidateParams(httpapi.ParamCheck{Name: "conf", Check: layout.ValidateConferenceID})

@@ -36,6 +36,11 @@ func TestOptionsAdvertisesExtensions(t *testing.T) {
 	if want := strconv.FormatInt(in.engine.Limits().MaxContentFile, 10); r.header.Get("Tus-Max-Size") != want {
 		t.Errorf("Tus-Max-Size %q, want %s", r.header.Get("Tus-Max-Size"), want)
 	}
+	// tusd's counters are on the server's /metrics.
+	m := in.do("GET", "/metrics", "", nil, nil)
+	if m.status != http.StatusOK || !strings.Contains(string(m.body), "tusd_requests_total") {
+		t.Errorf("/metrics lacks tusd's counters: %d", m.status)
+	}
 }
 
 func TestUploadInChunks(t *testing.T) {
