@@ -7,10 +7,11 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -20,98 +21,29 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/lectern/lectern/backends/disk"
-	"github.com/lectern/lectern/core/conference"
-	"github.com/lectern/lectern/core/storage"
-	"github.com/lectern/lectern/httpapi"
-	"github.com/lectern/lectern/httpapi/confapi"
-	"github.com/lectern/lectern/stream"
 )
 
-// uploadTarget is a server with the upload endpoint: lecternd when it hosts the
-// stream, else the same parts (engine, API, conference routes, upload stream)
-// assembled here on a real TLS listener, as lecternd assembles them.
-type uploadTarget struct {
-	url, caFile, tokenFile string
-	kind                   string
-}
-
-func newUploadTarget(t *testing.T) *uploadTarget {
+// newUploadServer starts lecternd and checks that it hosts the tus endpoint.
+func newUploadServer(t *testing.T) *server {
 	t.Helper()
 	s := startServer(t, filepath.Join(t.TempDir(), "lectern-data"))
-	if servesUploads(t, s.url, s.caFile()) {
-		return &uploadTarget{url: s.url, caFile: s.caFile(), tokenFile: s.adminFile(), kind: "lecternd"}
-	}
-	s.stop(t)
-	t.Log("this lecternd does not host the upload stream yet; assembling engine + httpapi + stream in-process")
-	return assembledTarget(t)
-}
-
-func servesUploads(t *testing.T, url, caFile string) bool {
-	t.Helper()
-	pemBytes, err := os.ReadFile(caFile)
+	pemBytes, err := os.ReadFile(s.caFile())
 	if err != nil {
 		t.Fatal(err)
 	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(pemBytes)
 	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 10 * time.Second}
-	req, _ := http.NewRequest(http.MethodOptions, url+"/v1/conferences/probe/uploads", nil)
-	req.Header.Set("Tus-Resumable", tusVersion)
+	req, _ := http.NewRequest(http.MethodOptions, s.url+"/v1/conferences/probe/uploads", nil)
 	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	return resp.Header.Get("Tus-Version") != ""
-}
-
-func assembledTarget(t *testing.T) *uploadTarget {
-	t.Helper()
-	d, err := disk.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
+	if v := resp.Header.Get("Tus-Version"); !strings.Contains(v, tusVersion) {
+		t.Fatalf("lecternd does not offer tus %s (Tus-Version %q, status %d)", tusVersion, v, resp.StatusCode)
 	}
-	b := storage.NewBucket(d)
-	t.Cleanup(func() { b.Close() })
-	log := slog.New(slog.DiscardHandler)
-	kek := [32]byte(randomBytes(t, 32))
-	eng, err := conference.New(conference.Config{Bucket: b, KEK: kek, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { eng.Close(context.Background()) })
-	h, err := stream.New(stream.Config{Engine: eng, Bucket: b, UploadKey: [32]byte(randomBytes(t, 32)), Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	auth, err := httpapi.NewAuthority(randomBytes(t, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	api, err := httpapi.New(httpapi.Config{Content: b, Auth: auth, Logger: log, ErrorRules: confapi.ErrorRules(),
-		Routes: []httpapi.RouteRegistrar{confapi.Routes(confapi.Config{Engine: eng}), h.Routes()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewUnstartedServer(api.Handler())
-	srv.StartTLS()
-	t.Cleanup(srv.Close)
-	dir := t.TempDir()
-	ca := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	tok, _, err := auth.Mint(httpapi.TokenSpec{Role: httpapi.RoleAdmin, Subject: "test admin", TTL: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tokenFile := filepath.Join(dir, "admin-token")
-	if err := os.WriteFile(tokenFile, []byte(tok+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return &uploadTarget{url: srv.URL, caFile: ca, tokenFile: tokenFile, kind: "assembled"}
+	return s
 }
 
 // cutProxy forwards TCP to target and counts the bytes the client sends. When the
@@ -212,13 +144,12 @@ func (p *cutProxy) handle(c net.Conn) {
 var resumeLine = regexp.MustCompile(`resuming upload at (\d+) of (\d+) bytes`)
 
 func TestUpload(t *testing.T) {
-	target := newUploadTarget(t)
-	t.Logf("upload endpoint: %s", target.kind)
-	admin := map[string]string{"LECTERN_SERVER": target.url, "LECTERN_TOKEN_FILE": target.tokenFile, "LECTERN_CA_FILE": target.caFile}
+	target := newUploadServer(t)
+	admin := map[string]string{"LECTERN_SERVER": target.url, "LECTERN_TOKEN_FILE": target.adminFile(), "LECTERN_CA_FILE": target.caFile()}
 	cli(t, admin, "conference", "create", "--id", "talks", "--organizer", "sip:alice@example.com").must(t)
 	tok := strings.TrimSpace(cli(t, admin, "token", "--role", "presenter", "--conference", "talks", "--subject", "sip:alice@example.com").must(t).stdout)
 	proxy := newCutProxy(t, target.url)
-	env := map[string]string{"LECTERN_SERVER": proxy.url(), "LECTERN_TOKEN": tok, "LECTERN_CA_FILE": target.caFile,
+	env := map[string]string{"LECTERN_SERVER": proxy.url(), "LECTERN_TOKEN": tok, "LECTERN_CA_FILE": target.caFile(),
 		"LECTERN_STATE_DIR": filepath.Join(t.TempDir(), "state")}
 	const size = 20_000_000
 	dir := t.TempDir()
@@ -338,8 +269,8 @@ func TestUpload(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		proxy.arm(3_000_000, cancel)
-		adminProxy := map[string]string{"LECTERN_SERVER": proxy.url(), "LECTERN_TOKEN_FILE": target.tokenFile,
-			"LECTERN_CA_FILE": target.caFile, "LECTERN_STATE_DIR": env["LECTERN_STATE_DIR"]}
+		adminProxy := map[string]string{"LECTERN_SERVER": proxy.url(), "LECTERN_TOKEN_FILE": target.adminFile(),
+			"LECTERN_CA_FILE": target.caFile(), "LECTERN_STATE_DIR": env["LECTERN_STATE_DIR"]}
 		if r := cliContext(ctx, t, adminProxy, "upload", "--chunk-size", "1048576", "--conference", "ending", file); r.code != exitError {
 			t.Fatalf("interrupted upload: exit %d %s", r.code, r.stderr)
 		}
@@ -351,8 +282,73 @@ func TestUpload(t *testing.T) {
 		}
 	})
 
+	t.Run("a proxy with a 1 MiB body limit", func(t *testing.T) {
+		// Like nginx's client_max_body_size 1m in front of lecternd: 413, an HTML page.
+		limited := bodyLimitProxy(t, target, 1<<20)
+		penv := map[string]string{"LECTERN_SERVER": limited.url, "LECTERN_TOKEN": tok, "LECTERN_CA_FILE": limited.caFile,
+			"LECTERN_STATE_DIR": env["LECTERN_STATE_DIR"]}
+		data := randomBytes(t, 5_000_000)
+		file := filepath.Join(dir, "behind-proxy.pdf")
+		os.WriteFile(file, data, 0o600)
+		r := cli(t, penv, "upload", "--conference", "talks", file).must(t)
+		// 5,000,000 (the whole file) -> 2,500,000 -> 1,250,000 refused; 625,000 passes.
+		if !strings.Contains(r.stderr, "sending 625000 bytes per request") || limited.refused.Load() != 3 {
+			t.Fatalf("chunk size not adapted (%d refused): %s", limited.refused.Load(), r.stderr)
+		}
+		out := filepath.Join(t.TempDir(), "back")
+		cli(t, penv, "download", "--key", field(t, r.stdout, "key"), "--out", out, field(t, r.stdout, "url")).must(t)
+		if fileSHA(t, out) != sha(data) {
+			t.Fatal("downloaded content differs")
+		}
+	})
+
 	r := cli(t, env, "content", "list", "--conference", "talks").must(t)
-	if n := strings.Count(r.stdout, "\n") - 1; n != 6 {
-		t.Fatalf("content list after six uploads shows %d:\n%s", n, r.stdout)
+	if n := strings.Count(r.stdout, "\n") - 1; n != 7 {
+		t.Fatalf("content list after seven uploads shows %d:\n%s", n, r.stdout)
 	}
+}
+
+// limitProxy is a TLS reverse proxy to lecternd that refuses bodies over a limit.
+type limitProxy struct {
+	url, caFile string
+	refused     atomic.Int64
+}
+
+func bodyLimitProxy(t *testing.T, s *server, limit int64) *limitProxy {
+	t.Helper()
+	target, err := url.Parse(s.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemBytes, err := os.ReadFile(s.caFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pemBytes)
+	lp := &limitProxy{}
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			r.SetURL(target)
+			r.Out.Host = r.In.Host // so that lecternd's Location names the proxy
+		},
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}},
+	}
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > limit {
+			lp.refused.Add(1)
+			w.Header().Set("Content-Type", "text/html")
+			w.WriteHeader(http.StatusRequestEntityTooLarge)
+			io.WriteString(w, "<html><body><h1>413 Request Entity Too Large</h1></body></html>")
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	lp.url = srv.URL
+	lp.caFile = filepath.Join(t.TempDir(), "proxy-ca.pem")
+	if err := os.WriteFile(lp.caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return lp
 }
