@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/hkdf"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"time"
@@ -46,7 +44,7 @@ func engineExtension(ctx context.Context, rt *Runtime) (Extension, error) {
 	if err != nil {
 		return Extension{}, err
 	}
-	uploadKey, err := deriveUploadKey(kek)
+	uploadKey, err := stream.DeriveUploadKey(kek[:])
 	if err != nil {
 		return Extension{}, err
 	}
@@ -123,17 +121,4 @@ func engineRetention(r Retention) conference.Retention {
 		d.Grace = time.Duration(r.Grace)
 	}
 	return d
-}
-
-// deriveUploadKey derives the key that wraps the content keys of unfinished uploads
-// from the KEK (HKDF-SHA256 with its own label), so that every instance sharing the
-// KEK can resume every upload, and the KEK itself wraps only master keys.
-func deriveUploadKey(kek [32]byte) ([stream.UploadKeySize]byte, error) {
-	var key [stream.UploadKeySize]byte
-	k, err := hkdf.Key(sha256.New, kek[:], nil, "lectern upload key v1", len(key))
-	if err != nil {
-		return key, err
-	}
-	copy(key[:], k)
-	return key, nil
 }
