@@ -182,3 +182,32 @@ func waitBody(t *testing.T, c *Container, addr, want string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+func TestIsDynamicELF(t *testing.T) {
+	dir := t.TempDir()
+	short := filepath.Join(dir, "short")
+	text := filepath.Join(dir, "text")
+	if err := os.WriteFile(short, []byte("root:x:0:\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(text, []byte(strings.Repeat("not an ELF file\n", 10)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{short, text} {
+		if dyn, err := isDynamicELF(name); err != nil || dyn {
+			t.Errorf("isDynamicELF(%s) = %v, %v; want false, nil", filepath.Base(name), dyn, err)
+		}
+	}
+	// The test binary is an ELF file; whether it is dynamic depends on cgo, so only
+	// the absence of an error is checked.
+	if _, err := isDynamicELF(self); err != nil {
+		t.Errorf("isDynamicELF(test binary): %v", err)
+	}
+	if _, err := isDynamicELF(filepath.Join(dir, "missing")); err == nil {
+		t.Error("isDynamicELF of a missing file: no error")
+	}
+}

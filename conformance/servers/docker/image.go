@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path"
@@ -28,7 +29,8 @@ type Image struct {
 	// Repository is the image name without tag, e.g. "lectern-test/minio". The tag is
 	// derived from the contents, so a rebuilt binary gives a new image.
 	Repository string
-	// Files maps a path in the image to the host file copied there.
+	// Files maps a path in the image to the host file copied there; a host folder is
+	// copied with everything in it (symbolic links are followed).
 	Files map[string]string
 	// Dirs are empty folders to create, each owned by Owner with mode 0755 ("/tmp" gets
 	// 1777).
@@ -59,7 +61,12 @@ func (d *Daemon) EnsureImage(ctx context.Context, img Image) (ImageName, error) 
 		return "", fmt.Errorf("inspecting image %s: %w", name, err)
 	}
 	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(writeRootfs(pw, files, img)) }()
+	werr := make(chan error, 1)
+	go func() {
+		err := writeRootfs(pw, files, img)
+		pw.CloseWithError(err)
+		werr <- err
+	}()
 	err = d.pool.Client.ImportImage(dc.ImportImageOptions{
 		Repository:   img.Repository,
 		Tag:          tag,
@@ -69,6 +76,10 @@ func (d *Daemon) EnsureImage(ctx context.Context, img Image) (ImageName, error) 
 		Context:      ctx,
 	})
 	pr.Close()
+	// The writer's error explains a failed import better than the daemon's EOF.
+	if e := <-werr; e != nil && !errors.Is(e, io.ErrClosedPipe) {
+		return "", fmt.Errorf("building image %s: %w", name, e)
+	}
 	if err != nil {
 		return "", fmt.Errorf("importing image %s: %w", name, err)
 	}
@@ -80,6 +91,10 @@ func (d *Daemon) EnsureImage(ctx context.Context, img Image) (ImageName, error) 
 // the loader will, transitive dependencies included; parsing DT_NEEDED by hand would
 // have to reimplement the search path rules.
 func withLibraries(ctx context.Context, files map[string]string) (map[string]string, error) {
+	files, err := expandDirs(files)
+	if err != nil {
+		return nil, err
+	}
 	out := map[string]string{}
 	for dst, src := range files {
 		out[dst] = src
@@ -122,12 +137,48 @@ func parseLdd(out string) []string {
 	return libs
 }
 
+// expandDirs replaces each folder in files by the regular files under it.
+func expandDirs(files map[string]string) (map[string]string, error) {
+	out := map[string]string{}
+	for dst, src := range files {
+		st, err := os.Stat(src)
+		if err != nil {
+			return nil, err
+		}
+		if !st.IsDir() {
+			out[dst] = src
+			continue
+		}
+		err = filepath.WalkDir(src, func(p string, e fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if st, err := os.Stat(p); err != nil || !st.Mode().IsRegular() {
+				return nil // folders, dangling links, sockets: nothing to copy
+			}
+			rel, err := filepath.Rel(src, p)
+			if err != nil {
+				return err
+			}
+			out[path.Join(dst, filepath.ToSlash(rel))] = p
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// isDynamicELF reports whether name is an ELF file that loads shared libraries: an
+// executable with an interpreter, or a shared object (a plugin loaded with dlopen)
+// that needs other libraries.
 func isDynamicELF(name string) (bool, error) {
 	f, err := elf.Open(name)
 	if err != nil {
 		var fe *elf.FormatError
-		if errors.As(err, &fe) {
-			return false, nil // not an ELF file: copied as it is
+		if errors.As(err, &fe) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return false, nil // not an ELF file (or shorter than its header): copied as it is
 		}
 		return false, err
 	}
@@ -136,6 +187,10 @@ func isDynamicELF(name string) (bool, error) {
 		if p.Type == elf.PT_INTERP {
 			return true, nil
 		}
+	}
+	if f.Type == elf.ET_DYN {
+		libs, err := f.ImportedLibraries()
+		return err == nil && len(libs) > 0, nil
 	}
 	return false, nil
 }

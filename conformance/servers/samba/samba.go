@@ -4,8 +4,8 @@
 // The share is found in this order (SPEC §7):
 //  1. a share from the environment: LECTERN_SMB_URL (smb://[domain;]user@host[:port]/share[/path])
 //     and LECTERN_SMB_PASSWORD; such a share cannot be stopped and started;
-//  2. Docker, when a daemon answers and a locally built image exists (not yet
-//     implemented: see startDocker);
+//  2. Docker, when a daemon answers: the host's smbd in a locally built image (see
+//     startDocker; LECTERN_SMB_VIA=docker or =local forces one path);
 //  3. smbd from the Debian package samba: one server per test process, started on first
 //     use at a free port with a private smb.conf whose every path points into a
 //     temporary folder, and stopped by Shutdown (call it from TestMain through Main), or
@@ -58,7 +58,7 @@ type Server struct {
 	// Root is the local folder behind Share, or "" when the server is not ours.
 	Root string
 
-	proc *process // nil when the server is not ours to stop and start
+	proc serverProcess // nil when the server is not ours to stop and start
 }
 
 var (
@@ -102,6 +102,9 @@ func find() (*Server, error) {
 	if err == nil {
 		return s, nil
 	}
+	if dockerOnly() {
+		return nil, fmt.Errorf("no SMB share through Docker (%s=docker): %w", viaEnv, err)
+	}
 	reasons = append(reasons, "docker: "+err.Error())
 	s, err = startLocal()
 	if err == nil {
@@ -140,13 +143,6 @@ func fromEnv() (*Server, bool, error) {
 		return nil, true, fmt.Errorf("LECTERN_SMB_URL has no share name")
 	}
 	return s, true, nil
-}
-
-// startDocker would run Samba in a locally built container with host networking on
-// 127.0.0.1. It is not implemented yet: no Samba image can be pulled here, and a local
-// smbd (the Debian package) covers the same ground.
-func startDocker() (*Server, error) {
-	return nil, fmt.Errorf("not implemented (use the local smbd or LECTERN_SMB_URL)")
 }
 
 // Restartable reports whether Stop and Start work: only for a server this package
