@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +22,8 @@ import (
 	"time"
 
 	"github.com/lectern/lectern/conformance/servers"
+	"github.com/lectern/lectern/conformance/servers/minio"
+	"github.com/lectern/lectern/conformance/servers/samba"
 	"github.com/lectern/lectern/core/encryption"
 )
 
@@ -246,16 +249,52 @@ func TestEndToEndCLIUpload(t *testing.T) {
 	}
 }
 
+// backendURLs are the storage URLs the end-to-end tests run lecternd on: its default
+// disk store, a fresh bucket on the test MinIO and a fresh folder on the test Samba
+// share (skipped, or failing in CI, when those servers cannot start).
+func backendURLs(t *testing.T) map[string]func(t *testing.T) []string {
+	return map[string]func(t *testing.T) []string{
+		"disk": func(t *testing.T) []string { return nil },
+		"s3": func(t *testing.T) []string {
+			srv := minio.Start(t)
+			bucket := srv.NewBucket(t)
+			t.Setenv("AWS_ACCESS_KEY_ID", srv.AccessKey)
+			t.Setenv("AWS_SECRET_ACCESS_KEY", srv.SecretKey)
+			return []string{"--backend", "s3://" + bucket + "/lectern?path_style=true&region=" +
+				url.QueryEscape(srv.Region) + "&endpoint=" + url.QueryEscape(srv.Endpoint)}
+		},
+		"smb": func(t *testing.T) []string {
+			srv := samba.Start(t)
+			u, err := url.Parse(srv.URL(srv.NewFolder(t)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			q := u.Query()
+			q.Set("password_file", srv.PasswordFile(t))
+			u.RawQuery = q.Encode()
+			return []string{"--backend", u.String()}
+		},
+	}
+}
+
 // TestEndToEndResumeAcrossRestart uploads part of a file, stops lecternd (SIGTERM),
-// starts it again on the same port and data, and finishes the upload.
+// starts it again on the same port and storage, and finishes the upload; on every
+// backend.
 func TestEndToEndResumeAcrossRestart(t *testing.T) {
+	for name, backend := range backendURLs(t) {
+		t.Run(name, func(t *testing.T) { resumeAcrossRestart(t, backend(t)) })
+	}
+}
+
+func resumeAcrossRestart(t *testing.T, backend []string) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	e, p := newE2E(t, "--listen", addr)
+	args := append([]string{"--listen", addr}, backend...)
+	e, p := newE2E(t, args...)
 	const size = 9_000_000
 	path, sum := randomFile(t, e.work, size)
 	data, _ := os.ReadFile(path)
@@ -286,7 +325,7 @@ func TestEndToEndResumeAcrossRestart(t *testing.T) {
 	if code := p.stop(t); code != 0 {
 		t.Fatalf("lecternd exited with %d on SIGTERM", code)
 	}
-	start(t, e.work, "--listen", addr)
+	start(t, e.work, args...)
 
 	h = e.call("HEAD", loc, e.presenter, "", 200, nil, "Tus-Resumable", "1.0.0")
 	off, _ := strconv.Atoi(h.Get("Upload-Offset"))

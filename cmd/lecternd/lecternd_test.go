@@ -19,6 +19,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lectern/lectern/conformance/servers/minio"
+	"github.com/lectern/lectern/conformance/servers/samba"
 )
 
 var (
@@ -30,6 +33,8 @@ var (
 
 func TestMain(m *testing.M) {
 	code := m.Run()
+	minio.Shutdown()
+	samba.Shutdown()
 	if binPath != "" {
 		_ = os.RemoveAll(filepath.Dir(binPath))
 	}
