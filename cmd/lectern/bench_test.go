@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -82,4 +83,97 @@ func BenchmarkDownload(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkUpload compares `lectern upload` (8 MiB PATCHes, a resume state file;
+// with and without an SHA-1 Upload-Checksum) with the least a tus client can do against
+// the same lecternd in the same run: one POST and one PATCH carrying the whole file.
+//
+//	go test ./cmd/lectern -run '^$' -bench Upload -benchtime 5x
+func BenchmarkUpload(b *testing.B) {
+	if testing.Short() {
+		b.Skip("starts lecternd")
+	}
+	const size = 32 << 20
+	s := startServer(b, filepath.Join(b.TempDir(), "lectern-data"))
+	env := s.adminEnv(b)
+	ctx := context.Background()
+	file := filepath.Join(b.TempDir(), "talk.bin")
+	if err := os.WriteFile(file, randomBytes(b, size), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	tok, err := os.ReadFile(s.adminFile())
+	if err != nil {
+		b.Fatal(err)
+	}
+	pemBytes, _ := os.ReadFile(s.caFile())
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pemBytes)
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	n := 0
+	// Each upload goes to a conference of its own, to stay within the per-conference quota.
+	newConference := func(b *testing.B) string {
+		n++
+		id := fmt.Sprintf("bench-%d", n)
+		var out, errOut bytes.Buffer
+		if code := run(ctx, []string{"conference", "create", "--id", id, "--organizer", "sip:b@example.com"}, nil, &out, &errOut, lookup); code != 0 {
+			b.Fatalf("create: %s", errOut.String())
+		}
+		return id
+	}
+	b.Run("raw-tus-one-patch", func(b *testing.B) {
+		b.SetBytes(size)
+		for b.Loop() {
+			b.StopTimer()
+			conf := newConference(b)
+			b.StartTimer()
+			req, _ := http.NewRequest(http.MethodPost, s.url+"/v1/conferences/"+conf+"/uploads", nil)
+			req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
+			req.Header.Set("Tus-Resumable", tusVersion)
+			req.Header.Set("Upload-Length", fmt.Sprint(size))
+			resp, err := hc.Do(req)
+			if err != nil || resp.StatusCode != http.StatusCreated {
+				b.Fatalf("POST: %v %v", err, resp)
+			}
+			resp.Body.Close()
+			loc, _ := req.URL.Parse(resp.Header.Get("Location"))
+			f, _ := os.Open(file)
+			req, _ = http.NewRequest(http.MethodPatch, loc.String(), f)
+			req.ContentLength = size
+			req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
+			req.Header.Set("Tus-Resumable", tusVersion)
+			req.Header.Set("Content-Type", "application/offset+octet-stream")
+			req.Header.Set("Upload-Offset", "0")
+			resp, err = hc.Do(req)
+			f.Close()
+			if err != nil || resp.StatusCode != http.StatusNoContent || resp.Header.Get("Lectern-Content-Key") == "" {
+				b.Fatalf("PATCH: %v %v", err, resp)
+			}
+			resp.Body.Close()
+		}
+	})
+	for _, v := range []struct {
+		name  string
+		flags []string
+	}{
+		{"lectern-upload", nil},
+		{"lectern-upload-checksum", []string{"--checksum"}},
+		{"lectern-upload-one-patch", []string{"--chunk-size", fmt.Sprint(size)}},
+	} {
+		b.Run(v.name, func(b *testing.B) {
+			b.SetBytes(size)
+			b.ReportAllocs()
+			for b.Loop() {
+				b.StopTimer()
+				conf := newConference(b)
+				b.StartTimer()
+				var out, errOut bytes.Buffer
+				args := append(append([]string{"upload", "--conference", conf}, v.flags...), file)
+				if code := run(ctx, args, nil, &out, &errOut, lookup); code != 0 {
+					b.Fatalf("exit %d: %s", code, errOut.String())
+				}
+			}
+		})
+	}
 }

@@ -221,9 +221,9 @@ func TestUpload(t *testing.T) {
 	t.Run("a changed file is a new upload", func(t *testing.T) {
 		file := filepath.Join(dir, "notes.txt")
 		os.WriteFile(file, []byte("first version"), 0o600)
-		r1 := cli(t, env, "upload", "--conference", "talks", file).must(t)
+		r1 := cli(t, env, "upload", "--checksum", "--conference", "talks", file).must(t)
 		os.WriteFile(file, []byte("second, longer version"), 0o600)
-		r2 := cli(t, env, "upload", "--conference", "talks", file).must(t)
+		r2 := cli(t, env, "upload", "--checksum", "--conference", "talks", file).must(t)
 		if field(t, r1.stdout, "url") == field(t, r2.stdout, "url") || strings.Contains(r2.stderr, "resuming") {
 			t.Fatal("the changed file resumed the old upload")
 		}
