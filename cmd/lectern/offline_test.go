@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -111,8 +112,24 @@ func TestInspect(t *testing.T) {
 		t.Fatalf("json: %+v", got)
 	}
 
-	// Failures: a damaged file, a wrong KEK, a key outside a conference folder.
+	// The journal keeps its newest record after a snapshot.
 	b := w.bucket(t)
+	var journal string
+	for a, err := range b.List(context.Background(), w.loc.MetadataPrefix()+"journal/") {
+		if err != nil {
+			t.Fatal(err)
+		}
+		journal = a.Key
+	}
+	if journal == "" {
+		t.Fatal("no journal record to inspect")
+	}
+	r = cli(t, w.env, "inspect", journal).must(t)
+	if !regexp.MustCompile(`journal record \d+: put of (set|fileset)-aaa`).MatchString(r.stderr) {
+		t.Fatalf("journal record: %s", r.stderr)
+	}
+
+	// Failures: a damaged file, a wrong KEK, a key outside a conference folder.
 	key := w.loc.MetadataPrefix() + "set-aaa.exml"
 	raw, _, _ := b.ReadAll(context.Background(), key)
 	raw[len(raw)-1] ^= 1
