@@ -25,10 +25,11 @@ import (
 )
 
 // The upload client speaks tus 1.0 (core, creation, checksum) by hand. The Go tus
-// clients (github.com/eventials/go-tus, unmaintained since 2021) do not return the
-// response headers of the final PATCH, which carry the content URL and key, do not
-// send Upload-Checksum, and do not resume from an offset the server reports below
-// what was sent; the protocol part needed here is four requests.
+// client, github.com/eventials/go-tus (last changed in 2022), discards the response
+// headers of the final PATCH, which carry the content URL and key; sends no
+// Upload-Checksum; does not retry a failed PATCH (the caller must HEAD and resume
+// itself); and reads every chunk into memory. The protocol part needed here is four
+// requests.
 
 const (
 	tusVersion       = "1.0.0"
