@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/lectern/lectern/backends/disk"
+	"github.com/lectern/lectern/core/storage"
+)
+
+// env is what every phase shares.
+type env struct {
+	o       options
+	work    string
+	lec     *lecternd
+	cl      *client
+	rep     *report
+	tusdURL string // empty: no tusd
+	nginx   string // nginx base URL; empty: not started
+}
+
+// settle makes the next measurement start from a clean disk: everything written so
+// far (tusd does not fsync; deleted files have pending discards) is flushed outside the
+// clock.
+func (e *env) settle() error {
+	f, err := os.Open(e.work)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return unix.Syncfs(int(f.Fd()))
+}
+
+type side struct {
+	name string
+	run  func(ctx context.Context, round int) (time.Duration, error)
+}
+
+// runRounds runs every side once per round in rotated order, settling the disk
+// before each, and returns each side's durations.
+func (e *env) runRounds(ctx context.Context, sides []side) (map[string][]time.Duration, error) {
+	out := map[string][]time.Duration{}
+	for r := range e.o.rounds {
+		for _, s := range rotate(sides, r) {
+			if err := e.settle(); err != nil {
+				return nil, err
+			}
+			d, err := s.run(ctx, r)
+			if err != nil {
+				return nil, fmt.Errorf("%s, round %d: %w", s.name, r+1, err)
+			}
+			out[s.name] = append(out[s.name], d)
+			fmt.Fprintf(os.Stderr, "  round %d %-28s %8.3f s\n", r+1, s.name, d.Seconds())
+		}
+	}
+	return out, nil
+}
+
+func throughput(bytes int64, ds []time.Duration) series {
+	s := make(series, len(ds))
+	for i, d := range ds {
+		s[i] = mbps(bytes, d)
+	}
+	return s
+}
+
+// lecternUpload uploads the source in a conference of its own, which is deleted
+// afterwards (outside the clock) with everything stored in it.
+func (e *env) lecternUpload(chunk int64, last *[]time.Duration) func(context.Context, int) (time.Duration, error) {
+	n := 0
+	return func(ctx context.Context, round int) (time.Duration, error) {
+		n++
+		conf := fmt.Sprintf("up-%d-%d", chunk>>20, n)
+		tok, err := e.cl.setupConference(ctx, e.lec.base, e.lec.admin, conf)
+		if err != nil {
+			return 0, err
+		}
+		res, err := e.cl.tusUpload(ctx, e.lec.base+"/v1/conferences/"+conf+"/uploads", tok, e.o.srcFile, chunk)
+		if err != nil {
+			return 0, err
+		}
+		if res.url == "" || res.key == "" {
+			return 0, fmt.Errorf("the completing PATCH carried no Lectern-Content-Url/Key")
+		}
+		if last != nil {
+			*last = append(*last, res.last)
+		}
+		return res.elapsed, e.cl.jsonCall(ctx, http.MethodDelete, e.lec.base+"/v1/conferences/"+conf, e.lec.admin, nil, nil)
+	}
+}
+
+func (e *env) tusdUpload(chunk int64) func(context.Context, int) (time.Duration, error) {
+	return func(ctx context.Context, round int) (time.Duration, error) {
+		res, err := e.cl.tusUpload(ctx, e.tusdURL+"/files/", "", e.o.srcFile, chunk)
+		if err != nil {
+			return 0, err
+		}
+		return res.elapsed, removeAll(filepath.Join(e.work, "tusd-uploads"))
+	}
+}
+
+// uploadPhase: measurement 1 (against the raw disk) and 4 (against tusd).
+func (e *env) uploadPhase(ctx context.Context) error {
+	rawDir := filepath.Join(e.work, "raw")
+	if err := os.MkdirAll(rawDir, 0o700); err != nil {
+		return err
+	}
+	d, err := disk.New(filepath.Join(e.work, "raw-bucket"))
+	if err != nil {
+		return err
+	}
+	bucket := storage.NewBucket(d)
+	defer bucket.Close()
+	chunk := e.o.chunk
+	var last []time.Duration
+	sides := []side{
+		{"file copy + fsync", func(ctx context.Context, r int) (time.Duration, error) {
+			dst := filepath.Join(rawDir, "copy")
+			dur, err := rawFileCopy(e.o.srcFile, dst)
+			if err == nil {
+				err = os.Remove(dst)
+			}
+			return dur, err
+		}},
+		{"disk backend Put", func(ctx context.Context, r int) (time.Duration, error) {
+			dur, err := backendPut(ctx, bucket, "raw/object", e.o.srcFile)
+			if err == nil {
+				err = bucket.Delete(ctx, "raw/object")
+			}
+			return dur, err
+		}},
+		{"lecternd, 1 PATCH", e.lecternUpload(0, nil)},
+		{fmt.Sprintf("lecternd, %s PATCHes", human(chunk)), e.lecternUpload(chunk, &last)},
+	}
+	if e.tusdURL != "" {
+		sides = append(sides,
+			side{"tusd, 1 PATCH", e.tusdUpload(0)},
+			side{fmt.Sprintf("tusd, %s PATCHes", human(chunk)), e.tusdUpload(chunk)})
+	}
+	e.rep.printf("\n### 1. Upload of %s (load before: %s)\n\n", human(e.o.size), loadavg())
+	res, err := e.runRounds(ctx, sides)
+	if err != nil {
+		return err
+	}
+	e.rep.printf("load after: %s\n\n", loadavg())
+	tp := map[string]series{}
+	e.rep.printf("| side | MB/s, median (min–max) of %d rounds |\n|---|---|\n", e.o.rounds)
+	for _, s := range sides {
+		tp[s.name] = throughput(e.o.size, res[s.name])
+		e.rep.printf("| %s | %s |\n", s.name, tp[s.name].cell("%.0f"))
+	}
+	lastS := make(series, len(last))
+	for i, d := range last {
+		lastS[i] = d.Seconds()
+	}
+	e.rep.printf("\nThe completing %s PATCH of lecternd (writes its segments, then joins the parts into the content file) took %s s.\n\n",
+		human(chunk), lastS.cell("%.2f"))
+	e.rep.printf("| measurement | Lectern MB/s | reference MB/s | ratio, median (min–max) | target | met? |\n|---|---|---|---|---|---|\n")
+	ref := tp["file copy + fsync"]
+	for _, s := range sides[2:4] {
+		e.rep.ratioRow(s.name+" vs file copy + fsync", tp[s.name].cell("%.0f"), ref.cell("%.0f"), ratios(tp[s.name], ref), 0.9)
+	}
+	for _, s := range sides[2:4] {
+		e.rep.ratioRow(s.name+" vs disk backend Put", tp[s.name].cell("%.0f"), tp["disk backend Put"].cell("%.0f"),
+			ratios(tp[s.name], tp["disk backend Put"]), 0.9)
+	}
+	if e.tusdURL != "" {
+		e.rep.printf("\n### 4. Upload against tusd v2.8.0 (its file store, same disk, same client, same file)\n\n")
+		e.rep.printf("| measurement | Lectern MB/s | tusd MB/s | ratio, median (min–max) | target | met? |\n|---|---|---|---|---|---|\n")
+		for i, s := range sides[2:4] {
+			t := sides[4+i].name
+			e.rep.ratioRow(s.name+" vs "+t, tp[s.name].cell("%.0f"), tp[t].cell("%.0f"), ratios(tp[s.name], tp[t]), 0)
+		}
+	}
+	return nil
+}
