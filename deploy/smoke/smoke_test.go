@@ -37,6 +37,13 @@ func TestImage(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build-image.sh: %v\n%s", err, out)
 	}
+	// Registered before the container's removal, so it runs after it (cleanups run
+	// last-in first-out): every run builds a new image, none is left behind.
+	t.Cleanup(func() {
+		if err := d.RemoveImage(context.Background(), image); err != nil {
+			t.Errorf("RemoveImage: %v", err)
+		}
+	})
 
 	// A host folder as /data, owned by the image's user, so the test can read the
 	// admin token the first start writes.

@@ -99,6 +99,12 @@ func TestContainerLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The binary differs with every build (its build id), so is the image: remove it.
+	t.Cleanup(func() {
+		if err := d.RemoveImage(context.Background(), string(name)); err != nil {
+			t.Errorf("RemoveImage: %v", err)
+		}
+	})
 	if again, err := d.EnsureImage(ctx, img); err != nil || again != name {
 		t.Fatalf("EnsureImage again = %q, %v; want the same image %q", again, err, name)
 	}

@@ -288,3 +288,14 @@ func sortedKeys(m map[string]string) []string {
 	slices.Sort(keys)
 	return keys
 }
+
+// RemoveImage deletes an image this package or a test built, so that images built
+// from throwaway binaries do not pile up in the daemon. A missing image is not an
+// error.
+func (d *Daemon) RemoveImage(ctx context.Context, name string) error {
+	err := d.pool.Client.RemoveImageExtended(name, dc.RemoveImageOptions{Force: true, Context: ctx})
+	if err != nil && !errors.Is(err, dc.ErrNoSuchImage) {
+		return fmt.Errorf("removing image %s: %w", name, err)
+	}
+	return nil
+}
