@@ -101,14 +101,33 @@ func (d *Driver) Get(ctx context.Context, key string, offset, length int64) (io.
 	return body, attrs, nil
 }
 
+// maxNotFoundRechecks bounds how often openForRead looks again after a not-found.
+const maxNotFoundRechecks = 3
+
 // openForRead opens the file at p for reading. A writer's rename briefly holds the
 // file open without sharing read access (the handle that renamed the temporary file in
 // is closed a round trip later), so a sharing violation is retried for a short while.
+//
+// A not-found is checked again the same way: Samba replacing a file that another
+// client has open can leave the name briefly without an entry (seen once, under full
+// test-suite load, in the conformance suite's 64 readers and writers; not reproduced
+// in isolation), and the writer holds the key's lock
+// throughout. So a not-found while the key is locked, or just after, is a replace in
+// progress: wait for the lock and open again, a bounded number of times. A key that
+// is really missing costs one more open.
 func (d *Driver) openForRead(ctx context.Context, sh *smb2.Share, p string) (*smb2.File, error) {
 	backoff := busyBackoffMin
 	deadline := time.Now().Add(readerWait)
+	rechecks := 0
 	for {
 		f, err := sh.Open(p)
+		if errors.Is(err, os.ErrNotExist) && rechecks < maxNotFoundRechecks && !time.Now().After(deadline) {
+			rechecks++
+			if werr := d.waitUnlocked(ctx, sh, p); werr != nil {
+				return nil, werr
+			}
+			continue
+		}
 		if err == nil || !isBusy(err) || time.Now().After(deadline) {
 			return f, err
 		}
