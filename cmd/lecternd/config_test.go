@@ -136,3 +136,18 @@ func TestDurationAndSizeRoundTrip(t *testing.T) {
 		t.Errorf("defaults changed by a round trip:\n%+v\n%+v", back, def)
 	}
 }
+
+// TestEngineRetentionKeepsConfiguredValues: the engine gets the configured retention
+// as is; a grace of 0 (allowed: "0–365 days") means delete right at expiry, not the
+// engine's default.
+func TestEngineRetentionKeepsConfiguredValues(t *testing.T) {
+	for _, r := range []Retention{
+		{Expiry: Duration(time.Hour), Grace: 0},
+		{Expiry: Duration(30 * 24 * time.Hour), Grace: Duration(7 * 24 * time.Hour)},
+	} {
+		got := engineRetention(r)
+		if got.DefaultExpiry != time.Duration(r.Expiry) || got.Grace != time.Duration(r.Grace) {
+			t.Errorf("engineRetention(%+v) = expiry %s, grace %s", r, got.DefaultExpiry, got.Grace)
+		}
+	}
+}

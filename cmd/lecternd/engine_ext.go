@@ -112,13 +112,12 @@ func engineLimits(l Limits) conference.Limits {
 	return d
 }
 
+// engineRetention passes the configured retention on as is: loadConfig has already
+// filled the defaults and checked the ranges, and a grace of 0 is a valid setting
+// (delete right at expiry), not "unset".
 func engineRetention(r Retention) conference.Retention {
 	d := conference.DefaultRetention()
-	if r.Expiry > 0 {
-		d.DefaultExpiry = time.Duration(r.Expiry)
-	}
-	if r.Grace > 0 {
-		d.Grace = time.Duration(r.Grace)
-	}
+	d.DefaultExpiry = time.Duration(r.Expiry)
+	d.Grace = time.Duration(r.Grace)
 	return d
 }
