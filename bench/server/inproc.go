@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"time"
 
 	"github.com/lectern/lectern/backends/disk"
@@ -22,13 +23,25 @@ import (
 	"github.com/lectern/lectern/stream"
 )
 
+// selfSigned writes a certificate for 127.0.0.1 and its key into dir.
+func selfSigned(dir string) (certFile, keyFile string, err error) {
+	certPEM, keyPEM, err := httpapi.SelfSigned([]string{"localhost", "127.0.0.1"}, 24*time.Hour)
+	if err != nil {
+		return "", "", err
+	}
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, certPEM, 0o600); err != nil {
+		return "", "", err
+	}
+	return certFile, keyFile, os.WriteFile(keyFile, keyPEM, 0o600)
+}
+
 // inproc is the server lecternd assembles (cmd/lecternd serve.go and engine_ext.go:
 // disk backend, conference engine, confapi and stream routes on httpapi, TLS on a
 // loopback port), built in this process so that a CPU profile covers the server
 // and the storage calls can be timed. Only the backend is wrapped (timingDriver).
 type inproc struct {
 	base   string
-	cert   string
 	admin  string
 	timing *timingDriver
 	srv    *http.Server
@@ -37,7 +50,11 @@ type inproc struct {
 	logF   *os.File
 }
 
-func startInproc(ctx context.Context, dir string, maxFile int64) (*inproc, error) {
+// directMax is stream.Config.DirectMax (0: lecternd's default).
+func startInproc(ctx context.Context, dir, certFile, keyFile string, maxFile, directMax int64) (*inproc, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
 	d, err := disk.New(filepath.Join(dir, "store"))
 	if err != nil {
 		return nil, err
@@ -61,7 +78,8 @@ func startInproc(ctx context.Context, dir string, maxFile int64) (*inproc, error
 	if err != nil {
 		return nil, err
 	}
-	up, err := stream.New(stream.Config{Engine: p.eng, Bucket: p.bucket, UploadKey: uk, Logger: log.With("part", "uploads")})
+	up, err := stream.New(stream.Config{Engine: p.eng, Bucket: p.bucket, UploadKey: uk, DirectMax: directMax,
+		Logger: log.With("part", "uploads")})
 	if err != nil {
 		return nil, err
 	}
@@ -78,15 +96,7 @@ func startInproc(ctx context.Context, dir string, maxFile int64) (*inproc, error
 	if err != nil {
 		return nil, err
 	}
-	certPEM, keyPEM, err := httpapi.SelfSigned([]string{"localhost", "127.0.0.1"}, 24*time.Hour)
-	if err != nil {
-		return nil, err
-	}
-	p.cert = filepath.Join(dir, "inproc-cert.pem")
-	if err := os.WriteFile(p.cert, certPEM, 0o600); err != nil {
-		return nil, err
-	}
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
 	if err != nil {
 		return nil, err
 	}
@@ -94,7 +104,7 @@ func startInproc(ctx context.Context, dir string, maxFile int64) (*inproc, error
 	if err != nil {
 		return nil, err
 	}
-	p.srv = &http.Server{Handler: api.Handler(), TLSConfig: httpapi.TLSConfig(cert),
+	p.srv = &http.Server{Handler: labelled(api.Handler()), TLSConfig: httpapi.TLSConfig(cert),
 		ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	go func() {
 		if err := p.srv.ServeTLS(ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -103,6 +113,17 @@ func startInproc(ctx context.Context, dir string, maxFile int64) (*inproc, error
 	}()
 	p.base = "https://" + ln.Addr().String()
 	return p, nil
+}
+
+// labelled marks the server's work in CPU profiles (pprof label side=server, inherited
+// by the goroutines a request starts), so that go tool pprof -tagfocus side=server
+// separates it from this program's client side.
+func labelled(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		pprof.Do(r.Context(), pprof.Labels("side", "server"), func(ctx context.Context) {
+			h.ServeHTTP(w, r.WithContext(ctx))
+		})
+	})
 }
 
 func (p *inproc) close() {

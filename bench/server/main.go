@@ -79,7 +79,7 @@ func parseFlags() (options, error) {
 	flag.Var(sizeFlag{&o.size}, "size", "upload and download size")
 	flag.Var(sizeFlag{&o.big}, "big", "size of the peak-RSS upload and download")
 	flag.Var(sizeFlag{&o.chunk}, "chunk", "PATCH size of the chunked uploads")
-	flag.IntVar(&o.rounds, "rounds", 3, "rounds (every side once per round, order rotated)")
+	flag.IntVar(&o.rounds, "rounds", 5, "rounds (every side once per round, order rotated)")
 	flag.StringVar(&small, "small", "4KiB,64KiB", "plaintext sizes of the small-file GET rate")
 	flag.DurationVar(&o.smallDur, "small-duration", 5*time.Second, "wrk run length per side and round")
 	flag.IntVar(&o.wrkThreads, "wrk-threads", 2, "wrk threads")
