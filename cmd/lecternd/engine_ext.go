@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -53,7 +54,9 @@ func engineExtension(ctx context.Context, rt *Runtime) (Extension, error) {
 	if err != nil {
 		return Extension{}, err
 	}
-	conferencing := confapi.Routes(confapi.Config{Engine: eng, Events: hub})
+	streamsDone := make(chan struct{})
+	endStreams := sync.OnceFunc(func() { close(streamsDone) })
+	conferencing := confapi.Routes(confapi.Config{Engine: eng, Events: hub, Done: streamsDone})
 	uploadRoutes := uploads.Routes()
 	sweepCtx, stopSweeps := context.WithCancel(context.WithoutCancel(ctx))
 	go sweepLoop(sweepCtx, rt, eng)
@@ -66,6 +69,7 @@ func engineExtension(ctx context.Context, rt *Runtime) (Extension, error) {
 		ErrorRules: confapi.ErrorRules(),
 		OnShutdownStart: func() {
 			stopSweeps()
+			endStreams()
 		},
 		Shutdown: func(ctx context.Context) error { return eng.Close(ctx) },
 	}, nil

@@ -132,3 +132,74 @@ func waitListening(t *testing.T, logs *lockedBuf) string {
 	t.Fatalf("not listening:\n%s", logs.String())
 	return ""
 }
+
+// TestShutdownEndsEventStreams: an open Server-Sent Events stream must not hold the
+// graceful shutdown until its timeout. OnShutdownStart ends the streams, so the HTTP
+// server drains without the "requests still running" warning and the client sees its
+// stream end.
+func TestShutdownEndsEventStreams(t *testing.T) {
+	work := t.TempDir()
+	cfg, err := loadConfig([]string{"--listen", "127.0.0.1:0", "--data-dir", filepath.Join(work, "data"), "--shutdown-timeout", "3s"},
+		func(string) (string, bool) { return "", false }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &lockedBuf{}
+	log := slog.New(slog.NewJSONHandler(logs, nil))
+	sec, err := bootstrap(cfg, log, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth, err := httpapi.NewAuthority(sec.TokenSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, _, err := auth.Mint(httpapi.TokenSpec{Role: httpapi.RoleAdmin, TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	served := make(chan error, 1)
+	go func() { served <- serve(ctx, cfg, sec, log) }()
+	addr := waitListening(t, logs)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+
+	req, _ := http.NewRequest("POST", "https://"+addr+"/v1/conferences", strings.NewReader(`{"id":"sse","organizer":"sip:o@contoso.com"}`))
+	req.Header.Set("Authorization", "Bearer "+admin)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create conference: %d", resp.StatusCode)
+	}
+	req, _ = http.NewRequest("GET", "https://"+addr+"/v1/conferences/sse/events", nil)
+	req.Header.Set("Authorization", "Bearer "+admin)
+	resp, err = client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("events: %d", resp.StatusCode)
+	}
+	first := make([]byte, 5)
+	if _, err := io.ReadFull(resp.Body, first); err != nil {
+		t.Fatal(err)
+	}
+
+	stop() // as SIGTERM does
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		t.Fatalf("the event stream broke instead of ending: %v", err)
+	}
+	if err := <-served; err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(logs.String(), "requests still running") {
+		t.Fatalf("the open event stream held the shutdown until its timeout:\n%s", logs.String())
+	}
+}

@@ -62,6 +62,10 @@ type Config struct {
 	Heartbeat time.Duration
 	// MaxXMLBody bounds slide-set XML bodies (default 8 MiB).
 	MaxXMLBody int64
+	// Done, when closed, ends every open event stream. Close it when the HTTP server
+	// starts shutting down: http.Server.Shutdown waits for active requests, and an
+	// event stream never finishes by itself. Nil: streams end only with their client.
+	Done <-chan struct{}
 }
 
 // ErrorRules classify the engine's errors for httpapi.

@@ -71,6 +71,8 @@ func (r *routes) events(c *gin.Context) {
 		select {
 		case <-c.Request.Context().Done():
 			return
+		case <-r.cfg.Done:
+			return // shutting down: the client reconnects to another instance or later
 		case <-heartbeat.C:
 			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
 				return
