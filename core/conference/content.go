@@ -129,7 +129,7 @@ func (e *Engine) beginStore(ctx context.Context, confID string, p Purpose, name 
 	if err := layout.ValidateContentName(name); err != nil {
 		return nil, 0, fmt.Errorf("%w: %w", ErrInvalidInput, err)
 	}
-	if (p == HandoutContent) != strings.HasSuffix(name, ".blb") {
+	if purposeOf(name) != p {
 		return nil, 0, fmt.Errorf("%w: %s content cannot be named %s", ErrInvalidInput, p, name)
 	}
 	c, err := e.acquire(ctx, confID)
@@ -258,30 +258,31 @@ type readCloser struct {
 }
 
 // verifyContent proves that ref names stored content of this conference and that its
-// key opens it (it authenticates the first segment, or the only one).
-func (e *Engine) verifyContent(ctx context.Context, c *conf, ref metadata.ContentRef) error {
+// key opens it (it authenticates the first segment, or the only one). It returns the
+// content's plaintext size.
+func (e *Engine) verifyContent(ctx context.Context, c *conf, ref metadata.ContentRef) (int64, error) {
 	key, err := encryption.ParseKey(ref.Key)
 	if err != nil {
-		return fmt.Errorf("%w: content %s: %w", ErrInvalidInput, ref.Name, err)
+		return 0, fmt.Errorf("%w: content %s: %w", ErrInvalidInput, ref.Name, err)
 	}
 	if err := layout.ValidateContentName(ref.Name); err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalidInput, err)
+		return 0, fmt.Errorf("%w: %w", ErrInvalidInput, err)
 	}
-	rc, _, err := openEncrypted(ctx, e.bucket, c.loc.ContentKey(ref.Name), key, 0, 1)
+	rc, size, err := openEncrypted(ctx, e.bucket, c.loc.ContentKey(ref.Name), key, 0, 1)
 	if err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
-			return fmt.Errorf("%w: content %s is not stored in this conference", ErrInvalidInput, ref.Name)
+			return 0, fmt.Errorf("%w: content %s is not stored in this conference", ErrInvalidInput, ref.Name)
 		}
-		return err
+		return 0, err
 	}
 	defer rc.Close()
 	if _, err := io.Copy(io.Discard, rc); err != nil {
 		if errors.Is(err, encryption.ErrAuthentication) {
-			return fmt.Errorf("%w: the key does not open content %s", ErrInvalidInput, ref.Name)
+			return 0, fmt.Errorf("%w: the key does not open content %s", ErrInvalidInput, ref.Name)
 		}
-		return err
+		return 0, err
 	}
-	return nil
+	return size, nil
 }
 
 // DeleteContent removes a content file (for example one uploaded by mistake).
@@ -293,10 +294,23 @@ func (e *Engine) DeleteContent(ctx context.Context, confID, name string) error {
 	if err != nil {
 		return err
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	return e.deleteContent(ctx, c, name)
 }
 
-// deleteContent removes a content file and gives back its quota.
+// purposeOf tells a content name's purpose: handout blobs are <hex>.blb.
+func purposeOf(name string) Purpose {
+	if strings.HasSuffix(name, ".blb") {
+		return HandoutContent
+	}
+	return SlideContent
+}
+
+// deleteContent removes a content file and gives back the quota it occupied, as
+// measured from storage (never from what metadata says of it). c.mu held: the stat
+// and the delete must not interleave with another delete of the same file, or both
+// would give its bytes back.
 func (e *Engine) deleteContent(ctx context.Context, c *conf, name string) error {
 	key := c.loc.ContentKey(name)
 	attrs, err := e.bucket.Stat(ctx, key)
@@ -309,15 +323,11 @@ func (e *Engine) deleteContent(ctx context.Context, c *conf, name string) error 
 	if err := e.bucket.Delete(ctx, key); err != nil {
 		return err
 	}
-	p := SlideContent
-	if len(name) > 4 && name[len(name)-4:] == ".blb" {
-		p = HandoutContent
-	}
 	size, err := encryption.PlaintextSize(attrs.Size)
 	if err != nil {
-		size = attrs.Size
+		size = attrs.Size // as measureUsage counted it
 	}
-	c.usage.release(p, size, true)
+	c.usage.release(purposeOf(name), size, true)
 	return nil
 }
 

@@ -2,6 +2,7 @@ package conference
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -16,7 +17,9 @@ func handoutDoc(id string) metastore.Doc { return metastore.Doc{Kind: metastore.
 // HandoutParams describe a handout to add: its stored blob and what the presenter
 // said of the file.
 type HandoutParams struct {
-	Blob             metadata.ContentRef
+	Blob metadata.ContentRef
+	// Size is the blob's plaintext size; 0 means "take it from the blob". Any other
+	// value must match the stored blob: the record is what clients are told.
 	Size             int64
 	OriginalFilename string
 	UploadedBy       string
@@ -42,15 +45,19 @@ func (e *Engine) AddHandout(ctx context.Context, confID string, p HandoutParams)
 	if err := e.writable(c); err != nil {
 		return nil, err
 	}
-	if err := e.verifyContent(ctx, c, p.Blob); err != nil {
+	size, err := e.verifyContent(ctx, c, p.Blob)
+	if err != nil {
 		return nil, err
+	}
+	if p.Size != 0 && p.Size != size {
+		return nil, fmt.Errorf("%w: handout size %d is not the stored blob's %d bytes", ErrInvalidInput, p.Size, size)
 	}
 	id, err := c.store.NextID(ctx, metastore.Handout)
 	if err != nil {
 		return nil, err
 	}
 	now := e.now().UTC().Truncate(time.Millisecond)
-	fs := &metadata.FileSet{ID: id, Blob: p.Blob, Size: p.Size, Uploaded: now, UploadedBy: p.UploadedBy,
+	fs := &metadata.FileSet{ID: id, Blob: p.Blob, Size: size, Uploaded: now, UploadedBy: p.UploadedBy,
 		OriginalFilename: p.OriginalFilename, Created: orNow(p.FileCreated, now), Modified: orNow(p.FileModified, now)}
 	if err := e.saveHandout(ctx, c, fs); err != nil {
 		return nil, err
@@ -171,11 +178,11 @@ func (e *Engine) DeleteHandout(ctx context.Context, confID, id string) (*metadat
 		return nil, err
 	}
 	// The record is durable first; a failed blob delete leaves an unreferenced blob
-	// for the orphan sweep, never a record pointing at nothing.
-	if err := e.bucket.Delete(ctx, c.loc.ContentKey(fs.Blob.Name)); err != nil {
+	// for the orphan sweep, never a record pointing at nothing. The quota given back
+	// is what the blob occupied (a record's size may come from elsewhere, and another handout
+	// may have named the same blob and removed it already).
+	if err := e.deleteContent(ctx, c, fs.Blob.Name); err != nil && !errors.Is(err, ErrNotFound) {
 		e.log.Warn("handout blob delete failed; the orphan sweep will collect it", "conference", confID, "handout", id, "err", err)
-	} else {
-		c.usage.release(HandoutContent, fs.Size, true)
 	}
 	e.publish(confID, events.HandoutDeleted, events.Everyone, HandoutEvent(c.loc, fs))
 	return fs, nil

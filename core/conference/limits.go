@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strings"
 	"sync"
 
 	"github.com/lectern/lectern/core/encryption"
@@ -76,10 +75,7 @@ func (e *Engine) measureUsage(ctx context.Context, loc layout.Conference) (*usag
 		if err != nil {
 			return nil, err
 		}
-		p := SlideContent
-		if strings.HasSuffix(attrs.Key, ".blb") {
-			p = HandoutContent
-		}
+		p := purposeOf(attrs.Key)
 		size, err := encryption.PlaintextSize(attrs.Size)
 		if err != nil {
 			size = attrs.Size // not a complete file: count what it occupies

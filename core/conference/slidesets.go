@@ -192,7 +192,7 @@ func (e *Engine) checkNewRefs(ctx context.Context, c *conf, before, after []meta
 		if err := metadata.ValidateNewContentRef(ref); err != nil {
 			return classify(err)
 		}
-		if err := e.verifyContent(ctx, c, ref); err != nil {
+		if _, err := e.verifyContent(ctx, c, ref); err != nil {
 			return err
 		}
 	}

@@ -1,0 +1,122 @@
+package conference_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"log/slog"
+	"testing"
+
+	"github.com/lectern/lectern/backends/memory"
+	"github.com/lectern/lectern/core/conference"
+	"github.com/lectern/lectern/core/storage"
+)
+
+// quotaEngine is an engine on the memory backend with a 1500-byte handout quota.
+func quotaEngine(t *testing.T, driver storage.Driver) *conference.Engine {
+	t.Helper()
+	var kek [32]byte
+	if _, err := rand.Read(kek[:]); err != nil {
+		t.Fatal(err)
+	}
+	if driver == nil {
+		driver = memory.New(memory.NewStore())
+	}
+	e, err := conference.New(conference.Config{Bucket: storage.NewBucket(driver), KEK: kek, SnapshotInterval: -1,
+		Logger: slog.New(slog.DiscardHandler),
+		Limits: conference.Limits{MaxContentFile: 1000, MaxHandoutFile: 1000, MaxConferenceContent: 1500,
+			MaxConferenceHandouts: 1500, MaxContentFiles: 100, MaxHandoutFiles: 100}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Close(context.Background()) })
+	if _, err := e.CreateConference(t.Context(), conference.CreateParams{ID: "quota", Organizer: "sip:q@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func storeHandoutBlob(t *testing.T, e *conference.Engine) (conference.Stored, error) {
+	t.Helper()
+	return e.StoreContent(t.Context(), "quota", conference.HandoutContent, "", bytes.NewReader(make([]byte, 1000)), 1000)
+}
+
+// The handout quota is given back by what the blob occupies, never by a size the
+// client stated: a handout recorded with a made-up size and deleted must neither
+// leak quota nor hand out quota that was never taken.
+func TestHandoutQuotaFollowsTheBlob(t *testing.T) {
+	tests := []struct {
+		name       string
+		statedSize int64
+		wantAdd    error // nil: added
+	}{
+		{"true size", 1000, nil},
+		{"size left out", 0, nil},
+		{"size overstated", 1 << 40, conference.ErrInvalidInput},
+		{"size understated", 1, conference.ErrInvalidInput},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := quotaEngine(t, nil)
+			ctx := t.Context()
+			blob, err := storeHandoutBlob(t, e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fs, err := e.AddHandout(ctx, "quota", conference.HandoutParams{Blob: blob.Ref(), Size: tt.statedSize, OriginalFilename: "a.bin"})
+			if tt.wantAdd != nil {
+				if !errors.Is(err, tt.wantAdd) {
+					t.Fatalf("AddHandout with size %d: %v, want %v", tt.statedSize, err, tt.wantAdd)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fs.Size != 1000 {
+				t.Fatalf("handout recorded with size %d, want the blob's 1000", fs.Size)
+			}
+			if _, err := e.DeleteHandout(ctx, "quota", fs.ID); err != nil {
+				t.Fatal(err)
+			}
+			// 1000 bytes fit in the emptied 1500-byte quota; a second 1000 do not.
+			if _, err := storeHandoutBlob(t, e); err != nil {
+				t.Fatalf("store after the delete gave the quota back: %v", err)
+			}
+			if _, err := storeHandoutBlob(t, e); !errors.Is(err, conference.ErrLimit) {
+				t.Fatalf("2000 bytes stored under a 1500-byte quota: %v", err)
+			}
+		})
+	}
+}
+
+// Two handouts may name the same blob; deleting both removes one blob and so
+// gives its bytes back once.
+func TestHandoutSharedBlobReleasedOnce(t *testing.T) {
+	e := quotaEngine(t, nil)
+	ctx := t.Context()
+	blob, err := storeHandoutBlob(t, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for range 2 {
+		fs, err := e.AddHandout(ctx, "quota", conference.HandoutParams{Blob: blob.Ref(), Size: blob.Size, OriginalFilename: "a.bin"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, fs.ID)
+	}
+	for _, id := range ids {
+		if _, err := e.DeleteHandout(ctx, "quota", id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := storeHandoutBlob(t, e); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := storeHandoutBlob(t, e); !errors.Is(err, conference.ErrLimit) {
+		t.Fatalf("2000 bytes stored under a 1500-byte quota after a blob was released twice: %v", err)
+	}
+}
