@@ -178,6 +178,11 @@ type body struct {
 	offset  int64 // of the next byte
 	length  int64 // left to read, -1 for "to the end"
 	failed  int   // consecutive failures without progress
+	// pending is a failure that came together with bytes: those bytes were returned
+	// first, and the failure is handled on the next Read. It is kept here rather than
+	// expected again from rc, because a reader need not repeat its error (some answer
+	// io.EOF after it, which would end the body early without an error).
+	pending error
 }
 
 func (b *body) Read(p []byte) (int, error) {
@@ -188,7 +193,13 @@ func (b *body) Read(p []byte) (int, error) {
 		if b.length > 0 && int64(len(p)) > b.length {
 			p = p[:b.length]
 		}
-		n, err := b.rc.Read(p)
+		var n int
+		var err error
+		if b.pending != nil {
+			err, b.pending = b.pending, nil
+		} else {
+			n, err = b.rc.Read(p)
+		}
 		b.offset += int64(n)
 		if b.length > 0 {
 			b.length -= int64(n)
@@ -198,8 +209,8 @@ func (b *body) Read(p []byte) (int, error) {
 		}
 		if err == nil || err == io.EOF || n > 0 {
 			if err != nil && err != io.EOF {
-				// Report the bytes now; the failure comes back on the next Read.
-				err = nil
+				// Report the bytes now and the failure on the next Read.
+				b.pending, err = err, nil
 			}
 			return n, err
 		}

@@ -286,3 +286,65 @@ func TestCancelStopsRetrying(t *testing.T) {
 		t.Fatalf("Stat = %v, want context.Canceled", err)
 	}
 }
+
+// halfBody is an inner driver whose first Get body delivers half of the range
+// together with a retryable error, and then reports a clean io.EOF, as some readers
+// do after their first error. Later Gets are the plain object.
+type halfBody struct {
+	storage.Driver
+	cut atomic.Bool
+}
+
+func (h *halfBody) Get(ctx context.Context, key string, off, n int64) (io.ReadCloser, storage.Attributes, error) {
+	rc, a, err := h.Driver.Get(ctx, key, off, n)
+	if err != nil || h.cut.Swap(true) {
+		return rc, a, err
+	}
+	data, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil {
+		return nil, a, err
+	}
+	return io.NopCloser(&errOnceReader{data: data[:len(data)/2],
+		err: storage.NewError(storage.ErrUnavailable, "get", key, io.ErrUnexpectedEOF)}), a, nil
+}
+
+type errOnceReader struct {
+	data []byte
+	err  error
+}
+
+func (r *errOnceReader) Read(p []byte) (int, error) {
+	if len(r.data) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, r.data)
+	r.data = r.data[n:]
+	if len(r.data) == 0 {
+		err := r.err
+		r.err = nil
+		return n, err
+	}
+	return n, nil
+}
+
+// TestBodyKeepsAnErrorReturnedWithBytes: an error returned together with bytes must
+// not be lost when the inner reader answers io.EOF afterwards; the body resumes from
+// where it was cut instead of ending early without an error.
+func TestBodyKeepsAnErrorReturnedWithBytes(t *testing.T) {
+	store := memory.NewStore()
+	data := bytes.Repeat([]byte("0123456789"), 10_000)
+	if _, err := storage.NewBucket(memory.New(store)).PutBytes(t.Context(), "k", data, storage.Condition{}); err != nil {
+		t.Fatal(err)
+	}
+	inner := &halfBody{Driver: memory.New(store)}
+	rc, _, err := retrying.New(inner, fast).Get(t.Context(), "k", 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	got, err := io.ReadAll(rc)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read %d of %d bytes, err %v; want every byte", len(got), len(data), err)
+	}
+}
