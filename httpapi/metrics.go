@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"net/http"
 	"strconv"
 	"time"
 
@@ -57,12 +58,24 @@ func newMetrics(reg prometheus.Registerer, withProcess bool) (*metrics, error) {
 }
 
 func (m *metrics) observe(method, route string, status int, d time.Duration, bytes int) {
+	if !knownMethods[method] {
+		// The method is the client's free text: unbounded label values would be
+		// series kept forever, a memory leak anyone could drive.
+		method = "other"
+	}
 	st := strconv.Itoa(status)
 	m.requests.WithLabelValues(method, route, st).Inc()
 	m.duration.WithLabelValues(method, route, st).Observe(d.Seconds())
 	if bytes > 0 {
 		m.bytesServed.WithLabelValues(route).Add(float64(bytes))
 	}
+}
+
+// knownMethods are the methods counted under their own name.
+var knownMethods = map[string]bool{
+	http.MethodGet: true, http.MethodHead: true, http.MethodPost: true, http.MethodPut: true,
+	http.MethodPatch: true, http.MethodDelete: true, http.MethodOptions: true,
+	http.MethodConnect: true, http.MethodTrace: true,
 }
 
 // storageCategory names the storage error categories as metric label values.

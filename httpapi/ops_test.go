@@ -172,3 +172,25 @@ func (zeros) Read(p []byte) (int, error) {
 	clear(p)
 	return len(p), nil
 }
+
+// TestMetricsBoundMethodLabel: the method is the client's free text; each new value
+// would be a new series kept forever, so methods outside HTTP's registered set are
+// counted as "other".
+func TestMetricsBoundMethodLabel(t *testing.T) {
+	e := newEnv(t)
+	for _, m := range []string{"BREW", "X-RANDOM-1", "X-RANDOM-2"} {
+		e.do(m, "/healthz", nil, nil)
+	}
+	e.do(http.MethodDelete, "/healthz", nil, nil)
+	body := string(e.do(http.MethodGet, "/metrics", nil, nil).body)
+	for _, bad := range []string{`method="BREW"`, `method="X-RANDOM-1"`} {
+		if strings.Contains(body, bad) {
+			t.Errorf("metrics carry the client's method %s", bad)
+		}
+	}
+	for _, want := range []string{`method="other"`, `method="DELETE"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
