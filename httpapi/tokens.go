@@ -63,8 +63,9 @@ func (s *Server) whoami(c *gin.Context) {
 
 // mintToken issues a token. A global admin may mint anything. Otherwise the caller
 // must be at least a presenter of the conference asked for, may not mint a role above
-// its own, and may not mint a token that outlives its own: a presenter hands out
-// attendee tokens for its conference, nothing more.
+// its own, and may not mint a token that outlives its own (a longer lifetime is cut to
+// what is left of the caller's): a presenter hands out presenter and attendee tokens
+// for its own conference, nothing more (docs/api.md).
 func (s *Server) mintToken(c *gin.Context) {
 	caller := ClaimsOf(c)
 	var req TokenRequest
