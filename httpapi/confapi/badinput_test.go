@@ -25,6 +25,7 @@ func TestBadInputGetsAClear4xxAndChangesNothing(t *testing.T) {
 		{"unknown slide kind", "POST", base + "/slides", "application/json", `{"kind":"hologram"}`, 400, "bad_request"},
 		{"wrong content type", "POST", base + "/slides", "text/plain", `kind=web`, 415, "unsupported_media_type"},
 		{"malformed XML slide", "POST", base + "/slides", "application/xml", `<poll-slide name="x"`, 400, "invalid_xml"},
+		{"XML slide nested too deep", "POST", base + "/slides", "application/xml", `<text-slide name="x">` + strings.Repeat("<a>", 2000) + strings.Repeat("</a>", 2000) + `</text-slide>`, 413, "too_large"},
 		{"malformed slide set XML", "PUT", base + "/xml", "application/xml", `<slideset><text-slide></slideset>`, 400, "invalid_xml"},
 		{"slide set XML over the limit", "PUT", base + "/xml", "application/xml", "<slideset>" + strings.Repeat("<!-- padding -->", 5000) + "</slideset>", 413, "too_large"},
 		{"bad position", "POST", base + "/slides?position=-1", "application/json", `{"kind":"text"}`, 400, "bad_request"},

@@ -73,6 +73,11 @@ func ErrorRules() []httpapi.ErrorRule {
 	return []httpapi.ErrorRule{
 		// Most specific first: malformed XML is also invalid input.
 		{Match: httpapi.Is(metadata.ErrMalformed), Code: httpapi.CodeInvalidXML},
+		// A slide sent as XML is parsed here, not by the engine, so the metadata
+		// categories reach Fail unwrapped. Their messages never hold attribute values.
+		{Match: httpapi.Is(metadata.ErrTooLarge), Code: httpapi.CodeTooLarge},
+		{Match: httpapi.Is(metadata.ErrInvalid), Code: httpapi.CodeBadRequest},
+		{Match: httpapi.Is(metadata.ErrNotFound), Code: httpapi.CodeNotFound},
 		{Match: httpapi.Is(conference.ErrInvalidInput), Code: httpapi.CodeBadRequest},
 		{Match: httpapi.Is(conference.ErrExists), Code: httpapi.CodeConflict},
 		{Match: httpapi.Is(conference.ErrGone), Code: httpapi.CodeConflict, Message: "the conference has ended or expired and accepts no more changes"},
