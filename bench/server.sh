@@ -18,6 +18,7 @@
 # Results: report.md, CPU profiles (*.pprof) and their summaries (*.top.txt) in
 #   $LECTERN_BENCH_OUT (default /tmp/lectern-bench-server).
 #
+# Optional: strace (counts system calls per small GET when present).
 # Needs: Go; nginx and wrk (Debian packages; installed with apt-get when missing and
 # run as root); tusd v2.8.0, found as $TUSD, on PATH or in $(go env GOPATH)/bin, else
 # built once from the Go module proxy into $(go env GOPATH)/bin (a few minutes).
@@ -64,7 +65,7 @@ go build -o "$bin/lecternd" ./cmd/lecternd
 go build -o "$bin/bench-server" ./bench/server
 mkdir -p "$out"
 "$bin/bench-server" -lecternd "$bin/lecternd" -tusd "$tusd" -nginx "$(command -v nginx)" \
-  -wrk "$(command -v wrk)" -out "$out" "$@"
+  -wrk "$(command -v wrk)" -strace "$(command -v strace || true)" -out "$out" "$@"
 
 # Summaries of the profiles: the server's own work (pprof label side=server), by
 # cumulative time, then by own time.

@@ -101,6 +101,7 @@ func (e *env) smallPhase(ctx context.Context) error {
 	}
 	e.rep.printf("\n### 2b. Small-file GET rate (wrk -t%d -c%d -d%s, keep-alive, HTTPS; load before: %s)\n\n",
 		e.o.wrkThreads, e.o.wrkConns, e.o.smallDur, loadavg())
+	var syscalls []string
 	e.rep.printf("| measurement | Lectern req/s | nginx req/s | ratio, median (min–max) | target | met? |\n|---|---|---|---|---|---|\n")
 	for _, size := range e.o.smallSizes {
 		src := filepath.Join(e.work, fmt.Sprintf("small-%d", size))
@@ -131,6 +132,23 @@ func (e *env) smallPhase(ctx context.Context) error {
 		}
 		e.rep.ratioRow(fmt.Sprintf("GET of a %s file (%d B ciphertext)", human(size), s.size),
 			rate["lecternd"].cell("%.0f"), rate["nginx"].cell("%.0f"), ratios(rate["lecternd"], rate["nginx"]), 0.8)
+		if e.o.straceBin != "" {
+			workers, err := childPIDs(e.nginxProc.pid())
+			if err != nil {
+				return err
+			}
+			pids := map[string][]int{"lecternd": {e.lec.pid()}, "nginx": append([]int{e.nginxProc.pid()}, workers...)}
+			for _, srv := range servers {
+				sum, err := e.syscallsPerRequest(ctx, srv, urls[srv], tok, pids[srv])
+				if err != nil {
+					return fmt.Errorf("strace of %s: %w", srv, err)
+				}
+				syscalls = append(syscalls, fmt.Sprintf("- %s, %s file: %s", srv, human(size), sum))
+			}
+		}
+	}
+	if len(syscalls) > 0 {
+		e.rep.printf("\nSystem calls per small GET (strace -c -f on the server's threads and workers during a 3 s wrk run; strace slows the servers, so only the counts are meaningful):\n\n%s\n", strings.Join(syscalls, "\n"))
 	}
 	e.rep.printf("\nload after: %s\n", loadavg())
 	return nil
@@ -144,19 +162,27 @@ var (
 // wrk runs wrk against url and returns requests per second; any non-2xx answer or
 // socket error fails the run.
 func (e *env) wrk(ctx context.Context, url, tok string, d time.Duration) (float64, error) {
+	out, err := e.runWrk(ctx, url, tok, d)
+	if err != nil {
+		return 0, err
+	}
+	m := wrkRate.FindStringSubmatch(out)
+	if m == nil {
+		return 0, fmt.Errorf("wrk printed no rate: %s", out)
+	}
+	return strconv.ParseFloat(m[1], 64)
+}
+
+func (e *env) runWrk(ctx context.Context, url, tok string, d time.Duration) (string, error) {
 	cmd := exec.CommandContext(ctx, e.o.wrkBin, "-t", strconv.Itoa(e.o.wrkThreads), "-c", strconv.Itoa(e.o.wrkConns),
 		"-d", fmt.Sprintf("%ds", max(1, int(d.Seconds()))), "-H", "Authorization: Bearer "+tok, url)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
-		return 0, fmt.Errorf("wrk: %w: %s", err, out.String())
+		return "", fmt.Errorf("wrk: %w: %s", err, out.String())
 	}
 	if m := wrkErrors.FindString(out.String()); m != "" {
-		return 0, fmt.Errorf("wrk: %s", m)
+		return "", fmt.Errorf("wrk: %s", m)
 	}
-	m := wrkRate.FindStringSubmatch(out.String())
-	if m == nil {
-		return 0, fmt.Errorf("wrk printed no rate: %s", out.String())
-	}
-	return strconv.ParseFloat(m[1], 64)
+	return out.String(), nil
 }

@@ -33,6 +33,7 @@ import (
 
 type options struct {
 	lecterndBin, nginxBin, tusdBin, wrkBin string
+	straceBin                              string
 	dir, out                               string
 	phases                                 map[string]bool
 	size, big, chunk                       int64
@@ -73,6 +74,7 @@ func parseFlags() (options, error) {
 	flag.StringVar(&o.nginxBin, "nginx", "nginx", "nginx binary (Debian package nginx)")
 	flag.StringVar(&o.tusdBin, "tusd", "", "tusd v2.8.0 binary; empty: the upload phase runs without the tusd sides")
 	flag.StringVar(&o.wrkBin, "wrk", "wrk", "wrk binary (Debian package wrk)")
+	flag.StringVar(&o.straceBin, "strace", "", "strace binary: also count system calls per small GET (empty: skip)")
 	flag.StringVar(&o.dir, "dir", os.TempDir(), "where the temporary work folder is made (the disk being measured)")
 	flag.StringVar(&o.out, "out", filepath.Join(os.TempDir(), "lectern-bench-server"), "folder for report.md and the CPU profiles")
 	flag.StringVar(&phases, "phases", allPhases, "comma-separated phases to run: "+allPhases)
@@ -176,7 +178,7 @@ func run(ctx context.Context, o options) (err error) {
 			return err
 		}
 		defer p.stop()
-		e.nginx = base
+		e.nginx, e.nginxProc = base, p
 	}
 	for _, ph := range []struct {
 		name string

@@ -23,6 +23,8 @@ type env struct {
 	rep     *report
 	tusdURL string // empty: no tusd
 	nginx   string // nginx base URL; empty: not started
+	// nginxProc is the nginx master process.
+	nginxProc *proc
 }
 
 // settle makes the next measurement start from a clean disk: everything written so
