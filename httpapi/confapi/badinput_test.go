@@ -31,6 +31,7 @@ func TestBadInputGetsAClear4xxAndChangesNothing(t *testing.T) {
 		{"bad position", "POST", base + "/slides?position=-1", "application/json", `{"kind":"text"}`, 400, "bad_request"},
 		{"annotation not hex", "POST", base + "/slides/1/annotations", "application/json", `{"data":"zz"}`, 400, "bad_request"},
 		{"annotation on a missing slide", "POST", base + "/slides/999/annotations", "application/json", `{"data":"00"}`, 404, "not_found"},
+		{"rename to an over-long name", "PATCH", base, "application/json", `{"name":"` + strings.Repeat("n", 65<<10) + `"}`, 400, "bad_request"},
 		{"move out of range", "POST", base + "/slides/1/move", "application/json", `{"position":99}`, 400, "bad_request"},
 		{"order missing a slide", "PUT", base + "/order", "application/json", `{"slides":[]}`, 400, "bad_request"},
 		{"control character in a new slide", "POST", base + "/slides", "application/json", `{"kind":"text","name":"bell\u0007"}`, 400, "bad_request"},

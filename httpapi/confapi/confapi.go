@@ -274,7 +274,7 @@ func (r *routes) decryptContent(c *gin.Context) {
 	status, length := http.StatusOK, size
 	if partial {
 		end := size
-		if n >= 0 && off+n < size {
+		if n >= 0 && n < size-off { // not off+n < size, which can overflow
 			end = off + n
 		}
 		length = end - off

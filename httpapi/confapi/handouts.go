@@ -2,6 +2,7 @@ package confapi
 
 import (
 	"bytes"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -122,6 +123,10 @@ func parseRange(h string) (off, n int64, partial bool, err error) {
 	end, err := strconv.ParseInt(last, 10, 64)
 	if err != nil || end < off {
 		return 0, 0, false, bad
+	}
+	if end == math.MaxInt64 {
+		// The length would overflow; a last byte past the end means "to the end".
+		return off, -1, true, nil
 	}
 	return off, end - off + 1, true, nil
 }

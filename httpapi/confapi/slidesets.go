@@ -135,6 +135,10 @@ func (r *routes) renameSlideSet(c *gin.Context) {
 		httpapi.Fail(c, err)
 		return
 	}
+	if len(req.Name) > maxTextField { // the same bound as createSlideSet
+		httpapi.Fail(c, httpapi.Errorf(httpapi.CodeBadRequest, "name is too long"))
+		return
+	}
 	r.update(c, http.StatusOK, func(s *metadata.SlideSet) error { s.Name = req.Name; return nil })
 }
 
