@@ -259,6 +259,13 @@ func (r *routes) decryptContent(c *gin.Context) {
 		return
 	}
 	defer rc.Close()
+	if partial && off >= size {
+		// A first byte at the end (the engine reads offset == size as an empty
+		// body), and so any range of an empty file, is unsatisfiable (RFC 9110).
+		c.Header("Content-Range", "bytes */"+strconv.FormatInt(size, 10))
+		httpapi.Fail(c, httpapi.Errorf(httpapi.CodeRangeNotSatisfiable, "the range starts at or past the end of the content"))
+		return
+	}
 	// Decrypt (and so authenticate) the first bytes before the status goes out, so
 	// that a wrong key is a 400, not a 200 with a broken body. A later damaged segment
 	// can only cut the body short; the client sees a short read.

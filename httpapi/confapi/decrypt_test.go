@@ -29,6 +29,9 @@ func TestDecryptRangeToTheLargestEnd(t *testing.T) {
 		{"bytes=0-9223372036854775807", 0},
 		{"bytes=99990-9223372036854775806", 99990},
 	}
+	if r := e.do("GET", path, attendee, "", nil, "Lectern-Key", st.Key.Hex(), "Range", "bytes=100000-"); r.status != 416 || r.header.Get("Content-Range") != "bytes */100000" {
+		t.Fatalf("a range from the end: status %d, Content-Range %q", r.status, r.header.Get("Content-Range"))
+	}
 	for _, tt := range tests {
 		t.Run(tt.rng, func(t *testing.T) {
 			r := e.do("GET", path, attendee, "", nil, "Lectern-Key", st.Key.Hex(), "Range", tt.rng)
@@ -40,5 +43,26 @@ func TestDecryptRangeToTheLargestEnd(t *testing.T) {
 				t.Fatalf("Content-Range %q (want %q), %d bytes (want %d)", got, want, len(r.body), len(data)-tt.from)
 			}
 		})
+	}
+}
+
+// TestDecryptRangeOfEmptyContent: no range of an empty file is satisfiable; the answer
+// is 416 with "bytes */0", as the ciphertext route (http.ServeContent) answers, never
+// a 206 whose Content-Range ends before it starts.
+func TestDecryptRangeOfEmptyContent(t *testing.T) {
+	e := newEnv(t)
+	_, attendee := e.conference("empty")
+	st, err := e.engine.StoreContent(context.Background(), "empty", conference.SlideContent, "png", bytes.NewReader(nil), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := "/v1/conferences/empty/content/" + st.Name + "/plain"
+	r := e.do("GET", path, attendee, "", nil, "Lectern-Key", st.Key.Hex(), "Range", "bytes=0-")
+	if r.status != 416 || r.header.Get("Content-Range") != "bytes */0" || r.code() != "range_not_satisfiable" {
+		t.Fatalf("status %d, Content-Range %q: %s", r.status, r.header.Get("Content-Range"), r.body)
+	}
+	// Without a Range the empty file is an empty 200.
+	if r := e.do("GET", path, attendee, "", nil, "Lectern-Key", st.Key.Hex()); r.status != 200 || len(r.body) != 0 {
+		t.Fatalf("status %d, %d bytes", r.status, len(r.body))
 	}
 }
