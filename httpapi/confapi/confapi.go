@@ -23,6 +23,7 @@ import (
 	"github.com/lectern/lectern/core/encryption"
 	"github.com/lectern/lectern/core/events"
 	"github.com/lectern/lectern/core/metadata"
+	"github.com/lectern/lectern/core/storage"
 	"github.com/lectern/lectern/httpapi"
 )
 
@@ -250,11 +251,10 @@ func (r *routes) decryptContent(c *gin.Context) {
 	}
 	rc, size, err := r.cfg.Engine.OpenContent(c.Request.Context(), c.Param("conf"), c.Param("name"), key, off, n)
 	if err != nil {
-		if errors.Is(err, conference.ErrNotFound) || !partial || size == 0 {
-			httpapi.Fail(c, err)
-			return
+		if partial && errors.Is(err, storage.ErrInvalidRange) {
+			// Only a 416 carries the size (RFC 9110 15.5.17), not a 503 or a 400.
+			c.Header("Content-Range", "bytes */"+strconv.FormatInt(size, 10))
 		}
-		c.Header("Content-Range", "bytes */"+strconv.FormatInt(size, 10))
 		httpapi.Fail(c, err)
 		return
 	}

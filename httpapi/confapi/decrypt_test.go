@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/lectern/lectern/core/conference"
@@ -64,5 +65,21 @@ func TestDecryptRangeOfEmptyContent(t *testing.T) {
 	// Without a Range the empty file is an empty 200.
 	if r := e.do("GET", path, attendee, "", nil, "Lectern-Key", st.Key.Hex()); r.status != 200 || len(r.body) != 0 {
 		t.Fatalf("status %d, %d bytes", r.status, len(r.body))
+	}
+}
+
+// TestDecryptWrongKeyWithRange: a wrong key is a 400 whatever the Range; only a 416
+// carries Content-Range (RFC 9110 15.5.17).
+func TestDecryptWrongKeyWithRange(t *testing.T) {
+	e := newEnv(t)
+	_, attendee := e.conference("wrong")
+	st, err := e.engine.StoreContent(context.Background(), "wrong", conference.SlideContent, "png", bytes.NewReader(make([]byte, 70_000)), 70_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := e.do("GET", "/v1/conferences/wrong/content/"+st.Name+"/plain", attendee, "", nil,
+		"Lectern-Key", strings.Repeat("00", 32), "Range", "bytes=100-199")
+	if r.status != 400 || r.header.Get("Content-Range") != "" {
+		t.Fatalf("status %d, Content-Range %q: %s", r.status, r.header.Get("Content-Range"), r.body)
 	}
 }
