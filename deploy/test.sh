@@ -3,7 +3,8 @@
 #
 # It installs and starts what the tests need on a fresh machine: Samba (Debian package,
 # when running as root), a MinIO binary (built once from the Go module proxy and
-# cached in $(go env GOPATH)/bin) and tus-js-client (npm, for the end-to-end test). The test servers themselves are started by the
+# cached in $(go env GOPATH)/bin), tus-js-client (npm, for the end-to-end test) and a
+# Docker engine (Debian's docker.io) for the harness's Docker path and the image test. The test servers themselves are started by the
 # tests, on 127.0.0.1 at free ports.
 #
 # Extra arguments go to `go test`: `bash deploy/test.sh -short` is the quick mode.
@@ -30,6 +31,15 @@ if ! command -v minio >/dev/null 2>&1; then
 	GOFLAGS=-buildvcs=false go install github.com/minio/minio@latest
 fi
 
+# A Docker engine for the harness's Docker path and the image smoke test: Debian's
+# docker.io, started without a bridge or iptables; images are built locally (no
+# registry is needed or reached).
+if docker_host="$(bash deploy/start-dockerd.sh)"; then
+	export DOCKER_HOST="$docker_host"
+else
+	log "no Docker engine: the Docker-path tests will skip (they fail where CI=true)"
+fi
+
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
 	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 		log "installing Node.js and npm (Debian packages) for the tus-js-client end-to-end test"
@@ -52,4 +62,8 @@ if [ -n "$unformatted" ]; then
 fi
 
 log "go test $*"
-go test -count=1 -timeout 40m "$@" ./...
+LECTERN_S3_VIA=binary LECTERN_SMB_VIA=local go test -count=1 -timeout 40m "$@" ./...
+if [ -n "${DOCKER_HOST:-}" ]; then
+	log "the S3 and SMB suites again, through the harness's Docker path"
+	LECTERN_S3_VIA=docker LECTERN_SMB_VIA=docker go test -count=1 -timeout 40m "$@" ./backends/s3/ ./backends/smb/
+fi
