@@ -69,8 +69,12 @@ func bootstrap(cfg Config, log *slog.Logger, out io.Writer) (*secrets, error) {
 		if err := issueAdminToken(cfg, s.TokenSecret, filepath.Join(dir, adminTokenFile), out); err != nil {
 			return nil, err
 		}
+	} else if tokenPath := filepath.Join(dir, adminTokenFile); fileExists(tokenPath) {
+		log.Info("admin token minted on first start", "file", tokenPath)
 	} else {
-		log.Info("admin token minted on first start", "file", filepath.Join(dir, adminTokenFile))
+		// The token secret was provisioned (a Secret in Kubernetes, say): whoever made
+		// it mints the admin tokens.
+		log.Info("token secret provided; no admin token was minted here")
 	}
 	return s, nil
 }
@@ -215,4 +219,9 @@ func loadCertificate(cfg Config, dir string, log *slog.Logger) (tls.Certificate,
 	}
 	log.Info("created a self-signed TLS certificate", "file", certPath, "hosts", certHosts)
 	return tls.X509KeyPair(certPEM, keyPEM)
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
