@@ -2,7 +2,9 @@ package confapi_test
 
 import (
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/lectern/lectern/httpapi"
 )
@@ -115,4 +117,41 @@ func TestAuthMatrix(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestTokenOfAnEarlierConferenceOfTheSameID: tokens are scoped by conference id, and
+// an id is free again once its conference is deleted. A token minted for the deleted
+// conference must not open the new one that took its id (another organizer's, with
+// other participants): every conference route refuses a token issued before the
+// conference was created.
+func TestTokenOfAnEarlierConferenceOfTheSameID(t *testing.T) {
+	// The first conference and its token are from ten minutes ago; the id is taken
+	// again now.
+	var mu sync.Mutex
+	offset := -10 * time.Minute
+	e := newEnvWithClock(t, func() time.Time { mu.Lock(); defer mu.Unlock(); return time.Now().Add(offset) })
+	e.conference("reuse")
+	past := e.auth.WithClock(func() time.Time { return time.Now().Add(-10 * time.Minute) })
+	old, _, err := past.Mint(httpapi.TokenSpec{Role: httpapi.RoleAdmin, Conference: "reuse", TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.must(200, e.do("GET", "/v1/conferences/reuse", old, "", nil)) // the conference it was minted for
+	e.must(204, e.do("DELETE", "/v1/conferences/reuse", e.token(httpapi.RoleAdmin, ""), "", nil))
+	mu.Lock()
+	offset = 0
+	mu.Unlock()
+	e.conference("reuse")
+
+	for _, r := range routesUnderTest {
+		if !strings.Contains(r.path, ":conf") {
+			continue
+		}
+		got := e.do(r.method, fill(r.path, "reuse"), old, "application/json", "{}")
+		if got.status != 403 || got.code() != "forbidden" {
+			t.Errorf("%s %s with a token of the earlier conference: %d %s", r.method, r.path, got.status, got.body)
+		}
+	}
+	// A token minted for the new conference works.
+	e.must(200, e.do("GET", "/v1/conferences/reuse", e.token(httpapi.RoleAttendee, "reuse"), "", nil))
 }

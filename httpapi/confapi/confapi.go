@@ -106,45 +106,81 @@ func Routes(cfg Config) httpapi.RouteRegistrar {
 		s.AddErrorRules(ErrorRules()...)
 		admin := s.Require(httpapi.RoleAdmin, nil)
 		conf := httpapi.ConferenceParam("conf")
-		attendee := s.Require(httpapi.RoleAttendee, conf)
-		presenter := s.Require(httpapi.RolePresenter, conf)
-		adminOf := s.Require(httpapi.RoleAdmin, conf)
+		// Every conference route checks the token's role and scope, then that the
+		// token is not of an earlier conference that had the same id.
+		attendee := []gin.HandlerFunc{s.Require(httpapi.RoleAttendee, conf), r.current}
+		presenter := []gin.HandlerFunc{s.Require(httpapi.RolePresenter, conf), r.current}
+		adminOf := []gin.HandlerFunc{s.Require(httpapi.RoleAdmin, conf), r.current}
 
 		api.POST("/conferences", admin, r.createConference)
 		api.GET("/conferences", admin, r.listConferences)
 		c := api.Group("/conferences/:conf")
-		c.GET("", attendee, r.getConference)
-		c.DELETE("", adminOf, r.deleteConference)
-		c.POST("/end", presenter, r.endConference)
+		c.GET("", with(attendee, r.getConference)...)
+		c.DELETE("", with(adminOf, r.deleteConference)...)
+		c.POST("/end", with(presenter, r.endConference)...)
 
-		c.GET("/slidesets", attendee, r.listSlideSets)
-		c.POST("/slidesets", presenter, r.createSlideSet)
-		c.GET("/slidesets/:set", attendee, r.getSlideSet)
-		c.GET("/slidesets/:set/xml", attendee, r.getSlideSetXML)
-		c.PUT("/slidesets/:set/xml", presenter, r.replaceSlideSetXML)
-		c.PATCH("/slidesets/:set", presenter, r.renameSlideSet)
-		c.DELETE("/slidesets/:set", presenter, r.deleteSlideSet)
-		c.PUT("/slidesets/:set/order", presenter, r.reorderSlides)
-		c.POST("/slidesets/:set/slides", presenter, r.addSlide)
-		c.GET("/slidesets/:set/slides/:slide", attendee, r.getSlide)
-		c.PUT("/slidesets/:set/slides/:slide", presenter, r.replaceSlide)
-		c.DELETE("/slidesets/:set/slides/:slide", presenter, r.deleteSlide)
-		c.POST("/slidesets/:set/slides/:slide/move", presenter, r.moveSlide)
-		c.POST("/slidesets/:set/slides/:slide/annotations", attendee, r.annotate)
+		c.GET("/slidesets", with(attendee, r.listSlideSets)...)
+		c.POST("/slidesets", with(presenter, r.createSlideSet)...)
+		c.GET("/slidesets/:set", with(attendee, r.getSlideSet)...)
+		c.GET("/slidesets/:set/xml", with(attendee, r.getSlideSetXML)...)
+		c.PUT("/slidesets/:set/xml", with(presenter, r.replaceSlideSetXML)...)
+		c.PATCH("/slidesets/:set", with(presenter, r.renameSlideSet)...)
+		c.DELETE("/slidesets/:set", with(presenter, r.deleteSlideSet)...)
+		c.PUT("/slidesets/:set/order", with(presenter, r.reorderSlides)...)
+		c.POST("/slidesets/:set/slides", with(presenter, r.addSlide)...)
+		c.GET("/slidesets/:set/slides/:slide", with(attendee, r.getSlide)...)
+		c.PUT("/slidesets/:set/slides/:slide", with(presenter, r.replaceSlide)...)
+		c.DELETE("/slidesets/:set/slides/:slide", with(presenter, r.deleteSlide)...)
+		c.POST("/slidesets/:set/slides/:slide/move", with(presenter, r.moveSlide)...)
+		c.POST("/slidesets/:set/slides/:slide/annotations", with(attendee, r.annotate)...)
 
-		c.GET("/handouts", attendee, r.listHandouts)
-		c.POST("/handouts", presenter, r.addHandout)
-		c.GET("/handouts/:handout", attendee, r.getHandout)
-		c.DELETE("/handouts/:handout", presenter, r.deleteHandout)
+		c.GET("/handouts", with(attendee, r.listHandouts)...)
+		c.POST("/handouts", with(presenter, r.addHandout)...)
+		c.GET("/handouts/:handout", with(attendee, r.getHandout)...)
+		c.DELETE("/handouts/:handout", with(presenter, r.deleteHandout)...)
 
-		c.GET("/content", presenter, r.listContent)
-		c.DELETE("/content/:name", presenter, r.deleteContent)
-		c.GET("/content/:name/plain", attendee, r.decryptContent)
+		c.GET("/content", with(presenter, r.listContent)...)
+		c.DELETE("/content/:name", with(presenter, r.deleteContent)...)
+		c.GET("/content/:name/plain", with(attendee, r.decryptContent)...)
 
 		if cfg.Events != nil {
-			c.GET("/events", attendee, r.events)
+			c.GET("/events", with(attendee, r.events)...)
 		}
 	}
+}
+
+// with returns the handler chain guard followed by h.
+func with(guard []gin.HandlerFunc, h gin.HandlerFunc) []gin.HandlerFunc {
+	return append(append([]gin.HandlerFunc(nil), guard...), h)
+}
+
+// tokenClockSkew is how much earlier than its conference's creation a token may say
+// it was issued: the instance that minted it and the one that created the conference
+// may disagree a little on the time (httpapi verifies expiry with the same leeway).
+const tokenClockSkew = 30 * time.Second
+
+// current refuses a conference-scoped token issued before its conference was created.
+// Tokens name a conference by id, and an id is free again once its conference is
+// deleted: without this, a token of the deleted conference would open whichever
+// conference takes the id next (another organizer's). Global admin tokens are not
+// about one conference and pass.
+func (r *routes) current(c *gin.Context) {
+	cl := httpapi.ClaimsOf(c)
+	if cl == nil || cl.Global() {
+		c.Next()
+		return
+	}
+	info, err := r.cfg.Engine.GetConference(c.Request.Context(), c.Param("conf"))
+	if err != nil {
+		httpapi.Fail(c, err)
+		return
+	}
+	if cl.IssuedAt == nil || cl.IssuedAt.Add(tokenClockSkew).Before(info.Created) {
+		c.Header("WWW-Authenticate", `Bearer realm="lectern", error="insufficient_scope"`)
+		httpapi.Fail(c, httpapi.Errorf(httpapi.CodeForbidden, "the token was issued for an earlier conference with this id"))
+		return
+	}
+	c.Next()
 }
 
 // CreateConferenceRequest is the body of POST /v1/conferences.

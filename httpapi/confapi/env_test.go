@@ -34,6 +34,12 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvWithClock(t, nil)
+}
+
+// newEnvWithClock is newEnv with the engine reading time from now (nil: time.Now).
+func newEnvWithClock(t *testing.T, now func() time.Time) *env {
+	t.Helper()
 	d, err := disk.New(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -43,7 +49,7 @@ func newEnv(t *testing.T) *env {
 	rand.Read(kek[:])
 	hub := events.NewHub(64)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	eng, err := conference.New(conference.Config{Bucket: bucket, KEK: kek, Events: hub, Logger: logger, SnapshotInterval: -1})
+	eng, err := conference.New(conference.Config{Bucket: bucket, KEK: kek, Events: hub, Logger: logger, SnapshotInterval: -1, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
