@@ -84,7 +84,25 @@ type Claims struct {
 	// Conference is the conference id the token is scoped to; empty only for a global
 	// admin token.
 	Conference string `json:"conf,omitempty"`
+	// ScopeSince, when set, is when the token's conference scope was first granted,
+	// earlier than IssuedAt: a token minted by a conference-scoped token inherits the
+	// minter's, so that minting cannot make a token of an earlier conference of the
+	// same id look newer than the conference (see ScopeStart).
+	ScopeSince *jwt.NumericDate `json:"scope_since,omitempty"`
 	jwt.RegisteredClaims
+}
+
+// ScopeStart is when the token's conference scope was granted: ScopeSince if set,
+// else IssuedAt (zero if neither). A conference created after it is not the one the
+// token was meant for, even if it has the same id.
+func (c *Claims) ScopeStart() time.Time {
+	switch {
+	case c.ScopeSince != nil:
+		return c.ScopeSince.Time
+	case c.IssuedAt != nil:
+		return c.IssuedAt.Time
+	}
+	return time.Time{}
 }
 
 // Global reports whether the token is not scoped to a conference (admin only).
@@ -106,6 +124,9 @@ type TokenSpec struct {
 	Conference string // required unless Role is admin
 	Subject    string // who it is for (free text, e.g. a user name); optional
 	TTL        time.Duration
+	// ScopeSince, when not zero, is the ScopeStart of the token that asks for this
+	// one (Claims.ScopeSince); zero means the scope starts now.
+	ScopeSince time.Time
 }
 
 // Authority mints and verifies tokens and signs and verifies content URLs. Its keys
@@ -185,6 +206,9 @@ func (a *Authority) Mint(spec TokenSpec) (string, *Claims, error) {
 			IssuedAt:  jwt.NewNumericDate(now),
 			ExpiresAt: jwt.NewNumericDate(now.Add(spec.TTL)),
 		},
+	}
+	if !spec.ScopeSince.IsZero() && spec.Conference != "" {
+		claims.ScopeSince = jwt.NewNumericDate(spec.ScopeSince.Truncate(time.Second))
 	}
 	t := jwt.NewWithClaims(jwt.SigningMethodHS256, claims)
 	t.Header["kid"] = a.keys[0].id

@@ -99,7 +99,12 @@ func (s *Server) mintToken(c *gin.Context) {
 			ttl = remaining.Truncate(time.Second)
 		}
 	}
-	tok, claims, err := s.auth.Mint(TokenSpec{Role: role, Conference: req.Conference, Subject: req.Subject, TTL: ttl})
+	spec := TokenSpec{Role: role, Conference: req.Conference, Subject: req.Subject, TTL: ttl}
+	if !caller.Global() {
+		// The new token's scope is no newer than the caller's.
+		spec.ScopeSince = caller.ScopeStart()
+	}
+	tok, claims, err := s.auth.Mint(spec)
 	if err != nil {
 		if errors.Is(err, layout.ErrInvalidID) {
 			Fail(c, err)

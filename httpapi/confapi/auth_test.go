@@ -152,6 +152,13 @@ func TestTokenOfAnEarlierConferenceOfTheSameID(t *testing.T) {
 			t.Errorf("%s %s with a token of the earlier conference: %d %s", r.method, r.path, got.status, got.body)
 		}
 	}
+	// Nor can the old token launder itself through POST /v1/tokens: what it mints
+	// carries its scope's start, not a fresh one.
+	var minted httpapi.TokenResponse
+	e.must(201, e.do("POST", "/v1/tokens", old, "", map[string]string{"role": "attendee", "conference": "reuse"})).json(t, &minted)
+	if got := e.do("GET", "/v1/conferences/reuse", minted.Token, "", nil); got.status != 403 {
+		t.Errorf("a token minted by a token of the earlier conference: %d %s", got.status, got.body)
+	}
 	// A token minted for the new conference works.
 	e.must(200, e.do("GET", "/v1/conferences/reuse", e.token(httpapi.RoleAttendee, "reuse"), "", nil))
 }

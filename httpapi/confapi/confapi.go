@@ -159,11 +159,12 @@ func with(guard []gin.HandlerFunc, h gin.HandlerFunc) []gin.HandlerFunc {
 // may disagree a little on the time (httpapi verifies expiry with the same leeway).
 const tokenClockSkew = 30 * time.Second
 
-// current refuses a conference-scoped token issued before its conference was created.
-// Tokens name a conference by id, and an id is free again once its conference is
-// deleted: without this, a token of the deleted conference would open whichever
-// conference takes the id next (another organizer's). Global admin tokens are not
-// about one conference and pass.
+// current refuses a conference-scoped token whose scope was granted before its
+// conference was created (Claims.ScopeStart: the issue time, or the minter's for a
+// token minted by a conference token). Tokens name a conference by id, and an id is
+// free again once its conference is deleted: without this, a token of the deleted
+// conference would open whichever conference takes the id next (another
+// organizer's). Global admin tokens are not about one conference and pass.
 func (r *routes) current(c *gin.Context) {
 	cl := httpapi.ClaimsOf(c)
 	if cl == nil || cl.Global() {
@@ -175,7 +176,7 @@ func (r *routes) current(c *gin.Context) {
 		httpapi.Fail(c, err)
 		return
 	}
-	if cl.IssuedAt == nil || cl.IssuedAt.Add(tokenClockSkew).Before(info.Created) {
+	if start := cl.ScopeStart(); start.IsZero() || start.Add(tokenClockSkew).Before(info.Created) {
 		c.Header("WWW-Authenticate", `Bearer realm="lectern", error="insufficient_scope"`)
 		httpapi.Fail(c, httpapi.Errorf(httpapi.CodeForbidden, "the token was issued for an earlier conference with this id"))
 		return
