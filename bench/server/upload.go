@@ -107,7 +107,8 @@ func (e *env) tusdUpload(chunk int64) func(context.Context, int) (time.Duration,
 	}
 }
 
-// uploadPhase: measurement 1 (against the raw disk) and 4 (against tusd).
+// uploadPhase: measurement 1 (against the raw disk and, for context, the smallest
+// durable HTTPS upload server) and 4 (against tusd).
 func (e *env) uploadPhase(ctx context.Context) error {
 	rawDir := filepath.Join(e.work, "raw")
 	if err := os.MkdirAll(rawDir, 0o700); err != nil {
@@ -119,10 +120,26 @@ func (e *env) uploadPhase(ctx context.Context) error {
 	}
 	bucket := storage.NewBucket(d)
 	defer bucket.Close()
+	sk, err := startSink(e.lec.cert, e.lec.key, filepath.Join(rawDir, "minimal"))
+	if err != nil {
+		return err
+	}
+	defer sk.close()
 	chunk := e.o.chunk
-	var last []time.Duration
+	const (
+		copyName = "file copy + fsync"
+		putName  = "disk backend Put"
+	)
+	var (
+		variants = []int64{0, chunk}
+		vname    = map[int64]string{0: "1 PATCH", chunk: human(chunk) + " PATCHes"}
+		last     []time.Duration
+	)
+	lec := func(c int64) string { return "lecternd, " + vname[c] }
+	minimal := func(c int64) string { return "minimal HTTPS server, " + vname[c] }
+	tusd := func(c int64) string { return "tusd, " + vname[c] }
 	sides := []side{
-		{"file copy + fsync", func(ctx context.Context, r int) (time.Duration, error) {
+		{copyName, func(ctx context.Context, r int) (time.Duration, error) {
 			dst := filepath.Join(rawDir, "copy")
 			dur, err := rawFileCopy(e.o.srcFile, dst)
 			if err == nil {
@@ -130,20 +147,29 @@ func (e *env) uploadPhase(ctx context.Context) error {
 			}
 			return dur, err
 		}},
-		{"disk backend Put", func(ctx context.Context, r int) (time.Duration, error) {
+		{putName, func(ctx context.Context, r int) (time.Duration, error) {
 			dur, err := backendPut(ctx, bucket, "raw/object", e.o.srcFile)
 			if err == nil {
 				err = bucket.Delete(ctx, "raw/object")
 			}
 			return dur, err
 		}},
-		{"lecternd, 1 PATCH", e.lecternUpload(0, nil)},
-		{fmt.Sprintf("lecternd, %s PATCHes", human(chunk)), e.lecternUpload(chunk, &last)},
+		{lec(0), e.lecternUpload(0, nil)},
+		{lec(chunk), e.lecternUpload(chunk, &last)},
+	}
+	for _, c := range variants {
+		sides = append(sides, side{minimal(c), func(ctx context.Context, r int) (time.Duration, error) {
+			res, err := e.cl.tusUpload(ctx, sk.base+"/file/", "", e.o.srcFile, c)
+			if err == nil {
+				err = os.Remove(sk.file)
+			}
+			return res.elapsed, err
+		}})
 	}
 	if e.tusdURL != "" {
-		sides = append(sides,
-			side{"tusd, 1 PATCH", e.tusdUpload(0)},
-			side{fmt.Sprintf("tusd, %s PATCHes", human(chunk)), e.tusdUpload(chunk)})
+		for _, c := range variants {
+			sides = append(sides, side{tusd(c), e.tusdUpload(c)})
+		}
 	}
 	e.rep.printf("\n### 1. Upload of %s (load before: %s)\n\n", human(e.o.size), loadavg())
 	res, err := e.runRounds(ctx, sides)
@@ -163,21 +189,30 @@ func (e *env) uploadPhase(ctx context.Context) error {
 	}
 	e.rep.printf("\nThe completing %s PATCH of lecternd (writes its segments, then joins the parts into the content file) took %s s.\n\n",
 		human(chunk), lastS.cell("%.2f"))
-	e.rep.printf("| measurement | Lectern MB/s | reference MB/s | ratio, median (min–max) | target | met? |\n|---|---|---|---|---|---|\n")
-	ref := tp["file copy + fsync"]
-	for _, s := range sides[2:4] {
-		e.rep.ratioRow(s.name+" vs file copy + fsync", tp[s.name].cell("%.0f"), ref.cell("%.0f"), ratios(tp[s.name], ref), 0.9)
+	row := func(a, b string, target float64) {
+		e.rep.ratioRow(a+" vs "+b, tp[a].cell("%.0f"), tp[b].cell("%.0f"), ratios(tp[a], tp[b]), target)
 	}
-	for _, s := range sides[2:4] {
-		e.rep.ratioRow(s.name+" vs disk backend Put", tp[s.name].cell("%.0f"), tp["disk backend Put"].cell("%.0f"),
-			ratios(tp[s.name], tp["disk backend Put"]), 0.9)
+	e.rep.printf("| measurement | Lectern MB/s | reference MB/s | ratio, median (min–max) | target | met? |\n|---|---|---|---|---|---|\n")
+	for _, c := range variants {
+		row(lec(c), copyName, 0.9)
+	}
+	for _, c := range variants {
+		row(lec(c), putName, 0.9)
+	}
+	for _, c := range variants {
+		row(lec(c), minimal(c), 0)
+	}
+	for _, c := range variants {
+		row(minimal(c), copyName, 0)
 	}
 	if e.tusdURL != "" {
 		e.rep.printf("\n### 4. Upload against tusd v2.8.0 (its file store, same disk, same client, same file)\n\n")
 		e.rep.printf("| measurement | Lectern MB/s | tusd MB/s | ratio, median (min–max) | target | met? |\n|---|---|---|---|---|---|\n")
-		for i, s := range sides[2:4] {
-			t := sides[4+i].name
-			e.rep.ratioRow(s.name+" vs "+t, tp[s.name].cell("%.0f"), tp[t].cell("%.0f"), ratios(tp[s.name], tp[t]), 0)
+		for _, c := range variants {
+			row(lec(c), tusd(c), 0)
+		}
+		for _, c := range variants {
+			row(tusd(c), copyName, 0)
 		}
 	}
 	return nil
