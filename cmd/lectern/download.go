@@ -153,6 +153,11 @@ func (a *app) download(ctx context.Context, ref string, o downloadOptions) error
 	}
 	if err != nil {
 		if errors.Is(err, encryption.ErrAuthentication) || errors.Is(err, encryption.ErrTruncated) || errors.Is(err, encryption.ErrFormat) {
+			if out == "-" {
+				// Segments go out as they verify: what was written is genuine, but
+				// the rest is missing.
+				return fmt.Errorf("verification failed after %d bytes written; the rest is missing: the key is wrong or the content is damaged: %w", written, err)
+			}
 			return fmt.Errorf("verification failed, nothing written: the key is wrong or the content is damaged: %w", err)
 		}
 		return err

@@ -221,6 +221,33 @@ func TestServerCommands(t *testing.T) {
 		}
 	})
 
+	t.Run("damaged content to stdout", func(t *testing.T) {
+		// Segments are written out as they verify, so a damaged later segment stops
+		// a download to stdout after some bytes: the message must not claim that
+		// nothing was written (it may, for a file, which is never put in place).
+		dmg, err := e.StoreContent(context.Background(), "demo", conference.SlideContent, "png", bytes.NewReader(plain), int64(len(plain)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := e.GetConference(context.Background(), "demo")
+		if err != nil {
+			t.Fatal(err)
+		}
+		file := filepath.Join(s.dir, "store", filepath.FromSlash(info.Location().ContentKey(dmg.Name)))
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data[len(data)-100] ^= 1
+		if err := os.WriteFile(file, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r := cli(t, attendee, "download", "--key", dmg.Key.Hex(), "--out", "-", dmg.URLPath)
+		if r.code != exitError || len(r.stdout) == 0 || strings.Contains(r.stderr, "nothing written") || !strings.Contains(r.stderr, "verification failed") {
+			t.Fatalf("exit %d, %d bytes on stdout, %s", r.code, len(r.stdout), r.stderr)
+		}
+	})
+
 	t.Run("TLS and tokens", func(t *testing.T) {
 		noCA := map[string]string{"LECTERN_SERVER": s.url, "LECTERN_TOKEN_FILE": s.adminFile()}
 		r := cli(t, noCA, "conference", "list")
