@@ -176,10 +176,14 @@ func ContentEvent(st Stored) map[string]any {
 }
 
 // putEncrypted streams r through the encrypter into a create-only put. The pipe keeps
-// memory constant; a failure on either side aborts the put, which leaves nothing.
+// memory constant; a failure on either side aborts the put, which leaves nothing. It
+// returns only once the encrypter has stopped reading r: r is the caller's again, and
+// a quotaReader's count must be final before the caller gives its bytes back.
 func (e *Engine) putEncrypted(ctx context.Context, storageKey string, key encryption.Key, r io.Reader, sizeHint int64) error {
 	pr, pw := io.Pipe()
+	encrypted := make(chan struct{})
 	go func() {
+		defer close(encrypted)
 		w, err := encryption.NewWriter(pw, key)
 		if err == nil {
 			_, err = io.Copy(w, r)
@@ -189,6 +193,7 @@ func (e *Engine) putEncrypted(ctx context.Context, storageKey string, key encryp
 		}
 		pw.CloseWithError(err) // nil closes with EOF
 	}()
+	defer func() { <-encrypted }()
 	size := int64(-1)
 	if sizeHint >= 0 {
 		if cs, err := encryption.CiphertextSize(sizeHint); err == nil {

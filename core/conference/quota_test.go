@@ -5,11 +5,16 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"io"
 	"log/slog"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/lectern/lectern/backends/memory"
 	"github.com/lectern/lectern/core/conference"
+	"github.com/lectern/lectern/core/layout"
 	"github.com/lectern/lectern/core/storage"
 )
 
@@ -118,5 +123,71 @@ func TestHandoutSharedBlobReleasedOnce(t *testing.T) {
 	}
 	if _, err := storeHandoutBlob(t, e); !errors.Is(err, conference.ErrLimit) {
 		t.Fatalf("2000 bytes stored under a 1500-byte quota after a blob was released twice: %v", err)
+	}
+}
+
+// refusingPut is a backend that refuses content puts at once, the way a server that
+// answers before reading the body does, but only once the source is being read.
+type refusingPut struct {
+	storage.Driver
+	reading <-chan struct{}
+}
+
+func (d refusingPut) Put(ctx context.Context, key string, r io.Reader, opts storage.PutOptions) (storage.Attributes, error) {
+	if !strings.HasPrefix(key, layout.ContentRoot+"/") {
+		return d.Driver.Put(ctx, key, r, opts)
+	}
+	// Whatever comes before the source's bytes (the header) is taken, so that the
+	// writer gets to read the source; the drain ends when the pipe is closed.
+	go func() { _, _ = io.Copy(io.Discard, r) }()
+	<-d.reading
+	return storage.Attributes{}, storage.NewError(storage.ErrUnavailable, "put", key, nil)
+}
+
+// heldReader signals its first Read and holds it until released, then yields n bytes.
+type heldReader struct {
+	once    sync.Once
+	reading chan struct{}
+	release chan struct{}
+	n       int
+}
+
+func (h *heldReader) Read(p []byte) (int, error) {
+	h.once.Do(func() { close(h.reading) })
+	<-h.release
+	if h.n == 0 {
+		return 0, io.EOF
+	}
+	k := min(len(p), h.n)
+	h.n -= k
+	return k, nil
+}
+
+// A store whose put fails early must not return while the encrypter still reads the
+// caller's reader: the caller owns it again, and bytes read afterwards were taken
+// from the quota after the failure had given the quota back (a leak, and a data race
+// on the count).
+func TestStoreContentFailedPutStopsReading(t *testing.T) {
+	src := &heldReader{reading: make(chan struct{}), release: make(chan struct{}), n: 1000}
+	e := quotaEngine(t, refusingPut{Driver: memory.New(memory.NewStore()), reading: src.reading})
+	result := make(chan error, 1)
+	go func() {
+		_, err := e.StoreContent(t.Context(), "quota", conference.SlideContent, "png", src, -1)
+		result <- err
+	}()
+	<-src.reading
+	// A wait can only let a broken engine pass here, never fail a correct one.
+	select {
+	case err := <-result:
+		t.Fatalf("StoreContent returned (%v) while its reader was still being read", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(src.release)
+	if err := <-result; !errors.Is(err, storage.ErrUnavailable) {
+		t.Fatalf("store on a refusing backend: %v, want ErrUnavailable", err)
+	}
+	// All 1500 bytes of the quota are free again.
+	if err := e.CheckUpload(t.Context(), "quota", conference.SlideContent, 1000); err != nil {
+		t.Fatal(err)
 	}
 }
