@@ -261,7 +261,9 @@ func (u *upload) writeVerified(ctx context.Context, src io.Reader, cs *checksum)
 	key := u.prefix() + stageObject
 	h := cs.newHash()
 	pr, pw := io.Pipe()
+	sealed := make(chan struct{})
 	go func() {
+		defer close(sealed)
 		w, err := encryption.NewWriter(pw, u.key)
 		if err == nil {
 			_, err = io.Copy(w, io.TeeReader(src, h))
@@ -273,6 +275,9 @@ func (u *upload) writeVerified(ctx context.Context, src io.Reader, cs *checksum)
 	}()
 	_, err := u.s.cfg.Bucket.Put(ctx, key, pr, storage.PutOptions{Size: -1})
 	pr.CloseWithError(errors.New("put ended"))
+	// The body is tusd's again once this returns, and h must be complete: wait for
+	// the sealer to stop reading, even when the put gave up early.
+	<-sealed
 	if err != nil {
 		return 0, tusError(err)
 	}

@@ -1,0 +1,77 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lectern/lectern/backends/memory"
+	"github.com/lectern/lectern/core/encryption"
+	"github.com/lectern/lectern/core/storage"
+)
+
+// stageRefuser refuses stage puts at once (as a server that answers before reading
+// the body does), once the PATCH body is being read.
+type stageRefuser struct {
+	storage.Driver
+	reading <-chan struct{}
+}
+
+func (d stageRefuser) Put(ctx context.Context, key string, r io.Reader, opts storage.PutOptions) (storage.Attributes, error) {
+	if !strings.HasSuffix(key, "/"+stageObject) {
+		return d.Driver.Put(ctx, key, r, opts)
+	}
+	go func() { _, _ = io.Copy(io.Discard, r) }() // takes the header; ends when the pipe closes
+	<-d.reading
+	return storage.Attributes{}, storage.NewError(storage.ErrUnavailable, "put", key, nil)
+}
+
+// heldBody signals its first Read and holds it until released.
+type heldBody struct {
+	once    sync.Once
+	reading chan struct{}
+	release chan struct{}
+}
+
+func (h *heldBody) Read(p []byte) (int, error) {
+	h.once.Do(func() { close(h.reading) })
+	<-h.release
+	return 0, io.EOF
+}
+
+// A checksum PATCH whose stage put fails early must not return while the body is
+// still being read and hashed: the body is tusd's again once WriteChunk returns.
+func TestWriteVerifiedFailedPutStopsReading(t *testing.T) {
+	body := &heldBody{reading: make(chan struct{}), release: make(chan struct{})}
+	key, err := encryption.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &store{cfg: Config{Bucket: storage.NewBucket(stageRefuser{Driver: memory.New(memory.NewStore()), reading: body.reading})},
+		log: discardLogger()}
+	u := &upload{s: s, conf: "c", id: strings.Repeat("a", 32), key: key, rec: &record{Size: -1}}
+	cs, err := parseChecksum("sha1 2jmj7l5rSw0yVb/vlWAYkK/YBwk=")
+	if err != nil {
+		t.Fatal(err)
+	}
+	result := make(chan error, 1)
+	go func() {
+		_, err := u.writeVerified(t.Context(), body, cs)
+		result <- err
+	}()
+	<-body.reading
+	// A wait can only let a broken store pass here, never fail a correct one.
+	select {
+	case err := <-result:
+		t.Fatalf("writeVerified returned (%v) while the body was still being read", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(body.release)
+	if err := <-result; !errors.Is(err, errUnavailable) {
+		t.Fatalf("stage put on a refusing backend: %v, want %v", err, errUnavailable)
+	}
+}
