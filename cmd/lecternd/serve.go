@@ -46,7 +46,8 @@ func assemble(ctx context.Context, cfg Config, sec *secrets, log *slog.Logger) (
 	for i, f := range extensionFactories {
 		e, err := f(ctx, rt)
 		if err != nil {
-			return nil, fmt.Errorf("starting hosted part %d (%s): %w", i, e.Name, err)
+			// A factory that fails returns no Extension, so no name to report.
+			return nil, fmt.Errorf("starting hosted part %d: %w", i, err)
 		}
 		a.exts = append(a.exts, e)
 	}
