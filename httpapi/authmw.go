@@ -57,7 +57,10 @@ func ValidateParams(checks ...ParamCheck) gin.HandlerFunc {
 //     401 unauthenticated with a WWW-Authenticate: Bearer challenge (RFC 6750);
 //   - a valid token with a role too low, or scoped to another conference: 403
 //     forbidden. The decision is taken from the token and the path alone, before any
-//     lookup, so the 403 says nothing about whether the other conference exists.
+//     lookup, so the 403 says nothing about whether the other conference exists;
+//   - a conference-scoped token granted before its conference was created (a token of
+//     an earlier conference with the same id): 403 forbidden, once the conferencing
+//     routes have installed SetConferenceCreated.
 func (s *Server) Require(min Role, scope Scope) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		claims, ok := s.authenticate(c)
@@ -70,6 +73,9 @@ func (s *Server) Require(min Role, scope Scope) gin.HandlerFunc {
 		}
 		if !claims.Allows(min, conf) {
 			s.deny(c, claims, min, conf)
+			return
+		}
+		if !s.checkScopeStart(c, claims, conf) {
 			return
 		}
 		c.Set(ctxClaims, claims)

@@ -88,6 +88,7 @@ type Config struct {
 
 // Server is the assembled HTTP handler.
 type Server struct {
+	scope      scopeChecker
 	cfg        Config
 	engine     *gin.Engine
 	api        *gin.RouterGroup

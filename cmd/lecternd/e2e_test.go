@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -25,6 +26,7 @@ import (
 	"github.com/lectern/lectern/conformance/servers/minio"
 	"github.com/lectern/lectern/conformance/servers/samba"
 	"github.com/lectern/lectern/core/encryption"
+	"github.com/lectern/lectern/httpapi"
 )
 
 // e2e is a real lecternd process with a conference and a presenter token.
@@ -340,4 +342,33 @@ func resumeAcrossRestart(t *testing.T, backend []string) {
 	if got := e.downloadInRanges(url, key); got != sum {
 		t.Fatal("the downloaded, decrypted file differs from the uploaded one")
 	}
+}
+
+// TestEndToEndUploadsRefuseTokensOlderThanTheirConference: a token whose scope was
+// granted before its conference was created (a token of an earlier conference with
+// the same id, deleted since) opens nothing of the conference, the upload route
+// included. The token is minted with lecternd's own secret and a clock an hour back.
+func TestEndToEndUploadsRefuseTokensOlderThanTheirConference(t *testing.T) {
+	e, _ := newE2E(t)
+	hexSecret, err := os.ReadFile(filepath.Join(e.dataDir, "config", tokenSecretFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, err := hex.DecodeString(strings.TrimSpace(string(hexSecret)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth, err := httpapi.NewAuthority(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, _, err := auth.WithClock(func() time.Time { return time.Now().Add(-time.Hour) }).
+		Mint(httpapi.TokenSpec{Role: httpapi.RolePresenter, Conference: e.conf, TTL: 2 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	create := []string{"Tus-Resumable", "1.0.0", "Upload-Length", "10"}
+	e.call("POST", "/v1/conferences/e2e/uploads", old, "", 403, nil, create...)
+	e.call("GET", "/v1/conferences/e2e/slidesets", old, "", 403, nil)
+	e.call("POST", "/v1/conferences/e2e/uploads", e.presenter, "", 201, nil, create...)
 }

@@ -106,11 +106,15 @@ func Routes(cfg Config) httpapi.RouteRegistrar {
 		s.AddErrorRules(ErrorRules()...)
 		admin := s.Require(httpapi.RoleAdmin, nil)
 		conf := httpapi.ConferenceParam("conf")
-		// Every conference route checks the token's role and scope, then that the
-		// token is not of an earlier conference that had the same id.
-		attendee := []gin.HandlerFunc{s.Require(httpapi.RoleAttendee, conf), r.current}
-		presenter := []gin.HandlerFunc{s.Require(httpapi.RolePresenter, conf), r.current}
-		adminOf := []gin.HandlerFunc{s.Require(httpapi.RoleAdmin, conf), r.current}
+		// Every conference-scoped route of the server (these, the uploads) refuses a
+		// token of an earlier conference that had the same id.
+		s.SetConferenceCreated(func(ctx context.Context, id string) (time.Time, error) {
+			info, err := cfg.Engine.GetConference(ctx, id)
+			return info.Created, err
+		})
+		attendee := []gin.HandlerFunc{s.Require(httpapi.RoleAttendee, conf)}
+		presenter := []gin.HandlerFunc{s.Require(httpapi.RolePresenter, conf)}
+		adminOf := []gin.HandlerFunc{s.Require(httpapi.RoleAdmin, conf)}
 
 		api.POST("/conferences", admin, r.createConference)
 		api.GET("/conferences", admin, r.listConferences)
@@ -152,36 +156,6 @@ func Routes(cfg Config) httpapi.RouteRegistrar {
 // with returns the handler chain guard followed by h.
 func with(guard []gin.HandlerFunc, h gin.HandlerFunc) []gin.HandlerFunc {
 	return append(append([]gin.HandlerFunc(nil), guard...), h)
-}
-
-// tokenClockSkew is how much earlier than its conference's creation a token may say
-// it was issued: the instance that minted it and the one that created the conference
-// may disagree a little on the time (httpapi verifies expiry with the same leeway).
-const tokenClockSkew = 30 * time.Second
-
-// current refuses a conference-scoped token whose scope was granted before its
-// conference was created (Claims.ScopeStart: the issue time, or the minter's for a
-// token minted by a conference token). Tokens name a conference by id, and an id is
-// free again once its conference is deleted: without this, a token of the deleted
-// conference would open whichever conference takes the id next (another
-// organizer's). Global admin tokens are not about one conference and pass.
-func (r *routes) current(c *gin.Context) {
-	cl := httpapi.ClaimsOf(c)
-	if cl == nil || cl.Global() {
-		c.Next()
-		return
-	}
-	info, err := r.cfg.Engine.GetConference(c.Request.Context(), c.Param("conf"))
-	if err != nil {
-		httpapi.Fail(c, err)
-		return
-	}
-	if start := cl.ScopeStart(); start.IsZero() || start.Add(tokenClockSkew).Before(info.Created) {
-		c.Header("WWW-Authenticate", `Bearer realm="lectern", error="insufficient_scope"`)
-		httpapi.Fail(c, httpapi.Errorf(httpapi.CodeForbidden, "the token was issued for an earlier conference with this id"))
-		return
-	}
-	c.Next()
 }
 
 // CreateConferenceRequest is the body of POST /v1/conferences.
