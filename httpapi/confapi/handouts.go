@@ -29,7 +29,7 @@ type HandoutView struct {
 	Uploaded   time.Time `json:"uploaded"`
 	UploadedBy string    `json:"uploaded_by,omitempty"`
 	Deleted    bool      `json:"deleted"`
-	XML        string    `json:"xml"`
+	XML        string    `json:"xml,omitempty"` // absent for a deleted handout
 }
 
 func viewHandout(loc layout.Conference, fs *metadata.FileSet) HandoutView {
@@ -38,8 +38,13 @@ func viewHandout(loc layout.Conference, fs *metadata.FileSet) HandoutView {
 	if !fs.Deleted {
 		v.Name, v.Key, v.URL = fs.Blob.Name, fs.Blob.Key, loc.ContentURLPath(fs.Blob.Name)
 	}
-	if data, err := fs.Marshal(); err == nil {
-		v.XML = string(data)
+	// A deleted handout's record keeps its key (as the original's did), but the reply
+	// does not show it: the blob is gone and the key has no business there. So its
+	// XML, which must hold the key, is left out.
+	if !fs.Deleted {
+		if data, err := fs.Marshal(); err == nil {
+			v.XML = string(data)
+		}
 	}
 	return v
 }

@@ -112,7 +112,7 @@ func TestWalkthrough(t *testing.T) {
 	e.must(200, e.do("GET", "/v1/conferences/town-hall/handouts/aaa", attendee, "", nil))
 	var gone confapi.HandoutView
 	e.must(200, e.do("DELETE", "/v1/conferences/town-hall/handouts/aaa", presenter, "", nil)).json(t, &gone)
-	if !gone.Deleted || gone.Key != "" || gone.URL != "" {
+	if !gone.Deleted || gone.Key != "" || gone.URL != "" || gone.XML != "" {
 		t.Fatalf("deleted handout still shows its key or URL: %+v", gone)
 	}
 	var content struct{ Content []conference.ContentInfo }
