@@ -189,6 +189,7 @@ func (e *Engine) openConference(ctx context.Context, id string) (*conf, error) {
 		e.mu.Unlock()
 		return c, nil
 	}
+	deletes := e.deletes[id]
 	e.mu.Unlock()
 	loc, err := e.locate(ctx, id)
 	if err != nil {
@@ -214,6 +215,12 @@ func (e *Engine) openConference(ctx context.Context, id string) (*conf, error) {
 	if e.closed {
 		_ = store.Close(ctx)
 		return nil, storage.NewError(storage.ErrClosed, "conference", id, nil)
+	}
+	if e.deletes[id] != deletes {
+		// Deleted while this open read it: what was read is gone (and a new
+		// conference of the same id would have another master key).
+		_ = store.Close(ctx)
+		return nil, fmt.Errorf("conference %q: %w", id, ErrNotFound)
 	}
 	e.open[id] = c
 	return c, nil
@@ -279,6 +286,9 @@ func (e *Engine) EndConference(ctx context.Context, id string) (Info, error) {
 
 // writable reports ErrGone when the conference accepts no more changes. c.mu held.
 func (e *Engine) writable(c *conf) error {
+	if c.deleted {
+		return fmt.Errorf("conference %q: %w", c.info.ID, ErrNotFound)
+	}
 	if !c.info.Ended.IsZero() || !e.now().Before(c.info.Expires) {
 		return fmt.Errorf("%w: conference %q", ErrGone, c.info.ID)
 	}
@@ -293,20 +303,31 @@ func (e *Engine) DeleteConference(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	e.forget(ctx, id)
+	err = e.removeConference(ctx, loc)
+	// Once more: a request may have opened the conference while it was being removed.
+	e.forget(ctx, id)
+	return err
+}
+
+// forget drops an open conference that is being deleted: requests that hold it get
+// ErrNotFound, and opens under way when forget runs do not keep what they read.
+func (e *Engine) forget(ctx context.Context, id string) {
 	e.mu.Lock()
 	c, ok := e.open[id]
 	delete(e.open, id)
+	e.deletes[id]++
 	e.mu.Unlock()
-	if ok {
-		c.mu.Lock()
-		// Closing flushes; the files are deleted right after, so a failure only
-		// costs the flush.
-		if err := c.store.Close(ctx); err != nil {
-			e.log.Warn("flush before delete failed", "conference", id, "err", err)
-		}
-		c.mu.Unlock()
+	if !ok {
+		return
 	}
-	return e.removeConference(ctx, loc)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.deleted = true
+	// Closing flushes; the files are deleted anyway, so a failure only costs the flush.
+	if err := c.store.Close(ctx); err != nil {
+		e.log.Warn("flush before delete failed", "conference", id, "err", err)
+	}
 }
 
 func (e *Engine) removeConference(ctx context.Context, loc layout.Conference) error {

@@ -60,6 +60,9 @@ type Engine struct {
 	open    map[string]*conf // by conference id
 	closed  bool
 	opening singleflight.Group
+	// deletes counts DeleteConference calls by id: an open that began before a delete
+	// must not put the deleted conference back into open.
+	deletes map[string]uint64
 }
 
 // conf is an open conference: its master key and metadata store. mu serialises the
@@ -71,6 +74,9 @@ type conf struct {
 	store  *metastore.Store
 	mu     sync.Mutex
 	usage  *usage
+	// deleted is set (c.mu held) when DeleteConference removes the conference, for
+	// requests that acquired it before.
+	deleted bool
 }
 
 // New returns an engine.
@@ -96,7 +102,7 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Engine{cfg: cfg, bucket: cfg.Bucket, log: cfg.Logger, now: cfg.Now, open: map[string]*conf{}}, nil
+	return &Engine{cfg: cfg, bucket: cfg.Bucket, log: cfg.Logger, now: cfg.Now, open: map[string]*conf{}, deletes: map[string]uint64{}}, nil
 }
 
 // Bucket returns the engine's bucket.

@@ -6,9 +6,11 @@ import (
 	"crypto/rand"
 	"errors"
 	"io"
+	"iter"
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -189,5 +191,50 @@ func TestStoreContentFailedPutStopsReading(t *testing.T) {
 	// All 1500 bytes of the quota are free again.
 	if err := e.CheckUpload(t.Context(), "quota", conference.SlideContent, 1000); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// heldList holds the first listing under prefix until released.
+type heldList struct {
+	storage.Driver
+	prefix  string
+	first   *atomic.Bool // a sync.Once would hold the other listings too
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (d heldList) List(ctx context.Context, prefix string) iter.Seq2[storage.Attributes, error] {
+	if strings.HasPrefix(prefix, d.prefix) {
+		if d.first.CompareAndSwap(false, true) {
+			close(d.entered)
+			<-d.release
+		}
+	}
+	return d.Driver.List(ctx, prefix)
+}
+
+// A conference deleted while another request was opening it must stay deleted: the
+// open must not put it back among the open conferences (where it would answer for a
+// conference that no longer exists, and a new conference of the same id would be
+// written with the old one's master key).
+func TestDeleteWhileOpening(t *testing.T) {
+	held := heldList{Driver: memory.New(memory.NewStore()), prefix: layout.ContentRoot + "/", first: &atomic.Bool{},
+		entered: make(chan struct{}), release: make(chan struct{})}
+	e := quotaEngine(t, held) // creates "quota"; nothing opens it yet
+	opened := make(chan error, 1)
+	go func() {
+		_, err := e.GetConference(t.Context(), "quota")
+		opened <- err
+	}()
+	<-held.entered // the open is measuring the conference's usage
+	if err := e.DeleteConference(t.Context(), "quota"); err != nil {
+		t.Fatal(err)
+	}
+	close(held.release)
+	if err := <-opened; !errors.Is(err, conference.ErrNotFound) {
+		t.Errorf("open that raced a delete: %v, want ErrNotFound", err)
+	}
+	if info, err := e.GetConference(t.Context(), "quota"); !errors.Is(err, conference.ErrNotFound) {
+		t.Fatalf("deleted conference still answers: %+v, %v", info, err)
 	}
 }
