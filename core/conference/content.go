@@ -81,8 +81,12 @@ func (e *Engine) StoreContentAs(ctx context.Context, confID string, p Purpose, n
 // format (the parts of a resumable upload, joined): plainSize is its plaintext size,
 // charged to the limits before anything is written. The ciphertext is not decrypted
 // here; whoever made it is trusted to have used key. On any failure nothing is left
-// behind.
+// behind. The ciphertext must be exactly the size plainSize makes, since the quota is
+// charged by plainSize.
 func (e *Engine) StoreEncrypted(ctx context.Context, confID string, p Purpose, name string, key encryption.Key, ciphertext io.Reader, plainSize int64) (Stored, error) {
+	if plainSize < 0 {
+		return Stored{}, fmt.Errorf("%w: plaintext size %d", ErrInvalidInput, plainSize)
+	}
 	c, _, err := e.beginStore(ctx, confID, p, name, plainSize)
 	if err != nil {
 		return Stored{}, err
@@ -94,9 +98,39 @@ func (e *Engine) StoreEncrypted(ctx context.Context, confID string, p Purpose, n
 	size, err := encryption.CiphertextSize(plainSize)
 	if err == nil {
 		cond := storage.Condition{IfNotExists: e.bucket.Capabilities().ConditionalCreate}
-		_, err = e.bucket.Put(ctx, c.loc.ContentKey(name), ciphertext, storage.PutOptions{Condition: cond, Size: size})
+		sr := &sizedReader{r: ciphertext, left: size}
+		_, err = e.bucket.Put(ctx, c.loc.ContentKey(name), sr, storage.PutOptions{Condition: cond, Size: size})
+		if err != nil && sr.mismatch {
+			err = errSizeMismatch // whatever the backend made of the reader's error
+		}
 	}
 	return e.finishStore(ctx, c, p, name, key, plainSize, err)
+}
+
+var errSizeMismatch = fmt.Errorf("%w: the ciphertext is not the size its stated plaintext size makes", ErrInvalidInput)
+
+// sizedReader fails the put if its source yields other than left bytes.
+type sizedReader struct {
+	r        io.Reader
+	left     int64
+	mismatch bool
+}
+
+func (s *sizedReader) Read(p []byte) (int, error) {
+	if int64(len(p)) > s.left+1 {
+		p = p[:s.left+1] // one byte past the end is enough to tell
+	}
+	n, err := s.r.Read(p)
+	s.left -= int64(n)
+	switch {
+	case s.left < 0:
+		s.mismatch = true
+		return 0, errSizeMismatch
+	case err == io.EOF && s.left > 0:
+		s.mismatch = true
+		return n, errSizeMismatch
+	}
+	return n, err
 }
 
 // CheckUpload tells early (before any byte arrives) whether content of size bytes

@@ -16,6 +16,7 @@ import (
 
 	"github.com/lectern/lectern/backends/memory"
 	"github.com/lectern/lectern/core/conference"
+	"github.com/lectern/lectern/core/encryption"
 	"github.com/lectern/lectern/core/layout"
 	"github.com/lectern/lectern/core/storage"
 )
@@ -236,5 +237,56 @@ func TestDeleteWhileOpening(t *testing.T) {
 	}
 	if info, err := e.GetConference(t.Context(), "quota"); !errors.Is(err, conference.ErrNotFound) {
 		t.Fatalf("deleted conference still answers: %+v, %v", info, err)
+	}
+}
+
+// StoreEncrypted charges the quota by the stated plaintext size, so the ciphertext
+// must be exactly that size's, and a negative size is the caller's mistake.
+func TestStoreEncryptedSizeMustMatch(t *testing.T) {
+	key, err := encryption.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ct bytes.Buffer
+	w, err := encryption.NewWriter(&ct, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(make([]byte, 900)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name       string
+		ciphertext []byte
+		plainSize  int64
+		want       error
+	}{
+		{"negative size", ct.Bytes(), -5, conference.ErrInvalidInput},
+		{"ciphertext longer than stated", ct.Bytes(), 100, conference.ErrInvalidInput},
+		{"ciphertext shorter than stated", ct.Bytes()[:ct.Len()-10], 900, conference.ErrInvalidInput},
+		{"exact", ct.Bytes(), 900, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := quotaEngine(t, nil)
+			name, err := conference.NewContentName(conference.SlideContent, "bin")
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = e.StoreEncrypted(t.Context(), "quota", conference.SlideContent, name, key, bytes.NewReader(tt.ciphertext), tt.plainSize)
+			if tt.want == nil && err != nil || tt.want != nil && !errors.Is(err, tt.want) {
+				t.Fatalf("StoreEncrypted: %v, want %v", err, tt.want)
+			}
+			list, err := e.ListContent(t.Context(), "quota")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.want != nil && len(list) != 0 {
+				t.Fatalf("a refused store left %+v", list)
+			}
+		})
 	}
 }
