@@ -176,12 +176,28 @@ func (e *Engine) acquire(ctx context.Context, id string) (*conf, error) {
 	}
 	e.mu.Unlock()
 
-	v, err, _ := e.opening.Do(id, func() (any, error) { return e.openConference(ctx, id) })
-	if err != nil {
-		return nil, err
+	// The open is shared by every concurrent first use, so it runs on a context of
+	// its own: one caller giving up must not fail the others. Each caller still
+	// stops waiting when its own context ends.
+	ch := e.opening.DoChan(id, func() (any, error) {
+		octx, cancel := context.WithTimeout(context.WithoutCancel(ctx), openTimeout)
+		defer cancel()
+		return e.openConference(octx, id)
+	})
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		return r.Val.(*conf), nil
 	}
-	return v.(*conf), nil
 }
+
+// openTimeout bounds a shared open (reading conference.xml, replaying the journal,
+// measuring usage), which no single caller's context can end.
+const openTimeout = 2 * time.Minute
 
 func (e *Engine) openConference(ctx context.Context, id string) (*conf, error) {
 	e.mu.Lock()

@@ -208,7 +208,11 @@ func (d heldList) List(ctx context.Context, prefix string) iter.Seq2[storage.Att
 	if strings.HasPrefix(prefix, d.prefix) {
 		if d.first.CompareAndSwap(false, true) {
 			close(d.entered)
-			<-d.release
+			select {
+			case <-d.release:
+			case <-ctx.Done(): // as a backend does that honours its context
+				return func(yield func(storage.Attributes, error) bool) { yield(storage.Attributes{}, ctx.Err()) }
+			}
 		}
 	}
 	return d.Driver.List(ctx, prefix)
@@ -288,5 +292,36 @@ func TestStoreEncryptedSizeMustMatch(t *testing.T) {
 				t.Fatalf("a refused store left %+v", list)
 			}
 		})
+	}
+}
+
+// Concurrent first uses of a conference share one open; a caller that gives up must
+// not fail the others, and gets its own context's error at once.
+func TestSharedOpenSurvivesAGivingUpCaller(t *testing.T) {
+	held := heldList{Driver: memory.New(memory.NewStore()), prefix: layout.ContentRoot + "/", first: &atomic.Bool{},
+		entered: make(chan struct{}), release: make(chan struct{})}
+	e := quotaEngine(t, held)
+	impatient, cancel := context.WithCancel(t.Context())
+	first := make(chan error, 1)
+	go func() {
+		_, err := e.GetConference(impatient, "quota")
+		first <- err
+	}()
+	<-held.entered // the shared open is under way
+	second := make(chan error, 1)
+	go func() {
+		_, err := e.GetConference(t.Context(), "quota")
+		second <- err
+	}()
+	// Let the second caller join the shared open; a pause can only let a broken
+	// engine pass, never fail a correct one.
+	time.Sleep(200 * time.Millisecond)
+	cancel()
+	if err := <-first; !errors.Is(err, context.Canceled) {
+		t.Errorf("caller that gave up: %v, want context.Canceled", err)
+	}
+	close(held.release)
+	if err := <-second; err != nil {
+		t.Fatalf("caller that waited on a shared open failed with the other's cancellation: %v", err)
 	}
 }
