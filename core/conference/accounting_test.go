@@ -325,3 +325,54 @@ func TestSharedOpenSurvivesAGivingUpCaller(t *testing.T) {
 		t.Fatalf("caller that waited on a shared open failed with the other's cancellation: %v", err)
 	}
 }
+
+// countingPuts counts puts under the metadata root.
+type countingPuts struct {
+	storage.Driver
+	n *atomic.Int64
+}
+
+func (d countingPuts) Put(ctx context.Context, key string, r io.Reader, opts storage.PutOptions) (storage.Attributes, error) {
+	if strings.HasPrefix(key, layout.MetadataRoot+"/") {
+		d.n.Add(1)
+	}
+	return d.Driver.Put(ctx, key, r, opts)
+}
+
+// Listing conferences reads conference.xml; it must not open each conference (which
+// replays its journal, writes its documents out and keeps it open), least of all one
+// that another server of the pool is serving.
+func TestListConferencesOnlyReads(t *testing.T) {
+	mem := memory.NewStore()
+	var kek [32]byte
+	if _, err := rand.Read(kek[:]); err != nil {
+		t.Fatal(err)
+	}
+	newEngine := func(d storage.Driver) *conference.Engine {
+		e, err := conference.New(conference.Config{Bucket: storage.NewBucket(d), KEK: kek, SnapshotInterval: -1,
+			Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	owner := newEngine(memory.New(mem)) // the server serving the conference; never closed
+	if _, err := owner.CreateConference(t.Context(), conference.CreateParams{ID: "served", Organizer: "sip:o@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := owner.CreateSlideSet(t.Context(), "served", "Deck", "sip:o@example.com"); err != nil {
+		t.Fatal(err) // journaled, not yet written out
+	}
+	var puts atomic.Int64
+	lister := newEngine(countingPuts{Driver: memory.New(mem), n: &puts})
+	list, err := lister.ListConferences(t.Context())
+	if err != nil || len(list) != 1 || list[0].ID != "served" {
+		t.Fatalf("list: %+v, %v", list, err)
+	}
+	if err := lister.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if n := puts.Load(); n != 0 {
+		t.Fatalf("listing conferences wrote %d metadata objects", n)
+	}
+}

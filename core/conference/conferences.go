@@ -254,7 +254,9 @@ func (e *Engine) GetConference(ctx context.Context, id string) (Info, error) {
 }
 
 // ListConferences returns every conference in the index, in id order. A damaged
-// entry is skipped with a warning rather than hiding all the others.
+// entry is skipped with a warning rather than hiding all the others. It only reads
+// each conference.xml: opening every conference would replay (and write out) each
+// journal and keep them all open, including those another server is serving.
 func (e *Engine) ListConferences(ctx context.Context) ([]Info, error) {
 	var out []Info
 	for attrs, err := range e.bucket.List(ctx, layout.IndexRoot+"/") {
@@ -262,7 +264,7 @@ func (e *Engine) ListConferences(ctx context.Context) ([]Info, error) {
 			return nil, err
 		}
 		id := strings.TrimPrefix(attrs.Key, layout.IndexRoot+"/")
-		info, err := e.GetConference(ctx, id)
+		info, err := e.peekConference(ctx, id)
 		if errors.Is(err, storage.ErrNotFound) {
 			continue // deleted meanwhile
 		}
@@ -276,6 +278,24 @@ func (e *Engine) ListConferences(ctx context.Context) ([]Info, error) {
 		out = append(out, info)
 	}
 	return out, nil
+}
+
+// peekConference is GetConference without opening the conference.
+func (e *Engine) peekConference(ctx context.Context, id string) (Info, error) {
+	e.mu.Lock()
+	c, ok := e.open[id]
+	e.mu.Unlock()
+	if ok {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.info, nil
+	}
+	loc, err := e.locate(ctx, id)
+	if err != nil {
+		return Info{}, err
+	}
+	info, _, err := e.readConference(ctx, loc)
+	return info, err
 }
 
 // EndConference records that the conference has ended; it accepts no more changes
