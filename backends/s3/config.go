@@ -24,16 +24,18 @@ import (
 // Defaults. The part size and concurrency bound the memory of one streaming put:
 // the transfer manager holds (Concurrency+1) part buffers, plus the first part, which
 // it reads with io.ReadAll (growing, so about twice its size is allocated): with
-// 5 MiB × (3+1) + ~2 × 5 MiB, about 30 MiB live per large upload in flight, and a
-// peak of about 43 MiB of heap and 57 MiB of resident memory for a whole process
-// doing a 1 GiB upload (BenchmarkPeakMemoryPut1GiB, docs/benchmarks-s3.md). On the
-// test machine larger parts or more concurrency made no measurable difference to
-// throughput against MinIO; against distant servers, raise Concurrency. 5 MiB is
-// S3's smallest part, which caps an upload of unknown length at 10,000 parts,
-// 48.8 GiB; a put whose size is known picks larger parts when it needs them.
+// 8 MiB × (2+1) + ~2 × 8 MiB, about 40 MiB live per large upload in flight, and a
+// peak of about 36 MiB of heap and 61 MiB of resident memory for a whole process
+// doing a 1 GiB upload (BenchmarkPeakMemoryPut1GiB, docs/benchmarks-s3.md: under the
+// 64 MiB bar). On a quiet test machine 8 MiB × 2 put 256 MiB at a median 0.915 of
+// minio-go's PutObject (ten rounds), where 5 MiB × 3 reached 0.86: fewer, larger
+// requests cost less CPU per byte; 8 MiB × 3 went over the memory bar. Against
+// distant servers, raise Concurrency. An upload of unknown length is capped at
+// 10,000 parts, 78 GiB; a put whose size is known picks larger parts when it needs
+// them.
 const (
-	DefaultPartSize    = 5 << 20
-	DefaultConcurrency = 3
+	DefaultPartSize    = 8 << 20
+	DefaultConcurrency = 2
 	DefaultMaxAttempts = 5
 	DefaultMaxBackoff  = 5 * time.Second
 	// minPartSize is S3's lower limit for every part but the last.
