@@ -12,8 +12,6 @@ import (
 	"github.com/lectern/lectern/core/metastore"
 )
 
-func handoutDoc(id string) metastore.Doc { return metastore.Doc{Kind: metastore.Handout, ID: id} }
-
 // HandoutParams describe a handout to add: its stored blob and what the presenter
 // said of the file.
 type HandoutParams struct {
@@ -91,33 +89,12 @@ func (e *Engine) saveHandout(ctx context.Context, c *conf, fs *metadata.FileSet)
 	if err := e.complianceHandout(ctx, c, fs, data); err != nil {
 		return err
 	}
-	return c.store.Put(ctx, handoutDoc(fs.ID), data)
-}
-
-func (e *Engine) loadHandout(ctx context.Context, c *conf, id string) (*metadata.FileSet, error) {
-	if err := layout.ValidateSetID(id); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidInput, err)
-	}
-	data, err := c.store.Get(ctx, handoutDoc(id))
-	if err != nil {
-		return nil, fmt.Errorf("handout %q: %w", id, err)
-	}
-	fs, err := metadata.UnmarshalFileSet(data)
-	if err != nil {
-		return nil, fmt.Errorf("handout %q: %w", id, err)
-	}
-	return fs, nil
+	return c.store.Put(ctx, handouts.doc(fs.ID), data)
 }
 
 // Handout returns one handout.
 func (e *Engine) Handout(ctx context.Context, confID, id string) (*metadata.FileSet, error) {
-	c, err := e.acquire(ctx, confID)
-	if err != nil {
-		return nil, err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return e.loadHandout(ctx, c, id)
+	return read(ctx, e, confID, func(c *conf) (*metadata.FileSet, error) { return handouts.load(ctx, c, id) })
 }
 
 // Location returns where a conference lives in storage.
@@ -132,25 +109,7 @@ func (e *Engine) Location(ctx context.Context, confID string) (layout.Conference
 // ListHandouts returns the conference's handouts in id order, deleted ones included
 // (marked file_deleted).
 func (e *Engine) ListHandouts(ctx context.Context, confID string) ([]*metadata.FileSet, error) {
-	c, err := e.acquire(ctx, confID)
-	if err != nil {
-		return nil, err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	ids, err := c.store.List(ctx, metastore.Handout)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]*metadata.FileSet, 0, len(ids))
-	for _, id := range ids {
-		fs, err := e.loadHandout(ctx, c, id)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, fs)
-	}
-	return out, nil
+	return read(ctx, e, confID, func(c *conf) ([]*metadata.FileSet, error) { return handouts.loadAll(ctx, c) })
 }
 
 // DeleteHandout soft-deletes a handout: its record stays with file_deleted="true"
@@ -165,7 +124,7 @@ func (e *Engine) DeleteHandout(ctx context.Context, confID, id string) (*metadat
 	if err := e.writable(c); err != nil {
 		return nil, err
 	}
-	fs, err := e.loadHandout(ctx, c, id)
+	fs, err := handouts.load(ctx, c, id)
 	if err != nil {
 		return nil, err
 	}

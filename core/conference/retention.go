@@ -13,7 +13,6 @@ import (
 
 	"github.com/lectern/lectern/core/layout"
 	"github.com/lectern/lectern/core/metadata"
-	"github.com/lectern/lectern/core/metastore"
 	"github.com/lectern/lectern/core/storage"
 )
 
@@ -157,26 +156,18 @@ func (e *Engine) referenced(ctx context.Context, c *conf) (map[string]bool, erro
 			refs[r.Name] = true
 		}
 	}
-	setIDs, err := c.store.List(ctx, metastore.SlideSet)
+	sets, err := slideSets.loadAll(ctx, c)
 	if err != nil {
-		return nil, err
+		return nil, err // never guess: an unreadable set might reference anything
 	}
-	for _, sid := range setIDs {
-		set, err := e.loadSet(ctx, c, sid)
-		if err != nil {
-			return nil, err // never guess: an unreadable set might reference anything
-		}
+	for _, set := range sets {
 		add(set.ContentRefs())
 	}
-	hIDs, err := c.store.List(ctx, metastore.Handout)
+	fss, err := handouts.loadAll(ctx, c)
 	if err != nil {
 		return nil, err
 	}
-	for _, hid := range hIDs {
-		fs, err := e.loadHandout(ctx, c, hid)
-		if err != nil {
-			return nil, err
-		}
+	for _, fs := range fss {
 		if !fs.Deleted {
 			add(fs.ContentRefs())
 		}

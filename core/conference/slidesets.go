@@ -8,12 +8,9 @@ import (
 	"time"
 
 	"github.com/lectern/lectern/core/events"
-	"github.com/lectern/lectern/core/layout"
 	"github.com/lectern/lectern/core/metadata"
 	"github.com/lectern/lectern/core/metastore"
 )
-
-func setDoc(id string) metastore.Doc { return metastore.Doc{Kind: metastore.SlideSet, ID: id} }
 
 // classify maps the metadata model's errors to the engine's categories.
 func classify(err error) error {
@@ -65,33 +62,12 @@ func (e *Engine) saveSet(ctx context.Context, c *conf, set *metadata.SlideSet) e
 	if err := e.complianceSlideSet(ctx, c, set); err != nil {
 		return err
 	}
-	return c.store.Put(ctx, setDoc(set.ID), data)
-}
-
-func (e *Engine) loadSet(ctx context.Context, c *conf, id string) (*metadata.SlideSet, error) {
-	if err := layout.ValidateSetID(id); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidInput, err)
-	}
-	data, err := c.store.Get(ctx, setDoc(id))
-	if err != nil {
-		return nil, fmt.Errorf("slide set %q: %w", id, err)
-	}
-	set, err := metadata.UnmarshalSlideSet(data)
-	if err != nil {
-		return nil, fmt.Errorf("slide set %q: %w", id, err)
-	}
-	return set, nil
+	return c.store.Put(ctx, slideSets.doc(set.ID), data)
 }
 
 // SlideSet returns a slide set.
 func (e *Engine) SlideSet(ctx context.Context, confID, id string) (*metadata.SlideSet, error) {
-	c, err := e.acquire(ctx, confID)
-	if err != nil {
-		return nil, err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return e.loadSet(ctx, c, id)
+	return read(ctx, e, confID, func(c *conf) (*metadata.SlideSet, error) { return slideSets.load(ctx, c, id) })
 }
 
 // SlideSetXML returns a slide set's XML as stored (decrypted).
@@ -105,25 +81,7 @@ func (e *Engine) SlideSetXML(ctx context.Context, confID, id string) ([]byte, er
 
 // ListSlideSets returns the conference's slide sets in id order.
 func (e *Engine) ListSlideSets(ctx context.Context, confID string) ([]*metadata.SlideSet, error) {
-	c, err := e.acquire(ctx, confID)
-	if err != nil {
-		return nil, err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	ids, err := c.store.List(ctx, metastore.SlideSet)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]*metadata.SlideSet, 0, len(ids))
-	for _, id := range ids {
-		set, err := e.loadSet(ctx, c, id)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, set)
-	}
-	return out, nil
+	return read(ctx, e, confID, func(c *conf) ([]*metadata.SlideSet, error) { return slideSets.loadAll(ctx, c) })
 }
 
 // UpdateSlideSet applies mutate to the slide set and saves it: the change is
@@ -139,11 +97,11 @@ func (e *Engine) UpdateSlideSet(ctx context.Context, confID, id string, mutate f
 	if err := e.writable(c); err != nil {
 		return nil, err
 	}
-	before, err := e.loadSet(ctx, c, id)
+	before, err := slideSets.load(ctx, c, id)
 	if err != nil {
 		return nil, err
 	}
-	set, err := e.loadSet(ctx, c, id) // a private copy for mutate
+	set, err := slideSets.load(ctx, c, id) // a private copy for mutate
 	if err != nil {
 		return nil, err
 	}
@@ -211,10 +169,10 @@ func (e *Engine) DeleteSlideSet(ctx context.Context, confID, id string) error {
 	if err := e.writable(c); err != nil {
 		return err
 	}
-	if _, err := e.loadSet(ctx, c, id); err != nil {
+	if _, err := slideSets.load(ctx, c, id); err != nil {
 		return err
 	}
-	if err := c.store.Delete(ctx, setDoc(id)); err != nil {
+	if err := c.store.Delete(ctx, slideSets.doc(id)); err != nil {
 		return err
 	}
 	e.publish(confID, events.SlideSetDeleted, events.Everyone, map[string]any{"slideset": id})
