@@ -3,22 +3,17 @@ package backends_test
 import (
 	"context"
 	"net/url"
-	"os"
 	"testing"
 
 	"github.com/lectern/lectern/backends"
+	"github.com/lectern/lectern/conformance/servers"
 	"github.com/lectern/lectern/conformance/servers/minio"
 	"github.com/lectern/lectern/conformance/servers/samba"
 	"github.com/lectern/lectern/core/storage"
 	miniogo "github.com/minio/minio-go/v7"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	minio.Shutdown()
-	samba.Shutdown()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { servers.Main(m, minio.Shutdown, samba.Shutdown) }
 
 // roundTrip writes through a bucket opened by URL and reads it back through a second
 // one opened by the same URL.

@@ -30,7 +30,6 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/lectern/lectern/conformance/servers"
@@ -61,37 +60,30 @@ type Server struct {
 	proc serverProcess // nil when the server is not ours to stop and start
 }
 
-var (
-	sharedOnce sync.Once
-	shared     *Server
-	sharedErr  error
-)
+var shared = servers.Shared[*Server]{
+	Backend:     "smb",
+	HowToEnable: howToEnable,
+	Find:        find,
+	Stop: func(s *Server) {
+		if s.proc != nil {
+			s.proc.shutdown()
+		}
+	},
+}
 
 // Start returns the SMB share of this test process, starting Samba on first use. When
 // no share can be had it skips t, or fails it where SMB is required.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	sharedOnce.Do(func() { shared, sharedErr = find() })
-	if sharedErr != nil {
-		servers.Unavailable(t, "smb", sharedErr.Error(), howToEnable)
-	}
-	return shared
+	return shared.Get(t)
 }
 
 // Shutdown stops the server Start started, if any, and removes its folder. Call it
 // once all tests are done (Main does).
-func Shutdown() {
-	if shared != nil && shared.proc != nil {
-		shared.proc.shutdown()
-	}
-}
+func Shutdown() { shared.Shutdown() }
 
 // Main runs the tests and then Shutdown: `func TestMain(m *testing.M) { samba.Main(m) }`.
-func Main(m *testing.M) {
-	code := m.Run()
-	Shutdown()
-	os.Exit(code)
-}
+func Main(m *testing.M) { servers.Main(m, Shutdown) }
 
 func find() (*Server, error) {
 	if s, ok, err := fromEnv(); ok {
