@@ -70,3 +70,16 @@ func read[T any](ctx context.Context, e *Engine, confID string, fn func(*conf) (
 	defer c.mu.Unlock()
 	return fn(c)
 }
+
+// change runs fn on the open conference under its lock, once the conference accepts
+// changes (it has neither ended nor expired): the prologue of every engine method
+// that changes metadata.
+func change[T any](ctx context.Context, e *Engine, confID string, fn func(*conf) (T, error)) (T, error) {
+	return read(ctx, e, confID, func(c *conf) (T, error) {
+		if err := e.writable(c); err != nil {
+			var zero T
+			return zero, err
+		}
+		return fn(c)
+	})
+}

@@ -34,34 +34,27 @@ func (e *Engine) AddHandout(ctx context.Context, confID string, p HandoutParams)
 	if p.OriginalFilename == "" || len(p.OriginalFilename) > 255 {
 		return nil, fmt.Errorf("%w: original file name must be 1-255 bytes", ErrInvalidInput)
 	}
-	c, err := e.acquire(ctx, confID)
-	if err != nil {
-		return nil, err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if err := e.writable(c); err != nil {
-		return nil, err
-	}
-	size, err := e.verifyContent(ctx, c, p.Blob)
-	if err != nil {
-		return nil, err
-	}
-	if p.Size != 0 && p.Size != size {
-		return nil, fmt.Errorf("%w: handout size %d is not the stored blob's %d bytes", ErrInvalidInput, p.Size, size)
-	}
-	id, err := c.store.NextID(ctx, metastore.Handout)
-	if err != nil {
-		return nil, err
-	}
-	now := e.now().UTC().Truncate(time.Millisecond)
-	fs := &metadata.FileSet{ID: id, Blob: p.Blob, Size: size, Uploaded: now, UploadedBy: p.UploadedBy,
-		OriginalFilename: p.OriginalFilename, Created: orNow(p.FileCreated, now), Modified: orNow(p.FileModified, now)}
-	if err := e.saveHandout(ctx, c, fs); err != nil {
-		return nil, err
-	}
-	e.publish(confID, events.HandoutAdded, events.Everyone, HandoutEvent(c.loc, fs))
-	return fs, nil
+	return change(ctx, e, confID, func(c *conf) (*metadata.FileSet, error) {
+		size, err := e.verifyContent(ctx, c, p.Blob)
+		if err != nil {
+			return nil, err
+		}
+		if p.Size != 0 && p.Size != size {
+			return nil, fmt.Errorf("%w: handout size %d is not the stored blob's %d bytes", ErrInvalidInput, p.Size, size)
+		}
+		id, err := c.store.NextID(ctx, metastore.Handout)
+		if err != nil {
+			return nil, err
+		}
+		now := e.now().UTC().Truncate(time.Millisecond)
+		fs := &metadata.FileSet{ID: id, Blob: p.Blob, Size: size, Uploaded: now, UploadedBy: p.UploadedBy,
+			OriginalFilename: p.OriginalFilename, Created: orNow(p.FileCreated, now), Modified: orNow(p.FileModified, now)}
+		if err := e.saveHandout(ctx, c, fs); err != nil {
+			return nil, err
+		}
+		e.publish(confID, events.HandoutAdded, events.Everyone, HandoutEvent(c.loc, fs))
+		return fs, nil
+	})
 }
 
 // HandoutEvent is the payload of handout events: id, name, URL and key.
@@ -115,34 +108,27 @@ func (e *Engine) ListHandouts(ctx context.Context, confID string) ([]*metadata.F
 // DeleteHandout soft-deletes a handout: its record stays with file_deleted="true"
 // (as in the original), and its blob is removed so it can no longer be downloaded.
 func (e *Engine) DeleteHandout(ctx context.Context, confID, id string) (*metadata.FileSet, error) {
-	c, err := e.acquire(ctx, confID)
-	if err != nil {
-		return nil, err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if err := e.writable(c); err != nil {
-		return nil, err
-	}
-	fs, err := handouts.load(ctx, c, id)
-	if err != nil {
-		return nil, err
-	}
-	if fs.Deleted {
+	return change(ctx, e, confID, func(c *conf) (*metadata.FileSet, error) {
+		fs, err := handouts.load(ctx, c, id)
+		if err != nil {
+			return nil, err
+		}
+		if fs.Deleted {
+			return fs, nil
+		}
+		fs.Deleted = true
+		fs.Modified = e.now().UTC().Truncate(time.Millisecond)
+		if err := e.saveHandout(ctx, c, fs); err != nil {
+			return nil, err
+		}
+		// The record is durable first; a failed blob delete leaves an unreferenced blob
+		// for the orphan sweep, never a record pointing at nothing. The quota given back
+		// is what the blob occupied (a record's size may come from elsewhere, and another handout
+		// may have named the same blob and removed it already).
+		if err := e.deleteContent(ctx, c, fs.Blob.Name); err != nil && !errors.Is(err, ErrNotFound) {
+			e.log.Warn("handout blob delete failed; the orphan sweep will collect it", "conference", confID, "handout", id, "err", err)
+		}
+		e.publish(confID, events.HandoutDeleted, events.Everyone, HandoutEvent(c.loc, fs))
 		return fs, nil
-	}
-	fs.Deleted = true
-	fs.Modified = e.now().UTC().Truncate(time.Millisecond)
-	if err := e.saveHandout(ctx, c, fs); err != nil {
-		return nil, err
-	}
-	// The record is durable first; a failed blob delete leaves an unreferenced blob
-	// for the orphan sweep, never a record pointing at nothing. The quota given back
-	// is what the blob occupied (a record's size may come from elsewhere, and another handout
-	// may have named the same blob and removed it already).
-	if err := e.deleteContent(ctx, c, fs.Blob.Name); err != nil && !errors.Is(err, ErrNotFound) {
-		e.log.Warn("handout blob delete failed; the orphan sweep will collect it", "conference", confID, "handout", id, "err", err)
-	}
-	e.publish(confID, events.HandoutDeleted, events.Everyone, HandoutEvent(c.loc, fs))
-	return fs, nil
+	})
 }

@@ -29,26 +29,19 @@ func classify(err error) error {
 
 // CreateSlideSet creates an empty slide set with a new id (aaa, aab, …).
 func (e *Engine) CreateSlideSet(ctx context.Context, confID, name, createdBy string) (*metadata.SlideSet, error) {
-	c, err := e.acquire(ctx, confID)
-	if err != nil {
-		return nil, err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if err := e.writable(c); err != nil {
-		return nil, err
-	}
-	id, err := c.store.NextID(ctx, metastore.SlideSet)
-	if err != nil {
-		return nil, err
-	}
-	now := e.now().UTC().Truncate(time.Millisecond)
-	set := &metadata.SlideSet{ID: id, Name: name, CreatedBy: createdBy, Created: now, Modified: now}
-	if err := e.saveSet(ctx, c, set); err != nil {
-		return nil, err
-	}
-	e.publish(confID, events.SlideSetCreated, events.Everyone, map[string]any{"slideset": id})
-	return set, nil
+	return change(ctx, e, confID, func(c *conf) (*metadata.SlideSet, error) {
+		id, err := c.store.NextID(ctx, metastore.SlideSet)
+		if err != nil {
+			return nil, err
+		}
+		now := e.now().UTC().Truncate(time.Millisecond)
+		set := &metadata.SlideSet{ID: id, Name: name, CreatedBy: createdBy, Created: now, Modified: now}
+		if err := e.saveSet(ctx, c, set); err != nil {
+			return nil, err
+		}
+		e.publish(confID, events.SlideSetCreated, events.Everyone, map[string]any{"slideset": id})
+		return set, nil
+	})
 }
 
 // saveSet writes the set's compliance copy, then journals the set. c.mu held.
@@ -88,36 +81,26 @@ func (e *Engine) ListSlideSets(ctx context.Context, confID string) ([]*metadata.
 // journaled (durable) when UpdateSlideSet returns. Content references that mutate
 // adds must name content stored in this conference, with a key that opens it.
 func (e *Engine) UpdateSlideSet(ctx context.Context, confID, id string, mutate func(*metadata.SlideSet) error) (*metadata.SlideSet, error) {
-	c, err := e.acquire(ctx, confID)
-	if err != nil {
-		return nil, err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if err := e.writable(c); err != nil {
-		return nil, err
-	}
-	before, err := slideSets.load(ctx, c, id)
-	if err != nil {
-		return nil, err
-	}
-	set, err := slideSets.load(ctx, c, id) // a private copy for mutate
-	if err != nil {
-		return nil, err
-	}
-	if err := mutate(set); err != nil {
-		return nil, classify(err)
-	}
-	set.ID = id
-	set.Modified = e.now().UTC().Truncate(time.Millisecond)
-	if err := e.checkNewRefs(ctx, c, before.ContentRefs(), set.ContentRefs()); err != nil {
-		return nil, err
-	}
-	if err := e.saveSet(ctx, c, set); err != nil {
-		return nil, err
-	}
-	e.publish(confID, events.SlideSetChanged, events.Everyone, map[string]any{"slideset": id})
-	return set, nil
+	return change(ctx, e, confID, func(c *conf) (*metadata.SlideSet, error) {
+		set, err := slideSets.load(ctx, c, id) // parsed afresh: mutate may change it
+		if err != nil {
+			return nil, err
+		}
+		before := set.ContentRefs() // values, unaffected by mutate
+		if err := mutate(set); err != nil {
+			return nil, classify(err)
+		}
+		set.ID = id
+		set.Modified = e.now().UTC().Truncate(time.Millisecond)
+		if err := e.checkNewRefs(ctx, c, before, set.ContentRefs()); err != nil {
+			return nil, err
+		}
+		if err := e.saveSet(ctx, c, set); err != nil {
+			return nil, err
+		}
+		e.publish(confID, events.SlideSetChanged, events.Everyone, map[string]any{"slideset": id})
+		return set, nil
+	})
 }
 
 // ReplaceSlideSetXML replaces a slide set with the given XML (same id).
@@ -160,21 +143,15 @@ func (e *Engine) checkNewRefs(ctx context.Context, c *conf, before, after []meta
 // DeleteSlideSet deletes a slide set. Its content files become unreferenced and are
 // collected by the orphan sweep; the compliance copy, if any, keeps its slides.
 func (e *Engine) DeleteSlideSet(ctx context.Context, confID, id string) error {
-	c, err := e.acquire(ctx, confID)
-	if err != nil {
-		return err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if err := e.writable(c); err != nil {
-		return err
-	}
-	if _, err := slideSets.load(ctx, c, id); err != nil {
-		return err
-	}
-	if err := c.store.Delete(ctx, slideSets.doc(id)); err != nil {
-		return err
-	}
-	e.publish(confID, events.SlideSetDeleted, events.Everyone, map[string]any{"slideset": id})
-	return nil
+	_, err := change(ctx, e, confID, func(c *conf) (struct{}, error) {
+		if _, err := slideSets.load(ctx, c, id); err != nil {
+			return struct{}{}, err
+		}
+		if err := c.store.Delete(ctx, slideSets.doc(id)); err != nil {
+			return struct{}{}, err
+		}
+		e.publish(confID, events.SlideSetDeleted, events.Everyone, map[string]any{"slideset": id})
+		return struct{}{}, nil
+	})
+	return err
 }
