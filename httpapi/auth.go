@@ -133,8 +133,9 @@ type TokenSpec struct {
 // are derived from one server secret; older secrets may be kept for verification so
 // that a secret can be rotated without invalidating every token at once.
 type Authority struct {
-	keys []authKey // keys[0] signs; all verify
-	now  func() time.Time
+	keys     []authKey // keys[0] signs; all verify
+	now      func() time.Time
+	verified *verifiedTokens
 }
 
 type authKey struct {
@@ -146,7 +147,7 @@ type authKey struct {
 // NewAuthority returns an Authority for secret (at least MinSecretLength bytes);
 // previous secrets are accepted for verification only.
 func NewAuthority(secret []byte, previous ...[]byte) (*Authority, error) {
-	a := &Authority{now: time.Now}
+	a := &Authority{now: time.Now, verified: newVerifiedTokens(maxCachedTokens)}
 	for _, s := range append([][]byte{secret}, previous...) {
 		if len(s) < MinSecretLength {
 			return nil, fmt.Errorf("httpapi: token secret is %d bytes, need at least %d", len(s), MinSecretLength)
@@ -229,6 +230,10 @@ func newTokenID() string {
 // claims. Errors match ErrTokenExpired or ErrTokenInvalid; their text never contains
 // the token.
 func (a *Authority) Verify(token string) (*Claims, error) {
+	now := a.now()
+	if cl, ok := a.verified.get(token, now); ok {
+		return cl, nil
+	}
 	claims := &Claims{}
 	_, err := jwt.ParseWithClaims(token, claims, a.keyFor,
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
@@ -252,6 +257,7 @@ func (a *Authority) Verify(token string) (*Claims, error) {
 	if claims.Conference != "" && layout.ValidateConferenceID(claims.Conference) != nil {
 		return nil, fmt.Errorf("%w: bad conference scope", ErrTokenInvalid)
 	}
+	a.verified.put(token, claims, now)
 	return claims, nil
 }
 

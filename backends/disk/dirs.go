@@ -115,7 +115,7 @@ func (d *Driver) prune(dir string) {
 
 // syncDir fsyncs a directory, making renames, links and unlinks in it durable.
 func syncDir(dir string) error {
-	f, err := os.Open(dir)
+	f, err := openForReading(dir)
 	if err != nil {
 		return err
 	}

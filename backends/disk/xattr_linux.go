@@ -11,16 +11,36 @@ var (
 	errNoAttr      = unix.ENODATA
 )
 
+// The descriptor is reached through SyscallConn rather than (*os.File).Fd: Fd puts
+// the file back into blocking mode, two extra fcntl calls on every Get of the
+// small-file path (seen with strace, docs/benchmarks-server.md).
+
 func fsetxattr(f *os.File, name string, value []byte) error {
-	return ignoringEINTR(func() error { return unix.Fsetxattr(int(f.Fd()), name, value, 0) })
+	return withFd(f, func(fd int) error {
+		return ignoringEINTR(func() error { return unix.Fsetxattr(fd, name, value, 0) })
+	})
 }
 
 func fgetxattr(f *os.File, name string, buf []byte) (n int, err error) {
-	err = ignoringEINTR(func() error {
-		n, err = unix.Fgetxattr(int(f.Fd()), name, buf)
-		return err
+	err = withFd(f, func(fd int) error {
+		return ignoringEINTR(func() error {
+			n, err = unix.Fgetxattr(fd, name, buf)
+			return err
+		})
 	})
 	return n, err
+}
+
+func withFd(f *os.File, fn func(fd int) error) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var opErr error
+	if err := rc.Control(func(fd uintptr) { opErr = fn(int(fd)) }); err != nil {
+		return err
+	}
+	return opErr
 }
 
 func ignoringEINTR(fn func() error) error {
