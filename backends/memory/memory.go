@@ -66,7 +66,10 @@ func New(store *Store) *Driver { return &Driver{store: store} }
 // Open returns a Bucket over a new private store.
 func Open() *storage.Bucket { return storage.NewBucket(New(NewStore())) }
 
-var _ storage.Driver = (*Driver)(nil)
+var (
+	_ storage.Driver = (*Driver)(nil)
+	_ storage.Mover  = (*Driver)(nil)
+)
 
 func (d *Driver) check(op, key string) error {
 	d.mu.RLock()
@@ -128,6 +131,29 @@ func (d *Driver) Get(ctx context.Context, key string, offset, length int64) (io.
 	}
 	body := contextReader{ctx, bytes.NewReader(obj.data[offset:end])}
 	return io.NopCloser(body), obj.attributes(key), nil
+}
+
+// Move implements storage.Mover: the object changes its key under the store's lock.
+func (d *Driver) Move(ctx context.Context, src, dst string) (storage.Attributes, error) {
+	if err := d.check("move", src); err != nil {
+		return storage.Attributes{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return storage.Attributes{}, err
+	}
+	s := d.store
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	obj, ok := s.objects[src]
+	if !ok {
+		return storage.Attributes{}, storage.NewError(storage.ErrNotFound, "move", src, nil)
+	}
+	if _, exists := s.objects[dst]; exists {
+		return storage.Attributes{}, storage.NewError(storage.ErrPrecondition, "move", dst, nil)
+	}
+	delete(s.objects, src)
+	s.objects[dst] = obj
+	return obj.attributes(dst), nil
 }
 
 // Stat implements storage.Driver.

@@ -141,5 +141,33 @@ func (b *Bucket) List(ctx context.Context, prefix string) iter.Seq2[Attributes, 
 	return b.driver.List(ctx, prefix)
 }
 
+// Move renames src to dst without copying, on drivers that implement Mover (see
+// there); other drivers answer ErrUnsupported before anything is done.
+func (b *Bucket) Move(ctx context.Context, src, dst string) (Attributes, error) {
+	if err := b.checkKey("move", src); err != nil {
+		return Attributes{}, err
+	}
+	if err := b.checkKey("move", dst); err != nil {
+		return Attributes{}, err
+	}
+	if src == dst || b.caps.CaseInsensitive && strings.EqualFold(src, dst) {
+		return Attributes{}, NewError(ErrInvalidArgument, "move", src, errorString("source and destination are the same key"))
+	}
+	m, ok := b.driver.(Mover)
+	if !ok {
+		return Attributes{}, NewError(ErrUnsupported, "move", src, errorString("this backend cannot rename objects"))
+	}
+	if err := ctx.Err(); err != nil {
+		return Attributes{}, err
+	}
+	return m.Move(ctx, src, dst)
+}
+
+// CanMove reports whether Move is supported.
+func (b *Bucket) CanMove() bool {
+	_, ok := b.driver.(Mover)
+	return ok
+}
+
 // Close closes the driver.
 func (b *Bucket) Close() error { return b.driver.Close() }

@@ -84,3 +84,18 @@ type Driver interface {
 	// Close releases the driver's resources. Using a closed driver returns ErrClosed.
 	Close() error
 }
+
+// Mover is an optional Driver extension for backends that can give an object a new
+// name without copying its bytes (a rename on a file system). Bucket.Move uses it and
+// answers ErrUnsupported for a driver without it; callers then copy. It is an
+// interface of its own rather than a capability flag because wrappers (prefixed,
+// faulty) must opt in explicitly: one that does not forward Move hides it, which is
+// safe, where a flag passed through would promise what the wrapper cannot do.
+type Mover interface {
+	// Move renames the object src to dst, which must not exist. It fails with
+	// ErrPrecondition if dst exists and with ErrNotFound if src does not, changing
+	// nothing. On success dst holds exactly src's bytes and src is gone; the
+	// returned Attributes describe dst (its Version may differ from src's). A crash
+	// during a Move may leave the bytes under both names, never under neither.
+	Move(ctx context.Context, src, dst string) (Attributes, error)
+}
