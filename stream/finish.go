@@ -1,7 +1,6 @@
 package stream
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -30,15 +29,15 @@ func (u *upload) result() *Result {
 
 // FinishUpload stores the content through the engine (unless the direct path already
 // did), records a handout, marks the record done and removes the parts. Each step can
-// be repeated after a crash: the joined ciphertext is the same bytes every time, so a
-// content file left by an earlier attempt is taken as stored.
+// be repeated after a crash: the parts are the same bytes every time, so a content
+// file left by an earlier attempt is taken as stored.
 func (u *upload) FinishUpload(ctx context.Context) error {
 	if u.rec.Done != nil {
 		return nil
 	}
 	st := u.stored
 	if st == nil {
-		s, err := u.storeJoined(ctx)
+		s, err := u.storeParts(ctx)
 		if err != nil {
 			return err
 		}
@@ -55,12 +54,13 @@ func (u *upload) FinishUpload(ctx context.Context) error {
 		done.Handout = fs.ID
 	}
 	u.rec.Done = done
+	u.rec.Adopting = false
 	if err := u.replaceRecord(ctx); err != nil {
 		u.rec.Done = nil
 		return tusError(err)
 	}
 	for _, p := range u.parts {
-		if err := u.s.cfg.Bucket.Delete(ctx, p.key); err != nil {
+		if err := u.s.cfg.Bucket.Delete(ctx, p.key); err != nil && !errors.Is(err, storage.ErrNotFound) {
 			u.s.log.Warn("upload part not removed", slog.String("upload", binding(u.conf, u.id)), slog.String("error", err.Error()))
 		}
 	}
@@ -75,27 +75,41 @@ func (u *upload) FinishUpload(ctx context.Context) error {
 	return nil
 }
 
-// storeJoined streams header + parts + final segment into the engine.
-func (u *upload) storeJoined(ctx context.Context) (conference.Stored, error) {
-	var final bytes.Buffer
-	w, err := encryption.ResumeWriter(&final, u.key, u.rec.Header, u.segments)
-	if err != nil {
-		return conference.Stored{}, err
+// storeParts hands the finished parts to the engine. One part is the whole content
+// file and is adopted (renamed into place where the backend can, so a single-PATCH
+// upload is written once); several are streamed one after the other into a new
+// content file.
+func (u *upload) storeParts(ctx context.Context) (conference.Stored, error) {
+	if !u.final {
+		// Every byte arrived but no request sealed the final segment: an empty
+		// upload, or a deferred length declared after the data.
+		if err := u.writeFinal(ctx); err != nil {
+			return conference.Stored{}, err
+		}
 	}
-	if _, err := w.Write(u.tail); err != nil {
-		return conference.Stored{}, err
+	total, err := u.header.CiphertextSize(u.rec.Size)
+	if err != nil || total != encryption.HeaderSize+u.cipherLen && !u.adopted {
+		return conference.Stored{}, u.damaged("parts hold %d bytes for %d plaintext bytes", encryption.HeaderSize+u.cipherLen, u.rec.Size)
 	}
-	if err := w.Close(); err != nil {
-		return conference.Stored{}, err
+	if u.adopted {
+		return u.alreadyStored(ctx, total)
 	}
-	total := int64(encryption.HeaderSize) + u.cipherLen + int64(final.Len())
-	if want, err := encryption.CiphertextSize(u.rec.Size); err != nil || want != total {
-		return conference.Stored{}, u.damaged("joined size %d for %d plaintext bytes", total, u.rec.Size)
+	var st conference.Stored
+	if len(u.parts) == 1 {
+		if u.s.cfg.Bucket.CanMove() && !u.rec.Adopting {
+			// Say so before the rename, so that a crash right after it is recognised.
+			u.rec.Adopting = true
+			if err := u.replaceRecord(ctx); err != nil {
+				u.rec.Adopting = false
+				return conference.Stored{}, tusError(err)
+			}
+		}
+		st, err = u.s.cfg.Engine.AdoptEncrypted(ctx, u.conf, u.purpose, u.rec.Name, u.key, u.parts[0].key, u.rec.Size)
+	} else {
+		pr := &partsReader{ctx: ctx, b: u.s.cfg.Bucket, parts: u.parts}
+		defer pr.close()
+		st, err = u.s.cfg.Engine.StoreEncrypted(ctx, u.conf, u.purpose, u.rec.Name, u.key, pr, u.rec.Size)
 	}
-	pr := &partsReader{ctx: ctx, b: u.s.cfg.Bucket, parts: u.parts}
-	defer pr.close()
-	joined := io.MultiReader(bytes.NewReader(u.rec.Header), pr, &final)
-	st, err := u.s.cfg.Engine.StoreEncrypted(ctx, u.conf, u.purpose, u.rec.Name, u.key, joined, u.rec.Size)
 	if errors.Is(err, storage.ErrPrecondition) {
 		return u.alreadyStored(ctx, total)
 	}
@@ -105,8 +119,31 @@ func (u *upload) storeJoined(ctx context.Context) (conference.Stored, error) {
 	return st, nil
 }
 
+// writeFinal stores the final segment (made from the tail) as the last part.
+func (u *upload) writeFinal(ctx context.Context) error {
+	pp, err := u.startPart(ctx, u.segments)
+	if err != nil {
+		return err
+	}
+	_, err = pp.w.Write(u.tail)
+	if err == nil {
+		err = pp.w.Close()
+	}
+	if err != nil {
+		pp.abort(err)
+		_ = pp.wait()
+		return tusError(err)
+	}
+	pp.pw.Close()
+	if err := pp.wait(); err != nil {
+		return tusError(err)
+	}
+	u.addPart(pp, u.segments, true)
+	return nil
+}
+
 // alreadyStored accepts a content file an interrupted earlier completion left, if it
-// has the size the joined parts have (they are the same bytes).
+// has the size the parts have (they are the same bytes).
 func (u *upload) alreadyStored(ctx context.Context, size int64) (conference.Stored, error) {
 	loc, err := u.s.cfg.Engine.Location(ctx, u.conf)
 	if err != nil {

@@ -44,23 +44,60 @@ func newClock() *clock {
 func (c *clock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
 func (c *clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 
-// recorder wraps a real driver and records the keys of successful puts, so tests can
-// tell which objects an upload wrote (including ones it later deleted).
+// recorder wraps a real driver and records the keys of successful puts and moves and
+// the bytes written, so tests can tell which objects an upload wrote (including ones
+// it later deleted) and how often. failPut, when set, may fail a put before it runs.
 type recorder struct {
 	storage.Driver
-	mu   sync.Mutex
-	puts []string
+	mu       sync.Mutex
+	puts     []string
+	moves    []string // "src -> dst"
+	putBytes int64
+	failPut  func(key string) error
 }
 
 func (r *recorder) Put(ctx context.Context, key string, rd io.Reader, o storage.PutOptions) (storage.Attributes, error) {
+	r.mu.Lock()
+	fail := r.failPut
+	r.mu.Unlock()
+	if fail != nil {
+		if err := fail(key); err != nil {
+			return storage.Attributes{}, err
+		}
+	}
 	a, err := r.Driver.Put(ctx, key, rd, o)
 	if err == nil {
 		r.mu.Lock()
 		r.puts = append(r.puts, key)
+		r.putBytes += a.Size
 		r.mu.Unlock()
 	}
 	return a, err
 }
+
+// Move forwards storage.Mover (the disk driver has it), recording it.
+func (r *recorder) Move(ctx context.Context, src, dst string) (storage.Attributes, error) {
+	m, ok := r.Driver.(storage.Mover)
+	if !ok {
+		return storage.Attributes{}, storage.NewError(storage.ErrUnsupported, "move", src, nil)
+	}
+	a, err := m.Move(ctx, src, dst)
+	if err == nil {
+		r.mu.Lock()
+		r.moves = append(r.moves, src+" -> "+dst)
+		r.mu.Unlock()
+	}
+	return a, err
+}
+
+func (r *recorder) written() (bytes int64, moves []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.putBytes, append([]string(nil), r.moves...)
+}
+
+// noMover hides the recorder's Move, as a backend without storage.Mover (S3, SMB).
+type noMover struct{ storage.Driver }
 
 func (r *recorder) putKeys(prefix string) []string {
 	r.mu.Lock()
@@ -96,6 +133,14 @@ func newBackend(t testing.TB) *backend {
 	}
 	rec := &recorder{Driver: d}
 	return &backend{rec: rec, bucket: storage.NewBucket(rec), clock: newClock(), auth: auth}
+}
+
+// newBackendWithoutMove is newBackend over a bucket that cannot rename objects.
+func newBackendWithoutMove(t testing.TB) *backend {
+	t.Helper()
+	be := newBackend(t)
+	be.bucket = storage.NewBucket(noMover{be.rec})
+	return be
 }
 
 // instance is one lecternd-like server: an engine, the upload endpoint and the API on

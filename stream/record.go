@@ -23,8 +23,12 @@ const (
 	partPrefix   = "part-"
 )
 
-// recordVersion is the version of the info object's JSON.
-const recordVersion = 1
+// recordVersion is the version of the info object's JSON and of the layout of the
+// upload's objects. Version 2: part 0 begins with the encryption header and the part
+// that receives the last byte ends with the final segment, so the parts concatenated
+// are the content file (version 1 kept the header in the record only and made the
+// final segment at completion). A version-1 upload answers 410 and is started again.
+const recordVersion = 2
 
 // record is the info object. Everything in it is public except Secret, which is
 // sealed with the server's upload key: the content key and what the uploader said of
@@ -44,6 +48,10 @@ type record struct {
 	Header []byte `json:"header"`
 	// Secret is encryption.Seal(upload key, JSON of secret).
 	Secret []byte `json:"secret"`
+	// Adopting is set just before a one-part upload's part is renamed into the
+	// content file (engine.AdoptEncrypted): after a crash in between, a missing part
+	// is looked for there instead of being taken for an upload with no data.
+	Adopting bool `json:"adopting,omitempty"`
 	// Done is set once the content is stored; the record then answers HEAD and the
 	// result route until the upload expires.
 	Done *doneRecord `json:"done,omitempty"`

@@ -278,6 +278,8 @@ type upload struct {
 	plainSegs int64  // plaintext bytes in those segments
 	tail      []byte // plaintext after them (from the sealed tail object)
 	hasTail   bool   // a tail object exists (possibly stale)
+	final     bool   // the last part ends with the final segment: all data is stored
+	adopted   bool   // the one part is already the content file (see findAdopted)
 
 	stored *conference.Stored // set by the direct path
 }
@@ -285,7 +287,7 @@ type upload struct {
 func (u *upload) prefix() string { return uploadPrefix(u.conf, u.id) }
 
 func (u *upload) offset() int64 {
-	if u.rec.Done != nil {
+	if u.rec.Done != nil || u.final {
 		return u.rec.Size
 	}
 	return u.plainSegs + int64(len(u.tail))
@@ -315,20 +317,35 @@ func (u *upload) scan(ctx context.Context) error {
 			u.hasTail = true
 		}
 	}
-	seg := int(u.header.SegmentSize())
-	for _, p := range u.parts {
+	seg := int64(u.header.SegmentSize())
+	for i, p := range u.parts {
 		if p.first != u.segments {
 			return u.damaged("part %d where part %d was expected", p.first, u.segments)
 		}
-		n := p.size
+		// Part 0 begins with the header, which makes segment 0 with it one segment
+		// long: every part but a final one spans whole segments of the file.
+		segBytes := p.size
 		if p.first == 0 {
-			n += encryption.HeaderSize
+			segBytes -= encryption.HeaderSize
 		}
-		if n <= 0 || n%int64(seg) != 0 {
-			return u.damaged("part %d is not whole segments", p.first)
+		if p.size <= 0 || segBytes <= 0 {
+			return u.damaged("part %d is empty", p.first)
 		}
-		u.segments += uint64(n / int64(seg))
-		u.cipherLen += p.size
+		u.cipherLen += segBytes
+		if p.size%seg != 0 {
+			if i != len(u.parts)-1 || !u.endsWithFinal() {
+				return u.damaged("part %d is not whole segments", p.first)
+			}
+			u.final = true
+			break
+		}
+		u.segments += uint64(p.size / seg)
+	}
+	if len(u.parts) == 0 && u.rec.Adopting {
+		return u.findAdopted(ctx)
+	}
+	if u.final {
+		return nil // complete: the tail, if any is left, is stale
 	}
 	rp, err := u.header.ResumePoint(encryption.HeaderSize + u.cipherLen)
 	if err != nil || rp.Segments != u.segments || rp.CiphertextOffset != encryption.HeaderSize+u.cipherLen {
@@ -342,6 +359,40 @@ func (u *upload) scan(ctx context.Context) error {
 		}
 		u.tail = tail
 	}
+	return nil
+}
+
+// endsWithFinal reports whether the stored parts (u.cipherLen) make the complete
+// ciphertext of the declared length: the last part then ends with the final segment,
+// which is never a whole segment long, so the two cases cannot be confused.
+func (u *upload) endsWithFinal() bool {
+	if u.rec.Size < 0 {
+		return false
+	}
+	want, err := u.header.CiphertextSize(u.rec.Size)
+	return err == nil && want == encryption.HeaderSize+u.cipherLen
+}
+
+// findAdopted handles a one-part upload whose part is gone after completion began:
+// the engine renamed it into the content file and the process stopped before the
+// record said done. The content file is then the upload, if it has its size.
+func (u *upload) findAdopted(ctx context.Context) error {
+	loc, err := u.s.cfg.Engine.Location(ctx, u.conf)
+	if err != nil {
+		return confError(err)
+	}
+	attrs, err := u.s.cfg.Bucket.Stat(ctx, loc.ContentKey(u.rec.Name))
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil // the rename never happened, and the part was never stored
+	}
+	if err != nil {
+		return tusError(err)
+	}
+	want, err := u.header.CiphertextSize(max(u.rec.Size, 0))
+	if err != nil || u.rec.Size < 0 || attrs.Size != want {
+		return u.damaged("content %s exists with another size", u.rec.Name)
+	}
+	u.final, u.adopted = true, true
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -117,18 +118,23 @@ func (u *upload) segmentCapacity(index uint64) int {
 
 // appendData encrypts src after the stored segments: the previous tail and src are cut
 // into whole segments, which go into one new part object (create-only, so a stored
-// segment can never be replaced), and what is left over becomes the new sealed tail.
+// segment can never be replaced), and what is left over becomes the new sealed tail —
+// unless this request brings the upload to its declared length: then the rest is
+// sealed as the final segment at the end of the same part, and the parts together
+// are the finished content file.
 func (u *upload) appendData(ctx context.Context, src io.Reader) (int64, error) {
 	before := u.offset()
 	segs := u.segments
 	buf := make([]byte, u.header.SegmentSize())
 	fill := copy(buf, u.tail)
+	var read int64
 	var pp *partPut
 	var srcErr error
 	for {
 		capacity := u.segmentCapacity(segs)
 		n, err := io.ReadFull(src, buf[fill:capacity])
 		fill += n
+		read += int64(n)
 		if fill == capacity {
 			if pp == nil {
 				if pp, err = u.startPart(ctx, segs); err != nil {
@@ -157,8 +163,26 @@ func (u *upload) appendData(ctx context.Context, src io.Reader) (int64, error) {
 		}
 		return 0, srcErr
 	}
+	final := u.rec.Size >= 0 && before+read == u.rec.Size
+	if final {
+		if pp == nil {
+			var err error
+			if pp, err = u.startPart(ctx, segs); err != nil {
+				return 0, err
+			}
+		}
+		_, err := pp.w.Write(buf[:fill])
+		if err == nil {
+			err = pp.w.Close() // the final segment
+		}
+		if err != nil {
+			pp.abort(err)
+			_ = pp.wait()
+			return 0, tusError(err)
+		}
+	}
 	if pp != nil {
-		if pp.w.Segments() != segs {
+		if pp.w.Segments() != segs+boolToUint(final) {
 			pp.abort(errors.New("segment count mismatch"))
 			_ = pp.wait()
 			return 0, fmt.Errorf("stream: writer emitted %d segments, expected %d", pp.w.Segments(), segs)
@@ -167,25 +191,46 @@ func (u *upload) appendData(ctx context.Context, src io.Reader) (int64, error) {
 		if err := pp.wait(); err != nil {
 			return 0, tusError(err)
 		}
-		u.addPart(pp.key, u.segments, segs)
+		u.addPart(pp, segs, final)
+	}
+	if final {
+		// The tail's bytes are in the final segment now. A tail left behind (this
+		// delete failing) is ignored: a final part makes the upload complete.
+		if err := u.setTail(ctx, nil); err != nil {
+			u.s.log.Warn("upload tail not removed", slog.String("upload", binding(u.conf, u.id)), slog.String("error", err.Error()))
+		}
+		return u.offset() - before, nil
 	}
 	err := u.setTail(ctx, buf[:fill])
 	return u.offset() - before, tusError(err)
 }
 
-// addPart records a part that is now stored.
-func (u *upload) addPart(key string, first, end uint64) {
-	size := int64(end-first) * int64(u.header.SegmentSize())
-	if first == 0 {
-		size -= encryption.HeaderSize
+func boolToUint(b bool) uint64 {
+	if b {
+		return 1
 	}
-	u.parts = append(u.parts, part{key: key, first: first, size: size})
+	return 0
+}
+
+// addPart records a part that is now stored: whole segments up to end, and the final
+// segment too when final.
+func (u *upload) addPart(pp *partPut, end uint64, final bool) {
+	first := pp.first
+	segBytes := pp.size
+	if first == 0 {
+		segBytes -= encryption.HeaderSize
+	}
+	u.parts = append(u.parts, part{key: pp.key, first: first, size: pp.size})
 	u.segments = end
-	u.cipherLen += size
+	u.cipherLen += segBytes
+	u.tail = nil // its bytes are in the part now
+	if final {
+		u.final = true
+		return
+	}
 	if rp, err := u.header.ResumePoint(encryption.HeaderSize + u.cipherLen); err == nil {
 		u.plainSegs = rp.PlaintextOffset
 	}
-	u.tail = nil // its bytes are in the part now
 }
 
 // setTail replaces the sealed tail (or removes it when the data ends on a segment
@@ -215,12 +260,15 @@ func (u *upload) setTail(ctx context.Context, tail []byte) error {
 }
 
 // partPut is a part object being written: the segment writer feeds a pipe that a
-// create-only put drains.
+// create-only put drains. Part 0 begins with the file's header, so that the parts
+// concatenated are the content file and a one-part upload can become it by a rename.
 type partPut struct {
-	key  string
-	pw   *io.PipeWriter
-	w    *encryption.Writer
-	done chan error
+	key   string
+	first uint64
+	pw    *io.PipeWriter
+	w     *encryption.Writer
+	done  chan error
+	size  int64 // bytes stored, once done
 }
 
 func (u *upload) startPart(ctx context.Context, first uint64) (*partPut, error) {
@@ -229,11 +277,16 @@ func (u *upload) startPart(ctx context.Context, first uint64) (*partPut, error) 
 	if err != nil {
 		return nil, err
 	}
-	pp := &partPut{key: u.prefix() + partName(first), pw: pw, w: w, done: make(chan error, 1)}
+	pp := &partPut{key: u.prefix() + partName(first), first: first, pw: pw, w: w, done: make(chan error, 1)}
+	var body io.Reader = pr
+	if first == 0 {
+		body = io.MultiReader(bytes.NewReader(u.rec.Header), pr)
+	}
 	cond := storage.Condition{IfNotExists: u.s.cfg.Bucket.Capabilities().ConditionalCreate}
 	go func() {
-		_, err := u.s.cfg.Bucket.Put(ctx, pp.key, pr, storage.PutOptions{Condition: cond, Size: -1})
+		attrs, err := u.s.cfg.Bucket.Put(ctx, pp.key, body, storage.PutOptions{Condition: cond, Size: -1})
 		pr.CloseWithError(errors.New("put ended")) // unblocks the writer if the put gave up
+		pp.size = attrs.Size
 		pp.done <- err
 	}()
 	return pp, nil

@@ -107,6 +107,60 @@ func (e *Engine) StoreEncrypted(ctx context.Context, confID string, p Purpose, n
 	return e.finishStore(ctx, c, p, name, key, plainSize, err)
 }
 
+// AdoptEncrypted is StoreEncrypted for a ciphertext that is already an object in the
+// engine's bucket: srcKey, a finished upload under the conference's uploads folder
+// (layout.UploadRoot/<conference>/…). On a backend that can rename objects
+// (storage.Mover) it becomes the content file without a byte being copied, so a large
+// upload is written once; elsewhere it is copied through StoreEncrypted, and the
+// source is left for the caller to remove. Checks and charges are StoreEncrypted's;
+// on any failure the source is where it was and no content file is left.
+func (e *Engine) AdoptEncrypted(ctx context.Context, confID string, p Purpose, name string, key encryption.Key, srcKey string, plainSize int64) (Stored, error) {
+	if plainSize < 0 {
+		return Stored{}, fmt.Errorf("%w: plaintext size %d", ErrInvalidInput, plainSize)
+	}
+	if err := layout.ValidateConferenceID(confID); err != nil {
+		return Stored{}, fmt.Errorf("%w: %w", ErrInvalidInput, err)
+	}
+	if !strings.HasPrefix(srcKey, layout.UploadRoot+"/"+confID+"/") {
+		return Stored{}, fmt.Errorf("%w: only an upload of the conference can become its content", ErrInvalidInput)
+	}
+	size, err := encryption.CiphertextSize(plainSize)
+	if err != nil {
+		return Stored{}, fmt.Errorf("%w: %w", ErrInvalidInput, err)
+	}
+	attrs, err := e.bucket.Stat(ctx, srcKey)
+	if err != nil {
+		return Stored{}, err
+	}
+	if attrs.Size != size {
+		return Stored{}, errSizeMismatch
+	}
+	if !e.bucket.CanMove() {
+		rc, _, err := e.bucket.Get(ctx, srcKey, 0, -1)
+		if err != nil {
+			return Stored{}, err
+		}
+		defer rc.Close()
+		return e.StoreEncrypted(ctx, confID, p, name, key, rc, plainSize)
+	}
+	c, _, err := e.beginStore(ctx, confID, p, name, plainSize)
+	if err != nil {
+		return Stored{}, err
+	}
+	if err := e.take(c.usage, p, plainSize); err != nil {
+		c.usage.release(p, 0, true)
+		return Stored{}, err
+	}
+	dst := c.loc.ContentKey(name)
+	_, err = e.bucket.Move(ctx, srcKey, dst)
+	return e.finishStoreUndo(ctx, c, p, name, key, plainSize, err, func(ctx context.Context) {
+		// Back to where the caller keeps it, so that a retry finds it again.
+		if _, err := e.bucket.Move(ctx, dst, srcKey); err != nil {
+			e.log.Warn("adopted content could not be given back to its upload", "content", name, "err", err)
+		}
+	})
+}
+
 var errSizeMismatch = fmt.Errorf("%w: the ciphertext is not the size its stated plaintext size makes", ErrInvalidInput)
 
 // sizedReader fails the put if its source yields other than left bytes.
@@ -190,13 +244,21 @@ func (e *Engine) beginStore(ctx context.Context, confID string, p Purpose, name 
 // quota: it gives everything back on failure, else writes the compliance copy and
 // announces the content.
 func (e *Engine) finishStore(ctx context.Context, c *conf, p Purpose, name string, key encryption.Key, n int64, putErr error) (Stored, error) {
+	return e.finishStoreUndo(ctx, c, p, name, key, n, putErr, func(ctx context.Context) {
+		_ = e.bucket.Delete(ctx, c.loc.ContentKey(name))
+	})
+}
+
+// finishStoreUndo is finishStore with the step that takes the stored content away
+// again when the store fails after the put.
+func (e *Engine) finishStoreUndo(ctx context.Context, c *conf, p Purpose, name string, key encryption.Key, n int64, putErr error, undo func(context.Context)) (Stored, error) {
 	if putErr != nil {
 		c.usage.release(p, n, true)
 		return Stored{}, putErr
 	}
 	st := Stored{Name: name, Key: key, Size: n, URLPath: c.loc.ContentURLPath(name), Purpose: p}
 	if err := e.complianceContent(ctx, c, st); err != nil {
-		_ = e.bucket.Delete(context.WithoutCancel(ctx), c.loc.ContentKey(name))
+		undo(context.WithoutCancel(ctx))
 		c.usage.release(p, n, true)
 		return Stored{}, err
 	}
