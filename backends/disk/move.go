@@ -82,4 +82,5 @@ func (d *Driver) linkNew(ctx context.Context, dst, from, to string) error {
 	}
 	return storage.NewError(storage.ErrUnavailable, "move", dst, errors.New("its directory kept being removed by concurrent deletes"))
 }
+
 var _ storage.Mover = (*Driver)(nil)
