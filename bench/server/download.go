@@ -101,7 +101,13 @@ func (e *env) smallPhase(ctx context.Context) error {
 	}
 	e.rep.printf("\n### 2b. Small-file GET rate (wrk -t%d -c%d -d%s, keep-alive, HTTPS; load before: %s)\n\n",
 		e.o.wrkThreads, e.o.wrkConns, e.o.smallDur, loadavg())
+	sk, err := startSink(e.lec.cert, e.lec.key, filepath.Join(e.work, "small-sink-unused"), filepath.Join(e.lec.storeDir, "content"))
+	if err != nil {
+		return err
+	}
+	defer sk.close()
 	var syscalls []string
+	var floorRows []func()
 	e.rep.printf("| measurement | Lectern req/s | nginx req/s | ratio, median (min–max) | target | met? |\n|---|---|---|---|---|---|\n")
 	for _, size := range e.o.smallSizes {
 		src := filepath.Join(e.work, fmt.Sprintf("small-%d", size))
@@ -113,8 +119,8 @@ func (e *env) smallPhase(ctx context.Context) error {
 			return err
 		}
 		rate := map[string]series{}
-		servers := []string{"lecternd", "nginx"}
-		urls := map[string]string{"lecternd": e.lec.base + s.path, "nginx": e.nginx + s.path}
+		servers := []string{"lecternd", "nginx", goFloor}
+		urls := map[string]string{"lecternd": e.lec.base + s.path, "nginx": e.nginx + s.path, goFloor: sk.base + s.path}
 		for _, srv := range servers { // warm-up: connections, page cache, lazy init
 			if _, err := e.wrk(ctx, urls[srv], tok, time.Second); err != nil {
 				return err
@@ -132,13 +138,18 @@ func (e *env) smallPhase(ctx context.Context) error {
 		}
 		e.rep.ratioRow(fmt.Sprintf("GET of a %s file (%d B ciphertext)", human(size), s.size),
 			rate["lecternd"].cell("%.0f"), rate["nginx"].cell("%.0f"), ratios(rate["lecternd"], rate["nginx"]), 0.8)
+		what := fmt.Sprintf("%s file", human(size))
+		floorRows = append(floorRows, func() {
+			e.rep.printf("| %s | %s | %s | %s | **%s** | **%s** |\n", what, rate["lecternd"].cell("%.0f"), rate[goFloor].cell("%.0f"),
+				rate["nginx"].cell("%.0f"), ratios(rate["lecternd"], rate[goFloor]).cell("%.2f"), ratios(rate[goFloor], rate["nginx"]).cell("%.2f"))
+		})
 		if e.o.straceBin != "" {
 			workers, err := childPIDs(e.nginxProc.pid())
 			if err != nil {
 				return err
 			}
 			pids := map[string][]int{"lecternd": {e.lec.pid()}, "nginx": append([]int{e.nginxProc.pid()}, workers...)}
-			for _, srv := range servers {
+			for _, srv := range []string{"lecternd", "nginx"} {
 				sum, err := e.syscallsPerRequest(ctx, srv, urls[srv], tok, pids[srv])
 				if err != nil {
 					return fmt.Errorf("strace of %s: %w", srv, err)
@@ -147,12 +158,20 @@ func (e *env) smallPhase(ctx context.Context) error {
 			}
 		}
 	}
+	e.rep.printf("\nThe same rounds with the plainest Go HTTPS file server (%s: net/http FileServer, same certificate, same folder as nginx; context, no target):\n\n", goFloor)
+	e.rep.printf("| file | lecternd req/s | Go file server req/s | nginx req/s | lecternd / Go file server | Go file server / nginx |\n|---|---|---|---|---|---|\n")
+	for _, row := range floorRows {
+		row()
+	}
 	if len(syscalls) > 0 {
 		e.rep.printf("\nSystem calls per small GET (strace -c -f on the server's threads and workers during a 3 s wrk run; strace slows the servers, so only the counts are meaningful):\n\n%s\n", strings.Join(syscalls, "\n"))
 	}
 	e.rep.printf("\nload after: %s\n", loadavg())
 	return nil
 }
+
+// goFloor names the Go file-server side of the small-GET phase.
+const goFloor = "go-fileserver"
 
 var (
 	wrkRate   = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)

@@ -40,7 +40,7 @@ func (e *env) profilePhase(ctx context.Context) error {
 		return err
 	}
 	defer direct.close()
-	sk, err := startSink(certFile, keyFile, filepath.Join(dir, "sink-file"))
+	sk, err := startSink(certFile, keyFile, filepath.Join(dir, "sink-file"), "")
 	if err != nil {
 		return err
 	}

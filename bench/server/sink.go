@@ -18,14 +18,17 @@ import (
 // offsets). Under /sink/ it throws the bytes away: what TLS, the loopback socket and
 // the client cost before any server-side work. Under /file/ it is the smallest
 // durable upload server: each PATCH is written at its offset into one file through
-// a 1 MiB buffer and fsynced.
+// a 1 MiB buffer and fsynced. Under /v1/content/, when contentDir is set, it is the
+// plainest Go HTTPS file server (net/http's FileServer: open, fstat, ServeContent,
+// no router, no auth, no log) over the folder nginx serves: the floor of a small GET
+// in Go on this machine, against which nginx and lecternd can both be read.
 type sink struct {
 	srv  *http.Server
 	base string
 	file string
 }
 
-func startSink(certFile, keyFile, file string) (*sink, error) {
+func startSink(certFile, keyFile, file, contentDir string) (*sink, error) {
 	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
 	if err != nil {
 		return nil, err
@@ -77,6 +80,9 @@ func startSink(certFile, keyFile, file string) (*sink, error) {
 		w.Header().Set("Upload-Offset", strconv.FormatInt(off+n, 10))
 		w.WriteHeader(http.StatusNoContent)
 	})
+	if contentDir != "" {
+		mux.Handle("GET /v1/content/", http.StripPrefix("/v1/content/", http.FileServer(http.Dir(contentDir))))
+	}
 	s := &sink{file: file, base: "https://" + ln.Addr().String(), srv: &http.Server{Handler: mux,
 		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, ReadHeaderTimeout: 10 * time.Second}}
 	go func() {

@@ -106,6 +106,19 @@ func (t *timingDriver) Put(ctx context.Context, key string, r io.Reader, opts st
 	return a, err
 }
 
+// Move forwards storage.Mover, as lecternd's disk backend has it: without it the
+// engine would copy a finished upload instead of renaming it.
+func (t *timingDriver) Move(ctx context.Context, src, dst string) (storage.Attributes, error) {
+	m, ok := t.Driver.(storage.Mover)
+	if !ok {
+		return storage.Attributes{}, storage.NewError(storage.ErrUnsupported, "move", src, nil)
+	}
+	t0 := time.Now()
+	a, err := m.Move(ctx, src, dst)
+	t.add("move", src, 0, time.Since(t0))
+	return a, err
+}
+
 type timedBody struct {
 	io.ReadCloser
 	t   *timingDriver

@@ -120,7 +120,7 @@ func (e *env) uploadPhase(ctx context.Context) error {
 	}
 	bucket := storage.NewBucket(d)
 	defer bucket.Close()
-	sk, err := startSink(e.lec.cert, e.lec.key, filepath.Join(rawDir, "minimal"))
+	sk, err := startSink(e.lec.cert, e.lec.key, filepath.Join(rawDir, "minimal"), "")
 	if err != nil {
 		return err
 	}
