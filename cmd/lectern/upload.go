@@ -32,8 +32,12 @@ import (
 // requests.
 
 const (
-	tusVersion       = "1.0.0"
-	defaultChunkSize = 8 << 20
+	tusVersion = "1.0.0"
+	// defaultChunkSize 0 sends the rest of the file in one PATCH. A cut request loses
+	// nothing but its last partial segment (the server stores every whole encrypted
+	// segment it received), and a one-PATCH upload is stored by the server without a
+	// second write (docs/uploads.md), which 8 MiB PATCHes are not.
+	defaultChunkSize = 0
 	// minChunkSize is as far as the chunk size is halved when requests are refused as
 	// too large.
 	minChunkSize = 256 << 10
@@ -90,7 +94,7 @@ is the only way to decrypt the content (lectern download --key).`,
 	f.StringVar(&o.conference, "conference", "", "conference id")
 	f.BoolVar(&o.handout, "handout", false, "upload a handout (file transfer) instead of slide content")
 	f.StringVar(&o.name, "name", "", "file name to record (default: FILE's base name)")
-	f.Int64Var(&o.chunkSize, "chunk-size", defaultChunkSize, "bytes per PATCH request")
+	f.Int64Var(&o.chunkSize, "chunk-size", defaultChunkSize, "bytes per PATCH request (0: the rest of the file in one request)")
 	// Off by default: TLS already protects the bytes in transit, and the server stages a
 	// checksummed PATCH before storing it, which cost about a third of the upload
 	// throughput in BenchmarkUpload (docs/cli.md).
@@ -113,8 +117,8 @@ type tusUpload struct {
 }
 
 func (a *app) upload(ctx context.Context, path string, o uploadOptions) error {
-	if o.chunkSize < 1 {
-		return usagef("--chunk-size must be positive")
+	if o.chunkSize < 0 {
+		return usagef("--chunk-size must not be negative")
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -323,7 +327,10 @@ func (u *tusUpload) send(ctx context.Context, off int64) (*uploadResult, error) 
 		if off == u.size {
 			return u.result(ctx)
 		}
-		n := min(u.o.chunkSize, u.size-off)
+		n := u.size - off
+		if u.o.chunkSize > 0 {
+			n = min(u.o.chunkSize, n)
+		}
 		next, res, err := u.patch(ctx, off, n)
 		var ae *apiError
 		if errors.As(err, &ae) && ae.Status == http.StatusRequestEntityTooLarge && n > minChunkSize {
