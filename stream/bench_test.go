@@ -12,7 +12,7 @@ import (
 )
 
 // BenchmarkUpload measures a 32 MiB upload through the endpoint (TLS, auth, tusd,
-// encryption, parts, join) against writing the same bytes straight to the same disk
+// encryption, parts, rename or join) against writing the same bytes straight to the same disk
 // backend; compare the two MB/s figures of one run.
 //
 //	go test -run '^$' -bench Upload -benchtime 5x ./stream
@@ -29,10 +29,13 @@ func BenchmarkUpload(b *testing.B) {
 			}
 		}
 	})
-	// 1 MiB PATCHes: httpapi's server-wide body limit refuses larger declared bodies
-	// for now (see docs/uploads.md).
-	for _, chunk := range []int{1 << 20} {
-		b.Run("tus-1MiB-patches", func(b *testing.B) {
+	// The direct path is off, so that every side goes through parts: one PATCH (the
+	// part is renamed into the content file), 8 MiB and 1 MiB PATCHes (joined).
+	for _, tc := range []struct {
+		name  string
+		chunk int
+	}{{"tus-one-patch", size}, {"tus-8MiB-patches", 8 << 20}, {"tus-1MiB-patches", 1 << 20}} {
+		b.Run(tc.name, func(b *testing.B) {
 			be := newBackend(b)
 			in := be.start(b, withLimits(bigLimits()), withStream(func(c *Config) { c.DirectMax = -1 }))
 			conf := in.conference("conf-a")
@@ -40,8 +43,8 @@ func BenchmarkUpload(b *testing.B) {
 			b.SetBytes(size)
 			for b.Loop() {
 				loc := in.create(conf, tok, size, meta("filename", "x.bin"))
-				for off := 0; off < size; off += chunk {
-					if r := in.patch(loc, tok, int64(off), data[off:min(off+chunk, size)]); r.status != http.StatusNoContent {
+				for off := 0; off < size; off += tc.chunk {
+					if r := in.patch(loc, tok, int64(off), data[off:min(off+tc.chunk, size)]); r.status != http.StatusNoContent {
 						b.Fatal(r)
 					}
 				}
