@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"os"
@@ -84,7 +85,8 @@ func startSink(certFile, keyFile, file, contentDir string) (*sink, error) {
 		mux.Handle("GET /v1/content/", http.StripPrefix("/v1/content/", http.FileServer(http.Dir(contentDir))))
 	}
 	s := &sink{file: file, base: "https://" + ln.Addr().String(), srv: &http.Server{Handler: mux,
-		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, ReadHeaderTimeout: 10 * time.Second}}
+		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: log.New(io.Discard, "", 0)}} // wrk hangs up mid-handshake when its run ends
 	go func() {
 		if err := s.srv.ServeTLS(ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			fmt.Fprintln(os.Stderr, "sink:", err)

@@ -2,6 +2,8 @@ package layout
 
 import (
 	"errors"
+	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/lectern/lectern/core/storage"
@@ -76,4 +78,45 @@ func TestKeysAreValidStorageKeys(t *testing.T) {
 			t.Errorf("%s: %v", k, err)
 		}
 	}
+}
+
+// The reference forms of the identifiers; layout.go checks them by hand.
+var (
+	conferenceIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,63}$`)
+	orgHashPattern      = regexp.MustCompile(`^[0-9a-f]{32}$`)
+	contentNamePattern  = regexp.MustCompile(`^(x[0-9a-f]{32}\.e[a-z0-9]{1,8}|[0-9a-f]{32}\.blb)$`)
+	setIDPattern        = regexp.MustCompile(`^[a-z]{3,12}$`)
+)
+
+// FuzzValidatorsMatchTheirPatterns checks the hand-written validators against the
+// regular expressions that define them. The seeds cover each form's edges; `go test`
+// runs them, `go test -fuzz FuzzValidators ./core/layout` explores further.
+func FuzzValidatorsMatchTheirPatterns(f *testing.F) {
+	hex32 := "0123456789abcdef0123456789abcdef"
+	for _, s := range []string{
+		"", "a", "-", "a-", "-a", "0", strings.Repeat("a", 64), strings.Repeat("a", 65), "Demo", "dé",
+		hex32, hex32[:31], hex32 + "0", strings.ToUpper(hex32), hex32[:31] + "g",
+		"x" + hex32 + ".epdf", "x" + hex32 + ".e", "x" + hex32 + ".e12345678", "x" + hex32 + ".e123456789",
+		"x" + hex32 + ".ePDF", "x" + hex32 + "xepdf", "y" + hex32 + ".epdf", hex32 + ".blb", hex32 + ".blbx",
+		"x" + hex32[:31] + ".epdf", "x" + hex32 + ".e-df", hex32 + ".BLB", "x" + hex32 + ".blb",
+		"aaa", "aa", "abcdefghijkl", "abcdefghijklm", "aab1", "AAA",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, c := range []struct {
+			name    string
+			pattern *regexp.Regexp
+			check   func(string) error
+		}{
+			{"conference id", conferenceIDPattern, ValidateConferenceID},
+			{"organizer hash", orgHashPattern, ValidateOrganizerHash},
+			{"content name", contentNamePattern, ValidateContentName},
+			{"set id", setIDPattern, ValidateSetID},
+		} {
+			if want, got := c.pattern.MatchString(s), c.check(s) == nil; want != got {
+				t.Errorf("%s %q: pattern says %v, validator says %v", c.name, s, want, got)
+			}
+		}
+	})
 }
