@@ -112,6 +112,15 @@ func TestSuiteCatchesBrokenBackends(t *testing.T) {
 			"list/prefix_a_vs_ab",
 			"list/byte_order",
 		}},
+		{"move_keeps_source", []string{
+			"move/moves_bytes_and_removes_source",
+			"move/into_new_folder_and_out_of_last_one",
+			"move/racing_moves_of_one_source",
+		}},
+		{"move_replaces_target", []string{
+			"move/existing_destination_is_precondition",
+			"move/racing_moves_to_one_destination",
+		}},
 		{"visible_temp_files", []string{
 			"put/reader_fails_midway_creates_nothing",
 			"cancellation/put_cancelled_midway_creates_nothing",

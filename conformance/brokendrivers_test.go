@@ -37,6 +37,30 @@ var brokenDrivers = map[string]func(*memory.Store) storage.Driver{
 	"visible_temp_files":     func(s *memory.Store) storage.Driver { return &leaksTemp{memory.New(s)} },
 	"trusts_size_hint":       func(s *memory.Store) storage.Driver { return &trustsSize{memory.New(s)} },
 	"undeclared_file_tree":   func(s *memory.Store) storage.Driver { return &fileTree{memory.New(s)} },
+	"move_keeps_source":      func(s *memory.Store) storage.Driver { return &copyingMover{memory.New(s)} },
+	"move_replaces_target":   func(s *memory.Store) storage.Driver { return &replacingMover{memory.New(s)} },
+}
+
+// copyingMover "moves" by copying, and forgets to remove the source.
+type copyingMover struct{ *memory.Driver }
+
+func (d *copyingMover) Move(ctx context.Context, src, dst string) (storage.Attributes, error) {
+	rc, _, err := d.Get(ctx, src, 0, -1)
+	if err != nil {
+		return storage.Attributes{}, err
+	}
+	defer rc.Close()
+	return d.Put(ctx, dst, rc, storage.PutOptions{Condition: storage.Condition{IfNotExists: true}, Size: -1})
+}
+
+// replacingMover renames over an existing target, as a plain rename(2) would.
+type replacingMover struct{ *memory.Driver }
+
+func (d *replacingMover) Move(ctx context.Context, src, dst string) (storage.Attributes, error) {
+	if err := d.Delete(ctx, dst); err != nil {
+		return storage.Attributes{}, err
+	}
+	return d.Driver.Move(ctx, src, dst)
 }
 
 // inPlacePut writes the object as its bytes arrive, as a backend that opens the final

@@ -27,4 +27,11 @@
 //   - Delete of a missing key succeeds (deleting is idempotent).
 //   - List returns every key that starts with a prefix (a plain string prefix, not a
 //     directory) in ascending byte order; pagination is the backend's business.
+//
+// # Optional extensions
+//
+//   - Mover: rename an object to a key that does not exist, without copying its bytes
+//     (disk, SMB, memory). The engine uses it to make a finished one-part upload its
+//     content file; without it, Bucket.Move answers ErrUnsupported and the engine
+//     copies.
 package storage
