@@ -66,56 +66,80 @@ func TestOnePatchUploadWrittenOnce(t *testing.T) {
 }
 
 // A crash after the part was renamed into the content file but before the record
-// said done: the next request finds the content in place and completes the upload.
+// said done: the next request finds the content in place and completes the upload. A
+// handout was already added then: the retry answers with that handout instead of
+// adding a second one on the same blob.
 func TestAdoptedBeforeCrashIsRecognised(t *testing.T) {
-	be := newBackend(t)
-	in := be.start(t, withStream(func(c *Config) { c.DirectMax = -1 }))
-	conf := in.conference("conf-a")
-	tok := in.token(httpapi.RolePresenter, conf, "alice")
-	data := textData(700_000)
-	loc := in.create(conf, tok, int64(len(data)), meta("filename", "talk.pdf"))
-	id := loc[strings.LastIndexByte(loc, '/')+1:]
-	infoKey := uploadPrefix(conf, id) + infoObject
+	for _, purpose := range []string{"slide", "handout"} {
+		t.Run(purpose, func(t *testing.T) {
+			be := newBackend(t)
+			in := be.start(t, withStream(func(c *Config) { c.DirectMax = -1 }))
+			conf := in.conference("conf-a")
+			tok := in.token(httpapi.RolePresenter, conf, "alice")
+			data := textData(700_000)
+			loc := in.create(conf, tok, int64(len(data)), meta("filename", "talk.pdf", "purpose", purpose))
+			id := loc[strings.LastIndexByte(loc, '/')+1:]
+			infoKey := uploadPrefix(conf, id) + infoObject
 
-	// Fail every record write once the part has been renamed: the PATCH stores the
-	// data and the rename happens, but the record never says done.
-	var failed atomic.Int32
-	be.rec.mu.Lock()
-	be.rec.failPut = func(key string) error {
-		if _, moves := be.rec.written(); key == infoKey && len(moves) > 0 {
-			failed.Add(1)
-			return storage.NewError(storage.ErrUnavailable, "put", key, errors.New("injected"))
-		}
-		return nil
-	}
-	be.rec.mu.Unlock()
-	r := in.patch(loc, tok, 0, data)
-	if r.status < 500 {
-		t.Fatalf("the PATCH whose completion could not be recorded answered %v", r)
-	}
-	if _, moves := be.rec.written(); len(moves) != 1 || failed.Load() == 0 {
-		t.Fatalf("moves %v, failed record writes %d: want the part renamed into the content and the record write failed", moves, failed.Load())
-	}
-	if parts := be.objects(t, uploadPrefix(conf, id)+partPrefix); len(parts) != 0 {
-		t.Fatalf("parts left after the rename: %v", parts)
-	}
+			// Fail every record write once the part has been renamed: the PATCH stores
+			// the data, the rename (and the handout) happen, but the record never says
+			// done.
+			var failed atomic.Int32
+			be.rec.mu.Lock()
+			be.rec.failPut = func(key string) error {
+				if _, moves := be.rec.written(); key == infoKey && len(moves) > 0 {
+					failed.Add(1)
+					return storage.NewError(storage.ErrUnavailable, "put", key, errors.New("injected"))
+				}
+				return nil
+			}
+			be.rec.mu.Unlock()
+			r := in.patch(loc, tok, 0, data)
+			if r.status < 500 {
+				t.Fatalf("the PATCH whose completion could not be recorded answered %v", r)
+			}
+			if _, moves := be.rec.written(); len(moves) != 1 || failed.Load() == 0 {
+				t.Fatalf("moves %v, failed record writes %d: want the part renamed into the content and the record write failed", moves, failed.Load())
+			}
+			if parts := be.objects(t, uploadPrefix(conf, id)+partPrefix); len(parts) != 0 {
+				t.Fatalf("parts left after the rename: %v", parts)
+			}
+			handoutsBefore, err := in.engine.ListHandouts(t.Context(), conf)
+			if err != nil {
+				t.Fatal(err)
+			}
 
-	// The storage works again, and a restarted server picks the upload up.
-	be.rec.mu.Lock()
-	be.rec.failPut = nil
-	be.rec.mu.Unlock()
-	in.stop()
-	in = be.start(t, withStream(func(c *Config) { c.DirectMax = -1 }))
-	if off := in.offset(loc, tok); off != int64(len(data)) {
-		t.Fatalf("offset after the crash %d, want %d (complete)", off, len(data))
+			// The storage works again, and a restarted server picks the upload up.
+			be.rec.mu.Lock()
+			be.rec.failPut = nil
+			be.rec.mu.Unlock()
+			in.stop()
+			in = be.start(t, withStream(func(c *Config) { c.DirectMax = -1 }))
+			if off := in.offset(loc, tok); off != int64(len(data)) {
+				t.Fatalf("offset after the crash %d, want %d (complete)", off, len(data))
+			}
+			res := in.do("GET", loc+"/result", tok, nil, nil)
+			if res.status != http.StatusOK {
+				t.Fatalf("/result: %v", res)
+			}
+			var got Result
+			if err := json.Unmarshal(res.body, &got); err != nil {
+				t.Fatal(err)
+			}
+			in.checkContent(conf, got, data)
+			handouts, err := in.engine.ListHandouts(t.Context(), conf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if purpose == "slide" {
+				if len(handouts) != 0 || got.Handout != "" {
+					t.Fatalf("a slide upload made handouts %v (result %+v)", handouts, got)
+				}
+				return
+			}
+			if len(handoutsBefore) != 1 || len(handouts) != 1 || got.Handout != handouts[0].ID {
+				t.Fatalf("handouts before the retry %d, after %d, result's %q: want the one handout added before the crash", len(handoutsBefore), len(handouts), got.Handout)
+			}
+		})
 	}
-	res := in.do("GET", loc+"/result", tok, nil, nil)
-	if res.status != http.StatusOK {
-		t.Fatalf("/result: %v", res)
-	}
-	var got Result
-	if err := json.Unmarshal(res.body, &got); err != nil {
-		t.Fatal(err)
-	}
-	in.checkContent(conf, got, data)
 }

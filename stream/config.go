@@ -24,6 +24,7 @@ type Engine interface {
 	StoreEncrypted(ctx context.Context, confID string, p conference.Purpose, name string, key encryption.Key, ciphertext io.Reader, plainSize int64) (conference.Stored, error)
 	AdoptEncrypted(ctx context.Context, confID string, p conference.Purpose, name string, key encryption.Key, srcKey string, plainSize int64) (conference.Stored, error)
 	AddHandout(ctx context.Context, confID string, p conference.HandoutParams) (*metadata.FileSet, error)
+	ListHandouts(ctx context.Context, confID string) ([]*metadata.FileSet, error)
 	DeleteContent(ctx context.Context, confID, name string) error
 	Location(ctx context.Context, confID string) (layout.Conference, error)
 	Limits() conference.Limits

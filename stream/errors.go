@@ -60,7 +60,7 @@ func tusError(err error) error {
 	case errors.Is(err, storage.ErrUnavailable), errors.Is(err, storage.ErrClosed),
 		errors.Is(err, context.DeadlineExceeded):
 		return errUnavailable
-	case errors.Is(err, storage.ErrPrecondition):
+	case errors.Is(err, storage.ErrPrecondition), errors.Is(err, conference.ErrInUse):
 		return errStorageConflict
 	case errors.Is(err, encryption.ErrAuthentication), errors.Is(err, errDamaged):
 		return errDamagedUpload

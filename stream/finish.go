@@ -45,13 +45,11 @@ func (u *upload) FinishUpload(ctx context.Context) error {
 	}
 	done := &doneRecord{Size: st.Size, URL: st.URLPath}
 	if u.purpose == conference.HandoutContent {
-		fs, err := u.s.cfg.Engine.AddHandout(ctx, u.conf, conference.HandoutParams{
-			Blob: st.Ref(), Size: st.Size, OriginalFilename: u.meta["filename"], UploadedBy: u.owner,
-		})
+		id, err := u.addHandout(ctx, st)
 		if err != nil {
-			return confError(err)
+			return err
 		}
-		done.Handout = fs.ID
+		done.Handout = id
 	}
 	u.rec.Done = done
 	u.rec.Adopting = false
@@ -73,6 +71,31 @@ func (u *upload) FinishUpload(ctx context.Context) error {
 	}
 	u.s.log.Info("upload stored", slog.String("upload", binding(u.conf, u.id)), slog.String("content", u.rec.Name), slog.Int64("size", st.Size))
 	return nil
+}
+
+// addHandout records the stored blob as a handout. A completion that crashed after
+// the handout was added finds it on the retry (the engine refuses a second handout on
+// one blob with ErrInUse) and answers with the same handout.
+func (u *upload) addHandout(ctx context.Context, st *conference.Stored) (string, error) {
+	fs, err := u.s.cfg.Engine.AddHandout(ctx, u.conf, conference.HandoutParams{
+		Blob: st.Ref(), Size: st.Size, OriginalFilename: u.meta["filename"], UploadedBy: u.owner,
+	})
+	if err == nil {
+		return fs.ID, nil
+	}
+	if !errors.Is(err, conference.ErrInUse) {
+		return "", confError(err)
+	}
+	list, lerr := u.s.cfg.Engine.ListHandouts(ctx, u.conf)
+	if lerr != nil {
+		return "", confError(lerr)
+	}
+	for _, fs := range list {
+		if !fs.Deleted && fs.Blob.Name == u.rec.Name {
+			return fs.ID, nil
+		}
+	}
+	return "", confError(err)
 }
 
 // storeParts hands the finished parts to the engine. One part is the whole content

@@ -99,33 +99,34 @@ func TestHandoutQuotaFollowsTheBlob(t *testing.T) {
 	}
 }
 
-// Two handouts may name the same blob; deleting both removes one blob and so
-// gives its bytes back once.
-func TestHandoutSharedBlobReleasedOnce(t *testing.T) {
+// One blob backs at most one live handout: a second handout on it is refused (its
+// deletion would delete the blob under the first), and deleting the one handout gives
+// the blob's bytes back once.
+func TestHandoutSharedBlobRefused(t *testing.T) {
 	e := quotaEngine(t, nil)
 	ctx := t.Context()
 	blob, err := storeHandoutBlob(t, e)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ids []string
-	for range 2 {
-		fs, err := e.AddHandout(ctx, "quota", conference.HandoutParams{Blob: blob.Ref(), Size: blob.Size, OriginalFilename: "a.bin"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, fs.ID)
+	fs, err := e.AddHandout(ctx, "quota", conference.HandoutParams{Blob: blob.Ref(), Size: blob.Size, OriginalFilename: "a.bin"})
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, id := range ids {
-		if _, err := e.DeleteHandout(ctx, "quota", id); err != nil {
-			t.Fatal(err)
-		}
+	if _, err := e.AddHandout(ctx, "quota", conference.HandoutParams{Blob: blob.Ref(), Size: blob.Size, OriginalFilename: "b.bin"}); !errors.Is(err, conference.ErrInUse) {
+		t.Fatalf("a second handout on one blob: %v, want ErrInUse", err)
+	}
+	if _, err := e.DeleteHandout(ctx, "quota", fs.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.DeleteHandout(ctx, "quota", fs.ID); err != nil {
+		t.Fatal(err) // deleting again is a no-op, and must not give the bytes back twice
 	}
 	if _, err := storeHandoutBlob(t, e); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := storeHandoutBlob(t, e); !errors.Is(err, conference.ErrLimit) {
-		t.Fatalf("2000 bytes stored under a 1500-byte quota after a blob was released twice: %v", err)
+		t.Fatalf("2000 bytes stored under a 1500-byte quota after a blob was released: %v", err)
 	}
 }
 

@@ -386,7 +386,9 @@ func (e *Engine) verifyContent(ctx context.Context, c *conf, ref metadata.Conten
 	return size, nil
 }
 
-// DeleteContent removes a content file (for example one uploaded by mistake).
+// DeleteContent removes a content file that nothing references (for example one
+// uploaded by mistake). Content a slide set or a live handout references is refused
+// with ErrInUse: deleting it would leave the reference dangling.
 func (e *Engine) DeleteContent(ctx context.Context, confID, name string) error {
 	if err := layout.ValidateContentName(name); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidInput, err)
@@ -397,6 +399,15 @@ func (e *Engine) DeleteContent(ctx context.Context, confID, name string) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	// Under the conference lock, so that no reference lands between the check and
+	// the delete (as in the orphan sweep).
+	refs, err := e.referenced(ctx, c)
+	if err != nil {
+		return err
+	}
+	if refs[name] {
+		return fmt.Errorf("content %s is referenced by a slide set or a live handout; remove the reference (or delete the handout) first: %w", name, ErrInUse)
+	}
 	return e.deleteContent(ctx, c, name)
 }
 

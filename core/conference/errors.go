@@ -20,4 +20,7 @@ var (
 	ErrLimit = errors.New("limit exceeded")
 	// ErrGone: the conference has ended or expired and accepts no more changes.
 	ErrGone = errors.New("conference has ended")
+	// ErrInUse: the content is referenced by a slide set or a live handout, so it
+	// cannot be deleted on its own.
+	ErrInUse = errors.New("in use")
 )

@@ -35,6 +35,17 @@ func (e *Engine) AddHandout(ctx context.Context, confID string, p HandoutParams)
 		return nil, fmt.Errorf("%w: original file name must be 1-255 bytes", ErrInvalidInput)
 	}
 	return change(ctx, e, confID, func(c *conf) (*metadata.FileSet, error) {
+		// One blob backs at most one live handout: deleting a handout deletes its
+		// blob, which would break a second handout on the same blob.
+		existing, err := handouts.loadAll(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		for _, fs := range existing {
+			if !fs.Deleted && fs.Blob.Name == p.Blob.Name {
+				return nil, fmt.Errorf("blob %s already backs handout %s: %w", p.Blob.Name, fs.ID, ErrInUse)
+			}
+		}
 		size, err := e.verifyContent(ctx, c, p.Blob)
 		if err != nil {
 			return nil, err

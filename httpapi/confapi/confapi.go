@@ -81,6 +81,7 @@ func ErrorRules() []httpapi.ErrorRule {
 		{Match: httpapi.Is(metadata.ErrNotFound), Code: httpapi.CodeNotFound},
 		{Match: httpapi.Is(conference.ErrInvalidInput), Code: httpapi.CodeBadRequest},
 		{Match: httpapi.Is(conference.ErrExists), Code: httpapi.CodeConflict},
+		{Match: httpapi.Is(conference.ErrInUse), Code: httpapi.CodeConflict, Message: "the content is referenced by a slide set or a live handout; remove the reference (or delete the handout) first"},
 		{Match: httpapi.Is(conference.ErrGone), Code: httpapi.CodeConflict, Message: "the conference has ended or expired and accepts no more changes"},
 		{Match: httpapi.Is(conference.ErrLimit), Code: httpapi.CodeTooLarge},
 		{Match: httpapi.Is(encryption.ErrAuthentication), Code: httpapi.CodeBadRequest, Message: "the key does not open this content"},

@@ -38,6 +38,7 @@ func Run(t *testing.T, h conformance.Harness) {
 		{"ContentWrongKey", testContentWrongKey},
 		{"ContentLimits", testContentLimits},
 		{"ContentReferencesAreVerified", testContentReferencesVerified},
+		{"ReferencedContentIsKept", testReferencedContentKept},
 		{"StoreEncryptedAndCheckUpload", testStoreEncryptedAndCheckUpload},
 		{"Handouts", testHandouts},
 		{"RestartKeepsEverything", testRestart},

@@ -219,6 +219,65 @@ func testContentReferencesVerified(t *testing.T, env *Env) {
 	}
 }
 
+// Content that a slide set or a live handout references cannot be deleted on its own
+// (ErrInUse, nothing removed), and one blob backs at most one live handout: deleting
+// a handout deletes its blob, which would break a second handout on it.
+func testReferencedContentKept(t *testing.T, env *Env) {
+	e := env.Engine(t)
+	c := ctx(t)
+	mustConference(t, e, "inuse")
+	used := store(t, e, "inuse", conference.SlideContent, randomBytes(t, 300))
+	loose := store(t, e, "inuse", conference.SlideContent, randomBytes(t, 300))
+	set, err := e.CreateSlideSet(c, "inuse", "Deck", "sip:a@b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.UpdateSlideSet(c, "inuse", set.ID, func(s *metadata.SlideSet) error {
+		_, err := s.Append(&metadata.ImageSlide{SlideBase: metadata.SlideBase{Name: "p"}, RichSlideType: metadata.RichSnapshot, Image: used.Ref()})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	fs := addHandout(t, e, "inuse", []byte("handout"), "h.txt")
+	tests := []struct {
+		name    string
+		content string
+		want    error
+	}{
+		{"referenced by a slide set", used.Name, conference.ErrInUse},
+		{"a live handout's blob", fs.Blob.Name, conference.ErrInUse},
+		{"unreferenced", loose.Name, nil},
+		{"already gone", loose.Name, conference.ErrNotFound},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := e.DeleteContent(c, "inuse", tt.content)
+			if tt.want == nil && err != nil || tt.want != nil && !errors.Is(err, tt.want) {
+				t.Fatalf("DeleteContent: %v, want %v", err, tt.want)
+			}
+		})
+	}
+	if _, err := readContent(t, e, "inuse", used.Name, used.Key, 0, -1); err != nil {
+		t.Fatalf("referenced content after a refused delete: %v", err)
+	}
+	if _, err := e.AddHandout(c, "inuse", conference.HandoutParams{Blob: fs.Blob, OriginalFilename: "again.txt"}); !errors.Is(err, conference.ErrInUse) {
+		t.Fatalf("a second handout on one blob: %v, want ErrInUse", err)
+	}
+	if list, err := e.ListHandouts(c, "inuse"); err != nil || len(list) != 1 {
+		t.Fatalf("handouts after the refused second one: %d, %v", len(list), err)
+	}
+	// Once the reference is gone, so is the refusal.
+	if _, err := e.UpdateSlideSet(c, "inuse", set.ID, func(s *metadata.SlideSet) error {
+		s.Slides = nil
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.DeleteContent(c, "inuse", used.Name); err != nil {
+		t.Fatalf("DeleteContent after the reference was removed: %v", err)
+	}
+}
+
 func testStoreEncryptedAndCheckUpload(t *testing.T, env *Env) {
 	limits := conference.DefaultLimits()
 	limits.MaxConferenceContent = 5000
