@@ -33,7 +33,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "lecternd:", err)
 		return 2
 	}
-	log := newLogger(cfg, stderr)
+	logOut := newLineWriter(stderr)
+	defer logOut.Close()
+	log := newLogger(cfg, logOut)
 	sec, err := bootstrap(cfg, log, stdout)
 	if err != nil {
 		log.Error("bootstrap failed", "err", err)

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"io"
+	"sync"
+)
+
+// lineWriter is lecternd's log output: slog handlers hand it one complete line per
+// Write, and one goroutine writes them out, joining the lines that arrived while the
+// previous write ran into one. An idle server writes each line at once; a busy one
+// (a request log line per small GET) makes one write system call for many lines
+// instead of one each, which was about a twelfth of the system calls of a small GET
+// (docs/benchmarks-server.md). No timer is involved, so nothing waits for a flush.
+//
+// What is lost on a crash is what was queued and not yet written: the lines of the
+// last moments, as with any buffered log. Close writes everything queued. A writer
+// that falls more than maxQueued bytes behind makes the handlers wait (the request
+// log must not grow memory without bound when the disk is slow).
+type lineWriter struct {
+	out io.Writer
+
+	mu      sync.Mutex
+	queued  []byte
+	spare   []byte
+	closed  bool
+	drained *sync.Cond // signalled after every write
+	wake    chan struct{}
+	done    chan struct{}
+}
+
+const maxQueued = 1 << 20
+
+func newLineWriter(out io.Writer) *lineWriter {
+	w := &lineWriter{out: out, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	w.drained = sync.NewCond(&w.mu)
+	go w.run()
+	return w
+}
+
+// Write queues p (a whole log line). It never returns an error: the handlers could
+// not do anything with one, and a failing log must not fail requests.
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		_, _ = w.out.Write(p) // after Close (a last line at exit): write through
+		return len(p), nil
+	}
+	for len(w.queued) > maxQueued && !w.closed {
+		w.drained.Wait()
+	}
+	w.queued = append(w.queued, p...)
+	select { // under the lock, so that Close cannot close wake in between
+	case w.wake <- struct{}{}:
+	default: // the writer is already awake and will see this line
+	}
+	w.mu.Unlock()
+	return len(p), nil
+}
+
+func (w *lineWriter) run() {
+	defer close(w.done)
+	for {
+		_, open := <-w.wake
+		w.mu.Lock()
+		batch := w.queued
+		w.queued, w.spare = w.spare[:0], nil
+		w.mu.Unlock()
+		if len(batch) > 0 {
+			_, _ = w.out.Write(batch)
+		}
+		w.mu.Lock()
+		w.spare = batch[:0]
+		if cap(w.spare) > 4*maxQueued {
+			w.spare = nil // do not keep a buffer a burst made huge
+		}
+		w.drained.Broadcast()
+		w.mu.Unlock()
+		if !open {
+			return
+		}
+	}
+}
+
+// Close writes what is queued and stops the writer; later lines are written through.
+func (w *lineWriter) Close() error {
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return nil
+	}
+	w.closed = true
+	w.drained.Broadcast()
+	close(w.wake)
+	w.mu.Unlock()
+	<-w.done
+	// Lines queued between the last batch and closing the channel.
+	w.mu.Lock()
+	rest := w.queued
+	w.queued = nil
+	w.mu.Unlock()
+	if len(rest) > 0 {
+		_, _ = w.out.Write(rest)
+	}
+	return nil
+}
