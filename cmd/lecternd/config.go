@@ -37,6 +37,7 @@ type Config struct {
 	LogLevel         string    `yaml:"log_level"`
 	LogFormat        string    `yaml:"log_format"`
 	SnapshotInterval Duration  `yaml:"snapshot_interval"`
+	IdleClose        Duration  `yaml:"idle_close"`
 	ShutdownTimeout  Duration  `yaml:"shutdown_timeout"`
 	AdminTokenTTL    Duration  `yaml:"admin_token_ttl"`
 	Retention        Retention `yaml:"retention"`
@@ -69,6 +70,7 @@ func defaultConfig() Config {
 		LogLevel:         "info",
 		LogFormat:        "text",
 		SnapshotInterval: Duration(5 * time.Minute),
+		IdleClose:        Duration(30 * time.Minute),
 		ShutdownTimeout:  Duration(30 * time.Second),
 		AdminTokenTTL:    Duration(365 * 24 * time.Hour),
 		Retention:        Retention{Expiry: Duration(14 * 24 * time.Hour), Grace: Duration(14 * 24 * time.Hour)},
@@ -105,6 +107,7 @@ var options = []option{
 	{"log-level", "debug, info, warn or error", func(c *Config) flag.Value { return (*stringValue)(&c.LogLevel) }},
 	{"log-format", "text or json", func(c *Config) flag.Value { return (*stringValue)(&c.LogFormat) }},
 	{"snapshot-interval", "how often the engine snapshots metadata", func(c *Config) flag.Value { return &c.SnapshotInterval }},
+	{"idle-close", "a conference no request used for this long is closed (flushed, its memory freed) until the next request", func(c *Config) flag.Value { return &c.IdleClose }},
 	{"shutdown-timeout", "how long a graceful shutdown waits for requests, then again for the flush", func(c *Config) flag.Value { return &c.ShutdownTimeout }},
 	{"admin-token-ttl", "lifetime of the admin token minted on first start", func(c *Config) flag.Value { return &c.AdminTokenTTL }},
 	{"retention-expiry", "a conference expires this long after creation (e.g. 14d)", func(c *Config) flag.Value { return &c.Retention.Expiry }},
@@ -215,7 +218,7 @@ func (c *Config) finish() error {
 		return errors.New("tls-cert and tls-key go together")
 	}
 	for name, d := range map[string]Duration{
-		"snapshot-interval": c.SnapshotInterval, "shutdown-timeout": c.ShutdownTimeout,
+		"snapshot-interval": c.SnapshotInterval, "shutdown-timeout": c.ShutdownTimeout, "idle-close": c.IdleClose,
 		"admin-token-ttl": c.AdminTokenTTL, "retention-expiry": c.Retention.Expiry,
 	} {
 		if d <= 0 {

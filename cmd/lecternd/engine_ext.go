@@ -60,6 +60,7 @@ func engineExtension(ctx context.Context, rt *Runtime) (Extension, error) {
 	uploadRoutes := uploads.Routes()
 	sweepCtx, stopSweeps := context.WithCancel(context.WithoutCancel(ctx))
 	go sweepLoop(sweepCtx, rt, eng)
+	go idleLoop(sweepCtx, rt, eng, time.Duration(rt.Config.IdleClose))
 	return Extension{
 		Name: "engine",
 		Routes: func(s *httpapi.Server, api *gin.RouterGroup) {
@@ -93,6 +94,23 @@ func sweepLoop(ctx context.Context, rt *Runtime, eng *conference.Engine) {
 				"orphans_removed", rep.OrphansRemoved, "uploads_removed", rep.UploadsRemoved)
 		}
 		t.Reset(sweepEvery)
+	}
+}
+
+// idleLoop closes the conferences no request used for idle, checking every quarter
+// of it (at most every minute).
+func idleLoop(ctx context.Context, rt *Runtime, eng *conference.Engine, idle time.Duration) {
+	t := time.NewTicker(min(idle/4, time.Minute))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if _, err := eng.CloseIdle(ctx, idle); err != nil && !errors.Is(err, context.Canceled) {
+			rt.Logger.Warn("closing idle conferences", "err", err)
+		}
 	}
 }
 

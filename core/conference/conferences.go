@@ -225,7 +225,7 @@ func (e *Engine) openConference(ctx context.Context, id string) (*conf, error) {
 		_ = store.Close(ctx)
 		return nil, err
 	}
-	c := &conf{loc: loc, info: info, master: master, store: store, usage: u}
+	c := &conf{loc: loc, info: info, master: master, store: store, usage: u, lastUsed: e.now()}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
@@ -244,11 +244,10 @@ func (e *Engine) openConference(ctx context.Context, id string) (*conf, error) {
 
 // GetConference returns a conference's description.
 func (e *Engine) GetConference(ctx context.Context, id string) (Info, error) {
-	c, err := e.acquire(ctx, id)
+	c, err := e.lockOpen(ctx, id, true)
 	if err != nil {
 		return Info{}, err
 	}
-	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.info, nil
 }
@@ -301,11 +300,10 @@ func (e *Engine) peekConference(ctx context.Context, id string) (Info, error) {
 // EndConference records that the conference has ended; it accepts no more changes
 // and its content stays readable until retention removes it.
 func (e *Engine) EndConference(ctx context.Context, id string) (Info, error) {
-	c, err := e.acquire(ctx, id)
+	c, err := e.lockOpen(ctx, id, true)
 	if err != nil {
 		return Info{}, err
 	}
-	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.info.Ended.IsZero() {
 		return c.info, nil

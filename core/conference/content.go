@@ -93,6 +93,7 @@ func (e *Engine) StoreEncrypted(ctx context.Context, confID string, p Purpose, n
 	}
 	if err := e.take(c.usage, p, plainSize); err != nil {
 		c.usage.release(p, 0, true)
+		e.endStore(c)
 		return Stored{}, err
 	}
 	size, err := encryption.CiphertextSize(plainSize)
@@ -149,6 +150,7 @@ func (e *Engine) AdoptEncrypted(ctx context.Context, confID string, p Purpose, n
 	}
 	if err := e.take(c.usage, p, plainSize); err != nil {
 		c.usage.release(p, 0, true)
+		e.endStore(c)
 		return Stored{}, err
 	}
 	dst := c.loc.ContentKey(name)
@@ -191,11 +193,10 @@ func (s *sizedReader) Read(p []byte) (int, error) {
 // (-1: unknown) may be stored: the conference exists and accepts changes, and the
 // size is within the per-file limit and the conference's remaining quota.
 func (e *Engine) CheckUpload(ctx context.Context, confID string, p Purpose, size int64) error {
-	c, err := e.acquire(ctx, confID)
+	c, err := e.lockOpen(ctx, confID, true)
 	if err != nil {
 		return err
 	}
-	c.mu.Lock()
 	err = e.writable(c)
 	c.mu.Unlock()
 	if err != nil {
@@ -220,24 +221,36 @@ func (e *Engine) beginStore(ctx context.Context, confID string, p Purpose, name 
 	if purposeOf(name) != p {
 		return nil, 0, fmt.Errorf("%w: %s content cannot be named %s", ErrInvalidInput, p, name)
 	}
-	c, err := e.acquire(ctx, confID)
+	c, err := e.lockOpen(ctx, confID, true)
 	if err != nil {
 		return nil, 0, err
 	}
-	c.mu.Lock()
 	err = e.writable(c)
+	if err == nil {
+		c.busy++ // until finishStore (or endStore on a failure before it)
+	}
 	c.mu.Unlock()
 	if err != nil {
 		return nil, 0, err
 	}
 	maxFile := e.cfg.Limits.fileLimit(p)
 	if sizeHint > maxFile {
+		e.endStore(c)
 		return nil, 0, e.limitError(p, "file", maxFile)
 	}
 	if err := e.addFile(c.usage, p); err != nil {
+		e.endStore(c)
 		return nil, 0, err
 	}
 	return c, maxFile, nil
+}
+
+// endStore ends what beginStore began: the conference may be closed as idle again.
+func (e *Engine) endStore(c *conf) {
+	c.mu.Lock()
+	c.busy--
+	c.lastUsed = e.now()
+	c.mu.Unlock()
 }
 
 // finishStore completes a store whose put returned putErr, having taken n bytes of
@@ -252,6 +265,7 @@ func (e *Engine) finishStore(ctx context.Context, c *conf, p Purpose, name strin
 // finishStoreUndo is finishStore with the step that takes the stored content away
 // again when the store fails after the put.
 func (e *Engine) finishStoreUndo(ctx context.Context, c *conf, p Purpose, name string, key encryption.Key, n int64, putErr error, undo func(context.Context)) (Stored, error) {
+	defer e.endStore(c)
 	if putErr != nil {
 		c.usage.release(p, n, true)
 		return Stored{}, putErr
@@ -393,11 +407,10 @@ func (e *Engine) DeleteContent(ctx context.Context, confID, name string) error {
 	if err := layout.ValidateContentName(name); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidInput, err)
 	}
-	c, err := e.acquire(ctx, confID)
+	c, err := e.lockOpen(ctx, confID, true)
 	if err != nil {
 		return err
 	}
-	c.mu.Lock()
 	defer c.mu.Unlock()
 	// Under the conference lock, so that no reference lands between the check and
 	// the delete (as in the orphan sweep).

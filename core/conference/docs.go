@@ -61,12 +61,11 @@ func (f docFamily[T]) loadAll(ctx context.Context, c *conf) ([]T, error) {
 
 // read runs fn on the open conference under its lock, for the read-only getters.
 func read[T any](ctx context.Context, e *Engine, confID string, fn func(*conf) (T, error)) (T, error) {
-	c, err := e.acquire(ctx, confID)
+	c, err := e.lockOpen(ctx, confID, true)
 	if err != nil {
 		var zero T
 		return zero, err
 	}
-	c.mu.Lock()
 	defer c.mu.Unlock()
 	return fn(c)
 }

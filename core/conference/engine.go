@@ -77,6 +77,14 @@ type conf struct {
 	// deleted is set (c.mu held) when DeleteConference removes the conference, for
 	// requests that acquired it before.
 	deleted bool
+	// evicted is set (c.mu held) when CloseIdle closes the conference; a request
+	// that acquired it before opens it again (lockOpen).
+	evicted bool
+	// lastUsed is when a request last locked the conference (c.mu held), and busy
+	// counts content stores under way, which hold quota in usage: CloseIdle leaves
+	// a conference alone while either says it is in use.
+	lastUsed time.Time
+	busy     int
 }
 
 // New returns an engine.
@@ -138,9 +146,13 @@ func (e *Engine) Flush(ctx context.Context) error {
 	e.mu.Unlock()
 	var errs []error
 	for _, c := range open {
-		if err := c.store.Snapshot(ctx); err != nil {
-			errs = append(errs, err)
+		c.mu.Lock()
+		if !c.evicted && !c.deleted { // closing has flushed them
+			if err := c.store.Snapshot(ctx); err != nil {
+				errs = append(errs, err)
+			}
 		}
+		c.mu.Unlock()
 	}
 	return errors.Join(errs...)
 }

@@ -113,11 +113,10 @@ func (e *Engine) sweepConference(ctx context.Context, id string, now time.Time, 
 // live handout references. Holding the conference lock while deciding keeps a
 // concurrent reference from landing between the check and the delete.
 func (e *Engine) collectOrphans(ctx context.Context, id string, now time.Time) (int, error) {
-	c, err := e.acquire(ctx, id)
+	c, err := e.lockOpen(ctx, id, false) // the sweep is no use: CloseIdle may close it
 	if err != nil {
 		return 0, err
 	}
-	c.mu.Lock()
 	defer c.mu.Unlock()
 	referenced, err := e.referenced(ctx, c)
 	if err != nil {

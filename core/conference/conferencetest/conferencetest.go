@@ -48,6 +48,8 @@ func Run(t *testing.T, h conformance.Harness) {
 		{"OrphansAreCollected", testOrphans},
 		{"SweepLease", testSweepLease},
 		{"Compliance", testCompliance},
+		{"CloseIdle", testCloseIdle},
+		{"CloseIdleRacingRequests", testCloseIdleRacingRequests},
 	}
 	for _, c := range checks {
 		t.Run(c.name, func(t *testing.T) {

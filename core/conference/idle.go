@@ -1,0 +1,83 @@
+package conference
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// lockOpen returns the conference open and locked (c.mu held). A conference that
+// CloseIdle closed between acquire and the lock is opened again. touch records the
+// use; the retention sweep does not touch, so that sweeping every conference does not
+// keep every conference open.
+func (e *Engine) lockOpen(ctx context.Context, id string, touch bool) (*conf, error) {
+	for {
+		c, err := e.acquire(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		c.mu.Lock()
+		if !c.evicted {
+			if touch {
+				c.lastUsed = e.now()
+			}
+			return c, nil
+		}
+		c.mu.Unlock()
+	}
+}
+
+// CloseIdle closes the open conferences that no request has used for idle: their
+// dirty documents are written out (as by Close) and their memory is freed; the next
+// request opens them again (reading conference.xml and replaying the journal). A
+// conference with a content store under way is left open. It returns how many were
+// closed, and the first error of a flush (that conference is closed anyway: its
+// journal holds every acknowledged change).
+//
+// Without it a long-running server would keep every conference it ever opened, and
+// the retention sweep opens them all.
+func (e *Engine) CloseIdle(ctx context.Context, idle time.Duration) (int, error) {
+	cutoff := e.now().Add(-idle)
+	e.mu.Lock()
+	candidates := make([]*conf, 0, len(e.open))
+	for _, c := range e.open {
+		candidates = append(candidates, c)
+	}
+	e.mu.Unlock()
+	closed := 0
+	var errs []error
+	for _, c := range candidates {
+		if ctx.Err() != nil {
+			break
+		}
+		ok, err := e.closeIfIdle(ctx, c, cutoff)
+		if ok {
+			closed++
+		}
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if closed > 0 {
+		e.log.Debug("idle conferences closed", "conferences", closed)
+	}
+	return closed, errors.Join(errs...)
+}
+
+func (e *Engine) closeIfIdle(ctx context.Context, c *conf, cutoff time.Time) (bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.evicted || c.deleted || c.busy > 0 || c.lastUsed.After(cutoff) {
+		return false, nil
+	}
+	// Lock order: c.mu, then e.mu (nothing takes them the other way round).
+	e.mu.Lock()
+	if e.open[c.info.ID] != c {
+		e.mu.Unlock()
+		return false, nil // replaced meanwhile (deleted and opened again)
+	}
+	delete(e.open, c.info.ID)
+	e.mu.Unlock()
+	c.evicted = true
+	return true, c.store.Close(ctx)
+}
