@@ -11,9 +11,9 @@ var (
 	errNoAttr      = unix.ENODATA
 )
 
-// The descriptor is reached through SyscallConn rather than (*os.File).Fd: Fd puts
-// the file back into blocking mode, two extra fcntl calls on every Get of the
-// small-file path (seen with strace, docs/benchmarks-server.md).
+// The descriptor is reached through SyscallConn rather than (*os.File).Fd: Fd would
+// switch a non-blocking descriptor to blocking mode for good (two fcntl calls), a side
+// effect these reads of an attribute have no business having.
 
 func fsetxattr(f *os.File, name string, value []byte) error {
 	return withFd(f, func(fd int) error {
