@@ -383,7 +383,9 @@ func (u *upload) findAdopted(ctx context.Context) error {
 	}
 	attrs, err := u.s.cfg.Bucket.Stat(ctx, loc.ContentKey(u.rec.Name))
 	if errors.Is(err, storage.ErrNotFound) {
-		return nil // the rename never happened, and the part was never stored
+		// Neither the part nor the content file is there (the content was deleted
+		// since): nothing of the upload is stored, and it starts again from 0.
+		return nil
 	}
 	if err != nil {
 		return tusError(err)
