@@ -358,6 +358,9 @@ func (e *Engine) forget(ctx context.Context, id string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.deleted = true
+	if c.evicted {
+		return // CloseIdle has closed it
+	}
 	// Closing flushes; the files are deleted anyway, so a failure only costs the flush.
 	if err := c.store.Close(ctx); err != nil {
 		e.log.Warn("flush before delete failed", "conference", id, "err", err)

@@ -129,9 +129,14 @@ func (e *Engine) Close(ctx context.Context) error {
 	e.mu.Unlock()
 	var errs []error
 	for _, c := range open {
-		if err := c.store.Close(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("conference %s: %w", c.info.ID, err))
+		c.mu.Lock()
+		if !c.evicted { // else CloseIdle has closed it
+			c.evicted = true
+			if err := c.store.Close(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("conference %s: %w", c.info.ID, err))
+			}
 		}
+		c.mu.Unlock()
 	}
 	return errors.Join(errs...)
 }

@@ -72,12 +72,20 @@ func (e *Engine) closeIfIdle(ctx context.Context, c *conf, cutoff time.Time) (bo
 	}
 	// Lock order: c.mu, then e.mu (nothing takes them the other way round).
 	e.mu.Lock()
-	if e.open[c.info.ID] != c {
-		e.mu.Unlock()
+	current := e.open[c.info.ID] == c
+	e.mu.Unlock()
+	if !current {
 		return false, nil // replaced meanwhile (deleted and opened again)
 	}
-	delete(e.open, c.info.ID)
-	e.mu.Unlock()
+	// The conference stays in e.open until its store is closed, so that a request
+	// meanwhile waits for c.mu (lockOpen) instead of opening the same files while
+	// the close still writes them (a snapshot, then trimming the journal).
 	c.evicted = true
-	return true, c.store.Close(ctx)
+	err := c.store.Close(ctx)
+	e.mu.Lock()
+	if e.open[c.info.ID] == c {
+		delete(e.open, c.info.ID)
+	}
+	e.mu.Unlock()
+	return true, err
 }
