@@ -77,14 +77,7 @@ func engineExtension(ctx context.Context, rt *Runtime) (Extension, error) {
 }
 
 func sweepLoop(ctx context.Context, rt *Runtime, eng *conference.Engine) {
-	t := time.NewTimer(time.Minute)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(ctx, time.Minute, sweepEvery, func() {
 		rep, err := eng.Sweep(ctx)
 		switch {
 		case err != nil && !errors.Is(err, context.Canceled):
@@ -93,14 +86,23 @@ func sweepLoop(ctx context.Context, rt *Runtime, eng *conference.Engine) {
 			rt.Logger.Info("retention sweep", "conferences_removed", len(rep.ConferencesRemoved),
 				"orphans_removed", rep.OrphansRemoved, "uploads_removed", rep.UploadsRemoved)
 		}
-		t.Reset(sweepEvery)
-	}
+	})
 }
 
 // idleLoop closes the conferences no request used for idle, checking every quarter
 // of it (at most every minute).
 func idleLoop(ctx context.Context, rt *Runtime, eng *conference.Engine, idle time.Duration) {
-	t := time.NewTicker(min(idle/4, time.Minute))
+	check := min(idle/4, time.Minute)
+	every(ctx, check, check, func() {
+		if _, err := eng.CloseIdle(ctx, idle); err != nil && !errors.Is(err, context.Canceled) {
+			rt.Logger.Warn("closing idle conferences", "err", err)
+		}
+	})
+}
+
+// every runs fn first after first, then interval after each run ends, until ctx ends.
+func every(ctx context.Context, first, interval time.Duration, fn func()) {
+	t := time.NewTimer(first)
 	defer t.Stop()
 	for {
 		select {
@@ -108,9 +110,8 @@ func idleLoop(ctx context.Context, rt *Runtime, eng *conference.Engine, idle tim
 			return
 		case <-t.C:
 		}
-		if _, err := eng.CloseIdle(ctx, idle); err != nil && !errors.Is(err, context.Canceled) {
-			rt.Logger.Warn("closing idle conferences", "err", err)
-		}
+		fn()
+		t.Reset(interval)
 	}
 }
 

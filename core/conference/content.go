@@ -87,13 +87,8 @@ func (e *Engine) StoreEncrypted(ctx context.Context, confID string, p Purpose, n
 	if plainSize < 0 {
 		return Stored{}, fmt.Errorf("%w: plaintext size %d", ErrInvalidInput, plainSize)
 	}
-	c, _, err := e.beginStore(ctx, confID, p, name, plainSize)
+	c, err := e.beginStoreSized(ctx, confID, p, name, plainSize)
 	if err != nil {
-		return Stored{}, err
-	}
-	if err := e.take(c.usage, p, plainSize); err != nil {
-		c.usage.release(p, 0, true)
-		e.endStore(c)
 		return Stored{}, err
 	}
 	size, err := encryption.CiphertextSize(plainSize)
@@ -144,13 +139,8 @@ func (e *Engine) AdoptEncrypted(ctx context.Context, confID string, p Purpose, n
 		defer rc.Close()
 		return e.StoreEncrypted(ctx, confID, p, name, key, rc, plainSize)
 	}
-	c, _, err := e.beginStore(ctx, confID, p, name, plainSize)
+	c, err := e.beginStoreSized(ctx, confID, p, name, plainSize)
 	if err != nil {
-		return Stored{}, err
-	}
-	if err := e.take(c.usage, p, plainSize); err != nil {
-		c.usage.release(p, 0, true)
-		e.endStore(c)
 		return Stored{}, err
 	}
 	dst := c.loc.ContentKey(name)
@@ -243,6 +233,21 @@ func (e *Engine) beginStore(ctx context.Context, confID string, p Purpose, name 
 		return nil, 0, err
 	}
 	return c, maxFile, nil
+}
+
+// beginStoreSized is beginStore for content whose plaintext size is known before a
+// byte is written: the whole size is charged to the quota at once.
+func (e *Engine) beginStoreSized(ctx context.Context, confID string, p Purpose, name string, plainSize int64) (*conf, error) {
+	c, _, err := e.beginStore(ctx, confID, p, name, plainSize)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.take(c.usage, p, plainSize); err != nil {
+		c.usage.release(p, 0, true)
+		e.endStore(c)
+		return nil, err
+	}
+	return c, nil
 }
 
 // endStore ends what beginStore began: the conference may be closed as idle again.
