@@ -21,15 +21,12 @@ func (d *Driver) Move(ctx context.Context, src, dst string) (storage.Attributes,
 	if err := d.check("move", src); err != nil {
 		return storage.Attributes{}, err
 	}
-	c, err := d.pool.get(ctx)
+	w, err := d.beginChange(ctx)
 	if err != nil {
 		return storage.Attributes{}, err
 	}
-	o := &opConn{c: c}
-	defer func() { d.pool.put(c, o.bad) }()
-	ioCtx, stop := detach(ctx, cleanupGrace)
-	defer stop()
-	sh := c.on(ioCtx)
+	defer d.endChange(w)
+	c, o, ioCtx, sh := w.c, w.o, w.ioCtx, w.sh
 	sp, dp := d.path(src), d.path(dst)
 
 	// The source's folder exists if the source does; the target's may have to be made.

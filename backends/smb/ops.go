@@ -43,15 +43,12 @@ func (d *Driver) Put(ctx context.Context, key string, r io.Reader, opts storage.
 	if err := d.check("put", key); err != nil {
 		return storage.Attributes{}, err
 	}
-	c, err := d.pool.get(ctx)
+	w, err := d.beginChange(ctx)
 	if err != nil {
 		return storage.Attributes{}, err
 	}
-	o := &opConn{c: c}
-	defer func() { d.pool.put(c, o.bad) }()
-	ioCtx, stop := detach(ctx, cleanupGrace)
-	defer stop()
-	sh := c.on(ioCtx)
+	defer d.endChange(w)
+	c, o, ioCtx, sh := w.c, w.o, w.ioCtx, w.sh
 
 	p := d.path(key)
 	tmp := tempPath(p)
@@ -141,6 +138,33 @@ func (d *Driver) Put(ctx context.Context, key string, r io.Reader, opts storage.
 	}
 	committed = true
 	return storage.Attributes{Key: key, Size: size, Version: version(created, stamp, size), ModTime: stamp}, nil
+}
+
+// change is the connection of an operation that changes a key under its lock (Put,
+// Delete, Move). Its requests run on a context detached from the caller's, so that a
+// cancellation never abandons the lock's creation half-way (which would leave a lock
+// file for staleAfter); the caller's context still bounds the waits.
+type change struct {
+	c     *conn
+	o     *opConn
+	ioCtx context.Context
+	sh    *smb2.Share
+	stop  func()
+}
+
+func (d *Driver) beginChange(ctx context.Context) (*change, error) {
+	c, err := d.pool.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ioCtx, stop := detach(ctx, cleanupGrace)
+	return &change{c: c, o: &opConn{c: c}, ioCtx: ioCtx, sh: c.on(ioCtx), stop: stop}, nil
+}
+
+// endChange gives the connection back, or drops it after a transport error.
+func (d *Driver) endChange(w *change) {
+	w.stop()
+	d.pool.put(w.c, w.o.bad)
 }
 
 // createTemp creates the temporary file, and the key's folders when they are missing
@@ -247,17 +271,12 @@ func (d *Driver) Delete(ctx context.Context, key string) error {
 	if err := d.check("delete", key); err != nil {
 		return err
 	}
-	c, err := d.pool.get(ctx)
+	w, err := d.beginChange(ctx)
 	if err != nil {
 		return err
 	}
-	o := &opConn{c: c}
-	defer func() { d.pool.put(c, o.bad) }()
-	// Requests run on a detached context, so that a cancellation never abandons the
-	// lock's creation half-way (which would leave a lock file for staleAfter).
-	ioCtx, stop := detach(ctx, cleanupGrace)
-	defer stop()
-	sh := c.on(ioCtx)
+	defer d.endChange(w)
+	c, o, ioCtx, sh := w.c, w.o, w.ioCtx, w.sh
 	p := d.path(key)
 	l, err := d.lock(ctx, ioCtx, c, "delete", key, p)
 	if errors.Is(err, errNoFolder) {
