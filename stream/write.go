@@ -182,10 +182,10 @@ func (u *upload) appendData(ctx context.Context, src io.Reader) (int64, error) {
 		}
 	}
 	if pp != nil {
-		if pp.w.Segments() != segs+boolToUint(final) {
+		if want := segs + boolToUint(final); pp.w.Segments() != want {
 			pp.abort(errors.New("segment count mismatch"))
 			_ = pp.wait()
-			return 0, fmt.Errorf("stream: writer emitted %d segments, expected %d", pp.w.Segments(), segs)
+			return 0, fmt.Errorf("stream: writer emitted %d segments, expected %d", pp.w.Segments(), want)
 		}
 		pp.pw.Close()
 		if err := pp.wait(); err != nil {
