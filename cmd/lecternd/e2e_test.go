@@ -227,27 +227,51 @@ func TestEndToEndTusJSClient(t *testing.T) {
 	}
 }
 
+// TestEndToEndCLIUpload uploads with the CLI in one PATCH (its default: the part is
+// renamed into the content file) and in 3 MB PATCHes (the parts are joined), then
+// downloads with ranges and compares SHA-256.
 func TestEndToEndCLIUpload(t *testing.T) {
 	e, _ := newE2E(t)
 	lectern := filepath.Join(t.TempDir(), "lectern")
 	if out, err := exec.Command("go", "build", "-o", lectern, "../lectern").CombinedOutput(); err != nil {
 		t.Fatalf("building the CLI: %v\n%s", err, out)
 	}
-	path, sum := randomFile(t, e.work, 12_000_000)
-	cmd := exec.Command(lectern, "--server", e.base, "--ca-file", filepath.Join(e.dataDir, "config", certFile),
-		"upload", "--conference", "e2e", "-o", "json", "--chunk-size", "3000000", path)
-	cmd.Env = append(os.Environ(), "LECTERN_TOKEN="+e.presenter, "LECTERN_STATE_DIR="+t.TempDir())
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("lectern upload: %v\n%s", err, out)
-	}
-	var res struct{ URL, Key string }
-	if err := json.Unmarshal(out, &res); err != nil {
-		t.Fatalf("lectern upload printed %q: %v", out, err)
-	}
-	url := res.URL[strings.Index(res.URL, "/v1/"):]
-	if got := e.downloadInRanges(url, res.Key); got != sum {
-		t.Fatal("the downloaded, decrypted file differs from the uploaded one")
+	for _, tc := range []struct {
+		name  string
+		flags []string
+	}{
+		{"one PATCH", nil},
+		{"3 MB PATCHes", []string{"--chunk-size", "3000000"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path, sum := randomFile(t, e.work, 12_000_000)
+			args := append([]string{"--server", e.base, "--ca-file", filepath.Join(e.dataDir, "config", certFile),
+				"upload", "--conference", "e2e", "-o", "json"}, tc.flags...)
+			cmd := exec.Command(lectern, append(args, path)...)
+			cmd.Env = append(os.Environ(), "LECTERN_TOKEN="+e.presenter, "LECTERN_STATE_DIR="+t.TempDir())
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("lectern upload: %v\n%s", err, out)
+			}
+			var res struct{ URL, Key string }
+			if err := json.Unmarshal(out, &res); err != nil {
+				t.Fatalf("lectern upload printed %q: %v", out, err)
+			}
+			url := res.URL[strings.Index(res.URL, "/v1/"):]
+			if got := e.downloadInRanges(url, res.Key); got != sum {
+				t.Fatal("the downloaded, decrypted file differs from the uploaded one")
+			}
+			// Whichever way it was stored, no part is left in the store.
+			err = filepath.WalkDir(filepath.Join(e.dataDir, "store", "uploads"), func(p string, d os.DirEntry, err error) error {
+				if err == nil && strings.HasPrefix(d.Name(), "part-") {
+					t.Errorf("a part is left after the upload: %s", p)
+				}
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }
 
