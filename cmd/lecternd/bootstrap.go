@@ -26,8 +26,12 @@ const (
 	keyFile         = "tls-key.pem"
 	kekFile         = "kek.hex"
 	tokenSecretFile = "token-secret.hex"
-	adminTokenFile  = "admin-token"
-	certValidity    = 825 * 24 * time.Hour
+	// previousSecretsFile holds secrets that signed tokens before the current one,
+	// one hex secret per line: tokens and signed URLs they signed stay valid (until
+	// they expire) while the file exists. It is optional and never created here.
+	previousSecretsFile = "token-secret.previous.hex"
+	adminTokenFile      = "admin-token"
+	certValidity        = 825 * 24 * time.Hour
 )
 
 // certHosts are the names of the self-signed certificate.
@@ -37,7 +41,10 @@ var certHosts = []string{"localhost", "127.0.0.1", "::1"}
 type secrets struct {
 	KEK         []byte // 32 bytes: wraps every conference master key
 	TokenSecret []byte // signs tokens and content URLs
-	Cert        tls.Certificate
+	// PreviousTokenSecrets still verify what they signed (a rotation without a
+	// hard cut); nothing new is signed with them.
+	PreviousTokenSecrets [][]byte
+	Cert                 tls.Certificate
 }
 
 // bootstrap prepares the data dir: the TLS certificate (unless given), the KEK and the
@@ -61,6 +68,12 @@ func bootstrap(cfg Config, log *slog.Logger, out io.Writer) (*secrets, error) {
 	var created bool
 	if s.TokenSecret, created, err = loadOrCreateSecret(filepath.Join(dir, tokenSecretFile), httpapi.MinSecretLength); err != nil {
 		return nil, err
+	}
+	if s.PreviousTokenSecrets, err = loadPreviousSecrets(filepath.Join(dir, previousSecretsFile)); err != nil {
+		return nil, err
+	}
+	if n := len(s.PreviousTokenSecrets); n > 0 {
+		log.Info("previous token secrets accepted for verification", "count", n, "file", previousSecretsFile)
 	}
 	if s.Cert, err = loadCertificate(cfg, dir, log); err != nil {
 		return nil, err
@@ -124,6 +137,33 @@ func loadOrCreateSecret(path string, n int) ([]byte, bool, error) {
 		return nil, false, err
 	}
 	return v, true, nil
+}
+
+// loadPreviousSecrets reads the optional file of previous token secrets: one hex
+// secret of at least httpapi.MinSecretLength bytes per line; blank lines and lines
+// starting with # are skipped. A missing file means none.
+func loadPreviousSecrets(path string) ([][]byte, error) {
+	b, err := readPrivate(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out [][]byte
+	for i, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		v, err := hex.DecodeString(line)
+		if err != nil || len(v) < httpapi.MinSecretLength {
+			// Only the file name and line: never the contents.
+			return nil, fmt.Errorf("%s line %d: not a hex secret of at least %d bytes", path, i+1, httpapi.MinSecretLength)
+		}
+		out = append(out, v)
+	}
+	return out, nil
 }
 
 func readPrivate(path string) ([]byte, error) {

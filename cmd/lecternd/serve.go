@@ -38,7 +38,7 @@ func assemble(ctx context.Context, cfg Config, sec *secrets, log *slog.Logger) (
 			a.close(time.Duration(cfg.ShutdownTimeout), log)
 		}
 	}()
-	auth, err := httpapi.NewAuthority(sec.TokenSecret)
+	auth, err := httpapi.NewAuthority(sec.TokenSecret, sec.PreviousTokenSecrets...)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Rotating the token secret without a hard cut: the old secret moves to
+// token-secret.previous.hex and a new one takes its place. Tokens of the old secret
+// keep working while that file exists and stop when it is removed; a malformed or
+// world-readable file is refused at start.
+func TestLecterndTokenSecretRotation(t *testing.T) {
+	work := t.TempDir()
+	dataDir := filepath.Join(work, "lectern-data")
+	cfgDir := filepath.Join(dataDir, "config")
+	p := start(t, work)
+	if code := p.stop(t); code != 0 {
+		t.Fatalf("first start: exit %d", code)
+	}
+	saved, err := os.ReadFile(filepath.Join(cfgDir, adminTokenFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldToken := strings.TrimSpace(string(saved))
+	oldSecret, err := os.ReadFile(filepath.Join(cfgDir, tokenSecretFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh := make([]byte, 32)
+	if _, err := rand.Read(fresh); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(cfgDir, tokenSecretFile), []byte(hex.EncodeToString(fresh)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	previous := filepath.Join(cfgDir, previousSecretsFile)
+
+	status := func(t *testing.T) int {
+		t.Helper()
+		p := start(t, work)
+		defer p.stop(t)
+		resp, _ := get(t, client(t, dataDir), "https://"+p.addr+"/v1/token", oldToken)
+		return resp.StatusCode
+	}
+	tests := []struct {
+		name     string
+		previous string // contents of the previous-secrets file; "" removes it
+		mode     os.FileMode
+		want     int
+	}{
+		{"old secret listed", "# rotated out on 22 Nov\n\n" + string(oldSecret), 0o600, 200},
+		{"old secret no longer listed", "", 0, 401},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_ = os.Remove(previous)
+			if tt.previous != "" {
+				if err := os.WriteFile(previous, []byte(tt.previous), tt.mode); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := status(t); got != tt.want {
+				t.Fatalf("a token of the old secret: %d, want %d", got, tt.want)
+			}
+		})
+	}
+
+	for _, bad := range []struct {
+		name, contents string
+		mode           os.FileMode
+	}{
+		{"not hex", "not a secret\n", 0o600},
+		{"too short", "abcd\n", 0o600},
+		{"readable by others", string(oldSecret), 0o644},
+	} {
+		t.Run("refused: "+bad.name, func(t *testing.T) {
+			if err := os.WriteFile(previous, []byte(bad.contents), bad.mode); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(previous, bad.mode); err != nil {
+				t.Fatal(err)
+			}
+			defer os.Remove(previous)
+			out, code := runLecternd(t, work)
+			if code != 1 || !strings.Contains(out, previousSecretsFile) {
+				t.Fatalf("lecternd with a bad %s: exit %d (want 1, naming the file):\n%s", previousSecretsFile, code, out)
+			}
+			if strings.Contains(out, strings.TrimSpace(string(oldSecret))) {
+				t.Fatal("the secret is in the error output")
+			}
+		})
+	}
+}
+
+// runLecternd runs lecternd in work until it exits (a start that fails) or 20 s pass
+// (a server that started: killed, exit code -1), returning its output and exit code.
+func runLecternd(t *testing.T, work string) (string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, lecterndBinary(t), "--listen", "127.0.0.1:0")
+	cmd.Dir = work
+	cmd.Env = append(os.Environ(), "LECTERN_CONFIG=")
+	out, _ := cmd.CombinedOutput()
+	return string(out), cmd.ProcessState.ExitCode()
+}
