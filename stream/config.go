@@ -52,6 +52,9 @@ type Config struct {
 	// (AES-256-GCM, bound to the upload). Derive it from the server KEK; it must be
 	// the same on every instance that serves the same uploads. Required (not zero).
 	UploadKey [UploadKeySize]byte
+	// PreviousUploadKeys still open the records of uploads begun before a KEK
+	// rotation (derived from the previous KEKs); new records use UploadKey.
+	PreviousUploadKeys [][UploadKeySize]byte
 	// Expiry is how long an unfinished upload may be resumed (Upload-Expires).
 	// Keep it at most the engine's Retention.UploadAge, which removes older upload
 	// objects anyway. Default DefaultExpiry.

@@ -98,6 +98,29 @@ func TestWrongUploadKey(t *testing.T) {
 	}
 }
 
+// TestUploadAcrossKEKRotation: an upload begun before a KEK rotation (its record sealed
+// with the upload key of the previous KEK) resumes on an instance that has the new
+// upload key and the previous one, and completes.
+func TestUploadAcrossKEKRotation(t *testing.T) {
+	be := newBackend(t)
+	a := be.start(t)
+	conf := a.conference("conf-a")
+	tok := a.token(httpapi.RolePresenter, conf, "alice")
+	data := textData(300_000)
+	loc := a.create(conf, tok, int64(len(data)), meta("filename", "talk.pdf"))
+	a.sendAll(loc, tok, data[:100_000], 0, 100_000)
+	a.stop()
+	b := be.start(t, withStream(func(c *Config) {
+		c.PreviousUploadKeys = [][UploadKeySize]byte{c.UploadKey}
+		c.UploadKey = [UploadKeySize]byte{0xee}
+	}))
+	if off := b.offset(loc, tok); off != 100_000 {
+		t.Fatalf("offset after the rotation %d, want 100000", off)
+	}
+	last := b.sendAll(loc, tok, data, 100_000, 200_000)
+	b.checkContent(conf, resultFromHeaders(t, last), data)
+}
+
 // TestEngineSweepRemovesStaleUploads: the engine's retention sweep removes an upload
 // left unfinished past Retention.UploadAge; the endpoint then answers 404.
 func TestEngineSweepRemovesStaleUploads(t *testing.T) {

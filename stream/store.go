@@ -196,6 +196,13 @@ func (s *store) load(ctx context.Context, conf, id string) (*upload, error) {
 		return nil, errExpired
 	}
 	sec, key, err := openSecret(s.cfg.UploadKey, rec.Secret, conf, id)
+	for _, prev := range s.cfg.PreviousUploadKeys {
+		if err == nil {
+			break
+		}
+		// Sealed before a KEK rotation: the key it was sealed with still opens it.
+		sec, key, err = openSecret(prev, rec.Secret, conf, id)
+	}
 	if err != nil {
 		s.log.Warn("upload record does not open", slog.String("upload", binding(conf, id)), slog.String("error", err.Error()))
 		return nil, errDamagedUpload

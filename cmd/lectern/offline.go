@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
@@ -49,6 +50,18 @@ func (s storeFlags) open(ctx context.Context) (*storage.Bucket, [keywrap.KeySize
 		return nil, kek, fmt.Errorf("--backend: %w", err)
 	}
 	return b, kek, nil
+}
+
+// kekIDBeside returns the KEK's id as lecternd keeps it, in the file kek-id beside
+// the KEK file (written by a KEK rotation, docs/operations.md), or kek-1, the id of a
+// store that never rotated.
+func kekIDBeside(kekFile string) string {
+	if b, err := os.ReadFile(filepath.Join(filepath.Dir(kekFile), "kek-id")); err == nil {
+		if id := strings.TrimSpace(string(b)); id != "" {
+			return id
+		}
+	}
+	return "kek-1"
 }
 
 // readKEK reads a hex KEK file. Errors name the file, never its contents.
@@ -233,7 +246,7 @@ check itself failed.`,
 				return err
 			}
 			defer b.Close()
-			e, err := conference.New(conference.Config{Bucket: b, KEK: kek,
+			e, err := conference.New(conference.Config{Bucket: b, KEK: kek, KEKID: kekIDBeside(s.kekFile),
 				Logger: slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 			if err != nil {
 				return err

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -21,11 +22,17 @@ import (
 // Files in <data-dir>/config. The secrets are hex text so that an operator can copy
 // them into a secret store; they are created once, with mode 0600, and never logged.
 const (
-	configDirName   = "config"
-	certFile        = "tls-cert.pem"
-	keyFile         = "tls-key.pem"
-	kekFile         = "kek.hex"
-	tokenSecretFile = "token-secret.hex"
+	configDirName = "config"
+	certFile      = "tls-cert.pem"
+	keyFile       = "tls-key.pem"
+	kekFile       = "kek.hex"
+	// kekIDFile names the current KEK (default kek-1, the id of a store that never
+	// rotated); previousKEKsFile holds earlier KEKs as "<id> <hex>" lines, so that
+	// conferences wrapped before a rotation open and are rewrapped. Both optional.
+	kekIDFile        = "kek-id"
+	previousKEKsFile = "kek.previous.hex"
+	defaultKEKID     = "kek-1"
+	tokenSecretFile  = "token-secret.hex"
 	// previousSecretsFile holds secrets that signed tokens before the current one,
 	// one hex secret per line: tokens and signed URLs they signed stay valid (until
 	// they expire) while the file exists. It is optional and never created here.
@@ -39,8 +46,10 @@ var certHosts = []string{"localhost", "127.0.0.1", "::1"}
 
 // secrets is what bootstrap loads or creates.
 type secrets struct {
-	KEK         []byte // 32 bytes: wraps every conference master key
-	TokenSecret []byte // signs tokens and content URLs
+	KEK          []byte // 32 bytes: wraps every conference master key
+	KEKID        string
+	PreviousKEKs map[string][]byte
+	TokenSecret  []byte // signs tokens and content URLs
 	// PreviousTokenSecrets still verify what they signed (a rotation without a
 	// hard cut); nothing new is signed with them.
 	PreviousTokenSecrets [][]byte
@@ -64,6 +73,12 @@ func bootstrap(cfg Config, log *slog.Logger, out io.Writer) (*secrets, error) {
 	var err error
 	if s.KEK, _, err = loadOrCreateSecret(filepath.Join(dir, kekFile), 32); err != nil {
 		return nil, err
+	}
+	if s.KEKID, s.PreviousKEKs, err = loadKEKIDs(dir); err != nil {
+		return nil, err
+	}
+	if n := len(s.PreviousKEKs); n > 0 {
+		log.Info("previous KEKs accepted; conferences still wrapped with them are rewrapped", "count", n, "kek", s.KEKID)
 	}
 	var created bool
 	if s.TokenSecret, created, err = loadOrCreateSecret(filepath.Join(dir, tokenSecretFile), httpapi.MinSecretLength); err != nil {
@@ -137,6 +152,50 @@ func loadOrCreateSecret(path string, n int) ([]byte, bool, error) {
 		return nil, false, err
 	}
 	return v, true, nil
+}
+
+// kekIDPattern is the form of a KEK id (it is bound into every wrapped master key).
+var kekIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
+
+// loadKEKIDs reads the current KEK's id and the previous KEKs (both files optional).
+func loadKEKIDs(dir string) (string, map[string][]byte, error) {
+	id := defaultKEKID
+	b, err := os.ReadFile(filepath.Join(dir, kekIDFile))
+	switch {
+	case err == nil:
+		id = strings.TrimSpace(string(b))
+		if !kekIDPattern.MatchString(id) {
+			return "", nil, fmt.Errorf("%s: a KEK id is 1-32 of a-z, 0-9 and '-'", filepath.Join(dir, kekIDFile))
+		}
+	case !errors.Is(err, fs.ErrNotExist):
+		return "", nil, err
+	}
+	path := filepath.Join(dir, previousKEKsFile)
+	b, err = readPrivate(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return id, nil, nil
+	}
+	if err != nil {
+		return "", nil, err
+	}
+	prev := map[string][]byte{}
+	for i, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		kid, hexKey, ok := strings.Cut(line, " ")
+		key, herr := hex.DecodeString(strings.TrimSpace(hexKey))
+		switch {
+		case !ok || !kekIDPattern.MatchString(kid) || herr != nil || len(key) != 32:
+			// Only the file name and line: never the contents.
+			return "", nil, fmt.Errorf("%s line %d: want \"<kek id> <64 hex digits>\"", path, i+1)
+		case kid == id:
+			return "", nil, fmt.Errorf("%s line %d: %q is the current KEK's id", path, i+1, kid)
+		}
+		prev[kid] = key
+	}
+	return id, prev, nil
 }
 
 // loadPreviousSecrets reads the optional file of previous token secrets: one hex

@@ -33,9 +33,19 @@ func engineExtension(ctx context.Context, rt *Runtime) (Extension, error) {
 	}
 	var kek [32]byte
 	copy(kek[:], rt.KEK)
+	previous := map[string][32]byte{}
+	var previousUploadKeys [][stream.UploadKeySize]byte
+	for id, k := range rt.PreviousKEKs {
+		previous[id] = [32]byte(k)
+		uk, err := stream.DeriveUploadKey(k)
+		if err != nil {
+			return Extension{}, err
+		}
+		previousUploadKeys = append(previousUploadKeys, uk)
+	}
 	hub := events.NewHub(1024)
 	eng, err := conference.New(conference.Config{
-		Bucket: rt.Storage, KEK: kek, KEKID: "kek-1",
+		Bucket: rt.Storage, KEK: kek, KEKID: rt.KEKID, PreviousKEKs: previous,
 		Limits:           engineLimits(rt.Config.Limits),
 		SnapshotInterval: time.Duration(rt.Config.SnapshotInterval),
 		Retention:        engineRetention(rt.Config.Retention),
@@ -50,7 +60,7 @@ func engineExtension(ctx context.Context, rt *Runtime) (Extension, error) {
 		return Extension{}, err
 	}
 	uploads, err := stream.New(stream.Config{Engine: eng, Bucket: rt.Storage, UploadKey: uploadKey,
-		Logger: rt.Logger.With("part", "uploads")})
+		PreviousUploadKeys: previousUploadKeys, Logger: rt.Logger.With("part", "uploads")})
 	if err != nil {
 		return Extension{}, err
 	}
@@ -61,6 +71,9 @@ func engineExtension(ctx context.Context, rt *Runtime) (Extension, error) {
 	sweepCtx, stopSweeps := context.WithCancel(context.WithoutCancel(ctx))
 	go sweepLoop(sweepCtx, rt, eng)
 	go idleLoop(sweepCtx, rt, eng, time.Duration(rt.Config.IdleClose))
+	if len(previous) > 0 {
+		go rewrap(sweepCtx, rt, eng)
+	}
 	return Extension{
 		Name: "engine",
 		Routes: func(s *httpapi.Server, api *gin.RouterGroup) {
@@ -98,6 +111,20 @@ func idleLoop(ctx context.Context, rt *Runtime, eng *conference.Engine, idle tim
 			rt.Logger.Warn("closing idle conferences", "err", err)
 		}
 	})
+}
+
+// rewrap moves every conference to the current KEK after a rotation (see
+// docs/operations.md); it runs once at start and logs what it did, so that the
+// operator knows when the previous KEKs can be removed.
+func rewrap(ctx context.Context, rt *Runtime, eng *conference.Engine) {
+	rep, err := eng.RewrapConferences(ctx)
+	if err != nil {
+		rt.Logger.Warn("rewrapping conferences to the current KEK: some failed; restart to retry", "kek", rt.KEKID,
+			"rewrapped", len(rep.Rewrapped), "err", err)
+		return
+	}
+	rt.Logger.Info("every conference is wrapped with the current KEK; the previous KEKs may be removed once unfinished uploads have expired",
+		"kek", rt.KEKID, "rewrapped", len(rep.Rewrapped), "already_current", rep.Current)
 }
 
 // every runs fn first after first, then interval after each run ends, until ctx ends.

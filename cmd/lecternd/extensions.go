@@ -13,9 +13,13 @@ type Runtime struct {
 	Config  Config
 	Logger  *slog.Logger
 	Storage *storage.Bucket
-	// KEK wraps the conference master keys. Never log it.
-	KEK  []byte
-	Auth *httpapi.Authority
+	// KEK wraps the conference master keys; KEKID names it in conference.xml.
+	// PreviousKEKs (by id) still open conferences wrapped before a rotation. Never
+	// log them.
+	KEK          []byte
+	KEKID        string
+	PreviousKEKs map[string][]byte
+	Auth         *httpapi.Authority
 }
 
 // Extension is a part lecternd hosts beside the built-in routes (the conference

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -110,4 +111,92 @@ func runLecternd(t *testing.T, work string) (string, int) {
 	cmd.Env = append(os.Environ(), "LECTERN_CONFIG=")
 	out, _ := cmd.CombinedOutput()
 	return string(out), cmd.ProcessState.ExitCode()
+}
+
+// A KEK rotation by the documented steps (docs/operations.md): the old KEK goes into
+// kek.previous.hex, a new one into kek.hex and its id into kek-id; the next start
+// rewraps every conference and says so; after that the new KEK alone opens them.
+func TestLecterndKEKRotation(t *testing.T) {
+	work := t.TempDir()
+	dataDir := filepath.Join(work, "lectern-data")
+	cfgDir := filepath.Join(dataDir, "config")
+	p := start(t, work)
+	saved, err := os.ReadFile(filepath.Join(cfgDir, adminTokenFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := strings.TrimSpace(string(saved))
+	c := client(t, dataDir)
+	req, _ := http.NewRequest("POST", "https://"+p.addr+"/v1/conferences", strings.NewReader(`{"id":"rot","organizer":"sip:o@contoso.com"}`))
+	req.Header.Set("Authorization", "Bearer "+admin)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create conference: %d", resp.StatusCode)
+	}
+	if code := p.stop(t); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+
+	oldKEK, err := os.ReadFile(filepath.Join(cfgDir, kekFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh := make([]byte, 32)
+	if _, err := rand.Read(fresh); err != nil {
+		t.Fatal(err)
+	}
+	write := func(name, contents string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(cfgDir, name), []byte(contents), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(previousKEKsFile, "kek-1 "+strings.TrimSpace(string(oldKEK))+"\n")
+	write(kekFile, hex.EncodeToString(fresh)+"\n")
+	write(kekIDFile, "kek-2\n")
+
+	conferenceStatus := func(t *testing.T, p *proc) int {
+		t.Helper()
+		resp, _ := get(t, client(t, dataDir), "https://"+p.addr+"/v1/conferences/rot", admin)
+		return resp.StatusCode
+	}
+	p = start(t, work)
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(p.stderr.String(), "every conference is wrapped with the current KEK") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no rewrap report in the log:\n%s", p.stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(p.stderr.String(), `"rewrapped":1`) {
+		t.Fatalf("the rewrap report does not count the conference:\n%s", p.stderr.String())
+	}
+	if got := conferenceStatus(t, p); got != http.StatusOK {
+		t.Fatalf("conference during the rotation: %d", got)
+	}
+	p.stop(t)
+	if strings.Contains(p.stderr.String(), strings.TrimSpace(string(oldKEK))) || strings.Contains(p.stderr.String(), hex.EncodeToString(fresh)) {
+		t.Fatal("a KEK is in the log")
+	}
+
+	// The previous KEK is no longer needed.
+	if err := os.Remove(filepath.Join(cfgDir, previousKEKsFile)); err != nil {
+		t.Fatal(err)
+	}
+	p = start(t, work)
+	if got := conferenceStatus(t, p); got != http.StatusOK {
+		t.Fatalf("conference with the new KEK alone: %d", got)
+	}
+	p.stop(t)
+
+	// A previous-KEK file that repeats the current id is refused at start.
+	write(previousKEKsFile, "kek-2 "+strings.TrimSpace(string(oldKEK))+"\n")
+	if out, code := runLecternd(t, work); code != 1 || !strings.Contains(out, previousKEKsFile) {
+		t.Fatalf("a previous KEK with the current id: exit %d:\n%s", code, out)
+	}
 }

@@ -42,7 +42,7 @@ func assemble(ctx context.Context, cfg Config, sec *secrets, log *slog.Logger) (
 	if err != nil {
 		return nil, err
 	}
-	rt := &Runtime{Config: cfg, Logger: log, Storage: bucket, KEK: sec.KEK, Auth: auth}
+	rt := &Runtime{Config: cfg, Logger: log, Storage: bucket, KEK: sec.KEK, KEKID: sec.KEKID, PreviousKEKs: sec.PreviousKEKs, Auth: auth}
 	for i, f := range extensionFactories {
 		e, err := f(ctx, rt)
 		if err != nil {

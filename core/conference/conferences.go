@@ -154,7 +154,11 @@ func (e *Engine) readConference(ctx context.Context, loc layout.Conference) (Inf
 	if err != nil {
 		return Info{}, encryption.Key{}, fmt.Errorf("conference %q: conference.xml: %w", loc.ID, err)
 	}
-	master, err := keywrap.Unwrap(e.cfg.KEK, doc.WrappedMasterKey, doc.KEKID, doc.ID)
+	kek, ok := e.kek(doc.KEKID)
+	if !ok {
+		return Info{}, encryption.Key{}, fmt.Errorf("conference %q: master key: %w", loc.ID, &UnknownKEKError{ID: doc.KEKID})
+	}
+	master, err := keywrap.Unwrap(kek, doc.WrappedMasterKey, doc.KEKID, doc.ID)
 	if err != nil {
 		return Info{}, encryption.Key{}, fmt.Errorf("conference %q: master key (kek %q): %w", loc.ID, doc.KEKID, err)
 	}

@@ -25,6 +25,10 @@ type Config struct {
 	// so that a rotated KEK can be told apart).
 	KEK   [keywrap.KeySize]byte
 	KEKID string
+	// PreviousKEKs are earlier KEKs by id: conferences whose conference.xml names one
+	// of them still open, and RewrapConferences moves them to KEK. New master keys
+	// are only ever wrapped with KEK.
+	PreviousKEKs map[string][keywrap.KeySize]byte
 	// Limits; the zero value means DefaultLimits().
 	Limits Limits
 	// SnapshotInterval of the metadata store (default five minutes).
@@ -97,6 +101,9 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if cfg.KEKID == "" {
 		cfg.KEKID = "kek-1"
+	}
+	if _, clash := cfg.PreviousKEKs[cfg.KEKID]; clash {
+		return nil, fmt.Errorf("%w: a previous KEK has the current KEK's id %q", ErrInvalidInput, cfg.KEKID)
 	}
 	if cfg.Limits == (Limits{}) {
 		cfg.Limits = DefaultLimits()

@@ -50,6 +50,7 @@ func Run(t *testing.T, h conformance.Harness) {
 		{"Compliance", testCompliance},
 		{"CloseIdle", testCloseIdle},
 		{"CloseIdleRacingRequests", testCloseIdleRacingRequests},
+		{"KEKRotation", testKEKRotation},
 	}
 	for _, c := range checks {
 		t.Run(c.name, func(t *testing.T) {

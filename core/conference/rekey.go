@@ -1,0 +1,103 @@
+package conference
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/lectern/lectern/core/keywrap"
+	"github.com/lectern/lectern/core/layout"
+	"github.com/lectern/lectern/core/metadata"
+	"github.com/lectern/lectern/core/storage"
+)
+
+// UnknownKEKError reports a conference.xml whose master key is wrapped with a KEK
+// this engine does not have (neither Config.KEK nor one of Config.PreviousKEKs). It
+// matches keywrap.ErrUnwrap, as a wrong KEK does.
+type UnknownKEKError struct{ ID string }
+
+func (e *UnknownKEKError) Error() string {
+	return fmt.Sprintf("wrapped with KEK %q, which this server does not have", e.ID)
+}
+
+func (e *UnknownKEKError) Unwrap() error { return keywrap.ErrUnwrap }
+
+// kek returns the KEK named id.
+func (e *Engine) kek(id string) ([keywrap.KeySize]byte, bool) {
+	if id == e.cfg.KEKID {
+		return e.cfg.KEK, true
+	}
+	k, ok := e.cfg.PreviousKEKs[id]
+	return k, ok
+}
+
+// RewrapReport says what RewrapConferences did.
+type RewrapReport struct {
+	Rewrapped []string // conferences whose master key is now wrapped with the current KEK
+	Current   int      // conferences that already were
+}
+
+// RewrapConferences wraps every conference's master key with the current KEK, where
+// conference.xml names a previous one: the second half of a KEK rotation (the first
+// is starting the engine with the new KEK and the old ones in PreviousKEKs). Nothing
+// else is re-encrypted: content keys are per file and metadata is sealed with the
+// master key, which does not change. Each conference is rewritten under its lock, so
+// that no change of conference.xml (EndConference) is lost; it can be run again, and
+// a conference that fails is reported and the others go on.
+func (e *Engine) RewrapConferences(ctx context.Context) (RewrapReport, error) {
+	var rep RewrapReport
+	var ids []string
+	for attrs, err := range e.bucket.List(ctx, layout.IndexRoot+"/") {
+		if err != nil {
+			return rep, err
+		}
+		ids = append(ids, strings.TrimPrefix(attrs.Key, layout.IndexRoot+"/"))
+	}
+	var errs []error
+	for _, id := range ids {
+		if err := ctx.Err(); err != nil {
+			return rep, err
+		}
+		rewrapped, err := e.rewrap(ctx, id)
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+			// deleted meanwhile
+		case err != nil:
+			errs = append(errs, fmt.Errorf("conference %q: %w", id, err))
+		case rewrapped:
+			rep.Rewrapped = append(rep.Rewrapped, id)
+		default:
+			rep.Current++
+		}
+	}
+	if len(rep.Rewrapped) > 0 {
+		e.log.Info("conference master keys rewrapped", "kek", e.cfg.KEKID, "conferences", len(rep.Rewrapped))
+	}
+	return rep, errors.Join(errs...)
+}
+
+func (e *Engine) rewrap(ctx context.Context, id string) (bool, error) {
+	// touch false: rewrapping is no use; CloseIdle may close what this opened.
+	c, err := e.lockOpen(ctx, id, false)
+	if err != nil {
+		return false, err
+	}
+	defer c.mu.Unlock()
+	if c.deleted {
+		return false, storage.NewError(storage.ErrNotFound, "rewrap", id, nil)
+	}
+	data, _, err := e.bucket.ReadAll(ctx, c.loc.ConferenceFile())
+	if err != nil {
+		return false, err
+	}
+	doc, err := metadata.UnmarshalConference(data)
+	if err != nil {
+		return false, err
+	}
+	if doc.KEKID == e.cfg.KEKID {
+		return false, nil
+	}
+	// The open conference holds the master key, unwrapped when it was opened.
+	return true, e.writeConferenceFile(ctx, c.info, c.master)
+}
