@@ -3,7 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +17,7 @@ import (
 
 	"github.com/lectern/lectern/backends"
 	"github.com/lectern/lectern/core/conference"
+	"github.com/lectern/lectern/core/keywrap"
 	"github.com/lectern/lectern/core/layout"
 	"github.com/lectern/lectern/core/metadata"
 	"github.com/lectern/lectern/core/storage"
@@ -289,5 +293,45 @@ func TestConformanceCommand(t *testing.T) {
 	}
 	if _, err := run("conformance", "--backend", "nope://x"); err == nil {
 		t.Fatal("unknown scheme accepted")
+	}
+}
+
+// After a KEK rotation the offline commands read the KEK's id from the kek-id file
+// beside the KEK file: fsck opens the rewrapped conference with the new KEK, and
+// without that file it reports the conference unreadable.
+func TestFsckAfterKEKRotation(t *testing.T) {
+	w := newOfflineWorld(t)
+	oldKEK, err := readKEK(w.s.kekFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fresh [keywrap.KeySize]byte
+	if _, err := rand.Read(fresh[:]); err != nil {
+		t.Fatal(err)
+	}
+	e, err := conference.New(conference.Config{Bucket: w.bucket(t), KEK: fresh, KEKID: "kek-2", SnapshotInterval: -1,
+		PreviousKEKs: map[string][keywrap.KeySize]byte{"kek-1": oldKEK}, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := e.RewrapConferences(context.Background()); err != nil || len(rep.Rewrapped) != 1 {
+		t.Fatalf("rewrap: %+v, %v", rep, err)
+	}
+	e.Close(context.Background())
+	cfgDir := filepath.Dir(w.s.kekFile())
+	if err := os.WriteFile(w.s.kekFile(), []byte(hex.EncodeToString(fresh[:])+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(cfgDir, "kek-id"), []byte("kek-2\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := cli(t, w.env, "fsck").must(t); !strings.Contains(r.stdout, "checked 1 conference(s)") {
+		t.Fatalf("fsck after the rotation: %s", r.stdout)
+	}
+	if err := os.Remove(filepath.Join(cfgDir, "kek-id")); err != nil {
+		t.Fatal(err)
+	}
+	if r := cli(t, w.env, "fsck"); r.code == 0 {
+		t.Fatalf("fsck with the new KEK named kek-1 passed:\n%s", r.stdout)
 	}
 }
