@@ -98,6 +98,18 @@ func (e *Engine) rewrap(ctx context.Context, id string) (bool, error) {
 	if doc.KEKID == e.cfg.KEKID {
 		return false, nil
 	}
-	// The open conference holds the master key, unwrapped when it was opened.
-	return true, e.writeConferenceFile(ctx, c.info, c.master)
+	// The open conference holds the master key, unwrapped when it was opened. Only
+	// the wrapping changes: the document is written back with everything else it
+	// holds, attributes and elements this version does not know included.
+	wrapped, err := keywrap.Wrap(e.cfg.KEK, c.master, e.cfg.KEKID, doc.ID)
+	if err != nil {
+		return false, err
+	}
+	doc.KEKID, doc.WrappedMasterKey = e.cfg.KEKID, wrapped
+	out, err := doc.Marshal()
+	if err != nil {
+		return false, err
+	}
+	_, err = e.bucket.PutBytes(ctx, c.loc.ConferenceFile(), out, storage.Condition{})
+	return true, err
 }

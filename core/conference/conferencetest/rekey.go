@@ -3,11 +3,13 @@ package conferencetest
 import (
 	"crypto/rand"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/lectern/lectern/core/conference"
 	"github.com/lectern/lectern/core/keywrap"
 	"github.com/lectern/lectern/core/metadata"
+	"github.com/lectern/lectern/core/storage"
 )
 
 // A KEK rotation: an engine with a new KEK and the old one as previous opens the
@@ -17,7 +19,7 @@ import (
 func testKEKRotation(t *testing.T, env *Env) {
 	c := ctx(t)
 	old := env.Engine(t)
-	mustConference(t, old, "rot")
+	info := mustConference(t, old, "rot")
 	mustConference(t, old, "rot-2")
 	set, err := old.CreateSlideSet(c, "rot", "Deck", "sip:a@b")
 	if err != nil {
@@ -25,6 +27,20 @@ func testKEKRotation(t *testing.T, env *Env) {
 	}
 	st := store(t, old, "rot", conference.SlideContent, []byte("slide bytes"))
 	if err := old.Close(c); err != nil {
+		t.Fatal(err)
+	}
+	// An attribute this version does not know must survive the rewrap.
+	b := env.Bucket(t)
+	confFile := info.Location().ConferenceFile()
+	raw, _, err := b.ReadAll(c, confFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	marked := strings.Replace(string(raw), "<conference ", `<conference x-later="keep me" `, 1)
+	if marked == string(raw) {
+		t.Fatalf("no <conference element in %q", raw)
+	}
+	if _, err := b.PutBytes(c, confFile, []byte(marked), storage.Condition{}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -50,6 +66,9 @@ func testKEKRotation(t *testing.T, env *Env) {
 	}
 	if err := rotating.Close(c); err != nil {
 		t.Fatal(err)
+	}
+	if raw, _, err := b.ReadAll(c, confFile); err != nil || !strings.Contains(string(raw), `x-later="keep me"`) || !strings.Contains(string(raw), `"kek-2"`) {
+		t.Fatalf("conference.xml after the rewrap (err %v):\n%s", err, raw)
 	}
 
 	rotated := env.Engine(t, newKEK)
