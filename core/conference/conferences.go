@@ -283,6 +283,18 @@ func (e *Engine) ListConferences(ctx context.Context) ([]Info, error) {
 	return out, nil
 }
 
+// conferenceIDs lists the ids in the conference index.
+func (e *Engine) conferenceIDs(ctx context.Context) ([]string, error) {
+	var ids []string
+	for attrs, err := range e.bucket.List(ctx, layout.IndexRoot+"/") {
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, strings.TrimPrefix(attrs.Key, layout.IndexRoot+"/"))
+	}
+	return ids, nil
+}
+
 // peekConference is GetConference without opening the conference.
 func (e *Engine) peekConference(ctx context.Context, id string) (Info, error) {
 	e.mu.Lock()

@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/lectern/lectern/core/keywrap"
-	"github.com/lectern/lectern/core/layout"
 	"github.com/lectern/lectern/core/metadata"
 	"github.com/lectern/lectern/core/storage"
 )
@@ -47,12 +45,9 @@ type RewrapReport struct {
 // a conference that fails is reported and the others go on.
 func (e *Engine) RewrapConferences(ctx context.Context) (RewrapReport, error) {
 	var rep RewrapReport
-	var ids []string
-	for attrs, err := range e.bucket.List(ctx, layout.IndexRoot+"/") {
-		if err != nil {
-			return rep, err
-		}
-		ids = append(ids, strings.TrimPrefix(attrs.Key, layout.IndexRoot+"/"))
+	ids, err := e.conferenceIDs(ctx)
+	if err != nil {
+		return rep, err
 	}
 	var errs []error
 	for _, id := range ids {

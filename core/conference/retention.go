@@ -64,12 +64,9 @@ func (e *Engine) Sweep(ctx context.Context) (SweepReport, error) {
 	}
 	defer release()
 	now := e.now()
-	var ids []string
-	for attrs, err := range e.bucket.List(ctx, layout.IndexRoot+"/") {
-		if err != nil {
-			return rep, err
-		}
-		ids = append(ids, strings.TrimPrefix(attrs.Key, layout.IndexRoot+"/"))
+	ids, err := e.conferenceIDs(ctx)
+	if err != nil {
+		return rep, err
 	}
 	var errs []error
 	for _, id := range ids {
