@@ -121,6 +121,15 @@ func TestSuiteCatchesBrokenBackends(t *testing.T) {
 			"move/existing_destination_is_precondition",
 			"move/racing_moves_to_one_destination",
 		}},
+		{"append_at_end", []string{
+			"append/cuts_at_offset",
+			"append/failed_reader_keeps_prefix",
+		}},
+		{"append_any_version", []string{
+			"append/wrong_version_is_precondition",
+			"append/racing_appends_one_version",
+			"append/other_instance_old_version_refused",
+		}},
 		{"visible_temp_files", []string{
 			"put/reader_fails_midway_creates_nothing",
 			"cancellation/put_cancelled_midway_creates_nothing",

@@ -39,6 +39,30 @@ var brokenDrivers = map[string]func(*memory.Store) storage.Driver{
 	"undeclared_file_tree":   func(s *memory.Store) storage.Driver { return &fileTree{memory.New(s)} },
 	"move_keeps_source":      func(s *memory.Store) storage.Driver { return &copyingMover{memory.New(s)} },
 	"move_replaces_target":   func(s *memory.Store) storage.Driver { return &replacingMover{memory.New(s)} },
+	"append_at_end":          func(s *memory.Store) storage.Driver { return &endAppender{memory.New(s)} },
+	"append_any_version":     func(s *memory.Store) storage.Driver { return &unversionedAppender{memory.New(s)} },
+}
+
+// endAppender appends at the object's end whatever the offset, as an O_APPEND write
+// would: nothing is ever cut.
+type endAppender struct{ *memory.Driver }
+
+func (d *endAppender) Append(ctx context.Context, key string, offset int64, r io.Reader, ifVersion string) (storage.Attributes, error) {
+	st, err := d.Stat(ctx, key)
+	if err != nil {
+		return storage.Attributes{}, err
+	}
+	if st.Size < offset {
+		return storage.Attributes{}, storage.NewError(storage.ErrPrecondition, "append", key, nil)
+	}
+	return d.Driver.Append(ctx, key, st.Size, r, ifVersion)
+}
+
+// unversionedAppender ignores the version an Append names.
+type unversionedAppender struct{ *memory.Driver }
+
+func (d *unversionedAppender) Append(ctx context.Context, key string, offset int64, r io.Reader, _ string) (storage.Attributes, error) {
+	return d.Driver.Append(ctx, key, offset, r, "")
 }
 
 // copyingMover "moves" by copying, and forgets to remove the source.

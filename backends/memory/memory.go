@@ -67,8 +67,9 @@ func New(store *Store) *Driver { return &Driver{store: store} }
 func Open() *storage.Bucket { return storage.NewBucket(New(NewStore())) }
 
 var (
-	_ storage.Driver = (*Driver)(nil)
-	_ storage.Mover  = (*Driver)(nil)
+	_ storage.Driver   = (*Driver)(nil)
+	_ storage.Mover    = (*Driver)(nil)
+	_ storage.Appender = (*Driver)(nil)
 )
 
 func (d *Driver) check(op, key string) error {
@@ -154,6 +155,38 @@ func (d *Driver) Move(ctx context.Context, src, dst string) (storage.Attributes,
 	delete(s.objects, src)
 	s.objects[dst] = obj
 	return obj.attributes(dst), nil
+}
+
+// Append implements storage.Appender. The bytes are read before the store is
+// touched, so a failing reader or a cancelled context changes nothing (which the
+// contract allows: it only promises the first offset bytes).
+func (d *Driver) Append(ctx context.Context, key string, offset int64, r io.Reader, ifVersion string) (storage.Attributes, error) {
+	if err := d.check("append", key); err != nil {
+		return storage.Attributes{}, err
+	}
+	var buf bytes.Buffer
+	if _, err := buf.ReadFrom(contextReader{ctx, r}); err != nil {
+		return storage.Attributes{}, err
+	}
+	s := d.store
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur, ok := s.objects[key]
+	switch {
+	case !ok:
+		return storage.Attributes{}, storage.NewError(storage.ErrNotFound, "append", key, nil)
+	case ifVersion != "" && cur.version != ifVersion:
+		return storage.Attributes{}, storage.NewError(storage.ErrPrecondition, "append", key, nil)
+	case int64(len(cur.data)) < offset:
+		return storage.Attributes{}, storage.NewError(storage.ErrPrecondition, "append", key, nil)
+	}
+	// A new slice: stored data is never mutated, since readers may hold it.
+	data := make([]byte, 0, offset+int64(buf.Len()))
+	data = append(append(data, cur.data[:offset]...), buf.Bytes()...)
+	s.counter++
+	obj := object{data: data, version: "m" + strconv.FormatUint(s.counter, 10), modTime: time.Now()}
+	s.objects[key] = obj
+	return obj.attributes(key), nil
 }
 
 // Stat implements storage.Driver.

@@ -169,5 +169,34 @@ func (b *Bucket) CanMove() bool {
 	return ok
 }
 
+// Append writes r after the first offset bytes of the existing object key, on
+// drivers that implement Appender (see there); other drivers answer ErrUnsupported
+// before anything is done.
+func (b *Bucket) Append(ctx context.Context, key string, offset int64, r io.Reader, ifVersion string) (Attributes, error) {
+	if err := b.checkKey("append", key); err != nil {
+		return Attributes{}, err
+	}
+	if offset < 0 {
+		return Attributes{}, NewError(ErrInvalidArgument, "append", key, errorString("negative offset"))
+	}
+	if r == nil {
+		return Attributes{}, NewError(ErrInvalidArgument, "append", key, errorString("nil reader"))
+	}
+	a, ok := b.driver.(Appender)
+	if !ok {
+		return Attributes{}, NewError(ErrUnsupported, "append", key, errorString("this backend cannot append to objects"))
+	}
+	if err := ctx.Err(); err != nil {
+		return Attributes{}, err
+	}
+	return a.Append(ctx, key, offset, r, ifVersion)
+}
+
+// CanAppend reports whether Append is supported.
+func (b *Bucket) CanAppend() bool {
+	_, ok := b.driver.(Appender)
+	return ok
+}
+
 // Close closes the driver.
 func (b *Bucket) Close() error { return b.driver.Close() }

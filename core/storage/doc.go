@@ -34,4 +34,8 @@
 //     (disk, SMB, memory). The engine uses it to make a finished one-part upload its
 //     content file; without it, Bucket.Move answers ErrUnsupported and the engine
 //     copies.
+//   - Appender: write after the first bytes of an existing object in place (disk,
+//     SMB, memory). The upload stream keeps a multi-request upload in one object
+//     with it; without it, each request's bytes go into an object of their own and
+//     are joined when the upload completes.
 package storage

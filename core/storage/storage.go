@@ -99,3 +99,29 @@ type Mover interface {
 	// during a Move may leave the bytes under both names, never under neither.
 	Move(ctx context.Context, src, dst string) (Attributes, error)
 }
+
+// Appender is an optional Driver extension for backends that can write after the
+// bytes of an existing object in place (a file). The upload stream builds a
+// resumable upload in one object with it, so that the upload's bytes are written
+// once however many requests bring them. Bucket.Append answers ErrUnsupported for a
+// driver without it. Like Mover, it is an interface rather than a capability flag so
+// that a wrapper must opt in.
+type Appender interface {
+	// Append cuts the object at key to offset bytes, writes the bytes of r after
+	// them, makes the object durable and returns its new Attributes (with a new
+	// Version). The object must exist (ErrNotFound), be at least offset bytes long
+	// and, when ifVersion is not empty, have that version (ErrPrecondition); a
+	// refused Append changes nothing. Two Appends of one key never interleave: the
+	// second fails with ErrPrecondition or waits for the first (and then, if it named
+	// the old version, fails too), across instances when SharedAcrossInstances.
+	//
+	// Unlike Put, Append is not atomic. Readers may see the bytes arrive, and an
+	// Append that fails after it began (its reader failed, its context ended, the
+	// process stopped) leaves the first offset bytes as they were but the object's
+	// length and every byte after offset undefined (and, if it changed any byte, its
+	// version too). Callers keep their own record of how much of the object they
+	// have committed and append at that offset again. An Append racing a replacing
+	// Put, a Move or a Delete of the same key may be lost to it: appending is for
+	// objects that one writer owns.
+	Append(ctx context.Context, key string, offset int64, r io.Reader, ifVersion string) (Attributes, error)
+}
