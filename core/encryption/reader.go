@@ -211,3 +211,41 @@ func Open(key Key, ciphertext []byte) ([]byte, error) {
 	}
 	return out.Bytes(), nil
 }
+
+// IntactSegments reads ciphertext from src, which starts where segment first of a
+// file with header h starts, and reports how many whole segments authenticate one
+// after the other, and whether they are followed by a final segment that
+// authenticates and ends src. It stops at the first segment that does not
+// authenticate: what follows a torn write is not trusted. It is how a writer that
+// appends to a file in place finds how much of an interrupted append survived;
+// err is only ever a failure to read src.
+func (h Header) IntactSegments(key Key, src io.Reader, first uint64) (whole uint64, final bool, err error) {
+	aead, err := h.aead(key)
+	if err != nil {
+		return 0, false, err
+	}
+	buf := make([]byte, h.seg)
+	var nonce [nonceSize]byte
+	for i := first; i < maxSegments; i++ {
+		full := h.fullCipherLen(i)
+		n, err := io.ReadFull(src, buf[:full])
+		switch {
+		case err == nil:
+			h.nonce(nonce[:], i, false)
+			if _, err := aead.Open(buf[:0], nonce[:], buf[:n], nil); err != nil {
+				return whole, false, nil
+			}
+			whole++
+		case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+			if n < TagSize {
+				return whole, false, nil
+			}
+			h.nonce(nonce[:], i, true)
+			_, err := aead.Open(buf[:0], nonce[:], buf[:n], nil)
+			return whole, err == nil, nil
+		default:
+			return whole, false, fmt.Errorf("encryption: reading segment %d: %w", i, err)
+		}
+	}
+	return whole, false, nil
+}
