@@ -18,7 +18,9 @@ import (
 // server, and lets the client resume from the offset the new server reports. (1 MiB:
 // httpapi's server-wide body limit currently refuses a declared length over 1 MiB
 // before a route's BodyLimit can raise it; see the report on that.)
-func TestGoTusClient(t *testing.T) {
+func TestGoTusClient(t *testing.T) { forEachMode(t, testGoTusClient) }
+
+func testGoTusClient(t *testing.T, newBackend func(testing.TB) *backend) {
 	size := 50_000_000
 	if testing.Short() {
 		size = 12_000_000

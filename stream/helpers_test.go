@@ -52,7 +52,8 @@ type recorder struct {
 	mu       sync.Mutex
 	puts     []string
 	moves    []string // "src -> dst"
-	putBytes int64
+	putBytes int64    // by puts and appends
+	appends  int
 	failPut  func(key string) error
 }
 
@@ -90,13 +91,30 @@ func (r *recorder) Move(ctx context.Context, src, dst string) (storage.Attribute
 	return a, err
 }
 
+// Append forwards storage.Appender (the disk driver has it), counting the bytes it
+// wrote with the puts'.
+func (r *recorder) Append(ctx context.Context, key string, offset int64, rd io.Reader, ifVersion string) (storage.Attributes, error) {
+	a, ok := r.Driver.(storage.Appender)
+	if !ok {
+		return storage.Attributes{}, storage.NewError(storage.ErrUnsupported, "append", key, nil)
+	}
+	attrs, err := a.Append(ctx, key, offset, rd, ifVersion)
+	if err == nil {
+		r.mu.Lock()
+		r.appends++
+		r.putBytes += attrs.Size - offset
+		r.mu.Unlock()
+	}
+	return attrs, err
+}
+
 func (r *recorder) written() (bytes int64, moves []string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.putBytes, append([]string(nil), r.moves...)
 }
 
-// noMover hides the recorder's Move, as a backend without storage.Mover (S3, SMB).
+// noMover hides the recorder's Move and Append, as a backend without either (S3).
 type noMover struct{ storage.Driver }
 
 func (r *recorder) putKeys(prefix string) []string {
@@ -134,6 +152,27 @@ func newBackend(t testing.TB) *backend {
 	rec := &recorder{Driver: d}
 	return &backend{rec: rec, bucket: storage.NewBucket(rec), clock: newClock(), auth: auth}
 }
+
+// forEachMode runs a test in both ways an upload can be stored: growing in place in
+// part 0 (newBackend: the disk driver appends), and as one part object per request
+// (the same disk driver with Append hidden, as on S3).
+func forEachMode(t *testing.T, test func(*testing.T, func(testing.TB) *backend)) {
+	t.Run("append", func(t *testing.T) { test(t, newBackend) })
+	t.Run("parts", func(t *testing.T) { test(t, newBackendWithoutAppend) })
+}
+
+// newBackendWithoutAppend is newBackend over a bucket that cannot append (but moves).
+func newBackendWithoutAppend(t testing.TB) *backend {
+	t.Helper()
+	be := newBackend(t)
+	be.bucket = storage.NewBucket(noAppender{be.rec})
+	return be
+}
+
+// noAppender hides the recorder's Append, forwarding Move.
+type noAppender struct{ *recorder }
+
+func (n noAppender) Append() {} // shadows recorder.Append: not a storage.Appender
 
 // newBackendWithoutMove is newBackend over a bucket that cannot rename objects.
 func newBackendWithoutMove(t testing.TB) *backend {

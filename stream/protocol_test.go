@@ -43,7 +43,9 @@ func TestOptionsAdvertisesExtensions(t *testing.T) {
 	}
 }
 
-func TestUploadInChunks(t *testing.T) {
+func TestUploadInChunks(t *testing.T) { forEachMode(t, testUploadInChunks) }
+
+func testUploadInChunks(t *testing.T, newBackend func(testing.TB) *backend) {
 	seg := encryption.DefaultSegmentSize
 	cases := []struct {
 		name   string
@@ -170,7 +172,9 @@ func TestProtocolErrors(t *testing.T) {
 	in.checkContent(conf, resultFromHeaders(t, last), data)
 }
 
-func TestChecksumAccepted(t *testing.T) {
+func TestChecksumAccepted(t *testing.T) { forEachMode(t, testChecksumAccepted) }
+
+func testChecksumAccepted(t *testing.T, newBackend func(testing.TB) *backend) {
 	be := newBackend(t)
 	in := be.start(t)
 	conf := in.conference("conf-a")
@@ -332,7 +336,9 @@ func TestLimits(t *testing.T) {
 	})
 }
 
-func TestDeferredLengthAndEmpty(t *testing.T) {
+func TestDeferredLengthAndEmpty(t *testing.T) { forEachMode(t, testDeferredLengthAndEmpty) }
+
+func testDeferredLengthAndEmpty(t *testing.T, newBackend func(testing.TB) *backend) {
 	be := newBackend(t)
 	in := be.start(t)
 	conf := in.conference("conf-a")
@@ -363,6 +369,10 @@ func TestDeferredLengthAndEmpty(t *testing.T) {
 }
 
 func TestCreationWithUploadAndDirectPath(t *testing.T) {
+	forEachMode(t, testCreationWithUploadAndDirectPath)
+}
+
+func testCreationWithUploadAndDirectPath(t *testing.T, newBackend func(testing.TB) *backend) {
 	be := newBackend(t)
 	in := be.start(t)
 	conf := in.conference("conf-a")
@@ -436,7 +446,9 @@ func TestHandoutUpload(t *testing.T) {
 
 // TestDamagedUpload: a record or a part changed in storage makes the upload answer
 // 410 (start again), never a panic or a wrong offset.
-func TestDamagedUpload(t *testing.T) {
+func TestDamagedUpload(t *testing.T) { forEachMode(t, testDamagedUpload) }
+
+func testDamagedUpload(t *testing.T, newBackend func(testing.TB) *backend) {
 	cases := []struct {
 		name   string
 		damage func(t *testing.T, be *backend, prefix string)

@@ -48,6 +48,12 @@ type record struct {
 	Header []byte `json:"header"`
 	// Secret is encryption.Seal(upload key, JSON of secret).
 	Secret []byte `json:"secret"`
+	// Append: the upload's ciphertext grows in place in part 0 (storage.Appender)
+	// instead of in one part object per request. Chosen at creation by what the
+	// backend can do; an upload keeps its mode. Part 0 may then hold bytes past what
+	// the tail names (an append whose request failed before the tail was written):
+	// they count only as far as they authenticate.
+	Append bool `json:"append,omitempty"`
 	// Adopting is set just before a one-part upload's part is renamed into the
 	// content file (engine.AdoptEncrypted): after a crash in between, a missing part
 	// is looked for there instead of being taken for an upload with no data.

@@ -22,7 +22,9 @@ import (
 // TestResumeAfterRestart stops the server in the middle of an upload and finishes it
 // with a new process's worth of objects (engine, store, handler, listener) over the
 // same storage.
-func TestResumeAfterRestart(t *testing.T) {
+func TestResumeAfterRestart(t *testing.T) { forEachMode(t, testResumeAfterRestart) }
+
+func testResumeAfterRestart(t *testing.T, newBackend func(testing.TB) *backend) {
 	be := newBackend(t)
 	a := be.start(t)
 	conf := a.conference("conf-a")
@@ -43,7 +45,9 @@ func TestResumeAfterRestart(t *testing.T) {
 
 // TestTwoInstances alternates the PATCHes of one upload between two servers sharing
 // the storage, and runs uploads on both at once.
-func TestTwoInstances(t *testing.T) {
+func TestTwoInstances(t *testing.T) { forEachMode(t, testTwoInstances) }
+
+func testTwoInstances(t *testing.T, newBackend func(testing.TB) *backend) {
 	be := newBackend(t)
 	a, b := be.start(t), be.start(t)
 	conf := a.conference("conf-a")
@@ -69,7 +73,9 @@ func TestTwoInstances(t *testing.T) {
 
 // TestConcurrentUploads runs several uploads at once, on two instances, each in
 // several chunks, and checks every result.
-func TestConcurrentUploads(t *testing.T) {
+func TestConcurrentUploads(t *testing.T) { forEachMode(t, testConcurrentUploads) }
+
+func testConcurrentUploads(t *testing.T, newBackend func(testing.TB) *backend) {
 	be := newBackend(t)
 	insts := []*instance{be.start(t), be.start(t)}
 	conf := insts[0].conference("conf-a")
@@ -127,7 +133,9 @@ func TestConcurrentUploads(t *testing.T) {
 // parts, what the server received is kept (whole segments and the sealed tail), the
 // client learns the offset with HEAD and sends the rest. Through the direct path
 // (a small upload in one PATCH) nothing is kept and the client starts again at 0.
-func TestInterruptedPatch(t *testing.T) {
+func TestInterruptedPatch(t *testing.T) { forEachMode(t, testInterruptedPatch) }
+
+func testInterruptedPatch(t *testing.T, newBackend func(testing.TB) *backend) {
 	cases := []struct {
 		name      string
 		directMax int64
@@ -202,7 +210,9 @@ func waitReleased(t *testing.T, be *backend, loc string) {
 // TestStaleTail simulates a crash between storing a part and replacing the tail: the
 // tail then names fewer segments than the parts hold, is ignored, and the offset is
 // the end of the parts, never earlier (no stored segment is written twice).
-func TestStaleTail(t *testing.T) {
+func TestStaleTail(t *testing.T) { forEachMode(t, testStaleTail) }
+
+func testStaleTail(t *testing.T, newBackend func(testing.TB) *backend) {
 	be := newBackend(t)
 	in := be.start(t)
 	conf := in.conference("conf-a")

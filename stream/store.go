@@ -112,6 +112,7 @@ func (s *store) NewUpload(ctx context.Context, fi handler.FileInfo) (handler.Upl
 	rec := &record{
 		Version: recordVersion, Conference: rs.conf, ID: id, Purpose: purposeName(p), Name: name,
 		Size: size, Created: now, Expires: now.Add(s.cfg.Expiry), Header: w.Header(), Secret: sealed,
+		Append: s.cfg.Bucket.CanAppend(),
 	}
 	u := &upload{s: s, conf: rs.conf, id: id, rec: rec, key: key, meta: fi.MetaData, owner: rs.owner, purpose: p}
 	if u.header, err = encryption.ParseHeader(rec.Header); err != nil {
@@ -279,14 +280,15 @@ type upload struct {
 	owner   string
 	purpose conference.Purpose
 
-	parts     []part
-	segments  uint64 // whole segments stored in parts
-	cipherLen int64  // bytes of those segments
-	plainSegs int64  // plaintext bytes in those segments
-	tail      []byte // plaintext after them (from the sealed tail object)
-	hasTail   bool   // a tail object exists (possibly stale)
-	final     bool   // the last part ends with the final segment: all data is stored
-	adopted   bool   // the one part is already the content file (see findAdopted)
+	parts       []part
+	segments    uint64 // whole segments stored in parts
+	cipherLen   int64  // bytes of those segments
+	plainSegs   int64  // plaintext bytes in those segments
+	tail        []byte // plaintext after them (from the sealed tail object)
+	hasTail     bool   // a tail object exists (possibly stale)
+	final       bool   // the last part ends with the final segment: all data is stored
+	adopted     bool   // the one part is already the content file (see findAdopted)
+	dataVersion string // of part 0, in append mode: the version the next Append names
 
 	stored *conference.Stored // set by the direct path
 }
@@ -323,6 +325,9 @@ func (u *upload) scan(ctx context.Context) error {
 		case name == tailObject:
 			u.hasTail = true
 		}
+	}
+	if u.rec.Append {
+		return u.scanAppended(ctx)
 	}
 	seg := int64(u.header.SegmentSize())
 	for i, p := range u.parts {
@@ -414,24 +419,31 @@ func (u *upload) damaged(format string, args ...any) error {
 // tail sealed after fewer segments is stale (the request that wrote a later part
 // failed before replacing it): its bytes are inside that part already.
 func (u *upload) readTail(ctx context.Context) ([]byte, error) {
+	segments, tail, ok, err := u.openTail(ctx)
+	if err != nil || !ok || segments != u.segments {
+		return nil, err
+	}
+	return tail, nil
+}
+
+// openTail reads the sealed tail: the segment count it follows and its bytes. ok is
+// false when there is no tail or it does not open.
+func (u *upload) openTail(ctx context.Context) (segments uint64, tail []byte, ok bool, err error) {
 	data, _, err := u.s.cfg.Bucket.ReadAll(ctx, u.prefix()+tailObject)
 	if errors.Is(err, storage.ErrNotFound) {
-		return nil, nil
+		return 0, nil, false, nil
 	}
 	if err != nil {
-		return nil, tusError(err)
+		return 0, nil, false, tusError(err)
 	}
 	plain, err := encryption.Open(u.key, data)
 	if err != nil || len(plain) < 8 {
 		// A tail that does not open is treated as missing: the client is asked for
 		// those bytes again. They never had a segment nonce, so nothing is reused.
 		u.s.log.Warn("upload tail does not open; ignoring it", slog.String("upload", binding(u.conf, u.id)))
-		return nil, nil
+		return 0, nil, false, nil
 	}
-	if binary.BigEndian.Uint64(plain) != u.segments {
-		return nil, nil
-	}
-	return plain[8:], nil
+	return binary.BigEndian.Uint64(plain), plain[8:], true, nil
 }
 
 // sealTail encodes a tail: the segment count it follows, then the bytes, sealed with

@@ -194,6 +194,11 @@ func (u *upload) appendData(ctx context.Context, src io.Reader) (int64, error) {
 		u.addPart(pp, segs, final)
 	}
 	if final {
+		if u.rec.Append {
+			// The tail stays until the upload is finished: it names the segments
+			// before this request's, so that a reload checks only those after them.
+			return u.offset() - before, nil
+		}
 		// The tail's bytes are in the final segment now. A tail left behind (this
 		// delete failing) is ignored: a final part makes the upload complete.
 		if err := u.setTail(ctx, nil); err != nil {
@@ -212,15 +217,20 @@ func boolToUint(b bool) uint64 {
 	return 0
 }
 
-// addPart records a part that is now stored: whole segments up to end, and the final
-// segment too when final.
+// addPart records a part that is now stored (or the bytes now appended to part 0):
+// whole segments up to end, and the final segment too when final.
 func (u *upload) addPart(pp *partPut, end uint64, final bool) {
-	first := pp.first
-	segBytes := pp.size
-	if first == 0 {
+	segBytes := pp.size - pp.offset
+	switch {
+	case pp.appended:
+		u.parts[0].size = pp.size
+	case pp.first == 0:
 		segBytes -= encryption.HeaderSize
+		fallthrough
+	default:
+		u.parts = append(u.parts, part{key: pp.key, first: pp.first, size: pp.size})
 	}
-	u.parts = append(u.parts, part{key: pp.key, first: first, size: pp.size})
+	u.dataVersion = pp.version
 	u.segments = end
 	u.cipherLen += segBytes
 	u.tail = nil // its bytes are in the part now
@@ -234,10 +244,10 @@ func (u *upload) addPart(pp *partPut, end uint64, final bool) {
 }
 
 // setTail replaces the sealed tail (or removes it when the data ends on a segment
-// boundary).
+// boundary, except in append mode, where the tail is the commit record of part 0).
 func (u *upload) setTail(ctx context.Context, tail []byte) error {
 	key := u.prefix() + tailObject
-	if len(tail) == 0 {
+	if len(tail) == 0 && !u.rec.Append {
 		if !u.hasTail {
 			return nil
 		}
@@ -262,13 +272,18 @@ func (u *upload) setTail(ctx context.Context, tail []byte) error {
 // partPut is a part object being written: the segment writer feeds a pipe that a
 // create-only put drains. Part 0 begins with the file's header, so that the parts
 // concatenated are the content file and a one-part upload can become it by a rename.
+// In append mode the pipe is drained by an Append to part 0 instead, once part 0
+// exists.
 type partPut struct {
-	key   string
-	first uint64
-	pw    *io.PipeWriter
-	w     *encryption.Writer
-	done  chan error
-	size  int64 // bytes stored, once done
+	key      string
+	first    uint64
+	appended bool  // an Append to part 0 at offset
+	offset   int64 // where this put's bytes start in the object
+	pw       *io.PipeWriter
+	w        *encryption.Writer
+	done     chan error
+	size     int64  // the object's size, once done
+	version  string // the object's version, once done
 }
 
 func (u *upload) startPart(ctx context.Context, first uint64) (*partPut, error) {
@@ -278,6 +293,16 @@ func (u *upload) startPart(ctx context.Context, first uint64) (*partPut, error) 
 		return nil, err
 	}
 	pp := &partPut{key: u.prefix() + partName(first), first: first, pw: pw, w: w, done: make(chan error, 1)}
+	if u.rec.Append && len(u.parts) == 1 {
+		pp.key, pp.appended, pp.offset = u.parts[0].key, true, u.segmentStart(first)
+		go func() {
+			attrs, err := u.s.cfg.Bucket.Append(ctx, pp.key, pp.offset, pr, u.dataVersion)
+			pr.CloseWithError(errors.New("append ended")) // unblocks the writer if the append gave up
+			pp.size, pp.version = attrs.Size, attrs.Version
+			pp.done <- err
+		}()
+		return pp, nil
+	}
 	var body io.Reader = pr
 	if first == 0 {
 		body = io.MultiReader(bytes.NewReader(u.rec.Header), pr)
@@ -286,7 +311,7 @@ func (u *upload) startPart(ctx context.Context, first uint64) (*partPut, error) 
 	go func() {
 		attrs, err := u.s.cfg.Bucket.Put(ctx, pp.key, body, storage.PutOptions{Condition: cond, Size: -1})
 		pr.CloseWithError(errors.New("put ended")) // unblocks the writer if the put gave up
-		pp.size = attrs.Size
+		pp.size, pp.version = attrs.Size, attrs.Version
 		pp.done <- err
 	}()
 	return pp, nil
@@ -298,7 +323,8 @@ func (pp *partPut) abort(err error) { pp.pw.CloseWithError(err) }
 func (pp *partPut) wait() error {
 	err := <-pp.done
 	if errors.Is(err, storage.ErrPrecondition) {
-		// Only a second writer that got past the lock can have made this part.
+		// Only a second writer that got past the lock can have made this part (or
+		// changed part 0 since this request read its version).
 		return errStorageConflict
 	}
 	return err

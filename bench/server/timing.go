@@ -119,6 +119,20 @@ func (t *timingDriver) Move(ctx context.Context, src, dst string) (storage.Attri
 	return a, err
 }
 
+// Append forwards storage.Appender, as lecternd's disk backend has it: without it a
+// multi-PATCH upload would be kept in one part per PATCH and joined at the end.
+func (t *timingDriver) Append(ctx context.Context, key string, offset int64, r io.Reader, ifVersion string) (storage.Attributes, error) {
+	a, ok := t.Driver.(storage.Appender)
+	if !ok {
+		return storage.Attributes{}, storage.NewError(storage.ErrUnsupported, "append", key, nil)
+	}
+	wr := &waitReader{r: r}
+	t0 := time.Now()
+	attrs, err := a.Append(ctx, key, offset, wr, ifVersion)
+	t.add("append", key, attrs.Size-offset, time.Since(t0)-wr.wait)
+	return attrs, err
+}
+
 type timedBody struct {
 	io.ReadCloser
 	t   *timingDriver
