@@ -12,7 +12,7 @@ import (
 )
 
 // BenchmarkUpload measures a 32 MiB upload through the endpoint (TLS, auth, tusd,
-// encryption, parts, rename or join) against writing the same bytes straight to the same disk
+// encryption, part 0, append or join, rename) against writing the same bytes straight to the same disk
 // backend; compare the two MB/s figures of one run.
 //
 //	go test -run '^$' -bench Upload -benchtime 5x ./stream
@@ -29,14 +29,23 @@ func BenchmarkUpload(b *testing.B) {
 			}
 		}
 	})
-	// The direct path is off, so that every side goes through parts: one PATCH (the
-	// part is renamed into the content file), 8 MiB and 1 MiB PATCHes (joined).
+	// The direct path is off, so that every side goes through part 0: one PATCH (the
+	// part is renamed into the content file), 8 MiB and 1 MiB PATCHes (appended to
+	// part 0 in place, then renamed; "-parts": the same disk driver with Append
+	// hidden, as on a backend without it: one part per PATCH, joined at the end).
 	for _, tc := range []struct {
-		name  string
-		chunk int
-	}{{"tus-one-patch", size}, {"tus-8MiB-patches", 8 << 20}, {"tus-1MiB-patches", 1 << 20}} {
+		name    string
+		chunk   int
+		backend func(testing.TB) *backend
+	}{
+		{"tus-one-patch", size, newBackend},
+		{"tus-8MiB-patches", 8 << 20, newBackend},
+		{"tus-8MiB-patches-parts", 8 << 20, newBackendWithoutAppend},
+		{"tus-1MiB-patches", 1 << 20, newBackend},
+		{"tus-1MiB-patches-parts", 1 << 20, newBackendWithoutAppend},
+	} {
 		b.Run(tc.name, func(b *testing.B) {
-			be := newBackend(b)
+			be := tc.backend(b)
 			in := be.start(b, withLimits(bigLimits()), withStream(func(c *Config) { c.DirectMax = -1 }))
 			conf := in.conference("conf-a")
 			tok := in.token(httpapi.RolePresenter, conf, "alice")
