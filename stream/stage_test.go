@@ -7,7 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
+	"testing/synctest"
 
 	"github.com/lectern/lectern/backends/memory"
 	"github.com/lectern/lectern/core/encryption"
@@ -46,6 +46,10 @@ func (h *heldBody) Read(p []byte) (int, error) {
 // A checksum PATCH whose stage put fails early must not return while the body is
 // still being read and hashed: the body is tusd's again once WriteChunk returns.
 func TestWriteVerifiedFailedPutStopsReading(t *testing.T) {
+	synctest.Test(t, testWriteVerifiedFailedPutStopsReading)
+}
+
+func testWriteVerifiedFailedPutStopsReading(t *testing.T) {
 	body := &heldBody{reading: make(chan struct{}), release: make(chan struct{})}
 	key, err := encryption.NewKey()
 	if err != nil {
@@ -64,11 +68,14 @@ func TestWriteVerifiedFailedPutStopsReading(t *testing.T) {
 		result <- err
 	}()
 	<-body.reading
-	// A wait can only let a broken store pass here, never fail a correct one.
+	// Every other goroutine of the bubble is now blocked for good: if
+	// writeVerified had returned, its answer would be waiting.
+	synctest.Wait()
 	select {
 	case err := <-result:
+		close(body.release) // so that the bubble can end
 		t.Fatalf("writeVerified returned (%v) while the body was still being read", err)
-	case <-time.After(200 * time.Millisecond):
+	default:
 	}
 	close(body.release)
 	if err := <-result; !errors.Is(err, errUnavailable) {

@@ -12,7 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
+	"testing/synctest"
 
 	"github.com/lectern/lectern/backends/memory"
 	"github.com/lectern/lectern/core/conference"
@@ -171,29 +171,36 @@ func (h *heldReader) Read(p []byte) (int, error) {
 // caller's reader: the caller owns it again, and bytes read afterwards were taken
 // from the quota after the failure had given the quota back (a leak, and a data race
 // on the count).
+//
+// It runs in a synctest bubble: synctest.Wait returns once every other goroutine
+// is blocked for good, so "has StoreContent returned?" is asked at the one moment
+// when the answer can no longer change, without a timed window.
 func TestStoreContentFailedPutStopsReading(t *testing.T) {
-	src := &heldReader{reading: make(chan struct{}), release: make(chan struct{}), n: 1000}
-	e := quotaEngine(t, refusingPut{Driver: memory.New(memory.NewStore()), reading: src.reading})
-	result := make(chan error, 1)
-	go func() {
-		_, err := e.StoreContent(t.Context(), "quota", conference.SlideContent, "png", src, -1)
-		result <- err
-	}()
-	<-src.reading
-	// A wait can only let a broken engine pass here, never fail a correct one.
-	select {
-	case err := <-result:
-		t.Fatalf("StoreContent returned (%v) while its reader was still being read", err)
-	case <-time.After(200 * time.Millisecond):
-	}
-	close(src.release)
-	if err := <-result; !errors.Is(err, storage.ErrUnavailable) {
-		t.Fatalf("store on a refusing backend: %v, want ErrUnavailable", err)
-	}
-	// All 1500 bytes of the quota are free again.
-	if err := e.CheckUpload(t.Context(), "quota", conference.SlideContent, 1000); err != nil {
-		t.Fatal(err)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		src := &heldReader{reading: make(chan struct{}), release: make(chan struct{}), n: 1000}
+		e := quotaEngine(t, refusingPut{Driver: memory.New(memory.NewStore()), reading: src.reading})
+		result := make(chan error, 1)
+		go func() {
+			_, err := e.StoreContent(t.Context(), "quota", conference.SlideContent, "png", src, -1)
+			result <- err
+		}()
+		<-src.reading
+		synctest.Wait()
+		select {
+		case err := <-result:
+			close(src.release) // so that the bubble can end
+			t.Fatalf("StoreContent returned (%v) while its reader was still being read", err)
+		default:
+		}
+		close(src.release)
+		if err := <-result; !errors.Is(err, storage.ErrUnavailable) {
+			t.Fatalf("store on a refusing backend: %v, want ErrUnavailable", err)
+		}
+		// All 1500 bytes of the quota are free again.
+		if err := e.CheckUpload(t.Context(), "quota", conference.SlideContent, 1000); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 // heldList holds the first listing under prefix until released.
@@ -298,33 +305,35 @@ func TestStoreEncryptedSizeMustMatch(t *testing.T) {
 
 // Concurrent first uses of a conference share one open; a caller that gives up must
 // not fail the others, and gets its own context's error at once.
+// In a synctest bubble, synctest.Wait makes sure the second caller has joined the
+// shared open (it is blocked waiting for it) before the first gives up.
 func TestSharedOpenSurvivesAGivingUpCaller(t *testing.T) {
-	held := heldList{Driver: memory.New(memory.NewStore()), prefix: layout.ContentRoot + "/", first: &atomic.Bool{},
-		entered: make(chan struct{}), release: make(chan struct{})}
-	e := quotaEngine(t, held)
-	impatient, cancel := context.WithCancel(t.Context())
-	first := make(chan error, 1)
-	go func() {
-		_, err := e.GetConference(impatient, "quota")
-		first <- err
-	}()
-	<-held.entered // the shared open is under way
-	second := make(chan error, 1)
-	go func() {
-		_, err := e.GetConference(t.Context(), "quota")
-		second <- err
-	}()
-	// Let the second caller join the shared open; a pause can only let a broken
-	// engine pass, never fail a correct one.
-	time.Sleep(200 * time.Millisecond)
-	cancel()
-	if err := <-first; !errors.Is(err, context.Canceled) {
-		t.Errorf("caller that gave up: %v, want context.Canceled", err)
-	}
-	close(held.release)
-	if err := <-second; err != nil {
-		t.Fatalf("caller that waited on a shared open failed with the other's cancellation: %v", err)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		held := heldList{Driver: memory.New(memory.NewStore()), prefix: layout.ContentRoot + "/", first: &atomic.Bool{},
+			entered: make(chan struct{}), release: make(chan struct{})}
+		e := quotaEngine(t, held)
+		impatient, cancel := context.WithCancel(t.Context())
+		first := make(chan error, 1)
+		go func() {
+			_, err := e.GetConference(impatient, "quota")
+			first <- err
+		}()
+		<-held.entered // the shared open is under way
+		second := make(chan error, 1)
+		go func() {
+			_, err := e.GetConference(t.Context(), "quota")
+			second <- err
+		}()
+		synctest.Wait()
+		cancel()
+		if err := <-first; !errors.Is(err, context.Canceled) {
+			t.Errorf("caller that gave up: %v, want context.Canceled", err)
+		}
+		close(held.release)
+		if err := <-second; err != nil {
+			t.Fatalf("caller that waited on a shared open failed with the other's cancellation: %v", err)
+		}
+	})
 }
 
 // countingPuts counts puts under the metadata root.
