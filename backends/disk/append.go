@@ -40,15 +40,8 @@ func (d *Driver) Append(ctx context.Context, key string, offset int64, r io.Read
 	if _, err := f.Seek(offset, io.SeekStart); err != nil {
 		return storage.Attributes{}, classify("append", key, err)
 	}
-	w := &ctxWriter{ctx: ctx, f: f}
-	bp := copyBufferPool.Get().(*[]byte)
-	_, err = io.CopyBuffer(w, r, *bp)
-	copyBufferPool.Put(bp)
-	if err != nil {
-		if w.err == nil && storage.KindOf(err) == nil && !isContextErr(err) {
-			return storage.Attributes{}, storage.NewError(storage.ErrUnavailable, "append", key, fmt.Errorf("reading the bytes to append: %w", err))
-		}
-		return storage.Attributes{}, classify("append", key, err)
+	if _, err := copyInto(ctx, "append", key, f, r); err != nil {
+		return storage.Attributes{}, err
 	}
 	if err := f.Sync(); err != nil {
 		return storage.Attributes{}, classify("append", key, err)

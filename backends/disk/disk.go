@@ -154,21 +154,9 @@ func (d *Driver) Put(ctx context.Context, key string, r io.Reader, opts storage.
 
 // writeTemp copies r into the temporary file, gives it a version and makes it durable.
 func (d *Driver) writeTemp(ctx context.Context, key, tmp string, f *os.File, r io.Reader) (storage.Attributes, error) {
-	// The writer records its own failures, so that any other error is the reader's;
-	// wrapping the reader instead would hide its WriterTo (a bytes.Reader, a file)
-	// and force a copy through the buffer.
-	w := &ctxWriter{ctx: ctx, f: f}
-	bp := copyBufferPool.Get().(*[]byte)
-	n, err := io.CopyBuffer(w, r, *bp)
-	copyBufferPool.Put(bp)
+	n, err := copyInto(ctx, "put", key, f, r)
 	if err != nil {
-		if w.err == nil && storage.KindOf(err) == nil && !isContextErr(err) {
-			// The caller's reader failed (a dropped upload, say). The put did not happen
-			// and may succeed with a fresh reader, so it is reported as unavailable,
-			// with the reader's error as the cause.
-			return storage.Attributes{}, storage.NewError(storage.ErrUnavailable, "put", key, fmt.Errorf("reading the object's bytes: %w", err))
-		}
-		return storage.Attributes{}, classify("put", key, err)
+		return storage.Attributes{}, err
 	}
 	version, err := d.stampVersion(f, tmp)
 	if err != nil {
@@ -346,6 +334,28 @@ func (d *Driver) Delete(ctx context.Context, key string) error {
 
 func conflictError(key, why string) error {
 	return storage.NewError(storage.ErrInvalidArgument, "put", key, fmt.Errorf("the disk backend cannot store this key: %s", why))
+}
+
+// copyInto copies r into f at f's offset, through a pooled buffer, and classifies a
+// failure as the file's (by its cause) or the reader's.
+func copyInto(ctx context.Context, op, key string, f *os.File, r io.Reader) (int64, error) {
+	// The writer records its own failures, so that any other error is the reader's;
+	// wrapping the reader instead would hide its WriterTo (a bytes.Reader, a file)
+	// and force a copy through the buffer.
+	w := &ctxWriter{ctx: ctx, f: f}
+	bp := copyBufferPool.Get().(*[]byte)
+	n, err := io.CopyBuffer(w, r, *bp)
+	copyBufferPool.Put(bp)
+	if err == nil {
+		return n, nil
+	}
+	if w.err == nil && storage.KindOf(err) == nil && !isContextErr(err) {
+		// The caller's reader failed (a dropped upload, say). The write did not
+		// happen and may succeed with a fresh reader, so it is reported as
+		// unavailable, with the reader's error as the cause.
+		return n, storage.NewError(storage.ErrUnavailable, op, key, fmt.Errorf("reading the object's bytes: %w", err))
+	}
+	return n, classify(op, key, err)
 }
 
 // ctxWriter writes to a file in bounded chunks, checking the context before each, so a

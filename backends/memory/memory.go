@@ -87,8 +87,8 @@ func (d *Driver) Put(ctx context.Context, key string, r io.Reader, opts storage.
 	if err := d.check("put", key); err != nil {
 		return storage.Attributes{}, err
 	}
-	var buf bytes.Buffer
-	if _, err := buf.ReadFrom(contextReader{ctx, r}); err != nil {
+	buf, err := readAll(ctx, r)
+	if err != nil {
 		return storage.Attributes{}, err
 	}
 	s := d.store
@@ -101,10 +101,22 @@ func (d *Driver) Put(ctx context.Context, key string, r io.Reader, opts storage.
 	if opts.IfVersion != "" && (!exists || cur.version != opts.IfVersion) {
 		return storage.Attributes{}, storage.NewError(storage.ErrPrecondition, "put", key, nil)
 	}
+	return s.store(key, buf), nil
+}
+
+// store sets key's object to data with a new version; the caller holds s.mu.
+func (s *Store) store(key string, data []byte) storage.Attributes {
 	s.counter++
-	obj := object{data: buf.Bytes(), version: "m" + strconv.FormatUint(s.counter, 10), modTime: time.Now()}
+	obj := object{data: data, version: "m" + strconv.FormatUint(s.counter, 10), modTime: time.Now()}
 	s.objects[key] = obj
-	return obj.attributes(key), nil
+	return obj.attributes(key)
+}
+
+// readAll reads r to the end, stopping once ctx is done.
+func readAll(ctx context.Context, r io.Reader) ([]byte, error) {
+	var buf bytes.Buffer
+	_, err := buf.ReadFrom(contextReader{ctx, r})
+	return buf.Bytes(), err
 }
 
 func (o object) attributes(key string) storage.Attributes {
@@ -164,8 +176,8 @@ func (d *Driver) Append(ctx context.Context, key string, offset int64, r io.Read
 	if err := d.check("append", key); err != nil {
 		return storage.Attributes{}, err
 	}
-	var buf bytes.Buffer
-	if _, err := buf.ReadFrom(contextReader{ctx, r}); err != nil {
+	buf, err := readAll(ctx, r)
+	if err != nil {
 		return storage.Attributes{}, err
 	}
 	s := d.store
@@ -181,12 +193,9 @@ func (d *Driver) Append(ctx context.Context, key string, offset int64, r io.Read
 		return storage.Attributes{}, storage.NewError(storage.ErrPrecondition, "append", key, nil)
 	}
 	// A new slice: stored data is never mutated, since readers may hold it.
-	data := make([]byte, 0, offset+int64(buf.Len()))
-	data = append(append(data, cur.data[:offset]...), buf.Bytes()...)
-	s.counter++
-	obj := object{data: data, version: "m" + strconv.FormatUint(s.counter, 10), modTime: time.Now()}
-	s.objects[key] = obj
-	return obj.attributes(key), nil
+	data := make([]byte, 0, offset+int64(len(buf)))
+	data = append(append(data, cur.data[:offset]...), buf...)
+	return s.store(key, data), nil
 }
 
 // Stat implements storage.Driver.
