@@ -17,6 +17,10 @@
 //     rename that fails when the target exists: go-smb2's Rename always sets
 //     ReplaceIfExists and offers no other way to send FileRenameInformation, and an
 //     exclusive create of the key's own name would make a half-written file visible.
+//   - An append (storage.Appender, append.go) is the one change that writes into the
+//     key's file itself. The key's lock guards only its version checks and stamps; a
+//     second dot-named file, the append claim, renewed while the bytes flow, keeps a
+//     second append of the key out for however long the transfer lasts.
 //   - Versions are the file's creation time, last-write time and size; the last-write
 //     time of every put is stamped with random sub-second digits, so that two puts in
 //     the same clock tick cannot produce one version.

@@ -29,8 +29,9 @@ func (e *readerError) Error() string { return e.err.Error() }
 func (e *readerError) Unwrap() error { return e.err }
 
 // upload copies r into f from offset 0, with up to inflight writes in flight. It stops
-// at the first error, or when ctx ends, after the writes in flight have finished.
-func upload(ctx context.Context, f *smb2.File, r io.Reader, inflight int, sizeHint int64) (int64, error) {
+// at the first error, or when ctx ends, after the writes in flight have finished. f is
+// an *smb2.File, or an io.OffsetWriter over one (Append writes after an offset).
+func upload(ctx context.Context, f io.WriterAt, r io.Reader, inflight int, sizeHint int64) (int64, error) {
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex
