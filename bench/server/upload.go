@@ -187,7 +187,7 @@ func (e *env) uploadPhase(ctx context.Context) error {
 	for i, d := range last {
 		lastS[i] = d.Seconds()
 	}
-	e.rep.printf("\nThe completing %s PATCH of lecternd (writes its segments, then joins the parts into the content file) took %s s.\n\n",
+	e.rep.printf("\nThe completing %s PATCH of lecternd (appends its segments and the final one to part 0, which it renames into the content file) took %s s.\n\n",
 		human(chunk), lastS.cell("%.2f"))
 	row := func(a, b string, target float64) {
 		e.rep.ratioRow(a+" vs "+b, tp[a].cell("%.0f"), tp[b].cell("%.0f"), ratios(tp[a], tp[b]), target)
