@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -73,7 +74,20 @@ func (s *Server) observe(c *gin.Context) {
 	if err := c.Errors.Last(); err != nil {
 		attrs = append(attrs, slog.String("error", err.Error()))
 	}
-	s.logger.LogAttrs(c.Request.Context(), level, "request", attrs...)
+	logRecord(c.Request.Context(), s.logger.Handler(), level, "request", attrs)
+}
+
+// logRecord is Logger.LogAttrs without the source lookup: LogAttrs walks the stack
+// (runtime.Callers) for every record, whether or not the handler prints the source,
+// which was 1.7 % of the server's CPU in the small-GET benchmark. The request log's
+// source is always this middleware, so the line loses nothing.
+func logRecord(ctx context.Context, h slog.Handler, level slog.Level, msg string, attrs []slog.Attr) {
+	if !h.Enabled(ctx, level) {
+		return
+	}
+	r := slog.NewRecord(time.Now(), level, msg, 0)
+	r.AddAttrs(attrs...)
+	_ = h.Handle(ctx, r)
 }
 
 var quietRoutes = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true}
