@@ -130,6 +130,10 @@ func TestSuiteCatchesBrokenBackends(t *testing.T) {
 			"append/racing_appends_one_version",
 			"append/other_instance_old_version_refused",
 		}},
+		{"compose_replaces_target", []string{
+			"compose/existing_destination_is_precondition",
+			"compose/racing_composes_one_destination",
+		}},
 		{"visible_temp_files", []string{
 			"put/reader_fails_midway_creates_nothing",
 			"cancellation/put_cancelled_midway_creates_nothing",

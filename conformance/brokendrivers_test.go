@@ -24,23 +24,35 @@ import (
 // brokenDrivers maps a name to a constructor over a shared store.
 var brokenDrivers = map[string]func(*memory.Store) storage.Driver{
 	// correct is the control: the unbroken memory driver, which must pass.
-	"correct":                func(s *memory.Store) storage.Driver { return memory.New(s) },
-	"non_atomic_put":         func(s *memory.Store) storage.Driver { return &inPlacePut{memory.New(s)} },
-	"unlocked_conditional":   func(s *memory.Store) storage.Driver { return &checkThenWrite{memory.New(s)} },
-	"unordered_list":         func(s *memory.Store) storage.Driver { return &reversedList{memory.New(s)} },
-	"range_off_by_one":       func(s *memory.Store) storage.Driver { return &rangeOffByOne{memory.New(s)} },
-	"unclassified_not_found": func(s *memory.Store) storage.Driver { return &plainNotFound{memory.New(s)} },
-	"delete_missing_errors":  func(s *memory.Store) storage.Driver { return &strictDelete{memory.New(s)} },
-	"stale_version_accepted": func(s *memory.Store) storage.Driver { return &ignoresVersion{memory.New(s)} },
-	"content_hash_version":   func(s *memory.Store) storage.Driver { return &hashVersion{Driver: memory.New(s)} },
-	"ignores_cancellation":   func(s *memory.Store) storage.Driver { return &noCancel{memory.New(s)} },
-	"visible_temp_files":     func(s *memory.Store) storage.Driver { return &leaksTemp{memory.New(s)} },
-	"trusts_size_hint":       func(s *memory.Store) storage.Driver { return &trustsSize{memory.New(s)} },
-	"undeclared_file_tree":   func(s *memory.Store) storage.Driver { return &fileTree{memory.New(s)} },
-	"move_keeps_source":      func(s *memory.Store) storage.Driver { return &copyingMover{memory.New(s)} },
-	"move_replaces_target":   func(s *memory.Store) storage.Driver { return &replacingMover{memory.New(s)} },
-	"append_at_end":          func(s *memory.Store) storage.Driver { return &endAppender{memory.New(s)} },
-	"append_any_version":     func(s *memory.Store) storage.Driver { return &unversionedAppender{memory.New(s)} },
+	"correct":                 func(s *memory.Store) storage.Driver { return memory.New(s) },
+	"non_atomic_put":          func(s *memory.Store) storage.Driver { return &inPlacePut{memory.New(s)} },
+	"unlocked_conditional":    func(s *memory.Store) storage.Driver { return &checkThenWrite{memory.New(s)} },
+	"unordered_list":          func(s *memory.Store) storage.Driver { return &reversedList{memory.New(s)} },
+	"range_off_by_one":        func(s *memory.Store) storage.Driver { return &rangeOffByOne{memory.New(s)} },
+	"unclassified_not_found":  func(s *memory.Store) storage.Driver { return &plainNotFound{memory.New(s)} },
+	"delete_missing_errors":   func(s *memory.Store) storage.Driver { return &strictDelete{memory.New(s)} },
+	"stale_version_accepted":  func(s *memory.Store) storage.Driver { return &ignoresVersion{memory.New(s)} },
+	"content_hash_version":    func(s *memory.Store) storage.Driver { return &hashVersion{Driver: memory.New(s)} },
+	"ignores_cancellation":    func(s *memory.Store) storage.Driver { return &noCancel{memory.New(s)} },
+	"visible_temp_files":      func(s *memory.Store) storage.Driver { return &leaksTemp{memory.New(s)} },
+	"trusts_size_hint":        func(s *memory.Store) storage.Driver { return &trustsSize{memory.New(s)} },
+	"undeclared_file_tree":    func(s *memory.Store) storage.Driver { return &fileTree{memory.New(s)} },
+	"move_keeps_source":       func(s *memory.Store) storage.Driver { return &copyingMover{memory.New(s)} },
+	"move_replaces_target":    func(s *memory.Store) storage.Driver { return &replacingMover{memory.New(s)} },
+	"append_at_end":           func(s *memory.Store) storage.Driver { return &endAppender{memory.New(s)} },
+	"append_any_version":      func(s *memory.Store) storage.Driver { return &unversionedAppender{memory.New(s)} },
+	"compose_replaces_target": func(s *memory.Store) storage.Driver { return &replacingComposer{memory.New(s)} },
+}
+
+// replacingComposer composes over an existing destination, as a multipart upload
+// completed without If-None-Match would.
+type replacingComposer struct{ *memory.Driver }
+
+func (d *replacingComposer) Compose(ctx context.Context, dst string, srcs []string) (storage.Attributes, error) {
+	if err := d.Delete(ctx, dst); err != nil {
+		return storage.Attributes{}, err
+	}
+	return d.Driver.Compose(ctx, dst, srcs)
 }
 
 // endAppender appends at the object's end whatever the offset, as an O_APPEND write

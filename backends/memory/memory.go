@@ -70,6 +70,7 @@ var (
 	_ storage.Driver   = (*Driver)(nil)
 	_ storage.Mover    = (*Driver)(nil)
 	_ storage.Appender = (*Driver)(nil)
+	_ storage.Composer = (*Driver)(nil)
 )
 
 func (d *Driver) check(op, key string) error {
@@ -197,6 +198,34 @@ func (d *Driver) Append(ctx context.Context, key string, offset int64, r io.Read
 	data = append(append(data, cur.data[:offset]...), buf...)
 	return s.store(key, data), nil
 }
+
+// Compose implements storage.Composer under the store's lock.
+func (d *Driver) Compose(ctx context.Context, dst string, srcs []string) (storage.Attributes, error) {
+	if err := d.check("compose", dst); err != nil {
+		return storage.Attributes{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return storage.Attributes{}, err
+	}
+	s := d.store
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, exists := s.objects[dst]; exists {
+		return storage.Attributes{}, storage.NewError(storage.ErrPrecondition, "compose", dst, nil)
+	}
+	var data []byte
+	for _, src := range srcs {
+		obj, ok := s.objects[src]
+		if !ok {
+			return storage.Attributes{}, storage.NewError(storage.ErrNotFound, "compose", src, nil)
+		}
+		data = append(data, obj.data...)
+	}
+	return s.store(dst, data), nil
+}
+
+// ComposeLimits implements storage.Composer: the memory driver has none.
+func (d *Driver) ComposeLimits() (int64, int) { return 0, 0 }
 
 // Stat implements storage.Driver.
 func (d *Driver) Stat(ctx context.Context, key string) (storage.Attributes, error) {

@@ -198,5 +198,45 @@ func (b *Bucket) CanAppend() bool {
 	return ok
 }
 
+// Compose creates dst from the bytes of srcs, on drivers that implement Composer
+// (see there); other drivers answer ErrUnsupported before anything is done.
+func (b *Bucket) Compose(ctx context.Context, dst string, srcs []string) (Attributes, error) {
+	if err := b.checkKey("compose", dst); err != nil {
+		return Attributes{}, err
+	}
+	if len(srcs) == 0 {
+		return Attributes{}, NewError(ErrInvalidArgument, "compose", dst, errorString("no sources"))
+	}
+	for _, src := range srcs {
+		if err := b.checkKey("compose", src); err != nil {
+			return Attributes{}, err
+		}
+		if src == dst || b.caps.CaseInsensitive && strings.EqualFold(src, dst) {
+			return Attributes{}, NewError(ErrInvalidArgument, "compose", dst, errorString("the destination is one of the sources"))
+		}
+	}
+	c, ok := b.driver.(Composer)
+	if !ok {
+		return Attributes{}, NewError(ErrUnsupported, "compose", dst, errorString("this backend cannot compose objects"))
+	}
+	if _, most := c.ComposeLimits(); most > 0 && len(srcs) > most {
+		return Attributes{}, NewError(ErrInvalidArgument, "compose", dst, fmt.Errorf("%d sources, over this backend's limit of %d", len(srcs), most))
+	}
+	if err := ctx.Err(); err != nil {
+		return Attributes{}, err
+	}
+	return c.Compose(ctx, dst, srcs)
+}
+
+// ComposeLimits returns the driver's Composer limits; ok is false without Composer.
+func (b *Bucket) ComposeLimits() (minSourceSize int64, maxSources int, ok bool) {
+	c, ok := b.driver.(Composer)
+	if !ok {
+		return 0, 0, false
+	}
+	minSourceSize, maxSources = c.ComposeLimits()
+	return minSourceSize, maxSources, true
+}
+
 // Close closes the driver.
 func (b *Bucket) Close() error { return b.driver.Close() }

@@ -38,4 +38,7 @@
 //     SMB, memory). The upload stream keeps a multi-request upload in one object
 //     with it; without it, each request's bytes go into an object of their own and
 //     are joined when the upload completes.
+//   - Composer: create an object from the concatenation of others inside the storage
+//     (S3). The engine uses it to make a finished multi-part upload its content file
+//     without the bytes passing through the server.
 package storage

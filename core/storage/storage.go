@@ -125,3 +125,21 @@ type Appender interface {
 	// objects that one writer owns.
 	Append(ctx context.Context, key string, offset int64, r io.Reader, ifVersion string) (Attributes, error)
 }
+
+// Composer is an optional Driver extension for backends that can make an object from
+// the concatenation of others inside the storage, without the bytes passing through
+// the caller (S3: a multipart upload whose parts are server-side copies). The upload
+// stream uses it on backends that cannot append, to turn the parts of a finished
+// upload into its content file. Bucket.Compose answers ErrUnsupported for a driver
+// without it.
+type Composer interface {
+	// Compose creates dst from the bytes of srcs, one after the other, atomically and
+	// create-only: dst must not exist (ErrPrecondition), and of racing Composes (and
+	// create-only Puts) of one dst exactly one succeeds. The sources are left as they
+	// are. A missing source is ErrNotFound; a list outside ComposeLimits is
+	// ErrInvalidArgument; either way nothing is created.
+	Compose(ctx context.Context, dst string, srcs []string) (Attributes, error)
+	// ComposeLimits returns the least size of every source but the last (0: none) and
+	// the most sources in one Compose (0: no limit).
+	ComposeLimits() (minSourceSize int64, maxSources int)
+}
