@@ -132,7 +132,9 @@ func composeUnderMinimum(t *testing.T, e *env) {
 	wantKind(t, err, storage.ErrInvalidArgument, "Compose with a source under the minimum size before the last")
 	e.wantMissing(e.b, "u/dst")
 	// As the last source the same object is fine.
-	e.compose("u/ok", []string{"u/last", "u/small"}, [][]byte{last, small})
+	big := payload(int(least), "big enough")
+	e.put("u/big", big)
+	e.compose("u/ok", []string{"u/big", "u/small"}, [][]byte{big, small})
 }
 
 // Two Composes of one destination: exactly one succeeds, the other is refused, and
