@@ -13,15 +13,18 @@ import (
 
 // An upload sent in many PATCHes is written once on a backend that appends: part 0
 // grows in place and is renamed into the content file. Without Append each PATCH
-// has a part of its own and the parts are joined, so every byte is written twice.
+// has a part of its own; a backend that composes (S3) makes the content file from
+// them inside the storage, elsewhere they are joined, so every byte is written twice.
 func TestMultiPatchUploadWrittenOnce(t *testing.T) {
 	for _, tc := range []struct {
-		name       string
-		backend    func(testing.TB) *backend
-		wantAppend bool
+		name        string
+		backend     func(testing.TB) *backend
+		wantAppend  bool
+		wantCompose bool
 	}{
-		{"append", newBackend, true},
-		{"parts", newBackendWithoutAppend, false},
+		{"append", newBackend, true, false},
+		{"compose", newBackendComposing, false, true},
+		{"parts", newBackendWithoutAppend, false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			be := tc.backend(t)
@@ -57,7 +60,11 @@ func TestMultiPatchUploadWrittenOnce(t *testing.T) {
 				if len(parts) != patches || be.rec.appends != 0 {
 					t.Fatalf("parts put %d, appends %d; want one part per PATCH (%d)", len(parts), be.rec.appends, patches)
 				}
-				if written < 2*cipherSize {
+				if tc.wantCompose {
+					if be.rec.composes != 1 || written > cipherSize+small {
+						t.Fatalf("%d composes, wrote %d bytes for %d bytes of ciphertext: want the parts composed, not copied", be.rec.composes, written, cipherSize)
+					}
+				} else if written < 2*cipherSize {
 					t.Fatalf("wrote %d bytes for %d bytes of ciphertext in parts: expected the parts and the joined file", written, cipherSize)
 				}
 			}

@@ -21,8 +21,7 @@ import (
 type Engine interface {
 	CheckUpload(ctx context.Context, confID string, p conference.Purpose, size int64) error
 	StoreContentAs(ctx context.Context, confID string, p conference.Purpose, name string, key encryption.Key, r io.Reader, sizeHint int64) (conference.Stored, error)
-	StoreEncrypted(ctx context.Context, confID string, p conference.Purpose, name string, key encryption.Key, ciphertext io.Reader, plainSize int64) (conference.Stored, error)
-	AdoptEncrypted(ctx context.Context, confID string, p conference.Purpose, name string, key encryption.Key, srcKey string, plainSize int64) (conference.Stored, error)
+	AdoptEncrypted(ctx context.Context, confID string, p conference.Purpose, name string, key encryption.Key, srcKeys []string, plainSize int64) (conference.Stored, error)
 	AddHandout(ctx context.Context, confID string, p conference.HandoutParams) (*metadata.FileSet, error)
 	ListHandouts(ctx context.Context, confID string) ([]*metadata.FileSet, error)
 	DeleteContent(ctx context.Context, confID, name string) error

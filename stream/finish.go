@@ -3,7 +3,6 @@ package stream
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 
 	"github.com/lectern/lectern/core/conference"
@@ -98,10 +97,10 @@ func (u *upload) addHandout(ctx context.Context, st *conference.Stored) (string,
 	return "", confError(err)
 }
 
-// storeParts hands the finished parts to the engine. One part is the whole content
-// file and is adopted (renamed into place where the backend can, so a single-PATCH
-// upload is written once); several are streamed one after the other into a new
-// content file.
+// storeParts hands the finished parts to the engine, which makes them the content
+// file: one part is renamed into place where the backend can (a single-PATCH upload,
+// and every upload in append mode, is then written once), several are composed inside
+// the storage where it can, and otherwise copied one after the other.
 func (u *upload) storeParts(ctx context.Context) (conference.Stored, error) {
 	if !u.final {
 		// Every byte arrived but no request sealed the final segment: an empty
@@ -117,22 +116,20 @@ func (u *upload) storeParts(ctx context.Context) (conference.Stored, error) {
 	if u.adopted {
 		return u.alreadyStored(ctx, total)
 	}
-	var st conference.Stored
-	if len(u.parts) == 1 {
-		if u.s.cfg.Bucket.CanMove() && !u.rec.Adopting {
-			// Say so before the rename, so that a crash right after it is recognised.
-			u.rec.Adopting = true
-			if err := u.replaceRecord(ctx); err != nil {
-				u.rec.Adopting = false
-				return conference.Stored{}, tusError(err)
-			}
+	if len(u.parts) == 1 && u.s.cfg.Bucket.CanMove() && !u.rec.Adopting {
+		// The engine renames a single part: say so before, so that a crash right
+		// after the rename is recognised.
+		u.rec.Adopting = true
+		if err := u.replaceRecord(ctx); err != nil {
+			u.rec.Adopting = false
+			return conference.Stored{}, tusError(err)
 		}
-		st, err = u.s.cfg.Engine.AdoptEncrypted(ctx, u.conf, u.purpose, u.rec.Name, u.key, u.parts[0].key, u.rec.Size)
-	} else {
-		pr := &partsReader{ctx: ctx, b: u.s.cfg.Bucket, parts: u.parts}
-		defer pr.close()
-		st, err = u.s.cfg.Engine.StoreEncrypted(ctx, u.conf, u.purpose, u.rec.Name, u.key, pr, u.rec.Size)
 	}
+	keys := make([]string, len(u.parts))
+	for i, p := range u.parts {
+		keys[i] = p.key
+	}
+	st, err := u.s.cfg.Engine.AdoptEncrypted(ctx, u.conf, u.purpose, u.rec.Name, u.key, keys, u.rec.Size)
 	if errors.Is(err, storage.ErrPrecondition) {
 		return u.alreadyStored(ctx, total)
 	}
@@ -180,55 +177,4 @@ func (u *upload) alreadyStored(ctx context.Context, size int64) (conference.Stor
 		return conference.Stored{}, u.damaged("content %s exists with another size", u.rec.Name)
 	}
 	return conference.Stored{Name: u.rec.Name, Key: u.key, Size: u.rec.Size, URLPath: loc.ContentURLPath(u.rec.Name), Purpose: u.purpose}, nil
-}
-
-// partsReader reads the part objects one after the other, opening each only when the
-// previous one is done, so memory stays constant whatever the number of parts.
-type partsReader struct {
-	ctx   context.Context
-	b     *storage.Bucket
-	parts []part
-	cur   io.ReadCloser
-	left  int64
-}
-
-func (r *partsReader) close() {
-	if r.cur != nil {
-		r.cur.Close()
-		r.cur = nil
-	}
-}
-
-func (r *partsReader) Read(p []byte) (int, error) {
-	for {
-		if r.cur == nil {
-			if len(r.parts) == 0 {
-				return 0, io.EOF
-			}
-			rc, attrs, err := r.b.Get(r.ctx, r.parts[0].key, 0, -1)
-			if err != nil {
-				return 0, err
-			}
-			if attrs.Size != r.parts[0].size {
-				rc.Close()
-				return 0, errors.New("stream: a part changed size while the upload was being joined")
-			}
-			r.cur, r.left = rc, attrs.Size
-			r.parts = r.parts[1:]
-		}
-		n, err := r.cur.Read(p)
-		r.left -= int64(n)
-		if err == io.EOF {
-			r.cur.Close()
-			r.cur = nil
-			if r.left != 0 {
-				return n, io.ErrUnexpectedEOF
-			}
-			if n > 0 {
-				return n, nil
-			}
-			continue
-		}
-		return n, err
-	}
 }

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/lectern/lectern/backends/disk"
+	"github.com/lectern/lectern/backends/memory"
 	"github.com/lectern/lectern/core/conference"
 	"github.com/lectern/lectern/core/encryption"
 	"github.com/lectern/lectern/core/storage"
@@ -54,6 +55,7 @@ type recorder struct {
 	moves    []string // "src -> dst"
 	putBytes int64    // by puts and appends
 	appends  int
+	composes int
 	failPut  func(key string) error
 }
 
@@ -173,6 +175,36 @@ func newBackendWithoutAppend(t testing.TB) *backend {
 type noAppender struct{ *recorder }
 
 func (n noAppender) Append() {} // shadows recorder.Append: not a storage.Appender
+
+// newBackendComposing is a backend like S3's: it cannot rename or append but
+// composes objects inside the storage (the memory driver's Compose, counted).
+func newBackendComposing(t testing.TB) *backend {
+	t.Helper()
+	be := newBackend(t)
+	mem := memory.New(memory.NewStore())
+	be.rec.Driver = mem
+	be.bucket = storage.NewBucket(composer{Driver: noMover{be.rec}, mem: mem, rec: be.rec})
+	return be
+}
+
+// composer adds the memory driver's Compose to a recorder that hides everything else.
+type composer struct {
+	storage.Driver
+	mem *memory.Driver
+	rec *recorder
+}
+
+func (c composer) Compose(ctx context.Context, dst string, srcs []string) (storage.Attributes, error) {
+	a, err := c.mem.Compose(ctx, dst, srcs)
+	if err == nil {
+		c.rec.mu.Lock()
+		c.rec.composes++
+		c.rec.mu.Unlock()
+	}
+	return a, err
+}
+
+func (c composer) ComposeLimits() (int64, int) { return c.mem.ComposeLimits() }
 
 // newBackendWithoutMove is newBackend over a bucket that cannot rename objects.
 func newBackendWithoutMove(t testing.TB) *backend {

@@ -2,7 +2,9 @@ package conference_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 
 	"github.com/lectern/lectern/backends/memory"
@@ -11,12 +13,27 @@ import (
 	"github.com/lectern/lectern/core/storage"
 )
 
-// hideMove is a memory driver without storage.Mover: AdoptEncrypted copies there.
+// hideMove is a memory driver without any optional extension: AdoptEncrypted copies
+// there.
 type hideMove struct{ storage.Driver }
 
-// AdoptEncrypted makes a finished upload object the content file: renamed where the
-// backend can, copied elsewhere, refused (and left where it was) when it is not the
-// conference's upload, not the stated size, or over a limit.
+// composeOnly is a memory driver that composes but cannot rename.
+type composeOnly struct {
+	storage.Driver
+	c     storage.Composer
+	calls *atomic.Int32
+}
+
+func (d composeOnly) Compose(ctx context.Context, dst string, srcs []string) (storage.Attributes, error) {
+	d.calls.Add(1)
+	return d.c.Compose(ctx, dst, srcs)
+}
+func (d composeOnly) ComposeLimits() (int64, int) { return d.c.ComposeLimits() }
+
+// AdoptEncrypted makes a finished upload's objects the content file: one renamed
+// where the backend can, several (or one that cannot be renamed) composed where it
+// can, copied elsewhere; refused (and left where they were) when they are not the
+// conference's upload, not the stated size, missing, or over a limit.
 func TestAdoptEncrypted(t *testing.T) {
 	key, err := encryption.NewKey()
 	if err != nil {
@@ -29,34 +46,62 @@ func TestAdoptEncrypted(t *testing.T) {
 		_ = w.Close()
 		return ct.Bytes()
 	}
-	const upload = "uploads/quota/0123456789abcdef0123456789abcdef/part-0000000000"
+	const upload = "uploads/quota/0123456789abcdef0123456789abcdef/part-"
+	one := []string{upload + "0"}
+	three := []string{upload + "0", upload + "1", upload + "2"}
 	tests := []struct {
 		name      string
-		src       string // where the object is put
-		adopt     string // what AdoptEncrypted is given
+		srcs      []string // where the objects are put (the ciphertext split evenly)
+		adopt     []string // what AdoptEncrypted is given
 		plainSize int64
 		data      []byte
 		want      error
 	}{
-		{"upload of the conference", upload, upload, 900, sealed(900), nil},
-		{"not an upload", "content/x", "content/x", 900, sealed(900), conference.ErrInvalidInput},
-		{"another conference's upload", "uploads/other/1/part-0000000000", "uploads/other/1/part-0000000000", 900, sealed(900), conference.ErrInvalidInput},
-		{"size differs", upload, upload, 800, sealed(900), conference.ErrInvalidInput},
-		{"over the file limit", upload, upload, 1200, sealed(1200), conference.ErrLimit},
-		{"missing", upload, upload + "x", 900, sealed(900), storage.ErrNotFound},
+		{"upload of the conference", one, one, 900, sealed(900), nil},
+		{"three parts", three, three, 900, sealed(900), nil},
+		{"not an upload", []string{"content/x"}, []string{"content/x"}, 900, sealed(900), conference.ErrInvalidInput},
+		{"another conference's upload", []string{"uploads/other/1/part-0"}, []string{"uploads/other/1/part-0"}, 900, sealed(900), conference.ErrInvalidInput},
+		{"one part of another conference", three, append(three[:2:2], "uploads/other/1/part-2"), 900, sealed(900), conference.ErrInvalidInput},
+		{"size differs", one, one, 800, sealed(900), conference.ErrInvalidInput},
+		{"a part left out", three, three[:2], 900, sealed(900), conference.ErrInvalidInput},
+		{"over the file limit", one, one, 1200, sealed(1200), conference.ErrLimit},
+		{"missing", one, []string{upload + "x"}, 900, sealed(900), storage.ErrNotFound},
+		{"no sources", one, nil, 900, sealed(900), conference.ErrInvalidInput},
 	}
-	for _, move := range []bool{true, false} {
+	for _, mode := range []string{"rename", "compose", "copy"} {
 		for _, tt := range tests {
-			name := tt.name + map[bool]string{true: ", rename", false: ", copy"}[move]
-			t.Run(name, func(t *testing.T) {
-				var d storage.Driver = memory.New(memory.NewStore())
-				if !move {
-					d = hideMove{d}
+			t.Run(tt.name+", "+mode, func(t *testing.T) {
+				mem := memory.New(memory.NewStore())
+				var d storage.Driver = mem
+				composed := &atomic.Int32{}
+				switch mode {
+				case "compose":
+					d = composeOnly{Driver: hideMove{mem}, c: mem, calls: composed}
+				case "copy":
+					d = hideMove{mem}
 				}
 				e := quotaEngine(t, d)
 				b := storage.NewBucket(d)
-				if _, err := b.PutBytes(t.Context(), tt.src, tt.data, storage.Condition{}); err != nil {
-					t.Fatal(err)
+				cut := len(tt.data) / len(tt.srcs)
+				for i, k := range tt.srcs {
+					part := tt.data[i*cut:]
+					if i < len(tt.srcs)-1 {
+						part = part[:cut]
+					}
+					if _, err := b.PutBytes(t.Context(), k, part, storage.Condition{}); err != nil {
+						t.Fatal(err)
+					}
+				}
+				stored := func() []byte {
+					var all []byte
+					for _, k := range tt.srcs {
+						got, _, err := b.ReadAll(t.Context(), k)
+						if err != nil {
+							t.Fatalf("source %s: %v", k, err)
+						}
+						all = append(all, got...)
+					}
+					return all
 				}
 				cname, err := conference.NewContentName(conference.SlideContent, "pdf")
 				if err != nil {
@@ -67,8 +112,8 @@ func TestAdoptEncrypted(t *testing.T) {
 					if !errors.Is(err, tt.want) {
 						t.Fatalf("AdoptEncrypted: %v, want %v", err, tt.want)
 					}
-					if got, _, err := b.ReadAll(t.Context(), tt.src); err != nil || !bytes.Equal(got, tt.data) {
-						t.Fatalf("a refused adoption changed its source: %v", err)
+					if !bytes.Equal(stored(), tt.data) {
+						t.Fatal("a refused adoption changed its sources")
 					}
 					if list, _ := e.ListContent(t.Context(), "quota"); len(list) != 0 {
 						t.Fatalf("a refused adoption left content %+v", list)
@@ -78,9 +123,15 @@ func TestAdoptEncrypted(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				_, err = b.Stat(t.Context(), tt.src)
-				if gone := errors.Is(err, storage.ErrNotFound); gone != move {
-					t.Fatalf("source gone: %v, want %v (rename moves it, a copy leaves it to the caller)", gone, move)
+				moved := mode == "rename" && len(tt.srcs) == 1
+				if want := int32(map[bool]int{true: 1}[mode == "compose"]); composed.Load() != want {
+					t.Fatalf("%d Compose calls, want %d", composed.Load(), want)
+				}
+				for _, k := range tt.srcs {
+					_, err = b.Stat(t.Context(), k)
+					if gone := errors.Is(err, storage.ErrNotFound); gone != moved {
+						t.Fatalf("source %s gone: %v, want %v (a rename moves it, a compose or copy leaves it to the caller)", k, gone, moved)
+					}
 				}
 				rc, size, err := e.OpenContent(t.Context(), "quota", st.Name, key, 0, -1)
 				if err != nil {

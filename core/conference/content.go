@@ -103,54 +103,149 @@ func (e *Engine) StoreEncrypted(ctx context.Context, confID string, p Purpose, n
 	return e.finishStore(ctx, c, p, name, key, plainSize, err)
 }
 
-// AdoptEncrypted is StoreEncrypted for a ciphertext that is already an object in the
-// engine's bucket: srcKey, a finished upload under the conference's uploads folder
-// (layout.UploadRoot/<conference>/…). On a backend that can rename objects
-// (storage.Mover) it becomes the content file without a byte being copied, so a large
-// upload is written once; elsewhere it is copied through StoreEncrypted, and the
-// source is left for the caller to remove. Checks and charges are StoreEncrypted's;
-// on any failure the source is where it was and no content file is left.
-func (e *Engine) AdoptEncrypted(ctx context.Context, confID string, p Purpose, name string, key encryption.Key, srcKey string, plainSize int64) (Stored, error) {
+// AdoptEncrypted is StoreEncrypted for a ciphertext that is already in the engine's
+// bucket: the objects srcKeys, one after the other, are the content file (the parts
+// of a finished upload under the conference's uploads folder,
+// layout.UploadRoot/<conference>/…). The bytes are moved rather than written again
+// where the backend allows it:
+//
+//   - one object, on a backend that renames (storage.Mover): it becomes the content
+//     file and is gone from its old name;
+//   - several (or one without Mover), on a backend that composes (storage.Composer)
+//     within its limits: the content file is made from them inside the storage;
+//   - otherwise they are read and written through StoreEncrypted.
+//
+// Sources that are not moved are left for the caller to remove. Checks and charges
+// are StoreEncrypted's; on any failure the sources are where they were and no content
+// file is left.
+func (e *Engine) AdoptEncrypted(ctx context.Context, confID string, p Purpose, name string, key encryption.Key, srcKeys []string, plainSize int64) (Stored, error) {
 	if plainSize < 0 {
 		return Stored{}, fmt.Errorf("%w: plaintext size %d", ErrInvalidInput, plainSize)
 	}
 	if err := layout.ValidateConferenceID(confID); err != nil {
 		return Stored{}, fmt.Errorf("%w: %w", ErrInvalidInput, err)
 	}
-	if !strings.HasPrefix(srcKey, layout.UploadRoot+"/"+confID+"/") {
-		return Stored{}, fmt.Errorf("%w: only an upload of the conference can become its content", ErrInvalidInput)
+	if len(srcKeys) == 0 {
+		return Stored{}, fmt.Errorf("%w: no source objects", ErrInvalidInput)
+	}
+	for _, k := range srcKeys {
+		if !strings.HasPrefix(k, layout.UploadRoot+"/"+confID+"/") {
+			return Stored{}, fmt.Errorf("%w: only an upload of the conference can become its content", ErrInvalidInput)
+		}
 	}
 	size, err := encryption.CiphertextSize(plainSize)
 	if err != nil {
 		return Stored{}, fmt.Errorf("%w: %w", ErrInvalidInput, err)
 	}
-	attrs, err := e.bucket.Stat(ctx, srcKey)
-	if err != nil {
-		return Stored{}, err
-	}
-	if attrs.Size != size {
-		return Stored{}, errSizeMismatch
-	}
-	if !e.bucket.CanMove() {
-		rc, _, err := e.bucket.Get(ctx, srcKey, 0, -1)
+	sizes := make([]int64, len(srcKeys))
+	var total int64
+	for i, k := range srcKeys {
+		attrs, err := e.bucket.Stat(ctx, k)
 		if err != nil {
 			return Stored{}, err
 		}
-		defer rc.Close()
-		return e.StoreEncrypted(ctx, confID, p, name, key, rc, plainSize)
+		sizes[i], total = attrs.Size, total+attrs.Size
+	}
+	if total != size {
+		return Stored{}, errSizeMismatch
+	}
+	if len(srcKeys) > 1 || !e.bucket.CanMove() {
+		if !e.composable(sizes) {
+			r := &objectsReader{ctx: ctx, b: e.bucket, keys: srcKeys, sizes: sizes}
+			defer r.close()
+			return e.StoreEncrypted(ctx, confID, p, name, key, r, plainSize)
+		}
+		c, err := e.beginStoreSized(ctx, confID, p, name, plainSize)
+		if err != nil {
+			return Stored{}, err
+		}
+		dst := c.loc.ContentKey(name)
+		_, err = e.bucket.Compose(ctx, dst, srcKeys)
+		return e.finishStoreUndo(ctx, c, p, name, key, plainSize, err, func(ctx context.Context) {
+			if err := e.bucket.Delete(ctx, dst); err != nil {
+				e.log.Warn("composed content could not be removed", "content", name, "err", err)
+			}
+		})
 	}
 	c, err := e.beginStoreSized(ctx, confID, p, name, plainSize)
 	if err != nil {
 		return Stored{}, err
 	}
 	dst := c.loc.ContentKey(name)
-	_, err = e.bucket.Move(ctx, srcKey, dst)
+	_, err = e.bucket.Move(ctx, srcKeys[0], dst)
 	return e.finishStoreUndo(ctx, c, p, name, key, plainSize, err, func(ctx context.Context) {
 		// Back to where the caller keeps it, so that a retry finds it again.
-		if _, err := e.bucket.Move(ctx, dst, srcKey); err != nil {
+		if _, err := e.bucket.Move(ctx, dst, srcKeys[0]); err != nil {
 			e.log.Warn("adopted content could not be given back to its upload", "content", name, "err", err)
 		}
 	})
+}
+
+// composable reports whether the bucket can compose sources of these sizes.
+func (e *Engine) composable(sizes []int64) bool {
+	least, most, ok := e.bucket.ComposeLimits()
+	if !ok || most > 0 && len(sizes) > most {
+		return false
+	}
+	for _, n := range sizes[:len(sizes)-1] {
+		if n < least {
+			return false
+		}
+	}
+	return true
+}
+
+// objectsReader reads objects one after the other, opening each only when the
+// previous one is done, so memory stays constant whatever their number. An object
+// whose size is not the one it had when it was looked at fails the read.
+type objectsReader struct {
+	ctx   context.Context
+	b     *storage.Bucket
+	keys  []string
+	sizes []int64
+	cur   io.ReadCloser
+	left  int64
+}
+
+func (r *objectsReader) close() {
+	if r.cur != nil {
+		r.cur.Close()
+		r.cur = nil
+	}
+}
+
+func (r *objectsReader) Read(p []byte) (int, error) {
+	for {
+		if r.cur == nil {
+			if len(r.keys) == 0 {
+				return 0, io.EOF
+			}
+			rc, attrs, err := r.b.Get(r.ctx, r.keys[0], 0, -1)
+			if err != nil {
+				return 0, err
+			}
+			if attrs.Size != r.sizes[0] {
+				rc.Close()
+				return 0, errors.New("conference: a source object changed size while it was being copied")
+			}
+			r.cur, r.left = rc, attrs.Size
+			r.keys, r.sizes = r.keys[1:], r.sizes[1:]
+		}
+		n, err := r.cur.Read(p)
+		r.left -= int64(n)
+		if err == io.EOF {
+			r.cur.Close()
+			r.cur = nil
+			if r.left != 0 {
+				return n, io.ErrUnexpectedEOF
+			}
+			if n > 0 {
+				return n, nil
+			}
+			continue
+		}
+		return n, err
+	}
 }
 
 var errSizeMismatch = fmt.Errorf("%w: the ciphertext is not the size its stated plaintext size makes", ErrInvalidInput)
