@@ -19,6 +19,8 @@ import (
 	miniogo "github.com/minio/minio-go/v7"
 
 	"github.com/lectern/lectern/backends/s3"
+	"github.com/lectern/lectern/core/conference"
+	"github.com/lectern/lectern/core/conference/conferencetest"
 	"github.com/lectern/lectern/core/storage"
 )
 
@@ -100,6 +102,25 @@ func BenchmarkPut256MiB(b *testing.B) {
 	pair(b, benchSize,
 		func() error {
 			_, err := bucket.Put(ctx, "bench/lectern", bytes.NewReader(data), storage.PutOptions{Size: benchSize})
+			return err
+		},
+		func() error {
+			_, err := mc.PutObject(ctx, name, "bench/raw", bytes.NewReader(data), benchSize, miniogo.PutObjectOptions{})
+			return err
+		})
+}
+
+// BenchmarkEngineStore256MiB is SPEC section 8's upload bar on S3: the engine's
+// StoreContent (encrypt + store, create-only, through this backend) of 256 MiB
+// against minio-go's PutObject of the same plaintext to the same MinIO.
+func BenchmarkEngineStore256MiB(b *testing.B) {
+	bucket, mc, name := benchFixture(b)
+	eng := conferencetest.BenchEngine(b, bucket)
+	data := pattern(benchSize, 44)
+	ctx := context.Background()
+	pair(b, benchSize,
+		func() error {
+			_, err := eng.StoreContent(ctx, conferencetest.BenchConference, conference.SlideContent, "bin", bytes.NewReader(data), benchSize)
 			return err
 		},
 		func() error {
