@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"sync"
 	"testing"
@@ -217,30 +218,10 @@ func appendRaceVersioned(t *testing.T, e *env) {
 	datas := [][]byte{payload(300_000, "race one"), payload(200_000, "race two")}
 	for round := range 10 {
 		put := e.put("r/k", head)
-		errs := make([]error, 2)
-		var wg sync.WaitGroup
-		for i := range datas {
-			wg.Go(func() {
-				_, errs[i] = e.b.Append(e.ctx, "r/k", int64(len(head)), bytes.NewReader(datas[i]), put.Version)
-			})
-		}
-		wg.Wait()
-		won := -1
-		for i, err := range errs {
-			switch {
-			case err == nil:
-				if won >= 0 {
-					t.Fatalf("round %d: both Appends naming one version succeeded", round)
-				}
-				won = i
-			case errors.Is(err, storage.ErrPrecondition):
-			default:
-				t.Fatalf("round %d: Append %d: %v", round, i, err)
-			}
-		}
-		if won < 0 {
-			t.Fatalf("round %d: neither Append succeeded", round)
-		}
+		won := oneWinner(t, fmt.Sprintf("round %d: Appends naming one version", round), len(datas), func(i int) error {
+			_, err := e.b.Append(e.ctx, "r/k", int64(len(head)), bytes.NewReader(datas[i]), put.Version)
+			return err
+		}, nil)
 		e.wantContent(e.b, "r/k", concat(head, datas[won]))
 	}
 }

@@ -1,8 +1,7 @@
 package conformance
 
 import (
-	"errors"
-	"sync"
+	"fmt"
 	"testing"
 
 	"github.com/lectern/lectern/core/storage"
@@ -147,28 +146,10 @@ func composeRace(t *testing.T, e *env) {
 	e.put("r/two", datas[1])
 	srcs := []string{"r/one", "r/two"}
 	for round := range 5 {
-		errs := make([]error, 2)
-		var wg sync.WaitGroup
-		for i := range srcs {
-			wg.Go(func() { _, errs[i] = e.b.Compose(e.ctx, "r/dst", []string{srcs[i]}) })
-		}
-		wg.Wait()
-		won := -1
-		for i, err := range errs {
-			switch {
-			case err == nil:
-				if won >= 0 {
-					t.Fatalf("round %d: both Composes of one destination succeeded", round)
-				}
-				won = i
-			case errors.Is(err, storage.ErrPrecondition):
-			default:
-				t.Fatalf("round %d: Compose %d: %v", round, i, err)
-			}
-		}
-		if won < 0 {
-			t.Fatalf("round %d: neither Compose succeeded", round)
-		}
+		won := oneWinner(t, fmt.Sprintf("round %d: Composes of one destination", round), len(srcs), func(i int) error {
+			_, err := e.b.Compose(e.ctx, "r/dst", []string{srcs[i]})
+			return err
+		}, nil)
 		e.wantContent(e.b, "r/dst", datas[won])
 		if err := e.b.Delete(e.ctx, "r/dst"); err != nil {
 			t.Fatal(err)

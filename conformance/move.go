@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 
@@ -172,29 +173,10 @@ func moveRaceOneDestination(t *testing.T, e *env) {
 		for i := range srcs {
 			e.put(srcs[i], datas[i])
 		}
-		errs := make([]error, 2)
-		var wg sync.WaitGroup
-		for i := range srcs {
-			wg.Go(func() { _, errs[i] = e.b.Move(e.ctx, srcs[i], "q/dst") })
-		}
-		wg.Wait()
-		won := -1
-		for i, err := range errs {
-			switch {
-			case err == nil:
-				if won >= 0 {
-					t.Fatalf("round %d: both moves onto one destination succeeded", round)
-				}
-				won = i
-			case errors.Is(err, storage.ErrPrecondition):
-				e.wantContent(e.b, srcs[i], datas[i])
-			default:
-				t.Fatalf("round %d: Move of %s: %v", round, srcs[i], err)
-			}
-		}
-		if won < 0 {
-			t.Fatalf("round %d: neither move succeeded", round)
-		}
+		won := oneWinner(t, fmt.Sprintf("round %d: Moves onto one destination", round), len(srcs), func(i int) error {
+			_, err := e.b.Move(e.ctx, srcs[i], "q/dst")
+			return err
+		}, func(i int) { e.wantContent(e.b, srcs[i], datas[i]) })
 		e.wantContent(e.b, "q/dst", datas[won])
 		e.wantMissing(e.b, srcs[won])
 		for _, k := range append(srcs, "q/dst") {

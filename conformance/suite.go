@@ -8,6 +8,7 @@ import (
 	"hash/fnv"
 	"io"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/lectern/lectern/core/storage"
@@ -310,4 +311,37 @@ func (r *blockingReader) Read(p []byte) (int, error) {
 
 func (r *blockingReader) Seek(off int64, whence int) (int64, error) {
 	return seek(&r.pos, len(r.data), off, whence)
+}
+
+// oneWinner runs the n operations at once and returns the index of the one that
+// succeeded; every other one must have failed with ErrPrecondition (the check fails
+// otherwise, or if none or several succeeded). lost is called for each loser.
+func oneWinner(t testing.TB, what string, n int, op func(i int) error, lost func(i int)) int {
+	t.Helper()
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { errs[i] = op(i) })
+	}
+	wg.Wait()
+	won := -1
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			if won >= 0 {
+				t.Fatalf("%s: more than one succeeded", what)
+			}
+			won = i
+		case errors.Is(err, storage.ErrPrecondition):
+			if lost != nil {
+				lost(i)
+			}
+		default:
+			t.Fatalf("%s: %d: %v", what, i, err)
+		}
+	}
+	if won < 0 {
+		t.Fatalf("%s: none succeeded", what)
+	}
+	return won
 }

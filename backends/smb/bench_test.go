@@ -100,6 +100,23 @@ func (e *benchEnv) smbclient(b *testing.B, command string) {
 	}
 }
 
+// smbclientPut returns the raw side of a put benchmark: the i-th smbclient put of
+// the bytes, timed; the object is deleted with the timer stopped.
+func (e *benchEnv) smbclientPut(b *testing.B) func(i int) time.Duration {
+	return func(i int) time.Duration {
+		name := "raw-" + strconv.Itoa(i)
+		t0 := time.Now()
+		e.smbclient(b, "put "+e.local+" "+name)
+		d := time.Since(t0)
+		b.StopTimer()
+		if err := e.bucket.Delete(context.Background(), "bench/"+name); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		return d
+	}
+}
+
 // runPaired times both sides once per iteration, alternating which goes first, and
 // reports their throughputs and ratio.
 func runPaired(b *testing.B, size int, raw, ours func(i int) time.Duration) {
@@ -132,18 +149,7 @@ func BenchmarkPaired(b *testing.B) {
 		b.Run("put/"+size.name, func(b *testing.B) {
 			e := newBenchEnv(b, data)
 			ctx := context.Background()
-			raw := func(i int) time.Duration {
-				name := "raw-" + strconv.Itoa(i)
-				t0 := time.Now()
-				e.smbclient(b, "put "+e.local+" "+name)
-				d := time.Since(t0)
-				b.StopTimer()
-				if err := e.bucket.Delete(ctx, "bench/"+name); err != nil {
-					b.Fatal(err)
-				}
-				b.StartTimer()
-				return d
-			}
+			raw := e.smbclientPut(b)
 			ours := func(i int) time.Duration {
 				key := "bench/ours-" + strconv.Itoa(i)
 				t0 := time.Now()
@@ -167,18 +173,7 @@ func BenchmarkPaired(b *testing.B) {
 			e := newBenchEnv(b, data)
 			eng := conferencetest.BenchEngine(b, e.bucket)
 			ctx := context.Background()
-			raw := func(i int) time.Duration {
-				name := "raw-" + strconv.Itoa(i)
-				t0 := time.Now()
-				e.smbclient(b, "put "+e.local+" "+name)
-				d := time.Since(t0)
-				b.StopTimer()
-				if err := e.bucket.Delete(ctx, "bench/"+name); err != nil {
-					b.Fatal(err)
-				}
-				b.StartTimer()
-				return d
-			}
+			raw := e.smbclientPut(b)
 			ours := func(int) time.Duration {
 				t0 := time.Now()
 				st, err := eng.StoreContent(ctx, conferencetest.BenchConference, conference.SlideContent, "bin", bytes.NewReader(data), int64(len(data)))
