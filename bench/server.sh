@@ -9,6 +9,8 @@
 #      against nginx serving the same file from the same disk with the same certificate;
 #   3. lecternd's peak RSS during a 1 GiB upload and a 1 GiB download;
 #   4. the upload against tusd v2.8.0's own server (file store on the same disk);
+#   5. a 256 MiB tus upload to a lecternd on S3 (a MinIO on 127.0.0.1) against
+#      minio-go's PutObject of the same file to the same MinIO;
 #   and a profile phase (the same server assembled in-process, CPU profiles and the
 #   storage time per object) that explains where the time goes.
 #
@@ -18,7 +20,8 @@
 # Results: report.md, CPU profiles (*.pprof) and their summaries (*.top.txt) in
 #   $LECTERN_BENCH_OUT (default /tmp/lectern-bench-server).
 #
-# Optional: strace (counts system calls per small GET when present).
+# Optional: strace (counts system calls per small GET when present); minio, as
+# $MINIO, on PATH or in $(go env GOPATH)/bin (deploy/test.sh builds it) for phase 5.
 # Needs: Go; nginx and wrk (Debian packages; installed with apt-get when missing and
 # run as root); tusd v2.8.0, found as $TUSD, on PATH or in $(go env GOPATH)/bin, else
 # built once from the Go module proxy into $(go env GOPATH)/bin (a few minutes).
@@ -60,12 +63,15 @@ if [ ! -x "$tusd" ]; then
   tusd=$gobin/tusd
 fi
 
+minio=${MINIO:-$(command -v minio || true)}
+[ -n "$minio" ] || { [ -x "$gobin/minio" ] && minio=$gobin/minio; } || true
+
 cd "$repo"
 go build -o "$bin/lecternd" ./cmd/lecternd
 go build -o "$bin/bench-server" ./bench/server
 mkdir -p "$out"
 "$bin/bench-server" -lecternd "$bin/lecternd" -tusd "$tusd" -nginx "$(command -v nginx)" \
-  -wrk "$(command -v wrk)" -strace "$(command -v strace || true)" -out "$out" "$@"
+  -wrk "$(command -v wrk)" -strace "$(command -v strace || true)" -minio "$minio" -out "$out" "$@"
 
 # Summaries of the profiles: the server's own work (pprof label side=server), by
 # cumulative time, then by own time.

@@ -1,6 +1,7 @@
 // Command server measures lecternd on this machine against the raw things, in the
 // same run, as SPEC section 8 asks: a tus upload through the API against a plain file
-// copy with fsync and a disk-backend Put (and against tusd's own server), a
+// copy with fsync and a disk-backend Put (and against tusd's own server) and, on S3,
+// against minio-go's PutObject to the same MinIO, a
 // ciphertext download and the small-file GET rate against nginx serving the same
 // stored file, and lecternd's peak RSS during a 1 GiB upload and download. A profile
 // phase assembles the same server in this process to show where an upload's time
@@ -33,7 +34,7 @@ import (
 
 type options struct {
 	lecterndBin, nginxBin, tusdBin, wrkBin string
-	straceBin                              string
+	straceBin, minioBin                    string
 	dir, out                               string
 	phases                                 map[string]bool
 	size, big, chunk                       int64
@@ -65,7 +66,7 @@ func (s sizeFlag) Set(v string) error {
 
 func human(n int64) string { return humanize.IBytes(uint64(n)) }
 
-const allPhases = "upload,download,small,rss,profile"
+const allPhases = "upload,download,small,rss,profile,s3"
 
 func parseFlags() (options, error) {
 	o := options{size: 256 << 20, big: 1 << 30, chunk: 8 << 20}
@@ -75,6 +76,7 @@ func parseFlags() (options, error) {
 	flag.StringVar(&o.tusdBin, "tusd", "", "tusd v2.8.0 binary; empty: the upload phase runs without the tusd sides")
 	flag.StringVar(&o.wrkBin, "wrk", "wrk", "wrk binary (Debian package wrk)")
 	flag.StringVar(&o.straceBin, "strace", "", "strace binary: also count system calls per small GET (empty: skip)")
+	flag.StringVar(&o.minioBin, "minio", "", "minio binary for the s3 phase (empty: the phase says it did not run)")
 	flag.StringVar(&o.dir, "dir", os.TempDir(), "where the temporary work folder is made (the disk being measured)")
 	flag.StringVar(&o.out, "out", filepath.Join(os.TempDir(), "lectern-bench-server"), "folder for report.md and the CPU profiles")
 	flag.StringVar(&phases, "phases", allPhases, "comma-separated phases to run: "+allPhases)
@@ -184,7 +186,7 @@ func run(ctx context.Context, o options) (err error) {
 		name string
 		run  func(context.Context) error
 	}{{"upload", e.uploadPhase}, {"download", e.downloadPhase}, {"small", e.smallPhase},
-		{"rss", e.rssPhase}, {"profile", e.profilePhase}} {
+		{"rss", e.rssPhase}, {"profile", e.profilePhase}, {"s3", e.s3Phase}} {
 		if !o.phases[ph.name] {
 			continue
 		}

@@ -72,18 +72,23 @@ func throughput(bytes int64, ds []time.Duration) series {
 	return s
 }
 
-// lecternUpload uploads the source in a conference of its own, which is deleted
-// afterwards (outside the clock) with everything stored in it.
+// lecternUpload uploads the source to the lecternd of the disk phases.
 func (e *env) lecternUpload(chunk int64, last *[]time.Duration) func(context.Context, int) (time.Duration, error) {
+	return e.lecternUploadTo(e.lec, e.cl, chunk, last)
+}
+
+// lecternUploadTo uploads the source to lec in a conference of its own, which is
+// deleted afterwards (outside the clock) with everything stored in it.
+func (e *env) lecternUploadTo(lec *lecternd, cl *client, chunk int64, last *[]time.Duration) func(context.Context, int) (time.Duration, error) {
 	n := 0
 	return func(ctx context.Context, round int) (time.Duration, error) {
 		n++
 		conf := fmt.Sprintf("up-%d-%d", chunk>>20, n)
-		tok, err := e.cl.setupConference(ctx, e.lec.base, e.lec.admin, conf)
+		tok, err := cl.setupConference(ctx, lec.base, lec.admin, conf)
 		if err != nil {
 			return 0, err
 		}
-		res, err := e.cl.tusUpload(ctx, e.lec.base+"/v1/conferences/"+conf+"/uploads", tok, e.o.srcFile, chunk)
+		res, err := cl.tusUpload(ctx, lec.base+"/v1/conferences/"+conf+"/uploads", tok, e.o.srcFile, chunk)
 		if err != nil {
 			return 0, err
 		}
@@ -93,7 +98,7 @@ func (e *env) lecternUpload(chunk int64, last *[]time.Duration) func(context.Con
 		if last != nil {
 			*last = append(*last, res.last)
 		}
-		return res.elapsed, e.cl.jsonCall(ctx, http.MethodDelete, e.lec.base+"/v1/conferences/"+conf, e.lec.admin, nil, nil)
+		return res.elapsed, cl.jsonCall(ctx, http.MethodDelete, lec.base+"/v1/conferences/"+conf, lec.admin, nil, nil)
 	}
 }
 
