@@ -142,6 +142,19 @@ func (c *Container) Start(ctx context.Context) error {
 	return nil
 }
 
+// Resume starts the container again if it is stopped (same ports, same data) and
+// waits until ready says it serves; a running container is left as it is. The test
+// servers' restart after a simulated crash is this.
+func (c *Container) Resume(ctx context.Context, ready func(context.Context) error) error {
+	if running, err := c.Running(ctx); err == nil && running {
+		return nil
+	}
+	if err := c.Start(ctx); err != nil {
+		return err
+	}
+	return ready(ctx)
+}
+
 // Running reports whether the container's process is alive.
 func (c *Container) Running(ctx context.Context) (bool, error) {
 	ct, err := c.d.pool.Client.InspectContainerWithContext(c.ID, ctx)

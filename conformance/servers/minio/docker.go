@@ -113,13 +113,7 @@ func (k *container) waitLive(ctx context.Context) error {
 func (k *container) start() error {
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout+30*time.Second)
 	defer cancel()
-	if running, err := k.c.Running(ctx); err == nil && running {
-		return nil
-	}
-	if err := k.c.Start(ctx); err != nil {
-		return err
-	}
-	return k.waitLive(ctx)
+	return k.c.Resume(ctx, k.waitLive)
 }
 
 // stop kills the container, as a crash would.

@@ -163,13 +163,7 @@ func (k *container) waitListening(ctx context.Context) error {
 func (k *container) start() error {
 	ctx, cancel := context.WithTimeout(context.Background(), startDeadline+30*time.Second)
 	defer cancel()
-	if running, err := k.c.Running(ctx); err == nil && running {
-		return nil
-	}
-	if err := k.c.Start(ctx); err != nil {
-		return err
-	}
-	return k.waitListening(ctx)
+	return k.c.Resume(ctx, k.waitListening)
 }
 
 // stop kills smbd and every connection it serves: all processes of the container.
