@@ -69,6 +69,16 @@ type client struct {
 	http  *http.Client
 }
 
+// call sends one JSON request to the server with the configured token and decodes
+// the answer into out (nil: none), as every simple subcommand does.
+func (a *app) call(ctx context.Context, method, path string, in, out any) error {
+	cl, err := a.client(true)
+	if err != nil {
+		return err
+	}
+	return cl.doJSON(ctx, method, path, in, out)
+}
+
 // client builds an API client from the global flags. needToken is false only for
 // requests that carry their own authorization (signed URLs).
 func (a *app) client(needToken bool) (*client, error) {

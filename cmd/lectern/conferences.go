@@ -53,16 +53,12 @@ Roles: admin (global, or of one conference), presenter (also "organizer"), atten
 			if ttl < 0 || ttl%time.Second != 0 {
 				return usagef("--ttl must be a positive whole number of seconds, e.g. 12h or 90m")
 			}
-			cl, err := a.client(true)
-			if err != nil {
-				return err
-			}
 			req := map[string]any{"role": role, "conference": conf, "subject": subject}
 			if ttl > 0 {
 				req["ttl_seconds"] = int64(ttl / time.Second)
 			}
 			var resp tokenResponse
-			if err := cl.doJSON(cmd.Context(), "POST", "/v1/tokens", req, &resp); err != nil {
+			if err := a.call(cmd.Context(), "POST", "/v1/tokens", req, &resp); err != nil {
 				return err
 			}
 			if a.jsonOutput() {
@@ -100,12 +96,8 @@ func (a *app) conferenceCommand() *cobra.Command {
 				}
 				req["expires"] = t
 			}
-			cl, err := a.client(true)
-			if err != nil {
-				return err
-			}
 			var info conferenceInfo
-			if err := cl.doJSON(cmd.Context(), "POST", "/v1/conferences", req, &info); err != nil {
+			if err := a.call(cmd.Context(), "POST", "/v1/conferences", req, &info); err != nil {
 				return err
 			}
 			return a.printConferences(info)
@@ -121,14 +113,10 @@ func (a *app) conferenceCommand() *cobra.Command {
 		Short: "List conferences (admin)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := a.client(true)
-			if err != nil {
-				return err
-			}
 			var resp struct {
 				Conferences []conferenceInfo `json:"conferences"`
 			}
-			if err := cl.doJSON(cmd.Context(), "GET", "/v1/conferences", nil, &resp); err != nil {
+			if err := a.call(cmd.Context(), "GET", "/v1/conferences", nil, &resp); err != nil {
 				return err
 			}
 			if a.jsonOutput() {
@@ -142,12 +130,8 @@ func (a *app) conferenceCommand() *cobra.Command {
 		Short: "Show one conference",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := a.client(true)
-			if err != nil {
-				return err
-			}
 			var info conferenceInfo
-			if err := cl.doJSON(cmd.Context(), "GET", "/v1/conferences/"+url.PathEscape(args[0]), nil, &info); err != nil {
+			if err := a.call(cmd.Context(), "GET", "/v1/conferences/"+url.PathEscape(args[0]), nil, &info); err != nil {
 				return err
 			}
 			return a.printConferences(info)
@@ -158,11 +142,7 @@ func (a *app) conferenceCommand() *cobra.Command {
 		Short: "Delete a conference with all its metadata and content (admin)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := a.client(true)
-			if err != nil {
-				return err
-			}
-			if err := cl.doJSON(cmd.Context(), "DELETE", "/v1/conferences/"+url.PathEscape(args[0]), nil, nil); err != nil {
+			if err := a.call(cmd.Context(), "DELETE", "/v1/conferences/"+url.PathEscape(args[0]), nil, nil); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.stderr, "conference %s deleted\n", args[0])
@@ -174,12 +154,8 @@ func (a *app) conferenceCommand() *cobra.Command {
 		Short: "End a conference: it accepts no more changes (presenter)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := a.client(true)
-			if err != nil {
-				return err
-			}
 			var info conferenceInfo
-			if err := cl.doJSON(cmd.Context(), "POST", "/v1/conferences/"+url.PathEscape(args[0])+"/end", nil, &info); err != nil {
+			if err := a.call(cmd.Context(), "POST", "/v1/conferences/"+url.PathEscape(args[0])+"/end", nil, &info); err != nil {
 				return err
 			}
 			return a.printConferences(info)
@@ -214,14 +190,10 @@ func (a *app) contentCommand() *cobra.Command {
 		Short: "List a conference's stored content files (presenter)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := a.client(true)
-			if err != nil {
-				return err
-			}
 			var resp struct {
 				Content []contentInfo `json:"content"`
 			}
-			if err := cl.doJSON(cmd.Context(), "GET", "/v1/conferences/"+url.PathEscape(conf)+"/content", nil, &resp); err != nil {
+			if err := a.call(cmd.Context(), "GET", "/v1/conferences/"+url.PathEscape(conf)+"/content", nil, &resp); err != nil {
 				return err
 			}
 			if a.jsonOutput() {
