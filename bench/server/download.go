@@ -74,16 +74,9 @@ func (e *env) downloadPhase(ctx context.Context) error {
 		{"read of the stored file", func(ctx context.Context, _ int) (time.Duration, error) { return rawRead(s.file) }},
 	}
 	e.rep.printf("\n### 2a. Download of the %s ciphertext of a %s upload (load before: %s)\n\n", human(s.size), human(e.o.size), loadavg())
-	res, err := e.runRounds(ctx, sides)
+	tp, err := e.measureThroughput(ctx, sides, s.size)
 	if err != nil {
 		return err
-	}
-	e.rep.printf("load after: %s\n\n", loadavg())
-	tp := map[string]series{}
-	e.rep.printf("| side | MB/s, median (min–max) of %d rounds |\n|---|---|\n", e.o.rounds)
-	for _, sd := range sides {
-		tp[sd.name] = throughput(s.size, res[sd.name])
-		e.rep.printf("| %s | %s |\n", sd.name, tp[sd.name].cell("%.0f"))
 	}
 	e.rep.printf("\n| measurement | Lectern MB/s | reference MB/s | ratio, median (min–max) | target | met? |\n|---|---|---|---|---|---|\n")
 	e.rep.ratioRow("lecternd GET vs nginx GET (HTTPS, same file)", tp["lecternd GET"].cell("%.0f"), tp["nginx GET"].cell("%.0f"),

@@ -78,16 +78,9 @@ func (e *env) s3Phase(ctx context.Context) error {
 		{lecName(0), e.lecternUploadTo(lec, cl, 0, nil)},
 		{lecName(chunk), e.lecternUploadTo(lec, cl, chunk, nil)},
 	}
-	res, err := e.runRounds(ctx, sides)
+	tp, err := e.measureThroughput(ctx, sides, e.o.size)
 	if err != nil {
 		return err
-	}
-	e.rep.printf("load after: %s\n\n", loadavg())
-	tp := map[string]series{}
-	e.rep.printf("| side | MB/s, median (min–max) of %d rounds |\n|---|---|\n", e.o.rounds)
-	for _, s := range sides {
-		tp[s.name] = throughput(e.o.size, res[s.name])
-		e.rep.printf("| %s | %s |\n", s.name, tp[s.name].cell("%.0f"))
 	}
 	e.rep.printf("\n| measurement | Lectern MB/s | reference MB/s | ratio, median (min–max) | target | met? |\n|---|---|---|---|---|---|\n")
 	for _, c := range []int64{0, chunk} {

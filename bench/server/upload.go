@@ -64,6 +64,23 @@ func (e *env) runRounds(ctx context.Context, sides []side) (map[string][]time.Du
 	return out, nil
 }
 
+// measureThroughput runs the sides' rounds, reports the load after them and a table
+// of each side's MB/s for moving bytes, and returns the throughputs by side.
+func (e *env) measureThroughput(ctx context.Context, sides []side, bytes int64) (map[string]series, error) {
+	res, err := e.runRounds(ctx, sides)
+	if err != nil {
+		return nil, err
+	}
+	e.rep.printf("load after: %s\n\n", loadavg())
+	tp := map[string]series{}
+	e.rep.printf("| side | MB/s, median (min–max) of %d rounds |\n|---|---|\n", e.o.rounds)
+	for _, s := range sides {
+		tp[s.name] = throughput(bytes, res[s.name])
+		e.rep.printf("| %s | %s |\n", s.name, tp[s.name].cell("%.0f"))
+	}
+	return tp, nil
+}
+
 func throughput(bytes int64, ds []time.Duration) series {
 	s := make(series, len(ds))
 	for i, d := range ds {
@@ -177,16 +194,9 @@ func (e *env) uploadPhase(ctx context.Context) error {
 		}
 	}
 	e.rep.printf("\n### 1. Upload of %s (load before: %s)\n\n", human(e.o.size), loadavg())
-	res, err := e.runRounds(ctx, sides)
+	tp, err := e.measureThroughput(ctx, sides, e.o.size)
 	if err != nil {
 		return err
-	}
-	e.rep.printf("load after: %s\n\n", loadavg())
-	tp := map[string]series{}
-	e.rep.printf("| side | MB/s, median (min–max) of %d rounds |\n|---|---|\n", e.o.rounds)
-	for _, s := range sides {
-		tp[s.name] = throughput(e.o.size, res[s.name])
-		e.rep.printf("| %s | %s |\n", s.name, tp[s.name].cell("%.0f"))
 	}
 	lastS := make(series, len(last))
 	for i, d := range last {
