@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lectern/lectern/conformance/servers/samba"
 	"github.com/lectern/lectern/core/storage"
 )
 
@@ -253,21 +252,7 @@ func TestAppendExcludesOthers(t *testing.T) {
 // TestAppendBreaksOrphanClaim: a claim file without a holder (what a crashed Append
 // leaves) is broken once it has stayed unchanged for staleAfter.
 func TestAppendBreaksOrphanClaim(t *testing.T) {
-	srv := samba.Start(t)
-	if srv.Root == "" {
-		t.Skip("needs the share's local folder")
-	}
-	folder := srv.NewFolder(t)
-	d := openOn(t, srv, folder, "")
-	d.staleAfter = 300 * time.Millisecond // the same rule, shorter
-	bk := storage.NewBucket(d)
-	ctx := testCtx(t)
-	if _, err := bk.PutBytes(ctx, "dir/k", []byte("v1"), storage.Condition{}); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(srv.Root, folder, "dir", ".k.append"), []byte("++"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	d, bk, ctx := orphanBeside(t, ".k.append", []byte("++"))
 	start := time.Now()
 	a, err := bk.Append(ctx, "dir/k", 2, strings.NewReader("+v2"), "")
 	if err != nil {

@@ -2,6 +2,7 @@ package smb
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -346,7 +347,11 @@ func TestHeldLockIsWaitedFor(t *testing.T) {
 	}
 }
 
-func TestOrphanLockIsBroken(t *testing.T) {
+// orphanBeside puts "v1" under dir/k on a driver with a short staleAfter and writes
+// the dot-file name (".k.lock", ".k.append") beside it with data and no open handle:
+// what a crashed holder leaves.
+func orphanBeside(t *testing.T, name string, data []byte) (*Driver, *storage.Bucket, context.Context) {
+	t.Helper()
 	srv := samba.Start(t)
 	if srv.Root == "" {
 		t.Skip("needs the share's local folder")
@@ -359,10 +364,14 @@ func TestOrphanLockIsBroken(t *testing.T) {
 	if _, err := bk.PutBytes(ctx, "dir/k", []byte("v1"), storage.Condition{}); err != nil {
 		t.Fatal(err)
 	}
-	// A lock file without an open handle: what a crashed holder leaves.
-	if err := os.WriteFile(filepath.Join(srv.Root, folder, "dir", ".k.lock"), nil, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(srv.Root, folder, "dir", name), data, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return d, bk, ctx
+}
+
+func TestOrphanLockIsBroken(t *testing.T) {
+	_, bk, ctx := orphanBeside(t, ".k.lock", nil)
 	if _, err := bk.PutBytes(ctx, "dir/k", []byte("v2"), storage.Condition{}); err != nil {
 		t.Fatalf("put with an orphaned lock file: %v", err)
 	}
