@@ -31,6 +31,8 @@ func (u *upload) result() *Result {
 // be repeated after a crash: the parts are the same bytes every time, so a content
 // file left by an earlier attempt is taken as stored.
 func (u *upload) FinishUpload(ctx context.Context) error {
+	ctx, release := ownContext(ctx)
+	defer release()
 	if u.rec.Done != nil {
 		return nil
 	}

@@ -57,9 +57,24 @@ type recorder struct {
 	appends  int
 	composes int
 	failPut  func(key string) error
+	// writes with a context that leads back to the HTTP request (see ownContext),
+	// and all writes checked for it
+	requestContexts, checked atomic.Int64
+}
+
+// serverContextMarker is a value in every test server's base context: a storage call
+// that finds it has been given a context that leads back to the request's.
+type serverContextMarker struct{}
+
+func (r *recorder) checkContext(ctx context.Context) {
+	r.checked.Add(1)
+	if ctx.Value(serverContextMarker{}) != nil {
+		r.requestContexts.Add(1)
+	}
 }
 
 func (r *recorder) Put(ctx context.Context, key string, rd io.Reader, o storage.PutOptions) (storage.Attributes, error) {
+	r.checkContext(ctx)
 	r.mu.Lock()
 	fail := r.failPut
 	r.mu.Unlock()
@@ -96,6 +111,7 @@ func (r *recorder) Move(ctx context.Context, src, dst string) (storage.Attribute
 // Append forwards storage.Appender (the disk driver has it), counting the bytes it
 // wrote with the puts'.
 func (r *recorder) Append(ctx context.Context, key string, offset int64, rd io.Reader, ifVersion string) (storage.Attributes, error) {
+	r.checkContext(ctx)
 	a, ok := r.Driver.(storage.Appender)
 	if !ok {
 		return storage.Attributes{}, storage.NewError(storage.ErrUnsupported, "append", key, nil)
@@ -265,6 +281,9 @@ func (be *backend) start(t testing.TB, opts ...instOption) *instance {
 		t.Fatal(err)
 	}
 	srv := httptest.NewUnstartedServer(api.Handler())
+	srv.Config.BaseContext = func(net.Listener) context.Context {
+		return context.WithValue(context.Background(), serverContextMarker{}, true)
+	}
 	if addr := listenAt[t]; addr != "" {
 		delete(listenAt, t)
 		l, err := net.Listen("tcp", addr)

@@ -79,6 +79,8 @@ func (x *lease) body() []byte {
 
 // Lock takes the lease, asking the current holder to let go, until ctx ends.
 func (x *lease) Lock(ctx context.Context, requestUnlock func()) error {
+	ctx, release := ownContext(ctx)
+	defer release()
 	var t [12]byte
 	if _, err := rand.Read(t[:]); err != nil {
 		return err

@@ -71,6 +71,8 @@ func splitTusID(s string) (conf, id string, err error) {
 // NewUpload creates the info object of a new upload: it chooses the content name and
 // key, checks the engine's limits, and writes the record with a create-only put.
 func (s *store) NewUpload(ctx context.Context, fi handler.FileInfo) (handler.Upload, error) {
+	ctx, release := ownContext(ctx)
+	defer release()
 	rs := stateOf(ctx)
 	if rs == nil {
 		return nil, errors.New("stream: request without upload state")
@@ -144,6 +146,8 @@ func contentExt(m map[string]string) string {
 // GetUpload loads an upload's state from storage: its record, its parts and its tail.
 // It is called under the upload's lock, so the state stays true for the request.
 func (s *store) GetUpload(ctx context.Context, tid string) (handler.Upload, error) {
+	ctx, release := ownContext(ctx)
+	defer release()
 	conf, id, err := splitTusID(tid)
 	if err != nil {
 		return nil, err
@@ -496,11 +500,15 @@ func (u *upload) GetReader(ctx context.Context) (io.ReadCloser, error) {
 
 // Terminate removes everything of the upload.
 func (u *upload) Terminate(ctx context.Context) error {
+	ctx, release := ownContext(ctx)
+	defer release()
 	return tusError(u.s.remove(ctx, u.conf, u.id))
 }
 
 // DeclareLength sets a deferred Upload-Length, checked against the engine's limits.
 func (u *upload) DeclareLength(ctx context.Context, length int64) error {
+	ctx, release := ownContext(ctx)
+	defer release()
 	if err := u.s.cfg.Engine.CheckUpload(ctx, u.conf, u.purpose, length); err != nil {
 		return confError(err)
 	}

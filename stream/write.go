@@ -19,6 +19,8 @@ import (
 // stored (in whole segments or in the sealed tail), which is what tusd adds to the
 // offset; a body cut short by the client is stored as far as it got.
 func (u *upload) WriteChunk(ctx context.Context, offset int64, src io.Reader) (int64, error) {
+	ctx, release := ownContext(ctx)
+	defer release()
 	if u.rec.Done != nil {
 		return 0, handler.ErrUploadNotFinished // never reached: tusd answers a full upload itself
 	}
