@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lectern/lectern/cmd/internal/gobuild"
 )
 
 // The CLI's tests run it in-process (run) against a real lecternd built from
@@ -25,7 +27,6 @@ var (
 	binDir  string
 	binOnce = map[string]*sync.Once{"lecternd": {}, "lectern": {}}
 	binErr  = map[string]error{}
-	binOut  = map[string][]byte{}
 	binMu   sync.Mutex
 )
 
@@ -47,15 +48,15 @@ func binary(t testing.TB, name string) string {
 	binMu.Unlock()
 	path := filepath.Join(binDir, name)
 	once.Do(func() {
-		out, err := exec.Command("go", "build", "-o", path, "../"+name).CombinedOutput()
+		err := gobuild.Build(context.Background(), "", path, "../"+name)
 		binMu.Lock()
-		binErr[name], binOut[name] = err, out
+		binErr[name] = err
 		binMu.Unlock()
 	})
 	binMu.Lock()
 	defer binMu.Unlock()
 	if binErr[name] != nil {
-		t.Fatalf("go build %s: %v\n%s", name, binErr[name], binOut[name])
+		t.Fatal(binErr[name])
 	}
 	return path
 }

@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lectern/lectern/cmd/internal/gobuild"
 	"github.com/lectern/lectern/conformance/servers"
 	"github.com/lectern/lectern/conformance/servers/minio"
 	"github.com/lectern/lectern/conformance/servers/samba"
@@ -233,8 +234,8 @@ func TestEndToEndTusJSClient(t *testing.T) {
 func TestEndToEndCLIUpload(t *testing.T) {
 	e, _ := newE2E(t)
 	lectern := filepath.Join(t.TempDir(), "lectern")
-	if out, err := exec.Command("go", "build", "-o", lectern, "../lectern").CombinedOutput(); err != nil {
-		t.Fatalf("building the CLI: %v\n%s", err, out)
+	if err := gobuild.Build(t.Context(), "", lectern, "../lectern"); err != nil {
+		t.Fatalf("building the CLI: %v", err)
 	}
 	for _, tc := range []struct {
 		name  string
