@@ -26,6 +26,13 @@ if ! command -v smbd >/dev/null 2>&1 || ! command -v smbclient >/dev/null 2>&1; 
 	fi
 fi
 
+# curl runs the README's walkthrough (cmd/lecternd's TestReadmeWalkthrough).
+if ! command -v curl >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+	log "installing curl (Debian package) for the README walkthrough test"
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl >/dev/null
+fi
+
 if ! command -v minio >/dev/null 2>&1; then
 	log "building the MinIO server from the Go module proxy (once per machine, a few minutes)"
 	GOFLAGS=-buildvcs=false go install github.com/minio/minio@latest
