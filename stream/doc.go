@@ -12,13 +12,18 @@
 // Storage layout of an unfinished upload, all under uploads/<conference>/<upload id>/:
 //
 //	info              JSON: metadata, content name, header, the content key wrapped
-//	part-<segment>    whole encrypted segments written by one PATCH
+//	part-<segment>    whole encrypted segments written by one PATCH; part-0 starts
+//	                  with the content header
 //	tail              the plaintext after the last whole segment, sealed (random salt)
 //	stage             a checksum PATCH's bytes, sealed, until the checksum is verified
 //	lock, unlock      the cross-instance lease and a request to give it up
 //
-// On completion the parts are joined (header + parts + a final segment made from the
-// tail) into the conference's content through the engine.
+// On a backend that can append (storage.Appender) an upload created there grows in
+// place in part-0, and the tail is its commit record. On completion the final segment
+// (made from the tail) is sealed into the last part, and the engine adopts the parts
+// as the conference's content: one part is renamed, several are composed inside the
+// storage where it can (storage.Composer) and copied otherwise. docs/uploads.md has
+// the commit points and resume rules.
 //
 // It must NOT know any concrete backend, the XML model or how conference master keys
 // are kept: it talks to storage through the storage contract and to conferences
