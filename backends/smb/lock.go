@@ -81,9 +81,6 @@ type keyLock struct {
 // expired reports whether the holder may no longer act under the lock.
 func (l *keyLock) expired() bool { return time.Since(l.acquired) > l.maxAge }
 
-// deadline is when the holder must stop acting under the lock.
-func (l *keyLock) deadline() time.Time { return l.acquired.Add(l.maxAge) }
-
 // lock takes the lock of the file at p on connection c, waiting while another holder
 // has it. ctx bounds the wait; ioCtx is the context the lock's own requests use.
 func (d *Driver) lock(ctx, ioCtx context.Context, c *conn, op, key, p string) (*keyLock, error) {

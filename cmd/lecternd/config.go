@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -339,13 +338,3 @@ func (b *ByteSize) Set(s string) error {
 
 // UnmarshalYAML reads a number or a size string.
 func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error { return b.Set(n.Value) }
-
-// envList lists the environment variables lecternd reads, for the docs and tests.
-func envList() []string {
-	names := []string{envName("config")}
-	for _, o := range options {
-		names = append(names, envName(o.name))
-	}
-	sort.Strings(names)
-	return names
-}

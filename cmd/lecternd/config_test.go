@@ -151,3 +151,39 @@ func TestEngineRetentionKeepsConfiguredValues(t *testing.T) {
 		}
 	}
 }
+
+// TestConfigReferenceListsEverySetting keeps docs/operations.md's configuration table
+// and the options in step: every setting has a row naming its flag and environment
+// variable, and every row is a setting.
+func TestConfigReferenceListsEverySetting(t *testing.T) {
+	raw, err := os.ReadFile("../../docs/operations.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]string{} // flag name -> row
+	for line := range strings.Lines(string(raw)) {
+		if flagName, ok := strings.CutPrefix(line, "| `--"); ok {
+			flagName, _, _ = strings.Cut(flagName, "`")
+			rows[flagName] = line
+		}
+	}
+	want := map[string]bool{"config": true}
+	for _, o := range options {
+		want[o.name] = true
+	}
+	for name := range want {
+		row, ok := rows[name]
+		if !ok {
+			t.Errorf("docs/operations.md's configuration table has no row for --%s", name)
+			continue
+		}
+		if !strings.Contains(row, "`"+envName(name)+"`") {
+			t.Errorf("the row of --%s does not name %s", name, envName(name))
+		}
+	}
+	for name := range rows {
+		if !want[name] {
+			t.Errorf("docs/operations.md documents --%s, which lecternd does not have", name)
+		}
+	}
+}
