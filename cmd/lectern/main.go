@@ -20,6 +20,7 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -96,5 +97,23 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return exitError
 	}
 	fmt.Fprintln(stderr, "lectern:", err)
+	if hint := connectionHint(err, a.server); hint != "" {
+		fmt.Fprintln(stderr, hint)
+	}
 	return exitError
+}
+
+// connectionHint says what to do about the two mistakes a new user makes first:
+// talking to a server that is not running, and not trusting a default lecternd's
+// self-signed certificate.
+func connectionHint(err error, server string) string {
+	var unknownCA x509.UnknownAuthorityError
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Sprintf("Is lecternd running at %s? Point lectern elsewhere with --server or LECTERN_SERVER.", server)
+	case errors.As(err, &unknownCA):
+		return "The server's certificate is not trusted. For a default lecternd's self-signed one: " +
+			"--ca-file lectern-data/config/tls-cert.pem (or LECTERN_CA_FILE)."
+	}
+	return ""
 }

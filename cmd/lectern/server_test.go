@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -312,5 +313,49 @@ func TestUsageErrors(t *testing.T) {
 	}
 	if r := cli(t, nil, "--help"); r.code != 0 || !strings.Contains(r.stdout, "Exit codes") {
 		t.Fatalf("help: %d %s", r.code, r.stdout)
+	}
+}
+
+// TestConnectionHints: a server that is not running and an untrusted certificate are
+// errors (exit 1) that say what to do, and nothing else gets such a hint.
+func TestConnectionHints(t *testing.T) {
+	s := startServer(t, t.TempDir())
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "https://" + l.Addr().String()
+	l.Close()
+
+	untrusted := s.adminEnv(t)
+	delete(untrusted, "LECTERN_CA_FILE")
+	refused := s.adminEnv(t)
+	refused["LECTERN_SERVER"] = closed
+	wrongToken := s.adminEnv(t)
+	delete(wrongToken, "LECTERN_TOKEN_FILE")
+	wrongToken["LECTERN_TOKEN"] = "not-a-token"
+
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		hint string
+	}{
+		{"not running", refused, "Is lecternd running at " + closed + "?"},
+		{"untrusted certificate", untrusted, "--ca-file lectern-data/config/tls-cert.pem"},
+		{"wrong token", wrongToken, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := cli(t, tc.env, "conference", "list")
+			if r.code != exitError {
+				t.Fatalf("exit %d, want %d: %s", r.code, exitError, r.stderr)
+			}
+			lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+			switch {
+			case tc.hint == "" && len(lines) != 1:
+				t.Fatalf("a hint for an error that needs none:\n%s", r.stderr)
+			case tc.hint != "" && (len(lines) != 2 || !strings.Contains(lines[1], tc.hint)):
+				t.Fatalf("stderr %q, want the error and a hint with %q", r.stderr, tc.hint)
+			}
+		})
 	}
 }
