@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/lectern/lectern/backends/s3"
@@ -24,6 +26,13 @@ func TestOpenURL(t *testing.T) {
 		{"s3://bucket", false},
 		{"s3://bucket/some/prefix?endpoint=http://127.0.0.1:9000&region=eu-west-1&path_style=true", false},
 		{"s3://bucket/?path_style=false", false},
+		{"s3://bucket?max_attempts=1&max_backoff=250ms", false},
+		{"s3://bucket?max_attempts=0", true},
+		{"s3://bucket?max_attempts=21", true},
+		{"s3://bucket?max_attempts=two", true},
+		{"s3://bucket?max_backoff=0s", true},
+		{"s3://bucket?max_backoff=2h", true},
+		{"s3://bucket?max_backoff=5", true},
 		{"s3://bucket?profile=no-such-profile-for-lectern", true},
 		{"file:///tmp", true},
 		{"s3:///prefix", true},
@@ -417,5 +426,56 @@ func TestGetRangesOfMultipartObject(t *testing.T) {
 	}
 	if _, _, err := b.Get(ctx, "m", int64(len(data))+1, -1); !errors.Is(err, storage.ErrInvalidRange) {
 		t.Fatalf("Get past the end = %v, want ErrInvalidRange", err)
+	}
+}
+
+// TestRetryBudget: a server that drops every connection is tried max_attempts times
+// (default 3), and the failure comes out as storage.ErrUnavailable. The "server" is a
+// listener on 127.0.0.1 that counts and closes connections.
+func TestRetryBudget(t *testing.T) {
+	t.Setenv("AWS_ACCESS_KEY_ID", "lectern-test")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "lectern-test-secret")
+	for _, tc := range []struct {
+		query string
+		want  int64
+	}{
+		{"&max_backoff=10ms", s3.DefaultMaxAttempts},
+		{"&max_backoff=10ms&max_attempts=1", 1},
+		{"&max_backoff=10ms&max_attempts=5", 5},
+	} {
+		t.Run(tc.query, func(t *testing.T) {
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { l.Close() })
+			var accepted atomic.Int64
+			go func() {
+				for {
+					c, err := l.Accept()
+					if err != nil {
+						return
+					}
+					accepted.Add(1)
+					c.Close()
+				}
+			}()
+			u, err := url.Parse("s3://bucket/p?path_style=true&region=us-east-1&endpoint=http://" + l.Addr().String() + tc.query)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, err := s3.OpenURL(context.Background(), u)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			_, err = storage.NewBucket(d).Stat(context.Background(), "k")
+			if !errors.Is(err, storage.ErrUnavailable) {
+				t.Fatalf("Stat against a server that drops connections: %v, want ErrUnavailable", err)
+			}
+			if got := accepted.Load(); got != tc.want {
+				t.Fatalf("%d connections, want %d attempts", got, tc.want)
+			}
+		})
 	}
 }
