@@ -62,20 +62,11 @@ func newE2E(t *testing.T, extra ...string) (*e2e, *proc) {
 
 func (e *e2e) call(method, path, token, body string, want int, out any, headers ...string) http.Header {
 	e.t.Helper()
-	req, _ := http.NewRequest(method, e.base+path, strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+token)
+	ct := ""
 	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
+		ct = "application/json"
 	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	resp, err := e.client.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
+	resp, data := e.send(method, path, token, ct, []byte(body), headers...)
 	if resp.StatusCode != want {
 		e.t.Fatalf("%s %s: %d, want %d: %s", method, path, resp.StatusCode, want, data)
 	}
@@ -85,6 +76,35 @@ func (e *e2e) call(method, path, token, body string, want int, out any, headers 
 		}
 	}
 	return resp.Header
+}
+
+// send makes one request (token and contentType may be empty) and returns the
+// response with its body read.
+func (e *e2e) send(method, path, token, contentType string, body []byte, headers ...string) (*http.Response, []byte) {
+	e.t.Helper()
+	req, err := http.NewRequest(method, e.base+path, bytes.NewReader(body))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := e.client.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		e.t.Fatalf("%s %s: reading the answer: %v", method, path, err)
+	}
+	return resp, data
 }
 
 // randomFile writes n random bytes and returns the path and their SHA-256.
@@ -276,21 +296,33 @@ func TestEndToEndCLIUpload(t *testing.T) {
 	}
 }
 
-// backendURLs are the storage URLs the end-to-end tests run lecternd on: its default
+// testBackend is a storage an end-to-end test runs lecternd on.
+type testBackend struct {
+	args []string // lecternd's flags for it
+	// server is the storage server, which the test may stop (as a crash would) and
+	// start again; nil for the local disk.
+	server interface {
+		Restartable() bool
+		Stop(testing.TB)
+		Start(testing.TB)
+	}
+}
+
+// testBackends are the storages the end-to-end tests run lecternd on: its default
 // disk store, a fresh bucket on the test MinIO and a fresh folder on the test Samba
 // share (skipped, or failing in CI, when those servers cannot start).
-func backendURLs(t *testing.T) map[string]func(t *testing.T) []string {
-	return map[string]func(t *testing.T) []string{
-		"disk": func(t *testing.T) []string { return nil },
-		"s3": func(t *testing.T) []string {
+func testBackends() map[string]func(t *testing.T) testBackend {
+	return map[string]func(t *testing.T) testBackend{
+		"disk": func(t *testing.T) testBackend { return testBackend{} },
+		"s3": func(t *testing.T) testBackend {
 			srv := minio.Start(t)
 			bucket := srv.NewBucket(t)
 			t.Setenv("AWS_ACCESS_KEY_ID", srv.AccessKey)
 			t.Setenv("AWS_SECRET_ACCESS_KEY", srv.SecretKey)
-			return []string{"--backend", "s3://" + bucket + "/lectern?path_style=true&region=" +
-				url.QueryEscape(srv.Region) + "&endpoint=" + url.QueryEscape(srv.Endpoint)}
+			return testBackend{server: srv, args: []string{"--backend", "s3://" + bucket + "/lectern?path_style=true&region=" +
+				url.QueryEscape(srv.Region) + "&endpoint=" + url.QueryEscape(srv.Endpoint)}}
 		},
-		"smb": func(t *testing.T) []string {
+		"smb": func(t *testing.T) testBackend {
 			srv := samba.Start(t)
 			u, err := url.Parse(srv.URL(srv.NewFolder(t)))
 			if err != nil {
@@ -299,7 +331,7 @@ func backendURLs(t *testing.T) map[string]func(t *testing.T) []string {
 			q := u.Query()
 			q.Set("password_file", srv.PasswordFile(t))
 			u.RawQuery = q.Encode()
-			return []string{"--backend", u.String()}
+			return testBackend{server: srv, args: []string{"--backend", u.String()}}
 		},
 	}
 }
@@ -308,8 +340,8 @@ func backendURLs(t *testing.T) map[string]func(t *testing.T) []string {
 // starts it again on the same port and storage, and finishes the upload; on every
 // backend.
 func TestEndToEndResumeAcrossRestart(t *testing.T) {
-	for name, backend := range backendURLs(t) {
-		t.Run(name, func(t *testing.T) { resumeAcrossRestart(t, backend(t)) })
+	for name, backend := range testBackends() {
+		t.Run(name, func(t *testing.T) { resumeAcrossRestart(t, backend(t).args) })
 	}
 }
 
