@@ -23,16 +23,17 @@ import (
 const maxDirRetries = 100
 
 // createTemp creates a new temporary file in dir, creating dir (and its parents) if
-// needed. A concurrent delete may prune dir between its creation and the file's; the
-// file's creation then fails with ENOENT and is retried. Once the temporary file exists
-// the directory is not empty and can no longer be pruned.
-func (d *Driver) createTemp(ctx context.Context, key, dir string) (string, *os.File, error) {
+// needed, and locks it (lockTemp): the caller closes lockFD once the file is published
+// or removed. A concurrent delete may prune dir between its creation and the file's;
+// the file's creation then fails with ENOENT and is retried. Once the temporary file
+// exists the directory is not empty and can no longer be pruned.
+func (d *Driver) createTemp(ctx context.Context, key, dir string) (name string, f *os.File, lockFD int, err error) {
 	for range maxDirRetries {
 		if err := ctx.Err(); err != nil {
-			return "", nil, classify("put", key, err)
+			return "", nil, -1, classify("put", key, err)
 		}
 		if err := d.mkdirs(key, dir); err != nil {
-			return "", nil, err
+			return "", nil, -1, err
 		}
 		var b [8]byte
 		_, _ = rand.Read(b[:])
@@ -40,14 +41,22 @@ func (d *Driver) createTemp(ctx context.Context, key, dir string) (string, *os.F
 		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, d.filePerm)
 		switch {
 		case err == nil:
-			return name, f, nil
 		case errors.Is(err, fs.ErrNotExist), errors.Is(err, fs.ErrExist):
 			continue // directory pruned meanwhile, or (1 in 2^64) a name collision
 		default:
-			return "", nil, classify("put", key, err)
+			return "", nil, -1, classify("put", key, err)
 		}
+		lockFD, ok, err := lockTemp(f)
+		if err != nil || !ok {
+			f.Close()
+			if err != nil {
+				return "", nil, -1, classify("put", key, err)
+			}
+			continue // taken for a dead put's by a concurrent prune: make another
+		}
+		return name, f, lockFD, nil
 	}
-	return "", nil, storage.NewError(storage.ErrUnavailable, "put", key, errors.New("its directory kept being removed by concurrent deletes"))
+	return "", nil, -1, storage.NewError(storage.ErrUnavailable, "put", key, errors.New("its directory kept being removed by concurrent deletes"))
 }
 
 // mkdirs makes dir and its missing parents below the root, fsyncing each parent whose
@@ -100,11 +109,18 @@ func (d *Driver) mkdirs(key, dir string) error {
 // prune removes dir and then its parents while they are empty, stopping at the root.
 // rmdir(2) refuses a directory that is not empty, which makes this safe against a
 // concurrent put: either the put's temporary file is already in the directory and the
-// rmdir fails, or the rmdir wins and the put creates the directory again.
+// rmdir fails, or the rmdir wins and the put creates the directory again. A directory
+// that holds only temporary files of dead puts is emptied first (removeDeadTemps).
 func (d *Driver) prune(dir string) {
 	for dir != d.root && strings.HasPrefix(dir, d.root+string(filepath.Separator)) {
-		if err := syscall.Rmdir(dir); err != nil {
-			return // not empty (ENOTEMPTY/EEXIST), already gone, or not ours to remove
+		err := syscall.Rmdir(dir)
+		if errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, syscall.EEXIST) {
+			if d.removeDeadTemps(dir) {
+				err = syscall.Rmdir(dir)
+			}
+		}
+		if err != nil {
+			return // not empty, already gone, or not ours to remove
 		}
 		parent := filepath.Dir(dir)
 		// Failing to sync here loses nothing but an empty directory after a crash.

@@ -113,12 +113,15 @@ func (d *Driver) Put(ctx context.Context, key string, r io.Reader, opts storage.
 		return storage.Attributes{}, err
 	}
 	final := d.path(key)
-	tmp, f, err := d.createTemp(ctx, key, filepath.Dir(final))
+	tmp, f, lockFD, err := d.createTemp(ctx, key, filepath.Dir(final))
 	if err != nil {
 		return storage.Attributes{}, err
 	}
 	published := false
 	defer func() {
+		// The temporary file's lock goes last: until then no prune takes it for a
+		// dead put's.
+		defer unix.Close(lockFD)
 		if f != nil {
 			f.Close()
 		}

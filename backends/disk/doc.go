@@ -8,7 +8,10 @@
 //   - Put writes a temporary dot-file in the key's directory (keys never have a segment
 //     starting with a dot, so it never collides with a key and List never shows it),
 //     fsyncs it, then moves it into place and fsyncs the directory. A failing reader or
-//     a cancelled context removes the temporary file and leaves the old object.
+//     a cancelled context removes the temporary file and leaves the old object. A put
+//     holds an flock on its temporary file until it is published, so the file a killed
+//     process left behind is recognised as dead (its lock can be taken) and removed
+//     when its directory's last key is deleted (temps.go).
 //   - Create-only puts publish the temporary file with link(2), which fails with EEXIST
 //     if the key exists, atomically in the file system: no stat-then-rename window.
 //   - Replace-if-version puts check the version and rename while holding the key's lock
