@@ -36,7 +36,12 @@ const UploadKeySize = 32
 const (
 	DefaultExpiry    = 24 * time.Hour
 	DefaultDirectMax = 8 << 20
-	DefaultLockTTL   = 30 * time.Second
+	// DefaultLockTTL bounds how long a crashed instance's lease keeps its uploads
+	// locked: a waiter takes the lease over once it is this old, well within its
+	// wait for the lock (DefaultLockWait), so the client's first request after a
+	// crash succeeds. Live holders renew every TTL/3.
+	DefaultLockTTL  = 10 * time.Second
+	DefaultLockWait = 20 * time.Second
 )
 
 // Config configures the upload stream.
@@ -66,6 +71,11 @@ type Config struct {
 	// LockTTL is how long a cross-instance lease lasts without renewal. It must be
 	// well over the clock skew between instances. Default DefaultLockTTL.
 	LockTTL time.Duration
+	// LockWait is how long a request waits for an upload's lease before it answers
+	// 423 with Retry-After (tusd's AcquireLockTimeout). Keep it over LockTTL, so
+	// that a request after a crash outwaits the dead holder's lease. Default
+	// DefaultLockWait.
+	LockWait time.Duration
 	// LocalLocksOnly uses an in-process lock instead of the storage lease: only
 	// correct when a single instance serves uploads. It is forced when the bucket
 	// lacks conditional create.
@@ -91,6 +101,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.LockTTL <= 0 {
 		c.LockTTL = DefaultLockTTL
+	}
+	if c.LockWait <= 0 {
+		c.LockWait = DefaultLockWait
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

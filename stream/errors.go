@@ -30,6 +30,10 @@ var (
 	errNotOwner          = handler.NewError("ERR_FORBIDDEN", "this upload belongs to another user", http.StatusForbidden)
 	errFileLimit         = handler.NewError("ERR_LIMIT", "the upload is over the per-file limit for its purpose", http.StatusRequestEntityTooLarge)
 	errStorageConflict   = handler.NewError("ERR_UPLOAD_CONFLICT", "another request changed this upload at the same time; ask for the offset again", http.StatusConflict)
+	// errLocked replaces tusd's ErrLockTimeout, which is a 500: a request that could
+	// not take the upload's lease in time (another request holds it, or a crashed
+	// instance's lease has not expired yet) is the client's to retry.
+	errLocked = handler.NewError("ERR_UPLOAD_LOCKED", "another request is using this upload; retry shortly", http.StatusLocked)
 )
 
 func limitError(err error) error {

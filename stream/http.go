@@ -59,12 +59,13 @@ func New(cfg Config) (*Handler, error) {
 	comp.UseLocker(locker)
 	lim := cfg.Engine.Limits()
 	t, err := handler.NewUnroutedHandler(handler.Config{
-		StoreComposer:   comp,
-		BasePath:        basePath,
-		MaxSize:         max(lim.MaxContentFile, lim.MaxHandoutFile),
-		DisableDownload: true,
-		Cors:            &handler.CorsConfig{Disable: true},
-		Logger:          tusdLogger(cfg.Logger),
+		StoreComposer:      comp,
+		BasePath:           basePath,
+		MaxSize:            max(lim.MaxContentFile, lim.MaxHandoutFile),
+		DisableDownload:    true,
+		AcquireLockTimeout: cfg.LockWait,
+		Cors:               &handler.CorsConfig{Disable: true},
+		Logger:             tusdLogger(cfg.Logger),
 	})
 	if err != nil {
 		return nil, err
@@ -291,6 +292,9 @@ func (w *respWriter) flush() {
 			msg = "storage is unavailable, retry later"
 			w.Header().Set("Retry-After", "5")
 		}
+	}
+	if status == http.StatusLocked {
+		w.Header().Set("Retry-After", "2")
 	}
 	if msg == "" {
 		msg = http.StatusText(status)

@@ -101,7 +101,7 @@ func (x *lease) Lock(ctx context.Context, requestUnlock func()) error {
 		}
 		if err != nil && !errors.Is(err, storage.ErrNotFound) {
 			if ctx.Err() != nil {
-				return handler.ErrLockTimeout
+				return errLocked
 			}
 			return tusError(err)
 		}
@@ -112,9 +112,9 @@ func (x *lease) Lock(ctx context.Context, requestUnlock func()) error {
 		}
 		select {
 		case <-ctx.Done():
-			return handler.ErrLockTimeout
+			return errLocked
 		case <-gone:
-			return handler.ErrLockTimeout
+			return errLocked
 		case <-released: // a holder in this process let go: try again at once
 			wait = 10 * time.Millisecond
 			continue

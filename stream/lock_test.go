@@ -2,11 +2,16 @@ package stream
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"net/http"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
-	"github.com/tus/tusd/v2/pkg/handler"
+	"github.com/lectern/lectern/core/storage"
+	"github.com/lectern/lectern/httpapi"
 )
 
 // TestLeaseLocker runs two lockers (two instances) over one bucket: the second waits,
@@ -29,7 +34,7 @@ func TestLeaseLocker(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
 	err := lb.Lock(ctx, func() {})
 	cancel()
-	if !errors.Is(err, handler.ErrLockTimeout) {
+	if !errors.Is(err, errLocked) {
 		t.Fatalf("lock held elsewhere: %v", err)
 	}
 	select {
@@ -83,7 +88,40 @@ func TestLeaseTakeover(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 	defer cancel()
 	l2, _ := newLeaseLocker(cfg).NewLock(id)
-	if err := l2.Lock(ctx, func() {}); !errors.Is(err, handler.ErrLockTimeout) {
+	if err := l2.Lock(ctx, func() {}); !errors.Is(err, errLocked) {
 		t.Fatalf("live lease taken: %v", err)
 	}
+}
+
+// TestCrashedHoldersLease: the lease of an instance that died holding an upload makes
+// requests wait up to LockWait and then answer 423 with Retry-After and the code
+// "locked" (tusd's own timeout is a 500); once the lease is older than LockTTL the
+// next request takes it over and the upload goes on.
+func TestCrashedHoldersLease(t *testing.T) {
+	be := newBackend(t)
+	in := be.start(t, withStream(func(c *Config) { c.LockWait = 300 * time.Millisecond }))
+	conf := in.conference("conf-a")
+	tok := in.token(httpapi.RolePresenter, conf, "alice")
+	data := textData(1000)
+	loc := in.create(conf, tok, int64(len(data)), meta("filename", "a.pdf"))
+	id := loc[strings.LastIndex(loc, "/")+1:]
+	dead := strconv.FormatInt(be.clock.Now().Add(2*time.Second).UnixMilli(), 10) + " a-crashed-instance"
+	if _, err := be.bucket.PutBytes(t.Context(), uploadPrefix(conf, id)+lockObject, []byte(dead), storage.Condition{}); err != nil {
+		t.Fatal(err)
+	}
+
+	if r := in.do("HEAD", loc, tok, nil, nil); r.status != http.StatusLocked || r.header.Get("Retry-After") == "" {
+		t.Fatalf("HEAD of an upload a dead instance holds: %d, Retry-After %q; want 423 with Retry-After", r.status, r.header.Get("Retry-After"))
+	}
+	r := in.patch(loc, tok, 0, data)
+	var body struct{ Error struct{ Code string } }
+	if r.status != http.StatusLocked || json.Unmarshal(r.body, &body) != nil || body.Error.Code != string(CodeLocked) {
+		t.Fatalf("PATCH of an upload a dead instance holds: %v; want 423 with code %q", r, CodeLocked)
+	}
+
+	be.clock.Advance(3 * time.Second) // the dead lease expires (LockTTL 2 s in these tests)
+	if got := in.offset(loc, tok); got != 0 {
+		t.Fatalf("offset %d after the takeover", got)
+	}
+	in.checkContent(conf, resultFromHeaders(t, in.patch(loc, tok, 0, data)), data)
 }
