@@ -252,7 +252,7 @@ func TestAppendExcludesOthers(t *testing.T) {
 // TestAppendBreaksOrphanClaim: a claim file without a holder (what a crashed Append
 // leaves) is broken once it has stayed unchanged for staleAfter.
 func TestAppendBreaksOrphanClaim(t *testing.T) {
-	d, bk, ctx := orphanBeside(t, ".k.append", []byte("++"))
+	d, bk, ctx, _ := orphanBeside(t, ".k.append", []byte("++"))
 	start := time.Now()
 	a, err := bk.Append(ctx, "dir/k", 2, strings.NewReader("+v2"), "")
 	if err != nil {

@@ -304,11 +304,16 @@ func (d *Driver) Delete(ctx context.Context, key string) error {
 
 // prune removes the now empty folders above p, up to the driver's folder. It stops at
 // the first folder that is not empty or that somebody uses (a put creating a file in
-// it recreates the folder if it loses that race, see createTemp).
+// it recreates the folder if it loses that race, see createTemp). A folder that holds
+// only dead puts' temporary files is emptied first (removeDeadTemps).
 func (d *Driver) prune(sh *smb2.Share, p string) {
 	dir, _ := splitPath(p)
 	for dir != "" && dir != d.base && len(dir) > len(d.base) {
-		if err := sh.Remove(dir); err != nil {
+		err := sh.Remove(dir)
+		if err != nil && d.removeDeadTemps(sh, dir) {
+			err = sh.Remove(dir)
+		}
+		if err != nil {
 			return
 		}
 		dir, _ = splitPath(dir)

@@ -10,6 +10,8 @@
 // Windows semantics shape the design:
 //   - A put writes a dot-named temporary file, closes every handle on it (an open
 //     handle blocks rename and delete), stamps it and renames it over the key's file.
+//     One a crashed process left is removed with its folder once untouched for an
+//     hour (temps.go).
 //   - Every change of a key (put of any kind, delete) holds the key's lock: a
 //     dot-named lock file created exclusively and kept open while held (lock.go).
 //     Conditions are checked under it, so exactly one of racing conditional writers
@@ -114,6 +116,8 @@ type Driver struct {
 	busyWait time.Duration
 	// staleAfter and lockWait are the lock's constants (lock.go); tests shorten them.
 	staleAfter, lockWait time.Duration
+	// deadTempAge is temps.go's constant; tests shorten it.
+	deadTempAge time.Duration
 }
 
 var _ storage.Driver = (*Driver)(nil)
@@ -145,7 +149,7 @@ func Open(ctx context.Context, cfg Config) (*Driver, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	d := &Driver{cfg: cfg, base: strings.ReplaceAll(base, "/", `\`), log: log, busyWait: busyWait, staleAfter: staleAfter, lockWait: lockWait}
+	d := &Driver{cfg: cfg, base: strings.ReplaceAll(base, "/", `\`), log: log, busyWait: busyWait, staleAfter: staleAfter, lockWait: lockWait, deadTempAge: deadTempAge}
 	d.pool = newPool(&d.cfg)
 	c, err := d.pool.get(ctx)
 	if err != nil {
@@ -339,7 +343,7 @@ func tempPath(p string) string {
 	dir, _ := splitPath(p)
 	b := make([]byte, 12)
 	_, _ = rand.Read(b)
-	return joinPath(dir, ".tmp-"+hex.EncodeToString(b))
+	return joinPath(dir, tempPrefix+hex.EncodeToString(b))
 }
 
 // detach returns a context for the requests of one operation: it is not cancelled the

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -350,28 +351,29 @@ func TestHeldLockIsWaitedFor(t *testing.T) {
 // orphanBeside puts "v1" under dir/k on a driver with a short staleAfter and writes
 // the dot-file name (".k.lock", ".k.append") beside it with data and no open handle:
 // what a crashed holder leaves.
-func orphanBeside(t *testing.T, name string, data []byte) (*Driver, *storage.Bucket, context.Context) {
+func orphanBeside(t *testing.T, name string, data []byte) (d *Driver, bk *storage.Bucket, ctx context.Context, orphan string) {
 	t.Helper()
 	srv := samba.Start(t)
 	if srv.Root == "" {
 		t.Skip("needs the share's local folder")
 	}
 	folder := srv.NewFolder(t)
-	d := openOn(t, srv, folder, "")
+	d = openOn(t, srv, folder, "")
 	d.staleAfter = 300 * time.Millisecond // the same rule, shorter
-	bk := storage.NewBucket(d)
-	ctx := testCtx(t)
+	bk = storage.NewBucket(d)
+	ctx = testCtx(t)
 	if _, err := bk.PutBytes(ctx, "dir/k", []byte("v1"), storage.Condition{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(srv.Root, folder, "dir", name), data, 0o644); err != nil {
+	orphan = filepath.Join(srv.Root, folder, "dir", name)
+	if err := os.WriteFile(orphan, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return d, bk, ctx
+	return d, bk, ctx, orphan
 }
 
 func TestOrphanLockIsBroken(t *testing.T) {
-	_, bk, ctx := orphanBeside(t, ".k.lock", nil)
+	_, bk, ctx, _ := orphanBeside(t, ".k.lock", nil)
 	if _, err := bk.PutBytes(ctx, "dir/k", []byte("v2"), storage.Condition{}); err != nil {
 		t.Fatalf("put with an orphaned lock file: %v", err)
 	}
@@ -469,4 +471,36 @@ func TestHelperProcess(t *testing.T) {
 	}
 	wg.Wait()
 	fmt.Printf("WINS=%d\n", wins)
+}
+
+// TestDeadPutTempIsPruned: a temporary file that no Put has touched for deadTempAge
+// (a process died during the Put) is removed with its folder once the folder's last
+// key is deleted; a younger one (a Put that may still be running) keeps the folder.
+func TestDeadPutTempIsPruned(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		age      time.Duration
+		wantGone bool
+	}{
+		{"fresh", 0, false},
+		{"dead", 2 * time.Hour, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, bk, ctx, orphan := orphanBeside(t, ".tmp-00112233445566778899aabb", []byte("half a part"))
+			old := time.Now().Add(-tc.age)
+			if err := os.Chtimes(orphan, old, old); err != nil {
+				t.Fatal(err)
+			}
+			if err := bk.Delete(ctx, "dir/k"); err != nil {
+				t.Fatal(err)
+			}
+			_, err := os.Stat(filepath.Dir(orphan))
+			if gone := errors.Is(err, fs.ErrNotExist); gone != tc.wantGone {
+				t.Fatalf("folder gone: %v (%v), want %v", gone, err, tc.wantGone)
+			}
+			if _, err := os.Stat(orphan); !tc.wantGone && err != nil {
+				t.Fatalf("the young temporary file was removed: %v", err)
+			}
+		})
+	}
 }
