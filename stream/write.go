@@ -295,6 +295,11 @@ func (u *upload) startPart(ctx context.Context, first uint64) (*partPut, error) 
 		return nil, err
 	}
 	pp := &partPut{key: u.prefix() + partName(first), first: first, pw: pw, w: w, done: make(chan error, 1)}
+	if u.rec.Append && len(u.parts) == 0 {
+		if err := u.createPart0(ctx); err != nil {
+			return nil, err
+		}
+	}
 	if u.rec.Append && len(u.parts) == 1 {
 		pp.key, pp.appended, pp.offset = u.parts[0].key, true, u.segmentStart(first)
 		go func() {
@@ -317,6 +322,26 @@ func (u *upload) startPart(ctx context.Context, first uint64) (*partPut, error) 
 		pp.done <- err
 	}()
 	return pp, nil
+}
+
+// createPart0 begins an append-mode upload's part 0 with the file's header alone, so
+// that its first request appends its segments too, instead of putting them in one
+// create-only put: what an append wrote survives a crash of the process (kill -9),
+// and scanAppended counts it as far as it authenticates, whereas a put's temporary
+// file is lost with the process. So a crash during a long first PATCH (the CLI sends
+// a whole file in one) loses at most its last segments, not all of it.
+func (u *upload) createPart0(ctx context.Context) error {
+	key := u.prefix() + partName(0)
+	attrs, err := u.s.cfg.Bucket.PutBytes(ctx, key, u.rec.Header, storage.Condition{IfNotExists: true})
+	if errors.Is(err, storage.ErrPrecondition) {
+		return errStorageConflict // another writer got past the lock
+	}
+	if err != nil {
+		return tusError(err)
+	}
+	u.parts = append(u.parts, part{key: key, first: 0, size: attrs.Size})
+	u.dataVersion = attrs.Version
+	return nil
 }
 
 // abort makes the put fail, which leaves nothing behind.

@@ -306,6 +306,9 @@ type testBackend struct {
 		Stop(testing.TB)
 		Start(testing.TB)
 	}
+	// files, when set, returns the local folder that holds the store's objects as
+	// files, for lecternd run in the work folder work (disk, and a local Samba).
+	files func(work string) string
 }
 
 // testBackends are the storages the end-to-end tests run lecternd on: its default
@@ -313,7 +316,9 @@ type testBackend struct {
 // share (skipped, or failing in CI, when those servers cannot start).
 func testBackends() map[string]func(t *testing.T) testBackend {
 	return map[string]func(t *testing.T) testBackend{
-		"disk": func(t *testing.T) testBackend { return testBackend{} },
+		"disk": func(t *testing.T) testBackend {
+			return testBackend{files: func(work string) string { return filepath.Join(work, "lectern-data", "store") }}
+		},
 		"s3": func(t *testing.T) testBackend {
 			srv := minio.Start(t)
 			bucket := srv.NewBucket(t)
@@ -324,14 +329,19 @@ func testBackends() map[string]func(t *testing.T) testBackend {
 		},
 		"smb": func(t *testing.T) testBackend {
 			srv := samba.Start(t)
-			u, err := url.Parse(srv.URL(srv.NewFolder(t)))
+			folder := srv.NewFolder(t)
+			u, err := url.Parse(srv.URL(folder))
 			if err != nil {
 				t.Fatal(err)
 			}
 			q := u.Query()
 			q.Set("password_file", srv.PasswordFile(t))
 			u.RawQuery = q.Encode()
-			return testBackend{server: srv, args: []string{"--backend", u.String()}}
+			b := testBackend{server: srv, args: []string{"--backend", u.String()}}
+			if srv.Root != "" {
+				b.files = func(string) string { return filepath.Join(srv.Root, folder) }
+			}
+			return b
 		},
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -20,18 +21,18 @@ import (
 // past what was sent), completes, and downloads intact.
 func TestEndToEndKill9(t *testing.T) {
 	for name, backend := range testBackends() {
-		t.Run(name, func(t *testing.T) { killMidUpload(t, backend(t).args) })
+		t.Run(name, func(t *testing.T) { killMidUpload(t, backend(t)) })
 	}
 }
 
-func killMidUpload(t *testing.T, backend []string) {
+func killMidUpload(t *testing.T, b testBackend) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	args := append([]string{"--listen", addr}, backend...)
+	args := append([]string{"--listen", addr}, b.args...)
 	e, p := newE2E(t, args...)
 
 	var set struct{ ID string }
@@ -67,6 +68,12 @@ func killMidUpload(t *testing.T, backend []string) {
 	if _, err := feed.Write(data[:sent]); err != nil {
 		t.Fatal(err)
 	}
+	// Where the stored bytes can be seen, the kill waits for a megabyte of them, so
+	// that there is something to keep.
+	const kept = 1 << 20
+	if b.files != nil {
+		waitForPart(t, filepath.Join(b.files(e.work), "uploads", "e2e", loc[strings.LastIndex(loc, "/")+1:]), kept)
+	}
 
 	p.kill(t)
 	feed.CloseWithError(io.ErrClosedPipe)
@@ -96,11 +103,30 @@ func killMidUpload(t *testing.T, backend []string) {
 	if err != nil || off < 0 || off > sent {
 		t.Fatalf("offset after the kill %d (%v), want 0..%d", off, err, sent)
 	}
+	// An upload that grows in place (disk, SMB) keeps what reached the file, up to
+	// its last whole segment, though no request finished.
+	if b.files != nil && off < kept-(64<<10) {
+		t.Fatalf("offset after the kill %d: the megabyte that was in part 0 was lost", off)
+	}
 	t.Logf("the upload resumes at %d of the %d bytes sent before the kill", off, sent)
 	done := e.patch(loc, off, data[off:], 204)
 	if got := e.downloadInRanges(done.Get("Lectern-Content-Url"), done.Get("Lectern-Content-Key")); got != sum {
 		t.Fatal("the upload finished after the kill differs from the file")
 	}
+}
+
+// waitForPart waits until the upload folder dir holds a part of at least n bytes.
+func waitForPart(t *testing.T, dir string, n int64) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		if fi, err := os.Stat(filepath.Join(dir, "part-0000000000")); err == nil && fi.Size() >= n {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	entries, _ := os.ReadDir(dir)
+	t.Fatalf("no part of %d bytes in %s within a minute: %v", n, dir, entries)
 }
 
 // kill ends lecternd with SIGKILL and waits for it.
