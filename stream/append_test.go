@@ -3,6 +3,7 @@ package stream
 import (
 	"bytes"
 	"errors"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -227,3 +228,55 @@ func appendRaw(t *testing.T, be *backend, conf, id string, b []byte) {
 		t.Fatal(err)
 	}
 }
+
+// TestLongRequestIsStoredInParts: where uploads are stored as parts (no Appender),
+// a request longer than PartMax goes up as several parts, each a commit point: when
+// its last part fails, the parts stored before it count, and the upload resumes after
+// them and completes.
+func TestLongRequestIsStoredInParts(t *testing.T) {
+	seg := encryption.DefaultSegmentSize
+	for _, tc := range []struct {
+		name       string
+		newBackend func(testing.TB) *backend
+	}{
+		{"parts", newBackendWithoutAppend},
+		{"composing", newBackendComposing},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			be := tc.newBackend(t)
+			in := be.start(t, withStream(func(c *Config) { c.PartMax, c.DirectMax = int64(2*seg), -1 }))
+			conf := in.conference("conf-a")
+			tok := in.token(httpapi.RolePresenter, conf, "alice")
+			data := textData(5*seg + seg/2)
+			loc := in.create(conf, tok, int64(len(data)), meta("filename", "long.pdf"))
+
+			be.rec.mu.Lock()
+			be.rec.failPut = func(key string) error {
+				if strings.HasSuffix(key, "/"+partName(4)) {
+					return storage.NewError(storage.ErrUnavailable, "put", key, errors.New("injected"))
+				}
+				return nil
+			}
+			be.rec.mu.Unlock()
+			if r := in.patch(loc, tok, 0, data); r.status != http.StatusServiceUnavailable {
+				t.Fatalf("PATCH whose last part fails: %v", r)
+			}
+			be.rec.mu.Lock()
+			be.rec.failPut = nil
+			be.rec.mu.Unlock()
+
+			// Segment 0 carries the header; each segment carries a tag.
+			want := int64(4*(seg-encryption.TagSize) - encryption.HeaderSize)
+			if got := in.offset(loc, tok); got != want {
+				t.Fatalf("offset after the failed part %d, want %d (the two parts stored before it)", got, want)
+			}
+			last := in.patch(loc, tok, want, data[want:])
+			in.checkContent(conf, resultFromHeaders(t, last), data)
+			if parts := be.rec.putKeys(uploadPrefix(conf, locationID(loc)) + partPrefix); len(parts) != 3 {
+				t.Fatalf("parts put %v, want 3 (two of PartMax, then the rest)", parts)
+			}
+		})
+	}
+}
+
+func locationID(loc string) string { return loc[strings.LastIndex(loc, "/")+1:] }

@@ -36,6 +36,11 @@ const UploadKeySize = 32
 const (
 	DefaultExpiry    = 24 * time.Hour
 	DefaultDirectMax = 8 << 20
+	// DefaultPartMax: on a backend that cannot append (S3), a request is stored as
+	// parts of at most this much ciphertext, each a commit point, so a crash of the
+	// process during a long PATCH loses at most one part's worth of it. Large enough
+	// that the parts are few and over S3's 5 MiB least part size for composing.
+	DefaultPartMax = 64 << 20
 	// DefaultLockTTL bounds how long a crashed instance's lease keeps its uploads
 	// locked: a waiter takes the lease over once it is this old, well within its
 	// wait for the lock (DefaultLockWait), so the client's first request after a
@@ -68,6 +73,10 @@ type Config struct {
 	// An interrupted direct PATCH is resumed from 0, so keep it small; negative
 	// disables the fast path. Default DefaultDirectMax.
 	DirectMax int64
+	// PartMax bounds the ciphertext of one part object where uploads are stored as
+	// parts (backends without storage.Appender); it is rounded down to whole
+	// segments, at least one. Default DefaultPartMax.
+	PartMax int64
 	// LockTTL is how long a cross-instance lease lasts without renewal. It must be
 	// well over the clock skew between instances. Default DefaultLockTTL.
 	LockTTL time.Duration
@@ -98,6 +107,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.DirectMax == 0 {
 		c.DirectMax = DefaultDirectMax
+	}
+	if c.PartMax <= 0 {
+		c.PartMax = DefaultPartMax
 	}
 	if c.LockTTL <= 0 {
 		c.LockTTL = DefaultLockTTL

@@ -119,11 +119,11 @@ func (u *upload) segmentCapacity(index uint64) int {
 }
 
 // appendData encrypts src after the stored segments: the previous tail and src are cut
-// into whole segments, which go into one new part object (create-only, so a stored
-// segment can never be replaced), and what is left over becomes the new sealed tail —
-// unless this request brings the upload to its declared length: then the rest is
-// sealed as the final segment at the end of the same part, and the parts together
-// are the finished content file.
+// into whole segments, which go into new part objects (create-only, so a stored
+// segment can never be replaced; a new part every PartMax, each a commit point), and
+// what is left over becomes the new sealed tail — unless this request brings the
+// upload to its declared length: then the rest is sealed as the final segment at the
+// end of the last part, and the parts together are the finished content file.
 func (u *upload) appendData(ctx context.Context, src io.Reader) (int64, error) {
 	before := u.offset()
 	segs := u.segments
@@ -149,6 +149,15 @@ func (u *upload) appendData(ctx context.Context, src io.Reader) (int64, error) {
 			}
 			segs++
 			fill = 0
+			if !pp.appended && segs-pp.first >= u.partSegments() {
+				// The part is full: store it now, so that it counts whatever
+				// becomes of the rest of the request.
+				if err := pp.finish(segs, false); err != nil {
+					return 0, err
+				}
+				u.addPart(pp, segs, false)
+				pp = nil
+			}
 			continue
 		}
 		if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
@@ -184,14 +193,8 @@ func (u *upload) appendData(ctx context.Context, src io.Reader) (int64, error) {
 		}
 	}
 	if pp != nil {
-		if want := segs + boolToUint(final); pp.w.Segments() != want {
-			pp.abort(errors.New("segment count mismatch"))
-			_ = pp.wait()
-			return 0, fmt.Errorf("stream: writer emitted %d segments, expected %d", pp.w.Segments(), want)
-		}
-		pp.pw.Close()
-		if err := pp.wait(); err != nil {
-			return 0, tusError(err)
+		if err := pp.finish(segs, final); err != nil {
+			return 0, err
 		}
 		u.addPart(pp, segs, final)
 	}
@@ -342,6 +345,23 @@ func (u *upload) createPart0(ctx context.Context) error {
 	u.parts = append(u.parts, part{key: key, first: 0, size: attrs.Size})
 	u.dataVersion = attrs.Version
 	return nil
+}
+
+// partSegments is how many segments one part object holds at most (Config.PartMax).
+func (u *upload) partSegments() uint64 {
+	return max(1, uint64(u.s.cfg.PartMax/int64(u.header.SegmentSize())))
+}
+
+// finish ends the part after its writer emitted the segments up to segs (and the
+// final one when final) and waits until it is stored.
+func (pp *partPut) finish(segs uint64, final bool) error {
+	if want := segs + boolToUint(final); pp.w.Segments() != want {
+		pp.abort(errors.New("segment count mismatch"))
+		_ = pp.wait()
+		return fmt.Errorf("stream: writer emitted %d segments, expected %d", pp.w.Segments(), want)
+	}
+	pp.pw.Close()
+	return tusError(pp.wait())
 }
 
 // abort makes the put fail, which leaves nothing behind.
