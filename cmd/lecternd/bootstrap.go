@@ -98,7 +98,7 @@ func bootstrap(cfg Config, log *slog.Logger, out io.Writer) (*secrets, error) {
 			return nil, err
 		}
 	} else if tokenPath := filepath.Join(dir, adminTokenFile); fileExists(tokenPath) {
-		log.Info("admin token minted on first start", "file", tokenPath)
+		log.Info("the admin token minted on first start is in its file", "file", tokenPath)
 	} else {
 		// The token secret was provisioned (a Secret in Kubernetes, say): whoever made
 		// it mints the admin tokens.
