@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -370,40 +369,19 @@ func resumeAcrossRestart(t *testing.T, backend []string) {
 	path, sum := randomFile(t, e.work, size)
 	data, _ := os.ReadFile(path)
 
-	meta := "filename " + base64.StdEncoding.EncodeToString([]byte("restart.bin")) + ",purpose " + base64.StdEncoding.EncodeToString([]byte("slide"))
-	h := e.call("POST", "/v1/conferences/e2e/uploads", e.presenter, "", 201, nil,
-		"Tus-Resumable", "1.0.0", "Upload-Length", strconv.Itoa(size), "Upload-Metadata", meta)
-	loc := h.Get("Location")
-	loc = loc[strings.Index(loc, "/v1/"):]
-	patch := func(off, end int) http.Header {
-		req, _ := http.NewRequest("PATCH", e.base+loc, bytes.NewReader(data[off:end]))
-		req.Header.Set("Authorization", "Bearer "+e.presenter)
-		req.Header.Set("Tus-Resumable", "1.0.0")
-		req.Header.Set("Upload-Offset", strconv.Itoa(off))
-		req.Header.Set("Content-Type", "application/offset+octet-stream")
-		resp, err := e.client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 204 {
-			t.Fatalf("PATCH at %d: %d", off, resp.StatusCode)
-		}
-		return resp.Header
-	}
-	patch(0, first)
+	loc := e.createUpload("restart.bin", size)
+	e.patch(loc, 0, data[:first], 204)
 	if code := p.stop(t); code != 0 {
 		t.Fatalf("lecternd exited with %d on SIGTERM", code)
 	}
 	start(t, e.work, args...)
 
-	h = e.call("HEAD", loc, e.presenter, "", 200, nil, "Tus-Resumable", "1.0.0")
+	h := e.call("HEAD", loc, e.presenter, "", 200, nil, "Tus-Resumable", "1.0.0")
 	off, _ := strconv.Atoi(h.Get("Upload-Offset"))
 	if off == 0 || off > first {
 		t.Fatalf("offset after restart %d, want the bytes kept before it (0 < offset <= %d)", off, first)
 	}
-	done := patch(off, size)
+	done := e.patch(loc, off, data[off:], 204)
 	url, key := done.Get("Lectern-Content-Url"), done.Get("Lectern-Content-Key")
 	if url == "" || key == "" {
 		t.Fatalf("the completing PATCH did not name the content: %v", done)

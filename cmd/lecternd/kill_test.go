@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/base64"
 	"io"
 	"net"
 	"net/http"
@@ -41,10 +40,7 @@ func killMidUpload(t *testing.T, b testBackend) {
 	const size, sent = 13_000_000, 7_000_000
 	path, sum := randomFile(t, e.work, size)
 	data, _ := os.ReadFile(path)
-	meta := "filename " + base64.StdEncoding.EncodeToString([]byte("crash.pdf"))
-	loc := e.call("POST", "/v1/conferences/e2e/uploads", e.presenter, "", 201, nil,
-		"Tus-Resumable", "1.0.0", "Upload-Length", strconv.Itoa(size), "Upload-Metadata", meta).Get("Location")
-	loc = loc[strings.Index(loc, "/v1/"):]
+	loc := e.createUpload("crash.pdf", size)
 
 	// A client that has sent 7 MB of the file and is still sending.
 	body, feed := io.Pipe()

@@ -32,23 +32,18 @@ func storageOutage(t *testing.T, b testBackend) {
 	}
 	e, p := newE2E(t, b.args...)
 	tus := func(extra ...string) []string { return append([]string{"Tus-Resumable", "1.0.0"}, extra...) }
-	meta := "filename " + base64.StdEncoding.EncodeToString([]byte("deck.pdf"))
 
 	// Before: one stored file, and an upload a third of the way.
 	stored, storedSum := randomFile(t, e.work, 2_000_000)
 	storedData, _ := os.ReadFile(stored)
-	loc := e.call("POST", "/v1/conferences/e2e/uploads", e.presenter, "", 201, nil,
-		tus("Upload-Length", strconv.Itoa(len(storedData)), "Upload-Metadata", meta)...).Get("Location")
-	loc = loc[strings.Index(loc, "/v1/"):]
+	loc := e.createUpload("stored.pdf", len(storedData))
 	done := e.patch(loc, 0, storedData, 204)
 	storedURL, storedKey := done.Get("Lectern-Content-Url"), done.Get("Lectern-Content-Key")
 
 	const size, first = 3_000_000, 1_000_000
 	path, sum := randomFile(t, e.work, size)
 	data, _ := os.ReadFile(path)
-	loc = e.call("POST", "/v1/conferences/e2e/uploads", e.presenter, "", 201, nil,
-		tus("Upload-Length", strconv.Itoa(size), "Upload-Metadata", meta)...).Get("Location")
-	loc = loc[strings.Index(loc, "/v1/"):]
+	loc = e.createUpload("deck.pdf", size)
 	e.patch(loc, 0, data[:first], 204)
 
 	b.server.Stop(t)
@@ -116,6 +111,16 @@ func storageOutage(t *testing.T, b testBackend) {
 	if code := p.stop(t); code != 0 {
 		t.Fatalf("lecternd exited with %d on SIGTERM", code)
 	}
+}
+
+// createUpload creates a tus upload of size bytes for a slide file named name and
+// returns its path.
+func (e *e2e) createUpload(name string, size int) string {
+	e.t.Helper()
+	meta := "filename " + base64.StdEncoding.EncodeToString([]byte(name)) + ",purpose " + base64.StdEncoding.EncodeToString([]byte("slide"))
+	loc := e.call("POST", "/v1/conferences/e2e/uploads", e.presenter, "", 201, nil,
+		"Tus-Resumable", "1.0.0", "Upload-Length", strconv.Itoa(size), "Upload-Metadata", meta).Get("Location")
+	return loc[strings.Index(loc, "/v1/"):]
 }
 
 // patch sends data at offset to the upload at path loc and checks the status.
