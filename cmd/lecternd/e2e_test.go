@@ -21,7 +21,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lectern/lectern/cmd/internal/gobuild"
 	"github.com/lectern/lectern/conformance/servers"
 	"github.com/lectern/lectern/conformance/servers/minio"
 	"github.com/lectern/lectern/conformance/servers/samba"
@@ -252,10 +251,7 @@ func TestEndToEndTusJSClient(t *testing.T) {
 // downloads with ranges and compares SHA-256.
 func TestEndToEndCLIUpload(t *testing.T) {
 	e, _ := newE2E(t)
-	lectern := filepath.Join(t.TempDir(), "lectern")
-	if err := gobuild.Build(t.Context(), "", lectern, "../lectern"); err != nil {
-		t.Fatalf("building the CLI: %v", err)
-	}
+	lectern := lecternCLI(t)
 	for _, tc := range []struct {
 		name  string
 		flags []string
@@ -369,7 +365,7 @@ func resumeAcrossRestart(t *testing.T, backend []string) {
 	path, sum := randomFile(t, e.work, size)
 	data, _ := os.ReadFile(path)
 
-	loc := e.createUpload("restart.bin", size)
+	loc := e.createUpload("restart.bin", "slide", size)
 	e.patch(loc, 0, data[:first], 204)
 	if code := p.stop(t); code != 0 {
 		t.Fatalf("lecternd exited with %d on SIGTERM", code)

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -40,7 +42,8 @@ func killMidUpload(t *testing.T, b testBackend) {
 	const size, sent = 13_000_000, 7_000_000
 	path, sum := randomFile(t, e.work, size)
 	data, _ := os.ReadFile(path)
-	loc := e.createUpload("crash.pdf", size)
+	// A handout: the server references it on completion, so fsck authenticates it.
+	loc := e.createUpload("crash.pdf", "handout", size)
 
 	// A client that has sent 7 MB of the file and is still sending.
 	body, feed := io.Pipe()
@@ -80,6 +83,17 @@ func killMidUpload(t *testing.T, b testBackend) {
 	}
 
 	p2 := start(t, e.work, args...)
+	defer func() {
+		if t.Failed() {
+			return
+		}
+		// Stopped cleanly, the store passes fsck: every metadata file decrypts, the
+		// copies agree, every referenced content file authenticates.
+		if code := p2.stop(t); code != 0 {
+			t.Fatalf("lecternd exited with %d on SIGTERM", code)
+		}
+		fsck(t, e, b)
+	}()
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("the restarted lecternd's log:\n%s", p2.stderr.String())
@@ -108,6 +122,28 @@ func killMidUpload(t *testing.T, b testBackend) {
 	done := e.patch(loc, off, data[off:], 204)
 	if got := e.downloadInRanges(done.Get("Lectern-Content-Url"), done.Get("Lectern-Content-Key")); got != sum {
 		t.Fatal("the upload finished after the kill differs from the file")
+	}
+}
+
+// fsck runs `lectern fsck` on the store lecternd used and fails the test unless it
+// finds no problem and authenticated at least one content file in full.
+func fsck(t *testing.T, e *e2e, b testBackend) {
+	t.Helper()
+	backend := "file://" + filepath.Join(e.dataDir, "store")
+	for i, a := range b.args {
+		if a == "--backend" && i+1 < len(b.args) {
+			backend = b.args[i+1]
+		}
+	}
+	cmd := exec.Command(lecternCLI(t), "-o", "json", "fsck", "--backend", backend,
+		"--kek-file", filepath.Join(e.dataDir, "config", kekFile))
+	out, err := cmd.Output()
+	var rep struct {
+		ContentFiles int `json:"content_files"`
+		Problems     []struct{ Severity, Kind, Key string }
+	}
+	if err != nil || json.Unmarshal(out, &rep) != nil || len(rep.Problems) != 0 || rep.ContentFiles == 0 {
+		t.Fatalf("lectern fsck after the kill: %v\n%s", err, out)
 	}
 }
 

@@ -25,39 +25,51 @@ import (
 	"github.com/lectern/lectern/conformance/servers/samba"
 )
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
+// binDir holds the commands the tests build, once per test run.
+var binDir string
 
 func TestMain(m *testing.M) {
+	var err error
+	if binDir, err = os.MkdirTemp("", "lecternd-test-bin-"); err != nil {
+		panic(err)
+	}
 	code := m.Run()
 	minio.Shutdown()
 	samba.Shutdown()
-	if binPath != "" {
-		_ = os.RemoveAll(filepath.Dir(binPath))
-	}
+	_ = os.RemoveAll(binDir)
 	os.Exit(code)
 }
 
-// lecterndBinary builds the real command once per test run.
-func lecterndBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "lecternd-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "lecternd")
-		buildErr = gobuild.Build(context.Background(), "", binPath, ".")
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
+// built is a command built once per test run.
+type built struct {
+	name, pkg string
+	once      sync.Once
+	path      string
+	err       error
 }
+
+var (
+	lecterndBuild = &built{name: "lecternd", pkg: "."}
+	lecternBuild  = &built{name: "lectern", pkg: "../lectern"}
+)
+
+func (b *built) binary(t *testing.T) string {
+	t.Helper()
+	b.once.Do(func() {
+		b.path = filepath.Join(binDir, b.name)
+		b.err = gobuild.Build(context.Background(), "", b.path, b.pkg)
+	})
+	if b.err != nil {
+		t.Fatal(b.err)
+	}
+	return b.path
+}
+
+// lecterndBinary is the real server, built once per test run.
+func lecterndBinary(t *testing.T) string { return lecterndBuild.binary(t) }
+
+// lecternCLI is the real CLI, built once per test run.
+func lecternCLI(t *testing.T) string { return lecternBuild.binary(t) }
 
 // proc is a running lecternd.
 type proc struct {

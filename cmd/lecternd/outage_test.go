@@ -36,14 +36,14 @@ func storageOutage(t *testing.T, b testBackend) {
 	// Before: one stored file, and an upload a third of the way.
 	stored, storedSum := randomFile(t, e.work, 2_000_000)
 	storedData, _ := os.ReadFile(stored)
-	loc := e.createUpload("stored.pdf", len(storedData))
+	loc := e.createUpload("stored.pdf", "slide", len(storedData))
 	done := e.patch(loc, 0, storedData, 204)
 	storedURL, storedKey := done.Get("Lectern-Content-Url"), done.Get("Lectern-Content-Key")
 
 	const size, first = 3_000_000, 1_000_000
 	path, sum := randomFile(t, e.work, size)
 	data, _ := os.ReadFile(path)
-	loc = e.createUpload("deck.pdf", size)
+	loc = e.createUpload("deck.pdf", "slide", size)
 	e.patch(loc, 0, data[:first], 204)
 
 	b.server.Stop(t)
@@ -113,11 +113,11 @@ func storageOutage(t *testing.T, b testBackend) {
 	}
 }
 
-// createUpload creates a tus upload of size bytes for a slide file named name and
-// returns its path.
-func (e *e2e) createUpload(name string, size int) string {
+// createUpload creates a tus upload of size bytes of a file named name, for purpose
+// "slide" or "handout", and returns its path.
+func (e *e2e) createUpload(name, purpose string, size int) string {
 	e.t.Helper()
-	meta := "filename " + base64.StdEncoding.EncodeToString([]byte(name)) + ",purpose " + base64.StdEncoding.EncodeToString([]byte("slide"))
+	meta := "filename " + base64.StdEncoding.EncodeToString([]byte(name)) + ",purpose " + base64.StdEncoding.EncodeToString([]byte(purpose))
 	loc := e.call("POST", "/v1/conferences/e2e/uploads", e.presenter, "", 201, nil,
 		"Tus-Resumable", "1.0.0", "Upload-Length", strconv.Itoa(size), "Upload-Metadata", meta).Get("Location")
 	return loc[strings.Index(loc, "/v1/"):]

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lectern/lectern/cmd/internal/gobuild"
 	"github.com/lectern/lectern/conformance/servers"
 )
 
@@ -61,10 +60,7 @@ func TestReadmeWalkthrough(t *testing.T) {
 
 	work := t.TempDir()
 	p := start(t, work)
-	cli := filepath.Join(t.TempDir(), "lectern")
-	if err := gobuild.Build(t.Context(), "", cli, "../lectern"); err != nil {
-		t.Fatal(err)
-	}
+	cli := lecternCLI(t)
 	script := curlBlock + cliBlock
 	for _, r := range []struct{ old, new string }{
 		{"export LECTERN=https://localhost:8443\n", "export LECTERN=https://" + p.addr + "\n"},
