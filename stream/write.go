@@ -292,17 +292,17 @@ type partPut struct {
 }
 
 func (u *upload) startPart(ctx context.Context, first uint64) (*partPut, error) {
+	if u.rec.Append && len(u.parts) == 0 {
+		if err := u.createPart0(ctx); err != nil {
+			return nil, err
+		}
+	}
 	pr, pw := io.Pipe()
 	w, err := encryption.ResumeWriter(pw, u.key, u.rec.Header, first)
 	if err != nil {
 		return nil, err
 	}
 	pp := &partPut{key: u.prefix() + partName(first), first: first, pw: pw, w: w, done: make(chan error, 1)}
-	if u.rec.Append && len(u.parts) == 0 {
-		if err := u.createPart0(ctx); err != nil {
-			return nil, err
-		}
-	}
 	if u.rec.Append && len(u.parts) == 1 {
 		pp.key, pp.appended, pp.offset = u.parts[0].key, true, u.segmentStart(first)
 		go func() {
@@ -335,7 +335,8 @@ func (u *upload) startPart(ctx context.Context, first uint64) (*partPut, error) 
 // a whole file in one) loses at most its last segments, not all of it.
 func (u *upload) createPart0(ctx context.Context) error {
 	key := u.prefix() + partName(0)
-	attrs, err := u.s.cfg.Bucket.PutBytes(ctx, key, u.rec.Header, storage.Condition{IfNotExists: true})
+	cond := storage.Condition{IfNotExists: u.s.cfg.Bucket.Capabilities().ConditionalCreate}
+	attrs, err := u.s.cfg.Bucket.PutBytes(ctx, key, u.rec.Header, cond)
 	if errors.Is(err, storage.ErrPrecondition) {
 		return errStorageConflict // another writer got past the lock
 	}
