@@ -174,3 +174,82 @@ func (p *proc) kill(t *testing.T) {
 		t.Fatal("lecternd did not die on SIGKILL")
 	}
 }
+
+// TestEndToEndCLISurvivesKill9: lecternd is killed with SIGKILL while `lectern upload`
+// sends a file in one PATCH, and started again on the same address; the CLI, paused
+// across the crash (SIGSTOP, SIGCONT) so that the kill lands in the middle of its
+// request, retries, asks for the offset and finishes the upload by itself, and the
+// file downloads intact.
+func TestEndToEndCLISurvivesKill9(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	args := []string{"--listen", addr}
+	e, p := newE2E(t, args...)
+	path, sum := randomFile(t, e.work, 40_000_000) // under the default 50 MB limit
+
+	var stdout, stderr lockedBuf // read while the CLI may still write
+	cli := exec.Command(lecternCLI(t), "--server", e.base, "--ca-file", filepath.Join(e.dataDir, "config", certFile),
+		"upload", "--conference", "e2e", "-o", "json", path)
+	cli.Env = append(os.Environ(), "LECTERN_TOKEN="+e.presenter, "LECTERN_STATE_DIR="+t.TempDir())
+	cli.Stdout, cli.Stderr = &stdout, &stderr
+	if err := cli.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cli.Wait() }()
+	t.Cleanup(func() {
+		_ = cli.Process.Kill()
+	})
+
+	// Once 8 MiB are in the upload's part 0, the CLI is paused and lecternd killed.
+	uploads := filepath.Join(e.dataDir, "store", "uploads", "e2e")
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if found, _ := filepath.Glob(filepath.Join(uploads, "*", "part-0000000000")); len(found) == 1 {
+			if fi, err := os.Stat(found[0]); err == nil && fi.Size() >= 8<<20 {
+				break
+			}
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("the CLI ended (%v) before its upload reached 8 MiB:\n%s", err, stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the CLI's upload never reached 8 MiB; its output:\n%s", stderr.String())
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	if err := cli.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	p.kill(t)
+	start(t, e.work, args...)
+	if err := cli.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("lectern upload across the crash: %v\n%s", err, stderr.String())
+		}
+	case <-time.After(3 * time.Minute):
+		t.Fatalf("lectern upload did not finish after the crash:\n%s", stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "retrying") {
+		t.Errorf("the CLI did not go through a retry, so the kill missed its request:\n%s", stderr.String())
+	}
+	var res struct{ URL, Key string }
+	if err := json.Unmarshal([]byte(stdout.String()), &res); err != nil {
+		t.Fatalf("lectern upload printed %q: %v", stdout.String(), err)
+	}
+	if got := e.downloadInRanges(res.URL[strings.Index(res.URL, "/v1/"):], res.Key); got != sum {
+		t.Fatal("the file uploaded across the crash differs from the original")
+	}
+	t.Logf("the CLI across the crash:\n%s", stderr.String())
+}
