@@ -3,7 +3,8 @@
 #
 # It installs and starts what the tests need on a fresh machine: Samba (Debian package,
 # when running as root), a MinIO binary (built once from the Go module proxy and
-# cached in $(go env GOPATH)/bin), tus-js-client (npm, for the end-to-end test) and a
+# cached in $(go env GOPATH)/bin), staticcheck (Go module proxy, same cache),
+# tus-js-client (npm, for the end-to-end test) and a
 # Docker engine (Debian's docker.io) for the harness's Docker path and the image test. The test servers themselves are started by the
 # tests, on 127.0.0.1 at free ports.
 #
@@ -61,6 +62,16 @@ fi
 
 log "go vet"
 go vet ./...
+# staticcheck (honnef.co/go/tools) finds what vet does not (unused code, deprecated
+# calls, suspicious constructs); a finding fails the run. Installed once per machine.
+if ! command -v staticcheck >/dev/null 2>&1; then
+	log "installing staticcheck v0.7.0 (Go module proxy, once per machine)"
+	go install honnef.co/go/tools/cmd/staticcheck@v0.7.0 || log "staticcheck could not be installed: it does not run here"
+fi
+if command -v staticcheck >/dev/null 2>&1; then
+	log "staticcheck"
+	staticcheck ./...
+fi
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then
 	echo "gofmt would change:" >&2
