@@ -143,7 +143,7 @@ func fsck(t *testing.T, e *e2e, b testBackend) {
 		Problems     []struct{ Severity, Kind, Key string }
 	}
 	if err != nil || json.Unmarshal(out, &rep) != nil || len(rep.Problems) != 0 || rep.ContentFiles == 0 {
-		t.Fatalf("lectern fsck after the kill: %v\n%s", err, out)
+		t.Fatalf("lectern fsck: %v\n%s", err, out)
 	}
 }
 

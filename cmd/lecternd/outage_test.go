@@ -16,7 +16,8 @@ import (
 // crash would) on S3 and SMB. While it is down, every request that needs storage
 // answers 503 with Retry-After and the stable code, liveness stays up and readiness
 // goes down; nothing is lost: once the server is back, the upload begun before the
-// outage resumes and completes, and both files download intact.
+// outage resumes and completes, both files download intact, and `lectern fsck` finds
+// the store clean (the files are handouts, so it authenticates them).
 func TestEndToEndStorageOutage(t *testing.T) {
 	for name, backend := range testBackends() {
 		if name == "disk" {
@@ -36,14 +37,14 @@ func storageOutage(t *testing.T, b testBackend) {
 	// Before: one stored file, and an upload a third of the way.
 	stored, storedSum := randomFile(t, e.work, 2_000_000)
 	storedData, _ := os.ReadFile(stored)
-	loc := e.createUpload("stored.pdf", "slide", len(storedData))
+	loc := e.createUpload("stored.pdf", "handout", len(storedData))
 	done := e.patch(loc, 0, storedData, 204)
 	storedURL, storedKey := done.Get("Lectern-Content-Url"), done.Get("Lectern-Content-Key")
 
 	const size, first = 3_000_000, 1_000_000
 	path, sum := randomFile(t, e.work, size)
 	data, _ := os.ReadFile(path)
-	loc = e.createUpload("deck.pdf", "slide", size)
+	loc = e.createUpload("deck.pdf", "handout", size)
 	e.patch(loc, 0, data[:first], 204)
 
 	b.server.Stop(t)
@@ -111,6 +112,7 @@ func storageOutage(t *testing.T, b testBackend) {
 	if code := p.stop(t); code != 0 {
 		t.Fatalf("lecternd exited with %d on SIGTERM", code)
 	}
+	fsck(t, e, b)
 }
 
 // createUpload creates a tus upload of size bytes of a file named name, for purpose
