@@ -102,7 +102,7 @@ type container struct {
 func (k *container) waitLive(ctx context.Context) error {
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel() // ends the wait for the container's exit once it is live
-	if err := waitLive(k.address, k.c.Exited(wctx)); err != nil {
+	if err := waitLive("http://"+k.address, nil, k.c.Exited(wctx)); err != nil {
 		return fmt.Errorf("minio container on %s: %w; its log ends with:\n%s", k.address, err, k.c.Logs(ctx))
 	}
 	return nil

@@ -14,6 +14,9 @@
 // When none works the test is skipped, or fails where S3 is required (CI): see
 // package servers.
 //
+// StartTLS gives a second server of the same binary that speaks HTTPS only, with a
+// self-signed certificate made at start, for what only TLS shows.
+//
 // Buckets are created with github.com/minio/minio-go/v7, a client independent of the
 // aws-sdk-go-v2 the backend uses, so that tests can check what the backend stored
 // through a second, unrelated client.
@@ -44,11 +47,14 @@ const howToEnable = "install the server with `go install github.com/minio/minio@
 
 // Server is a reachable MinIO (or other S3-compatible) server.
 type Server struct {
-	// Endpoint is the server's base URL, http://127.0.0.1:PORT.
+	// Endpoint is the server's base URL, http://127.0.0.1:PORT (https:// for StartTLS).
 	Endpoint  string
 	Region    string
 	AccessKey string
 	SecretKey string
+	// CACertFile, for a server of StartTLS, is the PEM file of the certificate to
+	// trust; empty for plain HTTP.
+	CACertFile string
 
 	proc serverProcess // nil when the server is not ours to stop and start
 }
@@ -71,9 +77,12 @@ func Start(t testing.TB) *Server {
 	return shared.Get(t)
 }
 
-// Shutdown stops the server Start started, if any, and removes its data. Call it once
-// all tests are done (Main does).
-func Shutdown() { shared.Shutdown() }
+// Shutdown stops the servers Start and StartTLS started, if any, and removes their
+// data. Call it once all tests are done (Main does).
+func Shutdown() {
+	shared.Shutdown()
+	sharedTLS.Shutdown()
+}
 
 // Main runs the tests and then Shutdown: `func TestMain(m *testing.M) { minio.Main(m) }`.
 func Main(m *testing.M) { servers.Main(m, Shutdown) }
@@ -164,10 +173,15 @@ func (s *Server) client() (*miniogo.Client, error) {
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 		return nil, fmt.Errorf("endpoint %q is not an http(s) URL", s.Endpoint)
 	}
+	tr, err := s.transport()
+	if err != nil {
+		return nil, err
+	}
 	return miniogo.New(u.Host, &miniogo.Options{
-		Creds:  credentials.NewStaticV4(s.AccessKey, s.SecretKey, ""),
-		Secure: u.Scheme == "https",
-		Region: s.Region,
+		Creds:     credentials.NewStaticV4(s.AccessKey, s.SecretKey, ""),
+		Secure:    u.Scheme == "https",
+		Region:    s.Region,
+		Transport: tr,
 	})
 }
 

@@ -3,6 +3,7 @@ package minio
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"go/build"
@@ -28,13 +29,21 @@ type process struct {
 	address string // 127.0.0.1:PORT
 	console string // 127.0.0.1:PORT
 	env     []string
+	// certsDir, when set, holds public.crt and private.key, and the server speaks
+	// HTTPS only; tlsConfig trusts that certificate.
+	certsDir  string
+	tlsConfig *tls.Config
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{} // closed when cmd has exited
 }
 
-func startBinary() (*Server, error) {
+func startBinary() (*Server, error) { return startBinaryWith(nil) }
+
+// startBinaryWith starts a server from the binary; prepare, when not nil, readies the
+// process (its folder exists) before the first start.
+func startBinaryWith(prepare func(*process) error) (*Server, error) {
 	bin, err := findBinary()
 	if err != nil {
 		return nil, err
@@ -54,6 +63,12 @@ func startBinary() (*Server, error) {
 			"MINIO_BROWSER=off",
 		),
 	}
+	if prepare != nil {
+		if err := prepare(p); err != nil {
+			p.shutdown()
+			return nil, err
+		}
+	}
 	// The ports are chosen free now and kept across restarts. Another process could
 	// take one between the check and MinIO's bind; then the start fails with MinIO's
 	// own message in the error, and the next attempt picks other ports.
@@ -72,13 +87,17 @@ func startBinary() (*Server, error) {
 			return nil, err
 		}
 	}
-	return &Server{
-		Endpoint:  "http://" + p.address,
+	s := &Server{
+		Endpoint:  p.scheme() + "://" + p.address,
 		Region:    "us-east-1",
 		AccessKey: user,
 		SecretKey: password,
 		proc:      p,
-	}, nil
+	}
+	if p.certsDir != "" {
+		s.CACertFile = filepath.Join(p.certsDir, "public.crt")
+	}
+	return s, nil
 }
 
 // findBinary looks for minio where deploy/test.sh puts it.
@@ -134,8 +153,12 @@ func (p *process) start() error {
 		return err
 	}
 	defer logFile.Close() // the child has its own descriptor
-	cmd := exec.Command(p.bin, "server", filepath.Join(p.dir, "data"),
-		"--address", p.address, "--console-address", p.console, "--quiet")
+	args := []string{"server", filepath.Join(p.dir, "data"),
+		"--address", p.address, "--console-address", p.console, "--quiet"}
+	if p.certsDir != "" {
+		args = append(args, "--certs-dir", p.certsDir)
+	}
+	cmd := exec.Command(p.bin, args...)
 	cmd.Env = p.env
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
@@ -148,7 +171,7 @@ func (p *process) start() error {
 		_ = cmd.Wait() // a killed server's exit status says nothing useful
 		close(done)
 	}()
-	if err := waitLive(p.address, done); err != nil {
+	if err := waitLive(p.scheme()+"://"+p.address, p.tlsConfig, done); err != nil {
 		_ = cmd.Process.Kill()
 		<-done
 		return fmt.Errorf("%s server on %s: %w; its log ends with:\n%s", p.bin, p.address, err, p.logTail())
@@ -157,13 +180,21 @@ func (p *process) start() error {
 	return nil
 }
 
-// waitLive polls MinIO's liveness endpoint until it answers 200, the process exits,
-// or startTimeout passes.
-func waitLive(address string, exited <-chan struct{}) error {
-	client := &http.Client{Timeout: 2 * time.Second}
+func (p *process) scheme() string {
+	if p.certsDir != "" {
+		return "https"
+	}
+	return "http"
+}
+
+// waitLive polls MinIO's liveness endpoint under base until it answers 200, the
+// process exits, or startTimeout passes.
+func waitLive(base string, tlsConfig *tls.Config, exited <-chan struct{}) error {
+	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsConfig}}
+	defer client.CloseIdleConnections()
 	deadline := time.Now().Add(startTimeout)
 	for {
-		resp, err := client.Get("http://" + address + "/minio/health/live")
+		resp, err := client.Get(base + "/minio/health/live")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
