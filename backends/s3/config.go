@@ -97,6 +97,10 @@ type Config struct {
 	// MaxBackoff caps the exponential backoff between attempts (default
 	// DefaultMaxBackoff).
 	MaxBackoff time.Duration
+
+	// wrapHTTPClient, when set (by this package's tests only), wraps the HTTP client
+	// every request goes through, to see what the SDK sends.
+	wrapHTTPClient func(aws.HTTPClient) aws.HTTPClient
 }
 
 func (c *Config) setDefaults() error {
@@ -187,6 +191,9 @@ func New(ctx context.Context, cfg Config) (*Driver, error) {
 		frozen := bc.Freeze()
 		awsCfg.HTTPClient = frozen
 		idle, _ = frozen.(idleCloser)
+	}
+	if cfg.wrapHTTPClient != nil {
+		awsCfg.HTTPClient = cfg.wrapHTTPClient(awsCfg.HTTPClient)
 	}
 
 	client := s3api.NewFromConfig(awsCfg, func(o *s3api.Options) {
