@@ -20,12 +20,13 @@ import (
 	"github.com/lectern/lectern/core/storage"
 	"github.com/lectern/lectern/httpapi"
 	"github.com/lectern/lectern/httpapi/confapi"
+	"github.com/lectern/lectern/httpapi/tlscert"
 	"github.com/lectern/lectern/stream"
 )
 
 // selfSigned writes a certificate for 127.0.0.1 and its key into dir.
 func selfSigned(dir string) (certFile, keyFile string, err error) {
-	certPEM, keyPEM, err := httpapi.SelfSigned([]string{"localhost", "127.0.0.1"}, 24*time.Hour)
+	certPEM, keyPEM, err := tlscert.SelfSigned([]string{"localhost", "127.0.0.1"}, 24*time.Hour)
 	if err != nil {
 		return "", "", err
 	}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/lectern/lectern/httpapi"
+	"github.com/lectern/lectern/httpapi/tlscert"
 )
 
 // Files in <data-dir>/config. The secrets are hex text so that an operator can copy
@@ -305,7 +306,7 @@ func loadCertificate(cfg Config, dir string, log *slog.Logger) (tls.Certificate,
 	} else if kerr != nil && !errors.Is(kerr, fs.ErrNotExist) {
 		return tls.Certificate{}, kerr
 	}
-	certPEM, keyPEM, err := httpapi.SelfSigned(certHosts, certValidity)
+	certPEM, keyPEM, err := tlscert.SelfSigned(certHosts, certValidity)
 	if err != nil {
 		return tls.Certificate{}, err
 	}

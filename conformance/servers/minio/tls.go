@@ -1,16 +1,9 @@
 package minio
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -18,6 +11,7 @@ import (
 	"time"
 
 	"github.com/lectern/lectern/conformance/servers"
+	"github.com/lectern/lectern/httpapi/tlscert"
 )
 
 // sharedTLS is the second server of a test process: the same binary serving HTTPS,
@@ -60,48 +54,20 @@ func startBinaryTLS() (*Server, error) {
 	})
 }
 
-// writeSelfSignedCert writes public.crt and private.key, MinIO's names, into dir: an
-// ECDSA P-256 certificate for 127.0.0.1 and localhost, valid for a week.
+// writeSelfSignedCert writes public.crt and private.key, MinIO's names, into dir: a
+// certificate for 127.0.0.1 and localhost, valid for a week.
 func writeSelfSignedCert(dir string) error {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return err
-	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
-	if err != nil {
-		return err
-	}
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: "lectern test minio"},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(7 * 24 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		DNSNames:              []string{"localhost"},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return err
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	certPEM, keyPEM, err := tlscert.SelfSigned([]string{"127.0.0.1", "localhost"}, 7*24*time.Hour)
 	if err != nil {
 		return err
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "public.crt"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "public.crt"), certPEM, 0o600); err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "private.key"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		return fmt.Errorf("writing the test certificate's key: %w", err)
-	}
-	return nil
+	return os.WriteFile(filepath.Join(dir, "private.key"), keyPEM, 0o600)
 }
 
 // transport returns an HTTP transport that trusts the server's certificate, or
