@@ -24,24 +24,48 @@ import (
 // brokenDrivers maps a name to a constructor over a shared store.
 var brokenDrivers = map[string]func(*memory.Store) storage.Driver{
 	// correct is the control: the unbroken memory driver, which must pass.
-	"correct":                 func(s *memory.Store) storage.Driver { return memory.New(s) },
-	"non_atomic_put":          func(s *memory.Store) storage.Driver { return &inPlacePut{memory.New(s)} },
-	"unlocked_conditional":    func(s *memory.Store) storage.Driver { return &checkThenWrite{memory.New(s)} },
-	"unordered_list":          func(s *memory.Store) storage.Driver { return &reversedList{memory.New(s)} },
-	"range_off_by_one":        func(s *memory.Store) storage.Driver { return &rangeOffByOne{memory.New(s)} },
-	"unclassified_not_found":  func(s *memory.Store) storage.Driver { return &plainNotFound{memory.New(s)} },
-	"delete_missing_errors":   func(s *memory.Store) storage.Driver { return &strictDelete{memory.New(s)} },
-	"stale_version_accepted":  func(s *memory.Store) storage.Driver { return &ignoresVersion{memory.New(s)} },
-	"content_hash_version":    func(s *memory.Store) storage.Driver { return &hashVersion{Driver: memory.New(s)} },
-	"ignores_cancellation":    func(s *memory.Store) storage.Driver { return &noCancel{memory.New(s)} },
-	"visible_temp_files":      func(s *memory.Store) storage.Driver { return &leaksTemp{memory.New(s)} },
-	"trusts_size_hint":        func(s *memory.Store) storage.Driver { return &trustsSize{memory.New(s)} },
-	"undeclared_file_tree":    func(s *memory.Store) storage.Driver { return &fileTree{memory.New(s)} },
-	"move_keeps_source":       func(s *memory.Store) storage.Driver { return &copyingMover{memory.New(s)} },
-	"move_replaces_target":    func(s *memory.Store) storage.Driver { return &replacingMover{memory.New(s)} },
-	"append_at_end":           func(s *memory.Store) storage.Driver { return &endAppender{memory.New(s)} },
-	"append_any_version":      func(s *memory.Store) storage.Driver { return &unversionedAppender{memory.New(s)} },
-	"compose_replaces_target": func(s *memory.Store) storage.Driver { return &replacingComposer{memory.New(s)} },
+	"correct":                    func(s *memory.Store) storage.Driver { return memory.New(s) },
+	"non_atomic_put":             func(s *memory.Store) storage.Driver { return &inPlacePut{memory.New(s)} },
+	"unlocked_conditional":       func(s *memory.Store) storage.Driver { return &checkThenWrite{memory.New(s)} },
+	"unordered_list":             func(s *memory.Store) storage.Driver { return &reversedList{memory.New(s)} },
+	"range_off_by_one":           func(s *memory.Store) storage.Driver { return &rangeOffByOne{memory.New(s)} },
+	"unclassified_not_found":     func(s *memory.Store) storage.Driver { return &plainNotFound{memory.New(s)} },
+	"delete_missing_errors":      func(s *memory.Store) storage.Driver { return &strictDelete{memory.New(s)} },
+	"stale_version_accepted":     func(s *memory.Store) storage.Driver { return &ignoresVersion{memory.New(s)} },
+	"content_hash_version":       func(s *memory.Store) storage.Driver { return &hashVersion{Driver: memory.New(s)} },
+	"ignores_cancellation":       func(s *memory.Store) storage.Driver { return &noCancel{memory.New(s)} },
+	"visible_temp_files":         func(s *memory.Store) storage.Driver { return &leaksTemp{memory.New(s)} },
+	"trusts_size_hint":           func(s *memory.Store) storage.Driver { return &trustsSize{memory.New(s)} },
+	"undeclared_file_tree":       func(s *memory.Store) storage.Driver { return &fileTree{memory.New(s)} },
+	"move_keeps_source":          func(s *memory.Store) storage.Driver { return &copyingMover{memory.New(s)} },
+	"move_replaces_target":       func(s *memory.Store) storage.Driver { return &replacingMover{memory.New(s)} },
+	"append_at_end":              func(s *memory.Store) storage.Driver { return &endAppender{memory.New(s)} },
+	"append_any_version":         func(s *memory.Store) storage.Driver { return &unversionedAppender{memory.New(s)} },
+	"compose_replaces_target":    func(s *memory.Store) storage.Driver { return &replacingComposer{memory.New(s)} },
+	"leftovers_take_old_objects": func(s *memory.Store) storage.Driver { return &greedyLeftovers{memory.New(s)} },
+}
+
+// greedyLeftovers counts every object written before the given time as a leftover,
+// as a driver that lists the wrong things (objects instead of unfinished uploads)
+// would.
+type greedyLeftovers struct{ *memory.Driver }
+
+func (d *greedyLeftovers) RemoveLeftovers(ctx context.Context, before time.Time) (int, error) {
+	var old []string
+	for a, err := range d.List(ctx, "") {
+		if err != nil {
+			return 0, err
+		}
+		if a.ModTime.Before(before) {
+			old = append(old, a.Key)
+		}
+	}
+	for _, k := range old {
+		if err := d.Delete(ctx, k); err != nil {
+			return 0, err
+		}
+	}
+	return len(old), nil
 }
 
 // replacingComposer composes over an existing destination, as a multipart upload

@@ -16,7 +16,7 @@ import (
 
 // Run runs the whole suite on the backend h describes, as subtests of t grouped by
 // area (keys, put, conditional, get, stat, delete, list, concurrency, cancellation,
-// instances, large, faults, move, append, compose). Every check gets fresh storage from h.NewStorage and wraps
+// instances, large, faults, move, append, compose, leftovers). Every check gets fresh storage from h.NewStorage and wraps
 // each driver in a storage.Bucket, as the engine does. Checks a backend cannot run are
 // skipped by its declared capabilities, never by its name.
 func Run(t *testing.T, h Harness) {
@@ -62,6 +62,7 @@ func groups() []group {
 		{"move", moveChecks()},
 		{"append", appendChecks()},
 		{"compose", composeChecks()},
+		{"leftovers", leftoverChecks()},
 	}
 }
 

@@ -4,7 +4,8 @@
 // It maps the storage contract onto S3: a put is a single PutObject for objects
 // smaller than one part, and otherwise a multipart upload streamed in bounded memory
 // by the SDK's transfer manager (an upload that fails or is cancelled is aborted, so
-// no parts are left behind); conditional puts use If-None-Match: * (create-only) and
+// no parts are left behind, and RemoveLeftovers aborts those a dead process left);
+// conditional puts use If-None-Match: * (create-only) and
 // If-Match: <ETag> (replace), which S3 evaluates atomically on PutObject and on
 // CompleteMultipartUpload, so the version token is the ETag. Errors are classified by
 // the API error code or the HTTP status, never by message text.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"iter"
 	"strings"
+	"time"
 )
 
 // Bucket is the portable handle the rest of Lectern uses. It wraps a Driver and does
@@ -236,6 +237,21 @@ func (b *Bucket) ComposeLimits() (minSourceSize int64, maxSources int, ok bool) 
 	}
 	minSourceSize, maxSources = c.ComposeLimits()
 	return minSourceSize, maxSources, true
+}
+
+// RemoveLeftovers removes the leftovers of writes that began before the given time
+// and never finished, on drivers that implement LeftoverRemover (see there); for
+// other drivers it does nothing and ok is false.
+func (b *Bucket) RemoveLeftovers(ctx context.Context, before time.Time) (removed int, ok bool, err error) {
+	r, ok := b.driver.(LeftoverRemover)
+	if !ok {
+		return 0, false, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, true, err
+	}
+	removed, err = r.RemoveLeftovers(ctx, before)
+	return removed, true, err
 }
 
 // Close closes the driver.

@@ -143,3 +143,18 @@ type Composer interface {
 	// the most sources in one Compose (0: no limit).
 	ComposeLimits() (minSourceSize int64, maxSources int)
 }
+
+// LeftoverRemover is an optional Driver extension for backends where a write cut
+// short by the death of its process (kill -9, a power cut) leaves something behind
+// that no key names and nothing else removes: S3's incomplete multipart uploads,
+// which List and Get do not show but the storage keeps (and bills). The engine's
+// periodic sweep calls it. Backends whose leftovers are removed otherwise (disk and
+// SMB temporary files go with their folder) do not implement it.
+type LeftoverRemover interface {
+	// RemoveLeftovers removes the leftovers of unfinished writes that began before
+	// the given time, under this driver's keys only, and returns how many it removed.
+	// A write still running that began before it fails and stores nothing, so
+	// callers pass a time well before the longest write could have begun. Stored
+	// objects are never touched.
+	RemoveLeftovers(ctx context.Context, before time.Time) (int, error)
+}
