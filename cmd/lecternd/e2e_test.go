@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lectern/lectern/backends/s3"
 	"github.com/lectern/lectern/conformance/servers"
 	"github.com/lectern/lectern/conformance/servers/minio"
 	"github.com/lectern/lectern/conformance/servers/samba"
@@ -304,6 +305,11 @@ type testBackend struct {
 	// files, when set, returns the local folder that holds the store's objects as
 	// files, for lecternd run in the work folder work (disk, and a local Samba).
 	files func(work string) string
+	// leftovers, when set, lists what unfinished writes left in the storage that no
+	// key names (S3: incomplete multipart uploads), and removeLeftovers removes them
+	// through the backend's storage.LeftoverRemover, as lecternd's sweep does.
+	leftovers       func(t *testing.T) []string
+	removeLeftovers func(t *testing.T) int
 }
 
 // testBackends are the storages the end-to-end tests run lecternd on: its default
@@ -319,8 +325,35 @@ func testBackends() map[string]func(t *testing.T) testBackend {
 			bucket := srv.NewBucket(t)
 			t.Setenv("AWS_ACCESS_KEY_ID", srv.AccessKey)
 			t.Setenv("AWS_SECRET_ACCESS_KEY", srv.SecretKey)
-			return testBackend{server: srv, args: []string{"--backend", "s3://" + bucket + "/lectern?path_style=true&region=" +
-				url.QueryEscape(srv.Region) + "&endpoint=" + url.QueryEscape(srv.Endpoint)}}
+			backend := "s3://" + bucket + "/lectern?path_style=true&region=" +
+				url.QueryEscape(srv.Region) + "&endpoint=" + url.QueryEscape(srv.Endpoint)
+			return testBackend{server: srv, args: []string{"--backend", backend},
+				leftovers: func(t *testing.T) []string {
+					var names []string
+					for u := range srv.Client(t).ListIncompleteUploads(context.Background(), bucket, "", true) {
+						if u.Err != nil {
+							t.Fatalf("listing incomplete uploads: %v", u.Err)
+						}
+						names = append(names, u.Key)
+					}
+					return names
+				},
+				removeLeftovers: func(t *testing.T) int {
+					u, err := url.Parse(backend)
+					if err != nil {
+						t.Fatal(err)
+					}
+					d, err := s3.OpenURL(context.Background(), u)
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer d.Close()
+					n, err := d.RemoveLeftovers(context.Background(), time.Now().Add(time.Minute))
+					if err != nil {
+						t.Fatalf("RemoveLeftovers: %v", err)
+					}
+					return n
+				}}
 		},
 		"smb": func(t *testing.T) testBackend {
 			srv := samba.Start(t)

@@ -95,9 +95,10 @@ func sweepLoop(ctx context.Context, rt *Runtime, eng *conference.Engine) {
 		switch {
 		case err != nil && !errors.Is(err, context.Canceled):
 			rt.Logger.Warn("retention sweep failed", "err", err)
-		case !rep.Skipped && (len(rep.ConferencesRemoved) > 0 || rep.OrphansRemoved > 0 || rep.UploadsRemoved > 0):
+		case !rep.Skipped && (len(rep.ConferencesRemoved) > 0 || rep.OrphansRemoved > 0 || rep.UploadsRemoved > 0 || rep.LeftoversRemoved > 0):
 			rt.Logger.Info("retention sweep", "conferences_removed", len(rep.ConferencesRemoved),
-				"orphans_removed", rep.OrphansRemoved, "uploads_removed", rep.UploadsRemoved)
+				"orphans_removed", rep.OrphansRemoved, "uploads_removed", rep.UploadsRemoved,
+				"leftovers_removed", rep.LeftoversRemoved)
 		}
 	})
 }

@@ -39,7 +39,9 @@ func killMidUpload(t *testing.T, b testBackend) {
 	var set struct{ ID string }
 	e.call("POST", "/v1/conferences/e2e/slidesets", e.presenter, `{"name":"Before the crash"}`, 201, &set)
 
-	const size, sent = 13_000_000, 7_000_000
+	// More than the S3 backend's 8 MiB part is sent, so that there a multipart upload
+	// is under way when the process dies.
+	const size, sent = 13_000_000, 10_000_000
 	path, sum := randomFile(t, e.work, size)
 	data, _ := os.ReadFile(path)
 	// A handout: the server references it on completion, so fsck authenticates it.
@@ -73,6 +75,9 @@ func killMidUpload(t *testing.T, b testBackend) {
 	if b.files != nil {
 		waitForPart(t, filepath.Join(b.files(e.work), "uploads", "e2e", loc[strings.LastIndex(loc, "/")+1:]), kept)
 	}
+	if b.leftovers != nil {
+		waitFor(t, "a multipart upload under way", func() bool { return len(b.leftovers(t)) > 0 })
+	}
 
 	p.kill(t)
 	feed.CloseWithError(io.ErrClosedPipe)
@@ -99,6 +104,16 @@ func killMidUpload(t *testing.T, b testBackend) {
 			t.Logf("the restarted lecternd's log:\n%s", p2.stderr.String())
 		}
 	})
+	if b.leftovers != nil {
+		// The write that died left its multipart upload: nothing names it, the
+		// storage keeps it, and the sweep's LeftoverRemover is what removes it.
+		if n := b.removeLeftovers(t); n < 1 {
+			t.Fatalf("removed %d leftovers after the kill, want the dead write's multipart upload", n)
+		}
+		if left := b.leftovers(t); len(left) != 0 {
+			t.Fatalf("leftovers still there: %q", left)
+		}
+	}
 	var sets struct{ Slidesets []struct{ ID string } }
 	e.call("GET", "/v1/conferences/e2e/slidesets", e.presenter, "", 200, &sets)
 	found := false
@@ -159,6 +174,18 @@ func waitForPart(t *testing.T, dir string, n int64) {
 	}
 	entries, _ := os.ReadDir(dir)
 	t.Fatalf("no part of %d bytes in %s within a minute: %v", n, dir, entries)
+}
+
+// waitFor polls cond until it holds, for up to a minute.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s within a minute", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // kill ends lecternd with SIGKILL and waits for it.

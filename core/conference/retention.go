@@ -26,7 +26,9 @@ type Retention struct {
 	// OrphanAge: content stored but referenced by no slide set or handout (for
 	// example after a crash between upload and reference) is removed once older.
 	OrphanAge time.Duration
-	// UploadAge: parts of unfinished uploads are removed once older.
+	// UploadAge: parts of unfinished uploads are removed once older, and so are the
+	// hidden leftovers of writes that died with their process, on backends that keep
+	// such things (storage.LeftoverRemover: S3's incomplete multipart uploads).
 	UploadAge time.Duration
 	// LeaseTTL: how long one server's clean-up lease lasts.
 	LeaseTTL time.Duration
@@ -44,14 +46,15 @@ type SweepReport struct {
 	ConferencesRemoved []string // expired past their grace period
 	OrphansRemoved     int      // unreferenced content files
 	UploadsRemoved     int      // stale upload parts
+	LeftoversRemoved   int      // leftovers of dead writes in the storage (storage.LeftoverRemover)
 }
 
 // leaseKey is the file in the metadata root that coordinates clean-up among the
 // servers of a pool, as in the original.
 const leaseKey = layout.MetadataRoot + "/cleanup.lease"
 
-// Sweep removes conferences past expiry + grace, orphaned content and stale
-// uploads. Several servers may run it at once: a lease taken with conditional writes
+// Sweep removes conferences past expiry + grace, orphaned content, stale uploads
+// and the storage's leftovers of dead writes. Several servers may run it at once: a lease taken with conditional writes
 // lets one of them work at a time, and every step is an idempotent delete, so even
 // two sweeps overlapping (a lease that expired mid-sweep) remove nothing twice and
 // nothing that is still referenced.
@@ -73,6 +76,13 @@ func (e *Engine) Sweep(ctx context.Context) (SweepReport, error) {
 		if err := e.sweepConference(ctx, id, now, &rep); err != nil {
 			errs = append(errs, fmt.Errorf("conference %q: %w", id, err))
 		}
+	}
+	// A write of the storage that began that long ago and has not finished never
+	// will: its process died (the longest part of an upload is far shorter).
+	n, _, err := e.bucket.RemoveLeftovers(ctx, now.Add(-e.cfg.Retention.UploadAge))
+	rep.LeftoversRemoved = n
+	if err != nil {
+		errs = append(errs, fmt.Errorf("leftovers of unfinished writes: %w", err))
 	}
 	return rep, errors.Join(errs...)
 }

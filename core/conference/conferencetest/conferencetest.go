@@ -47,6 +47,7 @@ func Run(t *testing.T, h conformance.Harness) {
 		{"RetentionRemovesExpired", testRetention},
 		{"OrphansAreCollected", testOrphans},
 		{"SweepLease", testSweepLease},
+		{"SweepRemovesLeftoversOfDeadWrites", testSweepLeftovers},
 		{"Compliance", testCompliance},
 		{"CloseIdle", testCloseIdle},
 		{"CloseIdleRacingRequests", testCloseIdleRacingRequests},
