@@ -44,6 +44,7 @@ var validateContentPath = ValidateParams(
 func (s *Server) serveContent(c *gin.Context) {
 	ctx := c.Request.Context()
 	key := layout.Conference{OrgHash: c.Param("org"), ID: c.Param("conf")}.ContentKey(c.Param("name"))
+	NormalizeRange(c.Request.Header)
 	rangeHeader := c.GetHeader("Range")
 	rs := &rangeReader{ctx: ctx, bucket: s.content, key: key}
 	rs.hintStart, rs.hintEnd, rs.hinted = singleRangeHint(rangeHeader)
@@ -313,3 +314,23 @@ var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 128<<10); return
 
 // WriteString is implemented so that io.WriteString cannot bypass Write.
 func (w *jsonErrorWriter) WriteString(s string) (int, error) { return w.Write([]byte(s)) }
+
+// NormalizeRange applies RFC 9110 §14.2 to the request's Range header where
+// http.ServeContent does not: a range unit other than bytes (or a header with no unit
+// at all) is ignored, so the whole representation is sent, and the unit is matched
+// without regard to case ("Bytes=0-9" is a byte range). A malformed byte range stays,
+// and is answered 416.
+func NormalizeRange(h http.Header) {
+	v := h.Get("Range")
+	if v == "" {
+		return
+	}
+	unit, spec, ok := strings.Cut(v, "=")
+	unit = strings.TrimSpace(unit)
+	switch {
+	case !ok || !strings.EqualFold(unit, "bytes"):
+		h.Del("Range")
+	case unit != "bytes":
+		h.Set("Range", "bytes="+spec)
+	}
+}

@@ -256,6 +256,7 @@ func (r *routes) decryptContent(c *gin.Context) {
 		httpapi.Fail(c, httpapi.Errorf(httpapi.CodeBadRequest, "send the content key in the Lectern-Key header (64 lowercase hex characters)"))
 		return
 	}
+	httpapi.NormalizeRange(c.Request.Header)
 	off, n, partial, err := parseRange(c.GetHeader("Range"))
 	if err != nil {
 		httpapi.Fail(c, err)

@@ -83,3 +83,34 @@ func TestDecryptWrongKeyWithRange(t *testing.T) {
 		t.Fatalf("status %d, Content-Range %q: %s", r.status, r.header.Get("Content-Range"), r.body)
 	}
 }
+
+// TestDecryptRangeUnits: as on the ciphertext route (RFC 9110 §14.2), a range of
+// another unit is ignored and the unit is matched in any case.
+func TestDecryptRangeUnits(t *testing.T) {
+	e := newEnv(t)
+	_, attendee := e.conference("units")
+	data := bytes.Repeat([]byte("abcdefghij"), 1_000)
+	st, err := e.engine.StoreContent(context.Background(), "units", conference.SlideContent, "png", bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := "/v1/conferences/units/content/" + st.Name + "/plain"
+	tests := []struct {
+		rng    string
+		status int
+		body   []byte
+	}{
+		{"items=0-9", 200, data},
+		{"0-9", 200, data},
+		{"BYTES=10-19", 206, data[10:20]},
+		{"bytes=19-10", 416, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.rng, func(t *testing.T) {
+			r := e.do("GET", path, attendee, "", nil, "Lectern-Key", st.Key.Hex(), "Range", tt.rng)
+			if r.status != tt.status || tt.body != nil && !bytes.Equal(r.body, tt.body) {
+				t.Fatalf("status %d, %d bytes; want %d, %d bytes", r.status, len(r.body), tt.status, len(tt.body))
+			}
+		})
+	}
+}
