@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"reflect"
+	"time"
 
 	"github.com/gin-gonic/gin"
 )
@@ -40,8 +42,9 @@ func DecodeJSON(c *gin.Context, v any) error {
 
 func jsonError(err error) error {
 	var (
-		syn *json.SyntaxError
-		typ *json.UnmarshalTypeError
+		syn     *json.SyntaxError
+		typ     *json.UnmarshalTypeError
+		timeErr *time.ParseError
 	)
 	switch {
 	case isMaxBytes(err):
@@ -52,11 +55,45 @@ func jsonError(err error) error {
 		return Errorf(CodeInvalidJSON, "the JSON body ends too early")
 	case errors.As(err, &syn):
 		return Errorf(CodeInvalidJSON, "malformed JSON at byte %d", syn.Offset)
+	case errors.As(err, &typ) && typ.Field == "":
+		return Errorf(CodeInvalidJSON, "the body must be a JSON %s, not %s", jsonKind(typ.Type), typ.Value)
 	case errors.As(err, &typ):
-		return Errorf(CodeInvalidJSON, "field %q must be a JSON %s", typ.Field, typ.Type)
+		return Errorf(CodeInvalidJSON, "field %q must be a JSON %s, not %s", typ.Field, jsonKind(typ.Type), typ.Value)
+	case errors.As(err, &timeErr):
+		return &Error{Code: CodeInvalidJSON, Message: fmt.Sprintf("%q is not a time in RFC 3339 form, such as 2026-12-01T09:30:00Z", timeErr.Value), Err: err}
 	default:
 		// Unknown fields ("json: unknown field \"x\""), and anything else the decoder
 		// reports about the document itself.
 		return &Error{Code: CodeInvalidJSON, Message: fmt.Sprintf("invalid JSON: %v", err), Err: err}
 	}
+}
+
+// jsonKind names t as JSON does, not as Go does: a client sent JSON and knows
+// nothing of the server's types.
+func jsonKind(t reflect.Type) string {
+	if t == nil {
+		return "value"
+	}
+	if t == reflect.TypeFor[time.Time]() {
+		return "string (an RFC 3339 time)"
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "string"
+	case reflect.Bool:
+		return "boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return "integer"
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "non-negative integer"
+	case reflect.Float32, reflect.Float64:
+		return "number"
+	case reflect.Slice, reflect.Array:
+		return "array"
+	case reflect.Struct, reflect.Map:
+		return "object"
+	case reflect.Pointer:
+		return jsonKind(t.Elem())
+	}
+	return "value"
 }
