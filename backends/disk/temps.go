@@ -3,11 +3,14 @@
 package disk
 
 import (
+	"context"
 	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -103,4 +106,50 @@ func (d *Driver) removeDeadTemp(p string) bool {
 	}
 	d.log.Info("disk: removed the temporary file of a put that did not finish (a crash)", "path", p)
 	return true
+}
+
+// RemoveLeftovers implements storage.LeftoverRemover: anywhere under the root, it
+// removes the temporary files of Puts that died (no process holds their flock) and
+// that were last written before the given time, then prunes the folders that are left
+// empty. prune does this for a folder whose last key goes; this reaches the folders
+// that keep keys, such as a conference's content folder.
+func (d *Driver) RemoveLeftovers(ctx context.Context, before time.Time) (int, error) {
+	if err := d.checkOpen("remove leftovers", ""); err != nil {
+		return 0, err
+	}
+	removed := 0
+	emptied := map[string]bool{}
+	err := filepath.WalkDir(d.root, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil // removed by a concurrent delete
+			}
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if e.IsDir() || !strings.HasPrefix(e.Name(), tmpPrefix) {
+			return nil
+		}
+		info, err := e.Info()
+		if err != nil || !info.ModTime().Before(before) {
+			return nil // gone, or too recent to judge
+		}
+		if d.removeDeadTemp(p) {
+			removed++
+			emptied[filepath.Dir(p)] = true
+		}
+		return nil
+	})
+	for dir := range emptied {
+		d.prune(dir)
+	}
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return removed, ctxErr
+		}
+		return removed, classify("remove leftovers", "", err)
+	}
+	return removed, nil
 }

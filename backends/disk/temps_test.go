@@ -107,7 +107,87 @@ func TestPruneRemovesTempOfKilledProcess(t *testing.T) {
 	b := newBucket(t, root)
 	mustPut(t, b, "d/k1", "one")
 	dir := filepath.Join(root, "d")
+	child := startDeadPutChild(t, root)
+	tmp := waitForTemp(t, dir)
 
+	mustPut(t, b, "d/k2", "two")
+	if err := b.Delete(context.Background(), "d/k2"); err != nil {
+		t.Fatal(err)
+	}
+	if len(temps(t, dir)) != 1 {
+		t.Fatalf("a prune took the live child's temporary file %s", tmp)
+	}
+
+	if err := child.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = child.Wait()
+	if err := b.Delete(context.Background(), "d/k1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("the directory outlived its last key (%v), holding %v", err, temps(t, dir))
+	}
+}
+
+// TestRemoveLeftoversTakesTempOfKilledProcess: in a folder that keeps its keys,
+// RemoveLeftovers removes the temporary file of a put whose process was killed, and
+// keeps, whatever time it is given, the one of a put still running.
+func TestRemoveLeftoversTakesTempOfKilledProcess(t *testing.T) {
+	root := t.TempDir()
+	b := newBucket(t, root)
+	mustPut(t, b, "d/k1", "one")
+	dir := filepath.Join(root, "d")
+	child := startDeadPutChild(t, root)
+	dead := waitForTemp(t, dir)
+	if err := child.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = child.Wait()
+
+	body, feed := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		_, err := b.Put(context.Background(), "d/k2", body, storage.PutOptions{Size: -1})
+		done <- err
+	}()
+	if _, err := feed.Write([]byte("a put still running, ")); err != nil {
+		t.Fatal(err)
+	}
+	var live string
+	for deadline := time.Now().Add(30 * time.Second); live == ""; time.Sleep(5 * time.Millisecond) {
+		for _, n := range temps(t, dir) {
+			if n != dead {
+				live = n
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the running put's temporary file never appeared")
+		}
+	}
+
+	n, ok, err := b.RemoveLeftovers(context.Background(), time.Now().Add(time.Minute))
+	if err != nil || !ok || n != 1 {
+		t.Fatalf("RemoveLeftovers = %d, %v, %v; want the dead put's one file", n, ok, err)
+	}
+	if got := temps(t, dir); len(got) != 1 || got[0] != live {
+		t.Fatalf("temporary files left %v, want only the live put's %s", got, live)
+	}
+	if _, err := feed.Write([]byte("and done")); err != nil {
+		t.Fatal(err)
+	}
+	feed.Close()
+	if err := <-done; err != nil {
+		t.Fatalf("the running put: %v", err)
+	}
+	wantContent(t, b, "d/k2", "a put still running, and done")
+	wantContent(t, b, "d/k1", "one")
+}
+
+// startDeadPutChild starts TestDeadPutChild on root and returns once its put is
+// writing; the child is killed at the test's end if it is still running.
+func startDeadPutChild(t *testing.T, root string) *exec.Cmd {
+	t.Helper()
 	child := exec.Command(os.Args[0], "-test.run=^TestDeadPutChild$", "-test.count=1")
 	child.Env = append(os.Environ(), deadPutChildEnv+"="+root)
 	child.Stderr = os.Stderr
@@ -133,26 +213,7 @@ func TestPruneRemovesTempOfKilledProcess(t *testing.T) {
 	if !<-ready {
 		t.Fatal("the child never started its put")
 	}
-	tmp := waitForTemp(t, dir)
-
-	mustPut(t, b, "d/k2", "two")
-	if err := b.Delete(context.Background(), "d/k2"); err != nil {
-		t.Fatal(err)
-	}
-	if len(temps(t, dir)) != 1 {
-		t.Fatalf("a prune took the live child's temporary file %s", tmp)
-	}
-
-	if err := child.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	_ = child.Wait()
-	if err := b.Delete(context.Background(), "d/k1"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(dir); !os.IsNotExist(err) {
-		t.Fatalf("the directory outlived its last key (%v), holding %v", err, temps(t, dir))
-	}
+	return child
 }
 
 // TestDeadPutChild is the child of TestPruneRemovesTempOfKilledProcess: it starts a

@@ -1,6 +1,7 @@
 package smb
 
 import (
+	"context"
 	"errors"
 	"io"
 	"io/fs"
@@ -61,4 +62,89 @@ func (d *Driver) removeDeadTemps(sh *smb2.Share, dir string) bool {
 		d.log.Info("smb: removed the temporary file of a put that did not finish (a crash)", "share", d.String(), "path", p)
 	}
 	return len(dead) > 0
+}
+
+// isLeftoverName reports whether a dot-name in a folder is one a change makes and
+// removes when it ends: a Put's temporary file, a key lock or an append claim.
+func isLeftoverName(name string) bool {
+	return strings.HasPrefix(name, tempPrefix) ||
+		strings.HasPrefix(name, ".") && (strings.HasSuffix(name, ".lock") || strings.HasSuffix(name, ".append"))
+}
+
+// RemoveLeftovers implements storage.LeftoverRemover: below the driver's folder it
+// removes the temporary files, key locks and append claims last changed before the
+// given time, and then the folders they alone kept. Each of those is changed while it
+// is in use (a live Put writes its temporary file, a lock lives for seconds, a claim
+// is renewed several times a second), so one untouched since long before is a dead
+// change's. prune does this for a folder whose last key goes, for temporary files;
+// this reaches folders that keep keys, and orphaned locks and claims of keys nobody
+// writes again (the next writer breaks those after staleAfter).
+func (d *Driver) RemoveLeftovers(ctx context.Context, before time.Time) (int, error) {
+	if err := d.check("remove leftovers", ""); err != nil {
+		return 0, err
+	}
+	c, err := d.pool.get(ctx)
+	if err != nil {
+		return 0, err
+	}
+	sh := c.on(ctx)
+	removed := 0
+	var emptied []string // a path removed in each folder to prune
+	var visit func(dir string) error
+	visit = func(dir string) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		listed := dir
+		if listed == "" {
+			listed = "."
+		}
+		infos, err := sh.ReadDir(listed)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // removed by a concurrent delete
+		}
+		if err != nil {
+			return err
+		}
+		found := ""
+		for _, fi := range infos {
+			name := fi.Name()
+			switch {
+			case name == "" || name == "." || name == "..":
+			case fi.IsDir():
+				if name[0] != '.' {
+					if err := visit(joinPath(dir, name)); err != nil {
+						return err
+					}
+				}
+			case isLeftoverName(name) && fi.ModTime().Before(before):
+				p := joinPath(dir, name)
+				if err := sh.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+					if isBusy(err) {
+						continue // open: somebody is using it after all
+					}
+					return err
+				}
+				removed++
+				found = p
+				d.log.Info("smb: removed what a change that did not finish left (a crash)", "share", d.String(), "path", p)
+			}
+		}
+		if found != "" {
+			emptied = append(emptied, found)
+		}
+		return nil
+	}
+	err = visit(d.path(""))
+	for _, p := range emptied {
+		d.prune(sh, p)
+	}
+	d.pool.put(c, err)
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return removed, ctxErr
+		}
+		return removed, classify("remove leftovers", "", err)
+	}
+	return removed, nil
 }

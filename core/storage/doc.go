@@ -42,7 +42,7 @@
 //     (S3). The engine uses it to make a finished multi-part upload its content file
 //     without the bytes passing through the server.
 //   - LeftoverRemover: remove what writes cut short by the death of their process
-//     left behind unnamed (S3: incomplete multipart uploads). The engine's sweep
-//     calls it for writes begun more than a day before; without it, Bucket.RemoveLeftovers
-//     does nothing.
+//     left behind unnamed (S3: incomplete multipart uploads; disk and SMB: temporary
+//     files, and SMB's locks and claims). The engine's sweep calls it for writes
+//     begun more than a day before; without it, Bucket.RemoveLeftovers does nothing.
 package storage

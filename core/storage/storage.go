@@ -146,10 +146,9 @@ type Composer interface {
 
 // LeftoverRemover is an optional Driver extension for backends where a write cut
 // short by the death of its process (kill -9, a power cut) leaves something behind
-// that no key names and nothing else removes: S3's incomplete multipart uploads,
-// which List and Get do not show but the storage keeps (and bills). The engine's
-// periodic sweep calls it. Backends whose leftovers are removed otherwise (disk and
-// SMB temporary files go with their folder) do not implement it.
+// that no key names, which List and Get do not show but the storage keeps: S3's
+// incomplete multipart uploads (billed), the temporary files of disk and SMB puts,
+// SMB's key locks and append claims. The engine's periodic sweep calls it.
 type LeftoverRemover interface {
 	// RemoveLeftovers removes the leftovers of unfinished writes that began before
 	// the given time, under this driver's keys only, and returns how many it removed.
