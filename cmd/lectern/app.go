@@ -9,6 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
+
+	"github.com/lectern/lectern/cmd/internal/version"
 )
 
 // defaultServer is where `go run ./cmd/lecternd` listens.
@@ -48,6 +50,7 @@ variables LECTERN_SERVER, LECTERN_TOKEN, LECTERN_TOKEN_FILE). The self-signed ce
 of a default lecternd is trusted with --ca-file lectern-data/config/tls-cert.pem.
 
 Exit codes: 0 success, 1 error, 2 usage error, 3 fsck found problems.`,
+		Version:       version.String("lectern"),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Args:          cobra.NoArgs,
@@ -66,6 +69,7 @@ Exit codes: 0 success, 1 error, 2 usage error, 3 fsck found problems.`,
 			return nil
 		},
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.CompletionOptions.HiddenDefaultCmd = true
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	f := root.PersistentFlags()

@@ -130,6 +130,7 @@ func loadConfig(args []string, getenv func(string) (string, bool), stderr io.Wri
 	fs.SetOutput(stderr)
 	var configPath string
 	fs.StringVar(&configPath, "config", "", "YAML config file (also "+envName("config")+")")
+	showVersion := fs.Bool("version", false, "print the version and exit")
 	raw := map[string]string{}
 	var order []string
 	def := defaultConfig()
@@ -146,6 +147,9 @@ func loadConfig(args []string, getenv func(string) (string, bool), stderr io.Wri
 	}
 	if fs.NArg() > 0 {
 		return Config{}, fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+	}
+	if *showVersion {
+		return Config{}, errShowVersion
 	}
 	cfg := defaultConfig()
 	if configPath == "" {

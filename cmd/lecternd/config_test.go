@@ -187,3 +187,19 @@ func TestConfigReferenceListsEverySetting(t *testing.T) {
 		}
 	}
 }
+
+// TestVersionFlag: --version prints one line naming the build and exits 0 without
+// creating anything.
+func TestVersionFlag(t *testing.T) {
+	t.Chdir(t.TempDir())
+	var stdout, stderr strings.Builder
+	if code := run([]string{"--version"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	if !strings.HasPrefix(stdout.String(), "lecternd ") || strings.Count(stdout.String(), "\n") != 1 {
+		t.Fatalf("printed %q", stdout.String())
+	}
+	if entries, _ := os.ReadDir("."); len(entries) != 0 {
+		t.Fatalf("--version created %v", entries)
+	}
+}

@@ -18,7 +18,12 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/lectern/lectern/cmd/internal/version"
 )
+
+// errShowVersion: --version was given; run prints the version instead of serving.
+var errShowVersion = errors.New("show the version")
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -28,6 +33,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	cfg, err := loadConfig(args, os.LookupEnv, stderr)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		if errors.Is(err, errShowVersion) {
+			fmt.Fprintln(stdout, version.String("lecternd"))
 			return 0
 		}
 		fmt.Fprintln(stderr, "lecternd:", err)
