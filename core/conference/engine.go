@@ -33,7 +33,9 @@ type Config struct {
 	Limits Limits
 	// SnapshotInterval of the metadata store (default five minutes).
 	SnapshotInterval time.Duration
-	// Retention; the zero value means DefaultRetention().
+	// Retention; the zero value means DefaultRetention(), and a zero age or TTL in
+	// an otherwise set Retention means that field's default (Grace is kept: 0 means
+	// delete at expiry).
 	Retention Retention
 	// Compliance copies (off by default).
 	Compliance Compliance
@@ -111,6 +113,7 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.Retention == (Retention{}) {
 		cfg.Retention = DefaultRetention()
 	}
+	cfg.Retention = cfg.Retention.withDefaults()
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}

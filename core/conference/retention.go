@@ -40,6 +40,28 @@ func DefaultRetention() Retention {
 		OrphanAge: 24 * time.Hour, UploadAge: 24 * time.Hour, LeaseTTL: 10 * time.Minute}
 }
 
+// withDefaults fills the ages that must not be zero with their defaults. A zero
+// OrphanAge or UploadAge would have the sweep remove content stored a moment ago
+// and not yet referenced, the parts of uploads in progress and the leftovers of
+// writes still running; a zero LeaseTTL would let every server sweep at once. Grace
+// is kept as given: 0 means delete right at expiry.
+func (r Retention) withDefaults() Retention {
+	d := DefaultRetention()
+	if r.DefaultExpiry <= 0 {
+		r.DefaultExpiry = d.DefaultExpiry
+	}
+	if r.OrphanAge <= 0 {
+		r.OrphanAge = d.OrphanAge
+	}
+	if r.UploadAge <= 0 {
+		r.UploadAge = d.UploadAge
+	}
+	if r.LeaseTTL <= 0 {
+		r.LeaseTTL = d.LeaseTTL
+	}
+	return r
+}
+
 // SweepReport says what a sweep removed.
 type SweepReport struct {
 	Skipped            bool     // another server holds the clean-up lease

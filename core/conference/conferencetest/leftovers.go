@@ -3,6 +3,7 @@ package conferencetest
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -31,16 +32,20 @@ func (l *leftoverRecorder) RemoveLeftovers(_ context.Context, before time.Time) 
 
 // testSweepLeftovers: the sweep asks a backend that keeps leftovers of dead writes
 // (S3's incomplete multipart uploads) to remove those older than UploadAge, reports
-// how many went, and reports a failure without giving up the rest of the sweep.
+// how many went, and reports a failure without giving up the rest of the sweep. A
+// Retention that leaves UploadAge zero gets the default age, never "everything until
+// now", which would take the leftovers of writes still running.
 func testSweepLeftovers(t *testing.T, env *Env) {
 	c := ctx(t)
 	tests := []struct {
-		name    string
-		removed int
-		err     error
+		name      string
+		retention conference.Retention
+		removed   int
+		err       error
 	}{
-		{"removed", 3, nil},
-		{"failed", 0, storage.NewError(storage.ErrUnavailable, "remove leftovers", "", errors.New("injected"))},
+		{"removed", conference.Retention{}, 3, nil},
+		{"failed", conference.Retention{}, 0, storage.NewError(storage.ErrUnavailable, "remove leftovers", "", errors.New("injected"))},
+		{"upload age left zero", conference.Retention{DefaultExpiry: time.Hour}, 1, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -48,8 +53,9 @@ func testSweepLeftovers(t *testing.T, env *Env) {
 			e := env.Engine(t, func(cfg *conference.Config) {
 				rec.Driver = cfg.Bucket.Driver()
 				cfg.Bucket = storage.NewBucket(rec)
+				cfg.Retention = tt.retention
 			})
-			if _, err := e.CreateConference(c, conference.CreateParams{ID: "left-" + tt.name, Organizer: "sip:a@b", Expires: env.now().Add(time.Hour)}); err != nil {
+			if _, err := e.CreateConference(c, conference.CreateParams{ID: "left-" + strings.ReplaceAll(tt.name, " ", "-"), Organizer: "sip:a@b", Expires: env.now().Add(time.Hour)}); err != nil {
 				t.Fatal(err)
 			}
 			env.Advance(time.Hour + conference.DefaultRetention().Grace + time.Minute)
