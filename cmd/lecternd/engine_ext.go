@@ -69,7 +69,12 @@ func engineExtension(ctx context.Context, rt *Runtime) (Extension, error) {
 	conferencing := confapi.Routes(confapi.Config{Engine: eng, Events: hub, Done: streamsDone})
 	uploadRoutes := uploads.Routes()
 	sweepCtx, stopSweeps := context.WithCancel(context.WithoutCancel(ctx))
-	go sweepLoop(sweepCtx, rt, eng)
+	sm, err := newSweepMetrics(rt.Metrics)
+	if err != nil {
+		stopSweeps()
+		return Extension{}, fmt.Errorf("sweep metrics: %w", err)
+	}
+	go sweepLoop(sweepCtx, rt, eng, sm)
 	go idleLoop(sweepCtx, rt, eng, time.Duration(rt.Config.IdleClose))
 	if len(previous) > 0 {
 		go rewrap(sweepCtx, rt, eng)
@@ -89,18 +94,22 @@ func engineExtension(ctx context.Context, rt *Runtime) (Extension, error) {
 	}, nil
 }
 
-func sweepLoop(ctx context.Context, rt *Runtime, eng *conference.Engine) {
-	every(ctx, time.Minute, sweepEvery, func() {
-		rep, err := eng.Sweep(ctx)
-		switch {
-		case err != nil && !errors.Is(err, context.Canceled):
-			rt.Logger.Warn("retention sweep failed", "err", err)
-		case !rep.Skipped && (len(rep.ConferencesRemoved) > 0 || rep.OrphansRemoved > 0 || rep.UploadsRemoved > 0 || rep.LeftoversRemoved > 0):
-			rt.Logger.Info("retention sweep", "conferences_removed", len(rep.ConferencesRemoved),
-				"orphans_removed", rep.OrphansRemoved, "uploads_removed", rep.UploadsRemoved,
-				"leftovers_removed", rep.LeftoversRemoved)
-		}
-	})
+func sweepLoop(ctx context.Context, rt *Runtime, eng *conference.Engine, m *sweepMetrics) {
+	every(ctx, time.Minute, sweepEvery, func() { sweepOnce(ctx, rt, eng, m) })
+}
+
+// sweepOnce runs the retention sweep, logs what it did and counts it.
+func sweepOnce(ctx context.Context, rt *Runtime, eng *conference.Engine, m *sweepMetrics) {
+	rep, err := eng.Sweep(ctx)
+	m.observe(rep, err)
+	switch {
+	case err != nil && !errors.Is(err, context.Canceled):
+		rt.Logger.Warn("retention sweep failed", "err", err)
+	case !rep.Skipped && (len(rep.ConferencesRemoved) > 0 || rep.OrphansRemoved > 0 || rep.UploadsRemoved > 0 || rep.LeftoversRemoved > 0):
+		rt.Logger.Info("retention sweep", "conferences_removed", len(rep.ConferencesRemoved),
+			"orphans_removed", rep.OrphansRemoved, "uploads_removed", rep.UploadsRemoved,
+			"leftovers_removed", rep.LeftoversRemoved)
+	}
 }
 
 // idleLoop closes the conferences no request used for idle, checking every quarter

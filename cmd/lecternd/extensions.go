@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/lectern/lectern/core/storage"
 	"github.com/lectern/lectern/httpapi"
 )
@@ -20,6 +22,9 @@ type Runtime struct {
 	KEKID        string
 	PreviousKEKs map[string][]byte
 	Auth         *httpapi.Authority
+	// Metrics is the registry served at /metrics, for the hosted parts' own metrics;
+	// nil in tests that need none.
+	Metrics prometheus.Registerer
 }
 
 // Extension is a part lecternd hosts beside the built-in routes (the conference

@@ -10,6 +10,9 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
 	"github.com/lectern/lectern/backends"
 	"github.com/lectern/lectern/core/storage"
 	"github.com/lectern/lectern/httpapi"
@@ -42,7 +45,16 @@ func assemble(ctx context.Context, cfg Config, sec *secrets, log *slog.Logger) (
 	if err != nil {
 		return nil, err
 	}
-	rt := &Runtime{Config: cfg, Logger: log, Storage: bucket, KEK: sec.KEK, KEKID: sec.KEKID, PreviousKEKs: sec.PreviousKEKs, Auth: auth}
+	// One registry for the API's metrics and the hosted parts' (the sweep's), with
+	// the Go and process collectors httpapi would otherwise add to one of its own.
+	registry := prometheus.NewRegistry()
+	if err := registry.Register(collectors.NewGoCollector()); err != nil {
+		return nil, err
+	}
+	if err := registry.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})); err != nil {
+		return nil, err
+	}
+	rt := &Runtime{Config: cfg, Logger: log, Storage: bucket, KEK: sec.KEK, KEKID: sec.KEKID, PreviousKEKs: sec.PreviousKEKs, Auth: auth, Metrics: registry}
 	for i, f := range extensionFactories {
 		e, err := f(ctx, rt)
 		if err != nil {
@@ -52,11 +64,12 @@ func assemble(ctx context.Context, cfg Config, sec *secrets, log *slog.Logger) (
 		a.exts = append(a.exts, e)
 	}
 	acfg := httpapi.Config{
-		Role:    httpapi.ServerRole(cfg.Role),
-		Content: bucket,
-		Auth:    auth,
-		Limits:  httpapi.Limits{MaxBodyBytes: int64(cfg.Limits.MaxRequestBody)},
-		Logger:  log,
+		Role:     httpapi.ServerRole(cfg.Role),
+		Content:  bucket,
+		Auth:     auth,
+		Limits:   httpapi.Limits{MaxBodyBytes: int64(cfg.Limits.MaxRequestBody)},
+		Logger:   log,
+		Registry: registry,
 	}
 	for _, e := range a.exts {
 		if e.Routes != nil {
