@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -98,17 +99,21 @@ func (a *assembled) close(timeout time.Duration, log *slog.Logger) {
 // part's Shutdown (the engine's flush) runs with a timeout of its own, then the
 // backend is closed.
 func serve(ctx context.Context, cfg Config, sec *secrets, log *slog.Logger) error {
+	// The address first: a port already taken fails before the storage is touched.
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("%w (another process, perhaps another lecternd, listens there: stop it or choose another address with --listen)", err)
+	}
+	if err != nil {
+		return err
+	}
 	a, err := assemble(ctx, cfg, sec, log)
 	if err != nil {
+		ln.Close()
 		return err
 	}
 	defer a.close(time.Duration(cfg.ShutdownTimeout), log)
 	api, exts := a.api, a.exts
-
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return err
-	}
 	srv := &http.Server{
 		Handler:           api.Handler(),
 		TLSConfig:         httpapi.TLSConfig(sec.Cert),

@@ -9,10 +9,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -229,5 +232,33 @@ func TestAssembleReportsTheFailingPart(t *testing.T) {
 	want := fmt.Sprintf("starting hosted part %d: boom", len(saved))
 	if !errors.Is(err, boom) || err.Error() != want {
 		t.Fatalf("assemble = %v, want %q", err, want)
+	}
+}
+
+// TestPortInUse: a taken address fails the start at once, with a hint, before the
+// storage is opened.
+func TestPortInUse(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	work := t.TempDir()
+	cfg, err := loadConfig([]string{"--listen", taken.Addr().String(), "--data-dir", filepath.Join(work, "data")},
+		func(string) (string, bool) { return "", false }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	sec, err := bootstrap(cfg, log, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = serve(context.Background(), cfg, sec, log)
+	if !errors.Is(err, syscall.EADDRINUSE) || !strings.Contains(err.Error(), "--listen") {
+		t.Fatalf("serve on a taken address: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(work, "data", "store")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the store was opened before the address was: %v", err)
 	}
 }
