@@ -28,18 +28,8 @@ import (
 // the shutdown order the engine relies on: OnShutdownStart first, then the running
 // request completes, then Shutdown (the flush) runs, after the HTTP server stopped.
 func TestGracefulShutdownOrder(t *testing.T) {
-	work := t.TempDir()
-	cfg, err := loadConfig([]string{"--listen", "127.0.0.1:0", "--data-dir", filepath.Join(work, "data")},
-		func(string) (string, bool) { return "", false }, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &lockedBuf{}
-	log := slog.New(slog.NewJSONHandler(logs, nil))
-	sec, err := bootstrap(cfg, log, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := newInProcess(t)
+	cfg, sec, log, logs := p.cfg, p.sec, p.log, p.logs
 
 	var (
 		mu     sync.Mutex
@@ -143,18 +133,8 @@ func waitListening(t *testing.T, logs *lockedBuf) string {
 // server drains without the "requests still running" warning and the client sees its
 // stream end.
 func TestShutdownEndsEventStreams(t *testing.T) {
-	work := t.TempDir()
-	cfg, err := loadConfig([]string{"--listen", "127.0.0.1:0", "--data-dir", filepath.Join(work, "data"), "--shutdown-timeout", "3s"},
-		func(string) (string, bool) { return "", false }, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &lockedBuf{}
-	log := slog.New(slog.NewJSONHandler(logs, nil))
-	sec, err := bootstrap(cfg, log, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := newInProcess(t, "--shutdown-timeout", "3s")
+	cfg, sec, log, logs := p.cfg, p.sec, p.log, p.logs
 	auth, err := httpapi.NewAuthority(sec.TokenSecret)
 	if err != nil {
 		t.Fatal(err)
@@ -243,22 +223,40 @@ func TestPortInUse(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer taken.Close()
+	p := newInProcess(t, "--listen", taken.Addr().String())
+	err = serve(context.Background(), p.cfg, p.sec, p.log)
+	if !errors.Is(err, syscall.EADDRINUSE) || !strings.Contains(err.Error(), "--listen") {
+		t.Fatalf("serve on a taken address: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(p.work, "data", "store")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the store was opened before the address was: %v", err)
+	}
+}
+
+// inProcess is a configured, bootstrapped lecternd in a fresh data folder, for tests
+// that run serve in this process; args are more flags ("--listen 127.0.0.1:0" and the
+// data folder are given). logs holds its JSON log lines.
+type inProcess struct {
+	cfg  Config
+	sec  *secrets
+	log  *slog.Logger
+	logs *lockedBuf
+	work string
+}
+
+func newInProcess(t *testing.T, args ...string) *inProcess {
+	t.Helper()
 	work := t.TempDir()
-	cfg, err := loadConfig([]string{"--listen", taken.Addr().String(), "--data-dir", filepath.Join(work, "data")},
+	cfg, err := loadConfig(append([]string{"--listen", "127.0.0.1:0", "--data-dir", filepath.Join(work, "data")}, args...),
 		func(string) (string, bool) { return "", false }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.DiscardHandler)
+	logs := &lockedBuf{}
+	log := slog.New(slog.NewJSONHandler(logs, nil))
 	sec, err := bootstrap(cfg, log, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = serve(context.Background(), cfg, sec, log)
-	if !errors.Is(err, syscall.EADDRINUSE) || !strings.Contains(err.Error(), "--listen") {
-		t.Fatalf("serve on a taken address: %v", err)
-	}
-	if _, err := os.Stat(filepath.Join(work, "data", "store")); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("the store was opened before the address was: %v", err)
-	}
+	return &inProcess{cfg: cfg, sec: sec, log: log, logs: logs, work: work}
 }

@@ -85,28 +85,17 @@ func TestSweepCountsWhatItRemoves(t *testing.T) {
 // sweep's (at 0 before the first sweep, so that alerts can be written on them) and the
 // Go and process collectors, from one registry.
 func TestMetricsOfEveryPart(t *testing.T) {
-	work := t.TempDir()
-	cfg, err := loadConfig([]string{"--listen", "127.0.0.1:0", "--data-dir", filepath.Join(work, "data")},
-		func(string) (string, bool) { return "", false }, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &lockedBuf{}
-	log := slog.New(slog.NewJSONHandler(logs, nil))
-	sec, err := bootstrap(cfg, log, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := newInProcess(t)
 	ctx, stop := context.WithCancel(context.Background())
 	served := make(chan error, 1)
-	go func() { served <- serve(ctx, cfg, sec, log) }()
+	go func() { served <- serve(ctx, p.cfg, p.sec, p.log) }()
 	t.Cleanup(func() {
 		stop()
 		if err := <-served; err != nil {
 			t.Errorf("serve: %v", err)
 		}
 	})
-	addr := waitListening(t, logs)
+	addr := waitListening(t, p.logs)
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
 	defer client.CloseIdleConnections()
 	resp, err := client.Get("https://" + addr + "/metrics")
