@@ -170,6 +170,7 @@ func (e *e2e) events(ctx context.Context) <-chan map[string]any {
 	}
 	out := make(chan map[string]any, 16)
 	go func() {
+		defer close(out)
 		defer resp.Body.Close()
 		sc := bufio.NewScanner(resp.Body)
 		for sc.Scan() {
