@@ -64,7 +64,7 @@ func testWriteVerifiedFailedPutStopsReading(t *testing.T) {
 	}
 	result := make(chan error, 1)
 	go func() {
-		_, err := u.writeVerified(t.Context(), body, cs)
+		_, err := u.writeVerified(t.Context(), body, cs, -1)
 		result <- err
 	}()
 	<-body.reading

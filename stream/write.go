@@ -39,7 +39,7 @@ func (u *upload) WriteChunk(ctx context.Context, offset int64, src io.Reader) (i
 	}
 	rs := stateOf(ctx)
 	if rs != nil && rs.checksum != nil {
-		return u.writeVerified(ctx, src, rs.checksum)
+		return u.writeVerified(ctx, src, rs.checksum, rs.contentLength)
 	}
 	if u.direct(rs, offset) {
 		return u.writeDirect(ctx, src)
@@ -63,9 +63,16 @@ func (u *upload) writeDirect(ctx context.Context, src io.Reader) (int64, error) 
 	if err := u.s.cfg.Engine.DeleteContent(ctx, u.conf, u.rec.Name); err != nil && !errors.Is(err, conference.ErrNotFound) {
 		return 0, confError(err)
 	}
-	st, err := u.s.cfg.Engine.StoreContentAs(ctx, u.conf, u.purpose, u.rec.Name, u.key,
-		&exactReader{r: src, left: u.rec.Size}, u.rec.Size)
+	body := &exactReader{r: src, left: u.rec.Size}
+	st, err := u.s.cfg.Engine.StoreContentAs(ctx, u.conf, u.purpose, u.rec.Name, u.key, body, u.rec.Size)
 	if err != nil {
+		if body.short {
+			// The body ended before its length: the client's connection dropped, or
+			// tusd stopped this request for a newer one on the same upload. Nothing is
+			// stored, and no storage error is claimed: tusd answers with the body's
+			// own error when the store reports none.
+			return 0, nil
+		}
 		return 0, confError(err)
 	}
 	u.stored = &st
@@ -73,10 +80,12 @@ func (u *upload) writeDirect(ctx context.Context, src io.Reader) (int64, error) 
 }
 
 // exactReader fails with io.ErrUnexpectedEOF if its source ends before left bytes
-// (tusd's body reader turns a dropped connection into a plain EOF).
+// (tusd's body reader turns a dropped connection into a plain EOF), and says so in
+// short.
 type exactReader struct {
-	r    io.Reader
-	left int64
+	r     io.Reader
+	left  int64
+	short bool
 }
 
 func (e *exactReader) Read(p []byte) (int, error) {
@@ -84,6 +93,7 @@ func (e *exactReader) Read(p []byte) (int, error) {
 	e.left -= int64(n)
 	if err == io.EOF && e.left > 0 {
 		err = io.ErrUnexpectedEOF
+		e.short = true
 	}
 	return n, err
 }
@@ -384,9 +394,11 @@ func (pp *partPut) wait() error {
 // into a stage object under a fresh random salt (its own subkey) while it is hashed;
 // only a verified body is then decrypted from the stage and appended. A mismatch stores
 // nothing and answers 460.
-func (u *upload) writeVerified(ctx context.Context, src io.Reader, cs *checksum) (int64, error) {
+func (u *upload) writeVerified(ctx context.Context, src io.Reader, cs *checksum, contentLength int64) (int64, error) {
 	key := u.prefix() + stageObject
 	h := cs.newHash()
+	counted := &countingReader{r: src}
+	src = counted
 	pr, pw := io.Pipe()
 	sealed := make(chan struct{})
 	go func() {
@@ -413,6 +425,12 @@ func (u *upload) writeVerified(ctx context.Context, src io.Reader, cs *checksum)
 			u.s.log.Warn("upload stage not removed", slog.String("upload", binding(u.conf, u.id)), slog.String("error", err.Error()))
 		}
 	}()
+	if contentLength >= 0 && counted.n < contentLength {
+		// The body was cut (a dropped connection, or tusd stopped this request for a
+		// newer one): its checksum cannot match, and saying so would blame the client's
+		// bytes. Nothing is stored; tusd answers with the body's own error.
+		return 0, nil
+	}
 	if !cs.matches(h.Sum(nil)) {
 		return 0, errChecksumMismatch
 	}
@@ -426,4 +444,16 @@ func (u *upload) writeVerified(ctx context.Context, src io.Reader, cs *checksum)
 		return 0, tusError(err)
 	}
 	return u.appendData(ctx, r)
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }

@@ -1,0 +1,152 @@
+package stream
+
+import (
+	"bytes"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"testing"
+
+	"github.com/lectern/lectern/httpapi"
+)
+
+// TestRacingPatchesOfOneUpload: two clients send different bytes for the same range
+// of one upload at the same moment (a client retrying while its first request is
+// still running, or two devices of one presenter), through one instance or through
+// two sharing the storage. At most one request is stored, no answer is a server
+// error, and the upload, finished from the offset the server then gives, holds one
+// client's bytes alone, never a mixture.
+func TestRacingPatchesOfOneUpload(t *testing.T) { forEachMode(t, testRacingPatches) }
+
+func testRacingPatches(t *testing.T, newBackend func(testing.TB) *backend) {
+	for _, tc := range []struct {
+		name      string
+		instances int
+		whole     bool // the racing requests carry the whole upload, else its first half
+		checksum  bool // with Upload-Checksum (a stopped body must not be called a mismatch)
+	}{
+		{"one instance, whole upload", 1, true, false},
+		{"two instances, whole upload", 2, true, false},
+		{"one instance, first half", 1, false, false},
+		{"two instances, first half", 2, false, false},
+		{"one instance, whole upload, checksums", 1, true, true},
+		{"one instance, first half, checksums", 1, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			be := newBackend(t)
+			insts := []*instance{be.start(t)}
+			if tc.instances == 2 {
+				insts = append(insts, be.start(t))
+			}
+			conf := insts[0].conference("race")
+			tok := insts[0].token(httpapi.RolePresenter, conf, "alice")
+			const size = 3 << 20
+			loc := insts[0].create(conf, tok, size, meta("filename", "race.pdf"))
+			datas := make([][]byte, 2)
+			for i := range datas {
+				datas[i] = make([]byte, size)
+				rand.Read(datas[i])
+			}
+			sent := size
+			if !tc.whole {
+				sent = size / 2
+			}
+
+			var wg sync.WaitGroup
+			start := make(chan struct{})
+			replies := make([]rawReply, 2)
+			for i := range 2 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					<-start
+					var hdr []string
+					if tc.checksum {
+						hdr = []string{"Upload-Checksum", "sha1 " + sha1B64(datas[i][:sent])}
+					}
+					replies[i] = rawPatch(insts[i%len(insts)], loc, tok, 0, datas[i][:sent], hdr...)
+				}()
+			}
+			close(start)
+			wg.Wait()
+
+			// tusd lets a newer request for an upload stop the one running (a client
+			// that retries after a stalled connection must not wait for it): the
+			// stopped request answers 400 ERR_UPLOAD_INTERRUPTED, keeping what it
+			// stored. The other is refused (409, 423) or stored. Never both.
+			winner, interrupted := -1, -1
+			for i, r := range replies {
+				switch {
+				case r.err != nil:
+					t.Fatalf("client %d: %v", i, r.err)
+				case r.status == http.StatusNoContent && winner >= 0:
+					t.Fatal("both racing PATCHes were stored")
+				case r.status == http.StatusNoContent:
+					winner = i
+				case r.status == http.StatusBadRequest && bytes.Contains(r.body, []byte("interrupted by another request")):
+					interrupted = i
+				case r.status != http.StatusLocked && r.status != http.StatusConflict:
+					t.Fatalf("client %d: %d %s, want 204, 400 (interrupted), 409 or 423", i, r.status, r.body)
+				}
+			}
+			t.Logf("answers: %d, %d", replies[0].status, replies[1].status)
+			// Whose bytes the upload holds: the stored request's, else the stopped
+			// one's (as far as it got), else nobody's yet.
+			owner := 0
+			switch {
+			case winner >= 0:
+				owner = winner
+			case interrupted >= 0:
+				owner = interrupted
+			}
+			want := datas[owner]
+			var last reply
+			if winner >= 0 && tc.whole {
+				last = reply{status: replies[winner].status, header: replies[winner].header}
+			} else {
+				off := insts[0].offset(loc, tok)
+				if winner >= 0 && off != int64(sent) || off > int64(sent) {
+					t.Fatalf("offset after the race %d, want %d", off, sent)
+				}
+				last = insts[0].patch(loc, tok, off, want[off:])
+				if last.status != http.StatusNoContent {
+					t.Fatalf("finishing the upload from %d: %v", off, last)
+				}
+			}
+			insts[0].checkContent(conf, resultFromHeaders(t, last), want)
+		})
+	}
+}
+
+type rawReply struct {
+	status int
+	header http.Header
+	body   []byte
+	err    error
+}
+
+// rawPatch is instance.patch for any goroutine: it reports failures instead of
+// ending the test.
+func rawPatch(in *instance, loc, tok string, offset int64, data []byte, hdr ...string) rawReply {
+	req, err := http.NewRequest("PATCH", in.srv.URL+loc, bytes.NewReader(data))
+	if err != nil {
+		return rawReply{err: err}
+	}
+	req.Header.Set("Tus-Resumable", "1.0.0")
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Upload-Offset", strconv.FormatInt(offset, 10))
+	req.Header.Set("Content-Type", "application/offset+octet-stream")
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := in.client.Do(req)
+	if err != nil {
+		return rawReply{err: fmt.Errorf("PATCH: %w", err)}
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return rawReply{status: resp.StatusCode, header: resp.Header, body: body, err: err}
+}
