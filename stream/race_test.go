@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -149,4 +150,98 @@ func rawPatch(in *instance, loc, tok string, offset int64, data []byte, hdr ...s
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	return rawReply{status: resp.StatusCode, header: resp.Header, body: body, err: err}
+}
+
+// TestTerminationDuringPatch: a DELETE arrives while a PATCH of the same upload is
+// streaming (a presenter cancels from another tab), through the same or another
+// instance. No answer is a server error, and the storage ends consistent: either the
+// upload is gone with nothing of it left, or the PATCH finished first and its content
+// is stored whole.
+func TestTerminationDuringPatch(t *testing.T) { forEachMode(t, testTerminationDuringPatch) }
+
+func testTerminationDuringPatch(t *testing.T, newBackend func(testing.TB) *backend) {
+	for _, instances := range []int{1, 2} {
+		t.Run(fmt.Sprintf("%d instances", instances), func(t *testing.T) {
+			be := newBackend(t)
+			insts := []*instance{be.start(t)}
+			if instances == 2 {
+				insts = append(insts, be.start(t))
+			}
+			conf := insts[0].conference("cancel")
+			tok := insts[0].token(httpapi.RolePresenter, conf, "alice")
+			const size = 3 << 20
+			data := make([]byte, size)
+			rand.Read(data)
+			loc := insts[0].create(conf, tok, size, meta("filename", "cancel.pdf"))
+
+			body, feed := io.Pipe()
+			patched := make(chan rawReply, 1)
+			go func() {
+				req, _ := http.NewRequest("PATCH", insts[0].srv.URL+loc, body)
+				req.ContentLength = size
+				req.Header.Set("Tus-Resumable", "1.0.0")
+				req.Header.Set("Authorization", "Bearer "+tok)
+				req.Header.Set("Upload-Offset", "0")
+				req.Header.Set("Content-Type", "application/offset+octet-stream")
+				resp, err := insts[0].client.Do(req)
+				if err != nil {
+					patched <- rawReply{err: err}
+					return
+				}
+				defer resp.Body.Close()
+				b, _ := io.ReadAll(resp.Body)
+				patched <- rawReply{status: resp.StatusCode, header: resp.Header, body: b}
+			}()
+			if _, err := feed.Write(data[:1<<20]); err != nil {
+				t.Fatal(err)
+			}
+			deleted := make(chan rawReply, 1)
+			go func() {
+				req, _ := http.NewRequest("DELETE", insts[len(insts)-1].srv.URL+loc, nil)
+				req.Header.Set("Tus-Resumable", "1.0.0")
+				req.Header.Set("Authorization", "Bearer "+tok)
+				resp, err := insts[len(insts)-1].client.Do(req)
+				if err != nil {
+					deleted <- rawReply{err: err}
+					return
+				}
+				defer resp.Body.Close()
+				b, _ := io.ReadAll(resp.Body)
+				deleted <- rawReply{status: resp.StatusCode, body: b}
+			}()
+			// The rest of the body, unless the server stopped reading it.
+			go func() {
+				_, _ = feed.Write(data[1<<20:])
+				feed.Close()
+			}()
+			p, d := <-patched, <-deleted
+			body.CloseWithError(io.ErrClosedPipe)
+			if p.err != nil || d.err != nil {
+				t.Fatalf("PATCH: %v; DELETE: %v", p.err, d.err)
+			}
+			t.Logf("PATCH %d, DELETE %d", p.status, d.status)
+			if p.status >= 500 || d.status >= 500 {
+				t.Fatalf("server error: PATCH %d %s; DELETE %d %s", p.status, p.body, d.status, d.body)
+			}
+			finished := p.status == http.StatusNoContent
+			switch d.status {
+			case http.StatusNoContent: // terminated
+				if r := insts[0].do("HEAD", loc, tok, nil, nil); r.status != http.StatusNotFound {
+					t.Fatalf("HEAD after a DELETE that succeeded: %v", r)
+				}
+				if objs := be.objects(t, uploadPrefix(conf, loc[strings.LastIndexByte(loc, '/')+1:])); len(objs) != 0 {
+					t.Fatalf("the terminated upload left %v", objs)
+				}
+			case http.StatusLocked, http.StatusConflict, http.StatusNotFound:
+				if !finished {
+					t.Fatalf("the DELETE was refused (%d) and the PATCH did not finish (%d %s)", d.status, p.status, p.body)
+				}
+			default:
+				t.Fatalf("DELETE: %d %s", d.status, d.body)
+			}
+			if finished {
+				insts[0].checkContent(conf, resultFromHeaders(t, reply{status: p.status, header: p.header}), data)
+			}
+		})
+	}
 }
