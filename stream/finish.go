@@ -33,6 +33,10 @@ func (u *upload) result() *Result {
 func (u *upload) FinishUpload(ctx context.Context) error {
 	ctx, release := ownContext(ctx)
 	defer release()
+	return u.orVanished(ctx, u.finish(ctx))
+}
+
+func (u *upload) finish(ctx context.Context) error {
 	if u.rec.Done != nil {
 		return nil
 	}

@@ -245,3 +245,66 @@ func testTerminationDuringPatch(t *testing.T, newBackend func(testing.TB) *backe
 		})
 	}
 }
+
+// TestConferenceDeletedDuringPatch: the conference is deleted while a PATCH of one of
+// its uploads is streaming. The PATCH is refused or ends (no server error), and once
+// it has, nothing of the conference is left in the storage: no upload parts, no
+// content file, which no sweep would ever find again.
+func TestConferenceDeletedDuringPatch(t *testing.T) {
+	forEachMode(t, func(t *testing.T, newBackend func(testing.TB) *backend) {
+		for _, size := range []int{3 << 20, 40 << 20} { // the direct path, and parts
+			t.Run(fmt.Sprintf("%d MiB", size>>20), func(t *testing.T) {
+				be := newBackend(t)
+				in := be.start(t)
+				conf := in.conference("doomed")
+				tok := in.token(httpapi.RolePresenter, conf, "alice")
+				data := make([]byte, size)
+				rand.Read(data)
+				loc := in.create(conf, tok, int64(size), meta("filename", "doomed.pdf"))
+
+				body, feed := io.Pipe()
+				patched := make(chan rawReply, 1)
+				go func() {
+					req, _ := http.NewRequest("PATCH", in.srv.URL+loc, body)
+					req.ContentLength = int64(size)
+					req.Header.Set("Tus-Resumable", "1.0.0")
+					req.Header.Set("Authorization", "Bearer "+tok)
+					req.Header.Set("Upload-Offset", "0")
+					req.Header.Set("Content-Type", "application/offset+octet-stream")
+					resp, err := in.client.Do(req)
+					if err != nil {
+						patched <- rawReply{err: err}
+						return
+					}
+					defer resp.Body.Close()
+					b, _ := io.ReadAll(resp.Body)
+					patched <- rawReply{status: resp.StatusCode, header: resp.Header, body: b}
+				}()
+				if _, err := feed.Write(data[:1<<20]); err != nil {
+					t.Fatal(err)
+				}
+				if err := in.engine.DeleteConference(t.Context(), conf); err != nil {
+					t.Fatalf("DeleteConference: %v", err)
+				}
+				go func() {
+					_, _ = feed.Write(data[1<<20:])
+					feed.Close()
+				}()
+				p := <-patched
+				body.CloseWithError(io.ErrClosedPipe)
+				if p.err != nil {
+					t.Fatal(p.err)
+				}
+				t.Logf("PATCH after the conference was deleted: %d %s", p.status, bytes.TrimSpace(p.body))
+				if p.status >= 500 {
+					t.Fatalf("server error: %d %s", p.status, p.body)
+				}
+				for _, prefix := range []string{"uploads/" + conf + "/", "content/"} {
+					if objs := be.objects(t, prefix); len(objs) != 0 {
+						t.Errorf("the deleted conference left %d objects under %s, e.g. %s", len(objs), prefix, objs[0].Key)
+					}
+				}
+			})
+		}
+	})
+}

@@ -21,6 +21,33 @@ import (
 func (u *upload) WriteChunk(ctx context.Context, offset int64, src io.Reader) (int64, error) {
 	ctx, release := ownContext(ctx)
 	defer release()
+	n, err := u.writeChunk(ctx, offset, src)
+	if err = u.orVanished(ctx, err); errors.Is(err, handler.ErrNotFound) {
+		n = 0
+	}
+	return n, err
+}
+
+// orVanished checks, after a failed step, whether the upload's record is gone: the
+// upload was removed while the request worked on it (terminated through another
+// instance, or its conference deleted). What the request wrote after the removal
+// would stay in a folder nothing lists any more, so it is removed, and the answer is
+// 404. Any other failure is returned as it is.
+func (u *upload) orVanished(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	_, serr := u.s.cfg.Bucket.Stat(context.WithoutCancel(ctx), u.prefix()+infoObject)
+	if !errors.Is(serr, storage.ErrNotFound) {
+		return err
+	}
+	if rerr := u.s.remove(context.WithoutCancel(ctx), u.conf, u.id); rerr != nil {
+		u.s.log.Warn("what a request wrote into a removed upload could not be removed", slog.String("upload", binding(u.conf, u.id)), slog.String("error", rerr.Error()))
+	}
+	return handler.ErrNotFound
+}
+
+func (u *upload) writeChunk(ctx context.Context, offset int64, src io.Reader) (int64, error) {
 	if u.rec.Done != nil {
 		return 0, handler.ErrUploadNotFinished // never reached: tusd answers a full upload itself
 	}

@@ -370,6 +370,22 @@ func (e *Engine) finishStoreUndo(ctx context.Context, c *conf, p Purpose, name s
 		c.usage.release(p, n, true)
 		return Stored{}, putErr
 	}
+	c.mu.Lock()
+	deleted := c.deleted
+	c.mu.Unlock()
+	if deleted {
+		// DeleteConference ran while the bytes were being stored, and its removal of
+		// the content folder may have come before they were there: nothing would ever
+		// find them again. They go now (not back to an upload, whose folder is gone
+		// too), and the store fails as for an unknown conference. A deletion that
+		// begins after this check removes them itself: forget marks the conference
+		// before the folders are removed.
+		if err := e.bucket.Delete(context.WithoutCancel(ctx), c.loc.ContentKey(name)); err != nil {
+			e.log.Warn("content stored into a deleted conference could not be removed", "conference", c.info.ID, "content", name, "err", err)
+		}
+		c.usage.release(p, n, true)
+		return Stored{}, fmt.Errorf("%w: conference %q was deleted while its content was being stored", ErrNotFound, c.info.ID)
+	}
 	st := Stored{Name: name, Key: key, Size: n, URLPath: c.loc.ContentURLPath(name), Purpose: p}
 	if err := e.complianceContent(ctx, c, st); err != nil {
 		undo(context.WithoutCancel(ctx))
