@@ -50,12 +50,14 @@ func New(cfg Config) (*Handler, error) {
 	comp.UseCore(s)
 	comp.UseTerminater(s)
 	comp.UseLengthDeferrer(s)
-	var locker handler.Locker
+	var inner handler.Locker
 	if cfg.LocalLocksOnly {
-		locker = memorylocker.New()
+		inner = memorylocker.New()
 	} else {
-		locker = newLeaseLocker(cfg)
+		inner = newLeaseLocker(cfg)
 	}
+	locker := newGatedLocker(inner)
+	s.locks = locker
 	comp.UseLocker(locker)
 	lim := cfg.Engine.Limits()
 	t, err := handler.NewUnroutedHandler(handler.Config{

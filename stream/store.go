@@ -52,8 +52,9 @@ func stateOf(ctx context.Context) *reqState {
 
 // store is the tusd DataStore over a bucket.
 type store struct {
-	cfg Config
-	log *slog.Logger
+	cfg   Config
+	log   *slog.Logger
+	locks *gatedLocker // tusd's locker; WriteChunk opens its holder's release gate
 }
 
 // tusID is the id tusd sees: it makes tusd's Location header the upload's URL under

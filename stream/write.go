@@ -21,6 +21,10 @@ import (
 func (u *upload) WriteChunk(ctx context.Context, offset int64, src io.Reader) (int64, error) {
 	ctx, release := ownContext(ctx)
 	defer release()
+	if u.s.locks != nil {
+		// tusd has made this request's body reader: it may now be interrupted.
+		u.s.locks.openGate(tusID(u.conf, u.id))
+	}
 	n, err := u.writeChunk(ctx, offset, src)
 	if err = u.orVanished(ctx, err); errors.Is(err, handler.ErrNotFound) {
 		n = 0
