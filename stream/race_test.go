@@ -132,10 +132,16 @@ type rawReply struct {
 // rawPatch is instance.patch for any goroutine: it reports failures instead of
 // ending the test.
 func rawPatch(in *instance, loc, tok string, offset int64, data []byte, hdr ...string) rawReply {
-	req, err := http.NewRequest("PATCH", in.srv.URL+loc, bytes.NewReader(data))
+	return rawPatchFrom(in, loc, tok, offset, bytes.NewReader(data), int64(len(data)), hdr...)
+}
+
+// rawPatchFrom is rawPatch with a body streamed from r, announced as size bytes.
+func rawPatchFrom(in *instance, loc, tok string, offset int64, r io.Reader, size int64, hdr ...string) rawReply {
+	req, err := http.NewRequest("PATCH", in.srv.URL+loc, r)
 	if err != nil {
 		return rawReply{err: err}
 	}
+	req.ContentLength = size
 	req.Header.Set("Tus-Resumable", "1.0.0")
 	req.Header.Set("Authorization", "Bearer "+tok)
 	req.Header.Set("Upload-Offset", strconv.FormatInt(offset, 10))
@@ -176,22 +182,7 @@ func testTerminationDuringPatch(t *testing.T, newBackend func(testing.TB) *backe
 
 			body, feed := io.Pipe()
 			patched := make(chan rawReply, 1)
-			go func() {
-				req, _ := http.NewRequest("PATCH", insts[0].srv.URL+loc, body)
-				req.ContentLength = size
-				req.Header.Set("Tus-Resumable", "1.0.0")
-				req.Header.Set("Authorization", "Bearer "+tok)
-				req.Header.Set("Upload-Offset", "0")
-				req.Header.Set("Content-Type", "application/offset+octet-stream")
-				resp, err := insts[0].client.Do(req)
-				if err != nil {
-					patched <- rawReply{err: err}
-					return
-				}
-				defer resp.Body.Close()
-				b, _ := io.ReadAll(resp.Body)
-				patched <- rawReply{status: resp.StatusCode, header: resp.Header, body: b}
-			}()
+			go func() { patched <- rawPatchFrom(insts[0], loc, tok, 0, body, size) }()
 			if _, err := feed.Write(data[:1<<20]); err != nil {
 				t.Fatal(err)
 			}
@@ -264,22 +255,7 @@ func TestConferenceDeletedDuringPatch(t *testing.T) {
 
 				body, feed := io.Pipe()
 				patched := make(chan rawReply, 1)
-				go func() {
-					req, _ := http.NewRequest("PATCH", in.srv.URL+loc, body)
-					req.ContentLength = int64(size)
-					req.Header.Set("Tus-Resumable", "1.0.0")
-					req.Header.Set("Authorization", "Bearer "+tok)
-					req.Header.Set("Upload-Offset", "0")
-					req.Header.Set("Content-Type", "application/offset+octet-stream")
-					resp, err := in.client.Do(req)
-					if err != nil {
-						patched <- rawReply{err: err}
-						return
-					}
-					defer resp.Body.Close()
-					b, _ := io.ReadAll(resp.Body)
-					patched <- rawReply{status: resp.StatusCode, header: resp.Header, body: b}
-				}()
+				go func() { patched <- rawPatchFrom(in, loc, tok, 0, body, int64(size)) }()
 				if _, err := feed.Write(data[:1<<20]); err != nil {
 					t.Fatal(err)
 				}
