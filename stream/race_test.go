@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/lectern/lectern/core/conference"
 	"github.com/lectern/lectern/httpapi"
 )
 
@@ -281,6 +282,80 @@ func TestConferenceDeletedDuringPatch(t *testing.T) {
 					}
 				}
 			})
+		}
+	})
+}
+
+// TestQuotaHoldsUnderConcurrentUploads: six uploads of 2 MB each finish at the same
+// time in a conference with room for 5 MB. The quota holds however they interleave:
+// at most two are stored, the rest are refused with 413 (at creation or when they
+// store), and the conference's content adds up to no more than its limit.
+func TestQuotaHoldsUnderConcurrentUploads(t *testing.T) {
+	forEachMode(t, func(t *testing.T, newBackend func(testing.TB) *backend) {
+		be := newBackend(t)
+		lim := conference.DefaultLimits()
+		lim.MaxConferenceContent = 5_000_000
+		in := be.start(t, withLimits(lim))
+		conf := in.conference("quota")
+		tok := in.token(httpapi.RolePresenter, conf, "alice")
+		const uploads, size = 6, 2_000_000
+		var wg sync.WaitGroup
+		replies := make([]rawReply, uploads)
+		start := make(chan struct{})
+		for i := range uploads {
+			data := make([]byte, size)
+			rand.Read(data)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				req, _ := http.NewRequest("POST", in.srv.URL+"/v1/conferences/"+conf+"/uploads", nil)
+				req.Header.Set("Tus-Resumable", "1.0.0")
+				req.Header.Set("Authorization", "Bearer "+tok)
+				req.Header.Set("Upload-Length", strconv.Itoa(size))
+				resp, err := in.client.Do(req)
+				if err != nil {
+					replies[i] = rawReply{err: err}
+					return
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusCreated {
+					replies[i] = rawReply{status: resp.StatusCode}
+					return
+				}
+				loc := resp.Header.Get("Location")
+				loc = loc[strings.Index(loc, "/v1/"):]
+				// Two PATCHes, so that the last one stores while the others do.
+				if r := rawPatch(in, loc, tok, 0, data[:size/2]); r.err != nil || r.status != http.StatusNoContent {
+					replies[i] = r
+					return
+				}
+				replies[i] = rawPatch(in, loc, tok, size/2, data[size/2:])
+			}()
+		}
+		close(start)
+		wg.Wait()
+		stored := 0
+		for i, r := range replies {
+			switch {
+			case r.err != nil:
+				t.Fatalf("upload %d: %v", i, r.err)
+			case r.status == http.StatusNoContent:
+				stored++
+			case r.status != http.StatusRequestEntityTooLarge:
+				t.Fatalf("upload %d: %d %s, want 204 or 413", i, r.status, r.body)
+			}
+		}
+		var total int64
+		for _, o := range be.objects(t, "content/") {
+			total += o.Size
+		}
+		t.Logf("%d of %d uploads stored, %d bytes of content", stored, uploads, total)
+		if stored > 2 || total > lim.MaxConferenceContent+int64(stored)*(64<<10) {
+			t.Fatalf("%d uploads stored (%d bytes): the 5 MB quota did not hold", stored, total)
+		}
+		if stored == 0 {
+			t.Fatal("no upload was stored, though two fit")
 		}
 	})
 }
