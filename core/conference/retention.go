@@ -27,8 +27,8 @@ type Retention struct {
 	// example after a crash between upload and reference) is removed once older.
 	OrphanAge time.Duration
 	// UploadAge: parts of unfinished uploads are removed once older, and so are the
-	// hidden leftovers of writes that died with their process, on backends that keep
-	// such things (storage.LeftoverRemover: S3's incomplete multipart uploads).
+	// hidden leftovers of writes that died with their process (storage.LeftoverRemover:
+	// S3's incomplete multipart uploads, the temporary files of disk and SMB puts).
 	UploadAge time.Duration
 	// LeaseTTL: how long one server's clean-up lease lasts.
 	LeaseTTL time.Duration
@@ -75,11 +75,11 @@ type SweepReport struct {
 // servers of a pool, as in the original.
 const leaseKey = layout.MetadataRoot + "/cleanup.lease"
 
-// Sweep removes conferences past expiry + grace, orphaned content, stale uploads
-// and the storage's leftovers of dead writes. Several servers may run it at once: a lease taken with conditional writes
-// lets one of them work at a time, and every step is an idempotent delete, so even
-// two sweeps overlapping (a lease that expired mid-sweep) remove nothing twice and
-// nothing that is still referenced.
+// Sweep removes conferences past expiry + grace, orphaned content, stale uploads and
+// the storage's leftovers of dead writes. Several servers may run it at once: a lease
+// taken with conditional writes lets one of them work at a time, and every step is an
+// idempotent delete, so even two sweeps overlapping (a lease that expired mid-sweep)
+// remove nothing twice and nothing that is still referenced.
 func (e *Engine) Sweep(ctx context.Context) (SweepReport, error) {
 	var rep SweepReport
 	release, ok, err := e.takeLease(ctx)
