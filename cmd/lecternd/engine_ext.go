@@ -105,8 +105,9 @@ func sweepOnce(ctx context.Context, rt *Runtime, eng *conference.Engine, m *swee
 	switch {
 	case err != nil && !errors.Is(err, context.Canceled):
 		rt.Logger.Warn("retention sweep failed", "err", err)
-	case !rep.Skipped && (len(rep.ConferencesRemoved) > 0 || rep.OrphansRemoved > 0 || rep.UploadsRemoved > 0 || rep.LeftoversRemoved > 0):
+	case !rep.Skipped && (len(rep.ConferencesRemoved) > 0 || len(rep.UnfinishedRemoved) > 0 || rep.OrphansRemoved > 0 || rep.UploadsRemoved > 0 || rep.LeftoversRemoved > 0):
 		rt.Logger.Info("retention sweep", "conferences_removed", len(rep.ConferencesRemoved),
+			"unfinished_conferences_removed", len(rep.UnfinishedRemoved),
 			"orphans_removed", rep.OrphansRemoved, "uploads_removed", rep.UploadsRemoved,
 			"leftovers_removed", rep.LeftoversRemoved)
 	}

@@ -23,7 +23,7 @@ type sweepMetrics struct {
 // series exist (and alerts on them work) before the first sweep.
 var (
 	sweepResults = []string{"ok", "failed", "skipped"}
-	sweepKinds   = []string{"conferences", "orphans", "uploads", "leftovers"}
+	sweepKinds   = []string{"conferences", "unfinished_conferences", "orphans", "uploads", "leftovers"}
 )
 
 func newSweepMetrics(reg prometheus.Registerer) (*sweepMetrics, error) {
@@ -37,7 +37,7 @@ func newSweepMetrics(reg prometheus.Registerer) (*sweepMetrics, error) {
 		}, []string{"result"}),
 		removed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lectern_sweep_removed_total",
-			Help: "What retention sweeps removed: expired conferences, orphaned content files, stale upload parts, leftovers of dead writes.",
+			Help: "What retention sweeps removed: expired conferences, conferences left half created or half deleted, orphaned content files, stale upload parts, leftovers of dead writes.",
 		}, []string{"kind"}),
 		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "lectern_sweep_last_success_timestamp_seconds",
@@ -64,6 +64,7 @@ func (m *sweepMetrics) observe(rep conference.SweepReport, err error) {
 		return
 	}
 	m.removed.WithLabelValues("conferences").Add(float64(len(rep.ConferencesRemoved)))
+	m.removed.WithLabelValues("unfinished_conferences").Add(float64(len(rep.UnfinishedRemoved)))
 	m.removed.WithLabelValues("orphans").Add(float64(rep.OrphansRemoved))
 	m.removed.WithLabelValues("uploads").Add(float64(rep.UploadsRemoved))
 	m.removed.WithLabelValues("leftovers").Add(float64(rep.LeftoversRemoved))

@@ -23,7 +23,8 @@ import (
 
 // TestSweepCountsWhatItRemoves runs one sweep of a real engine over a disk store that
 // holds the temporary file of a put that died two days ago, in a folder that keeps a
-// key, and checks the sweep's metrics and the file.
+// key, and the index entry of a conference whose create stopped two days ago before
+// its conference.xml, and checks the sweep's metrics and the files.
 func TestSweepCountsWhatItRemoves(t *testing.T) {
 	root := t.TempDir()
 	d, err := disk.New(root)
@@ -40,9 +41,15 @@ func TestSweepCountsWhatItRemoves(t *testing.T) {
 	if err := os.WriteFile(dead, []byte("half a put"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	old := time.Now().Add(-48 * time.Hour)
-	if err := os.Chtimes(dead, old, old); err != nil {
+	if _, err := bucket.PutBytes(ctx, "index/half-created", []byte("0123456789abcdef0123456789abcdef"), storage.Condition{}); err != nil {
 		t.Fatal(err)
+	}
+	halfCreated := filepath.Join(root, "index", "half-created")
+	old := time.Now().Add(-48 * time.Hour)
+	for _, f := range []string{dead, halfCreated} {
+		if err := os.Chtimes(f, old, old); err != nil {
+			t.Fatal(err)
+		}
 	}
 	eng, err := conference.New(conference.Config{Bucket: bucket, KEK: [32]byte{1}, SnapshotInterval: -1, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
@@ -60,6 +67,9 @@ func TestSweepCountsWhatItRemoves(t *testing.T) {
 	if got := testutil.ToFloat64(m.removed.WithLabelValues("leftovers")); got != 1 {
 		t.Errorf("leftovers removed = %v, want 1", got)
 	}
+	if got := testutil.ToFloat64(m.removed.WithLabelValues("unfinished_conferences")); got != 1 {
+		t.Errorf("unfinished conferences removed = %v, want 1", got)
+	}
 	if got := testutil.ToFloat64(m.runs.WithLabelValues("ok")); got != 1 {
 		t.Errorf("ok runs = %v, want 1", got)
 	}
@@ -68,6 +78,9 @@ func TestSweepCountsWhatItRemoves(t *testing.T) {
 	}
 	if _, err := os.Stat(dead); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the dead put's file is still there: %v", err)
+	}
+	if _, err := os.Stat(halfCreated); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the index entry of the stopped create is still there: %v", err)
 	}
 
 	// A failure counts as one; a sweep cut by shutdown counts as nothing.

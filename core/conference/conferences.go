@@ -285,14 +285,29 @@ func (e *Engine) ListConferences(ctx context.Context) ([]Info, error) {
 
 // conferenceIDs lists the ids in the conference index.
 func (e *Engine) conferenceIDs(ctx context.Context) ([]string, error) {
-	var ids []string
+	entries, err := e.indexEntries(ctx)
+	ids := make([]string, len(entries))
+	for i, entry := range entries {
+		ids[i] = entry.id
+	}
+	return ids, err
+}
+
+// indexEntry is one entry of the conference index.
+type indexEntry struct {
+	id      string
+	written time.Time // when the entry was written: the conference's creation
+}
+
+func (e *Engine) indexEntries(ctx context.Context) ([]indexEntry, error) {
+	var entries []indexEntry
 	for attrs, err := range e.bucket.List(ctx, layout.IndexRoot+"/") {
 		if err != nil {
 			return nil, err
 		}
-		ids = append(ids, strings.TrimPrefix(attrs.Key, layout.IndexRoot+"/"))
+		entries = append(entries, indexEntry{id: strings.TrimPrefix(attrs.Key, layout.IndexRoot+"/"), written: attrs.ModTime})
 	}
-	return ids, nil
+	return entries, nil
 }
 
 // peekConference is GetConference without opening the conference.
@@ -346,8 +361,13 @@ func (e *Engine) writable(c *conf) error {
 }
 
 // DeleteConference removes a conference with all its metadata, content and
-// unfinished uploads (compliance copies stay: they have their own retention). The
-// index entry goes last, so that an interrupted delete can be repeated.
+// unfinished uploads (compliance copies stay: they have their own retention).
+//
+// conference.xml goes first: it holds the wrapped master key, without which nothing
+// else of the conference can be read, so from that moment on the conference is gone
+// for every reader, and an index entry without conference.xml marks a delete that
+// did not finish. The index entry goes last, so that an interrupted delete can be
+// repeated, by the caller or by the retention sweep (see Sweep).
 func (e *Engine) DeleteConference(ctx context.Context, id string) error {
 	loc, err := e.locate(ctx, id)
 	if err != nil {
@@ -384,6 +404,9 @@ func (e *Engine) forget(ctx context.Context, id string) {
 }
 
 func (e *Engine) removeConference(ctx context.Context, loc layout.Conference) error {
+	if err := e.bucket.Delete(ctx, loc.ConferenceFile()); err != nil {
+		return fmt.Errorf("conference %q: %w", loc.ID, err)
+	}
 	for _, prefix := range []string{loc.ContentPrefix(), uploadPrefix(loc.ID), loc.MetadataPrefix()} {
 		if err := deleteAll(ctx, e.bucket, prefix); err != nil {
 			return fmt.Errorf("conference %q: %w", loc.ID, err)

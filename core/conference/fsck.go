@@ -32,8 +32,13 @@ const (
 	// ProblemConference: conference.xml is missing or unreadable, or the master key
 	// does not unwrap with this KEK; nothing of the conference can be checked.
 	ProblemConference ProblemKind = "conference_unreadable"
-	// ProblemUnindexed: a metadata or content folder whose conference is not in the
-	// index (left behind by an interrupted delete, or copied in by hand).
+	// ProblemUnfinished: the index names the conference but its conference.xml is
+	// gone: a delete that stopped midway (conference.xml goes first), or a create that
+	// stopped between its two writes. The retention sweep finishes the removal.
+	ProblemUnfinished ProblemKind = "unfinished_delete"
+	// ProblemUnindexed: a metadata, content or upload folder whose conference is not
+	// in the index (written by a request racing the conference's delete, or copied in
+	// by hand).
 	ProblemUnindexed ProblemKind = "unindexed_folder"
 	// ProblemMetadataCorrupt: a metadata file does not decrypt or decode, or a
 	// document decrypts but is not valid XML of its kind.
@@ -74,7 +79,7 @@ const (
 )
 
 var warnings = map[ProblemKind]bool{ProblemCopyMissing: true, ProblemCopiesDiffer: true,
-	ProblemStrayFile: true, ProblemOrphan: true, ProblemUnindexed: true}
+	ProblemStrayFile: true, ProblemOrphan: true, ProblemUnindexed: true, ProblemUnfinished: true}
 
 // Problem is one finding. It never holds keys or file contents.
 type Problem struct {
@@ -142,7 +147,8 @@ func (e *Engine) Fsck(ctx context.Context, conferenceID string, opts FsckOptions
 			ids = append(ids, strings.TrimPrefix(attrs.Key, layout.IndexRoot+"/"))
 		}
 	}
-	indexed := map[string]bool{} // "<orghash>/<id>"
+	indexed := map[string]bool{}    // "<orghash>/<id>"
+	indexedIDs := map[string]bool{} // "<id>", for the upload folders
 	for _, id := range ids {
 		loc, err := e.locate(ctx, id)
 		switch {
@@ -159,6 +165,7 @@ func (e *Engine) Fsck(ctx context.Context, conferenceID string, opts FsckOptions
 			return rep, err
 		}
 		indexed[loc.OrgHash+"/"+loc.ID] = true
+		indexedIDs[loc.ID] = true
 		rep.Conferences++
 		if err := e.fsckConference(ctx, loc, opts, &rep); err != nil {
 			return rep, fmt.Errorf("conference %q: %w", id, err)
@@ -166,9 +173,12 @@ func (e *Engine) Fsck(ctx context.Context, conferenceID string, opts FsckOptions
 	}
 	if conferenceID == "" {
 		for _, root := range []string{layout.MetadataRoot, layout.ContentRoot} {
-			if err := e.fsckUnindexed(ctx, root, indexed, &rep); err != nil {
+			if err := e.fsckUnindexed(ctx, root, 2, indexed, &rep); err != nil {
 				return rep, err
 			}
+		}
+		if err := e.fsckUnindexed(ctx, layout.UploadRoot, 1, indexedIDs, &rep); err != nil {
+			return rep, err
 		}
 	}
 	slices.SortStableFunc(rep.Problems, func(a, b Problem) int {
@@ -177,23 +187,24 @@ func (e *Engine) Fsck(ctx context.Context, conferenceID string, opts FsckOptions
 	return rep, nil
 }
 
-// fsckUnindexed reports each <root>/<orghash>/<id>/ folder that no index entry names.
-func (e *Engine) fsckUnindexed(ctx context.Context, root string, indexed map[string]bool, rep *FsckReport) error {
+// fsckUnindexed reports each conference folder under root that no index entry
+// names: <root>/<orghash>/<id>/ (depth 2) or <root>/<id>/ (depth 1).
+func (e *Engine) fsckUnindexed(ctx context.Context, root string, depth int, indexed map[string]bool, rep *FsckReport) error {
 	seen := map[string]bool{}
 	for attrs, err := range e.bucket.List(ctx, root+"/") {
 		if err != nil {
 			return err
 		}
-		parts := strings.SplitN(strings.TrimPrefix(attrs.Key, root+"/"), "/", 3)
-		if len(parts) < 3 {
+		parts := strings.SplitN(strings.TrimPrefix(attrs.Key, root+"/"), "/", depth+1)
+		if len(parts) <= depth {
 			continue // files of the root itself, such as the clean-up lease
 		}
-		folder := parts[0] + "/" + parts[1]
+		folder := strings.Join(parts[:depth], "/")
 		if indexed[folder] || seen[folder] {
 			continue
 		}
 		seen[folder] = true
-		rep.add(ProblemUnindexed, parts[1], root+"/"+folder+"/", "no index entry names this conference folder")
+		rep.add(ProblemUnindexed, parts[depth-1], root+"/"+folder+"/", "no index entry names this conference folder")
 	}
 	return nil
 }
@@ -216,10 +227,15 @@ func (e *Engine) fsckConference(ctx context.Context, loc layout.Conference, opts
 	id := loc.ID
 	_, master, err := e.readConference(ctx, loc)
 	if err != nil {
-		if storage.IsRetryable(err) || ctx.Err() != nil {
+		switch {
+		case storage.IsRetryable(err) || ctx.Err() != nil:
 			return err
+		case errors.Is(err, storage.ErrNotFound):
+			rep.add(ProblemUnfinished, id, loc.ConferenceFile(), "the index names the conference but conference.xml is gone: "+
+				"a delete or create stopped midway; the retention sweep finishes the removal (or delete the conference again)")
+		default:
+			rep.add(ProblemConference, id, loc.ConferenceFile(), "%v", err)
 		}
-		rep.add(ProblemConference, id, loc.ConferenceFile(), "%v", err)
 		return nil
 	}
 	docs, err := e.fsckMetadata(ctx, loc, sealer{master}, rep)

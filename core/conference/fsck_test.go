@@ -314,6 +314,15 @@ func TestFsckFindsDamage(t *testing.T) {
 			{conference.ProblemUnindexed, "/" + fsckConf + "/", conference.SeverityWarning},
 			{conference.ProblemUnindexed, "/" + fsckConf + "/", conference.SeverityWarning},
 		}},
+		{"upload folder of no conference", false, func(t *testing.T, w *fsckWorld) {
+			w.write(t, layout.UploadRoot+"/gone-conf/part-0", []byte("part"))
+			w.write(t, layout.UploadRoot+"/"+fsckConf+"/part-0", []byte("part")) // indexed: fine
+		}, []wantProblem{{conference.ProblemUnindexed, layout.UploadRoot + "/gone-conf/", conference.SeverityWarning}}},
+		{"unfinished delete", false, func(t *testing.T, w *fsckWorld) {
+			if err := w.b.Delete(context.Background(), w.loc.ConferenceFile()); err != nil {
+				t.Fatal(err)
+			}
+		}, []wantProblem{{conference.ProblemUnfinished, "/conference.xml", conference.SeverityWarning}}},
 		{"index entry with an invalid id", false, func(t *testing.T, w *fsckWorld) {
 			w.write(t, layout.IndexRoot+"/Not_An_Id", []byte(w.loc.OrgHash))
 		}, []wantProblem{{conference.ProblemIndex, "/Not_An_Id", conference.SeverityError}}},

@@ -66,6 +66,7 @@ func (r Retention) withDefaults() Retention {
 type SweepReport struct {
 	Skipped            bool     // another server holds the clean-up lease
 	ConferencesRemoved []string // expired past their grace period
+	UnfinishedRemoved  []string // half created or half deleted when a process stopped; removal finished
 	OrphansRemoved     int      // unreferenced content files
 	UploadsRemoved     int      // stale upload parts
 	LeftoversRemoved   int      // leftovers of dead writes in the storage (storage.LeftoverRemover)
@@ -76,7 +77,12 @@ type SweepReport struct {
 const leaseKey = layout.MetadataRoot + "/cleanup.lease"
 
 // Sweep removes conferences past expiry + grace, orphaned content, stale uploads and
-// the storage's leftovers of dead writes. Several servers may run it at once: a lease
+// the storage's leftovers of dead writes. It also finishes the deletes that stopped
+// midway: an index entry without its conference.xml is a delete that stopped after
+// its first step (DeleteConference removes conference.xml first and the index entry
+// last) or a create that stopped between its two writes; once the entry is older than
+// UploadAge, so that a create still running is never taken for one, the rest of the
+// conference and the entry are removed, freeing the id. Several servers may run it at once: a lease
 // taken with conditional writes lets one of them work at a time, and every step is an
 // idempotent delete, so even two sweeps overlapping (a lease that expired mid-sweep)
 // remove nothing twice and nothing that is still referenced.
@@ -89,14 +95,14 @@ func (e *Engine) Sweep(ctx context.Context) (SweepReport, error) {
 	}
 	defer release()
 	now := e.now()
-	ids, err := e.conferenceIDs(ctx)
+	entries, err := e.indexEntries(ctx)
 	if err != nil {
 		return rep, err
 	}
 	var errs []error
-	for _, id := range ids {
-		if err := e.sweepConference(ctx, id, now, &rep); err != nil {
-			errs = append(errs, fmt.Errorf("conference %q: %w", id, err))
+	for _, entry := range entries {
+		if err := e.sweepConference(ctx, entry, now, &rep); err != nil {
+			errs = append(errs, fmt.Errorf("conference %q: %w", entry.id, err))
 		}
 	}
 	// A write of the storage that began that long ago and has not finished never
@@ -109,7 +115,8 @@ func (e *Engine) Sweep(ctx context.Context) (SweepReport, error) {
 	return rep, errors.Join(errs...)
 }
 
-func (e *Engine) sweepConference(ctx context.Context, id string, now time.Time, rep *SweepReport) error {
+func (e *Engine) sweepConference(ctx context.Context, entry indexEntry, now time.Time, rep *SweepReport) error {
+	id := entry.id
 	loc, err := e.locate(ctx, id)
 	if err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
@@ -118,6 +125,17 @@ func (e *Engine) sweepConference(ctx context.Context, id string, now time.Time, 
 		return err
 	}
 	info, _, err := e.readConference(ctx, loc)
+	if errors.Is(err, storage.ErrNotFound) {
+		if !entry.written.Before(now.Add(-e.cfg.Retention.UploadAge)) {
+			return nil // perhaps a create still under way
+		}
+		e.log.Info("finishing the removal of a conference whose create or delete stopped midway", "conference", id)
+		if err := e.DeleteConference(ctx, id); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return err
+		}
+		rep.UnfinishedRemoved = append(rep.UnfinishedRemoved, id)
+		return nil
+	}
 	if err != nil {
 		return err
 	}

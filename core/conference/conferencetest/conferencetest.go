@@ -48,6 +48,7 @@ func Run(t *testing.T, h conformance.Harness) {
 		{"OrphansAreCollected", testOrphans},
 		{"SweepLease", testSweepLease},
 		{"SweepRemovesLeftoversOfDeadWrites", testSweepLeftovers},
+		{"UnfinishedDeletesAreFinished", testUnfinishedDeletes},
 		{"Compliance", testCompliance},
 		{"CloseIdle", testCloseIdle},
 		{"CloseIdleRacingRequests", testCloseIdleRacingRequests},

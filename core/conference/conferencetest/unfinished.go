@@ -1,0 +1,201 @@
+package conferencetest
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/lectern/lectern/core/conference"
+	"github.com/lectern/lectern/core/layout"
+	"github.com/lectern/lectern/core/metadata"
+	"github.com/lectern/lectern/core/storage"
+)
+
+// errDeleteCut is the cause of the failure deleteCutter injects.
+var errDeleteCut = errors.New("the process stopped here")
+
+// deleteCutter lets the first allowed deletes through and fails every one after,
+// the way a process that dies in the middle of a conference's delete leaves it.
+type deleteCutter struct {
+	storage.Driver
+	allowed atomic.Int64
+}
+
+func (d *deleteCutter) Delete(ctx context.Context, key string) error {
+	if d.allowed.Add(-1) < 0 {
+		return storage.NewError(storage.ErrUnavailable, "delete", key, errDeleteCut)
+	}
+	return d.Driver.Delete(ctx, key)
+}
+
+// conferenceKeys lists every key a conference has in the storage: its index entry,
+// its metadata and content folders and its upload folder.
+func conferenceKeys(t *testing.T, b *storage.Bucket, loc layout.Conference) []string {
+	t.Helper()
+	var keys []string
+	for _, prefix := range []string{layout.IndexKey(loc.ID), loc.MetadataPrefix(), loc.ContentPrefix(), layout.UploadRoot + "/" + loc.ID + "/"} {
+		for attrs, err := range b.List(ctx(t), prefix) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if prefix == layout.IndexKey(loc.ID) && attrs.Key != prefix {
+				continue // another id that begins with this one
+			}
+			keys = append(keys, attrs.Key)
+		}
+	}
+	return keys
+}
+
+// fullConference creates a conference with a referenced slide image, a handout and a
+// part of an unfinished upload, and returns its place.
+func fullConference(t *testing.T, e *conference.Engine, b *storage.Bucket, id string) layout.Conference {
+	t.Helper()
+	info := mustConference(t, e, id)
+	img := store(t, e, id, conference.SlideContent, randomBytes(t, 5000))
+	set, err := e.CreateSlideSet(ctx(t), id, "Deck", "sip:a@b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.UpdateSlideSet(ctx(t), id, set.ID, func(s *metadata.SlideSet) error {
+		_, err := s.Append(&metadata.ImageSlide{SlideBase: metadata.SlideBase{Name: "p"}, RichSlideType: metadata.RichSnapshot, Image: img.Ref()})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	addHandout(t, e, id, []byte("handout"), "notes.txt")
+	if _, err := b.PutBytes(ctx(t), layout.UploadRoot+"/"+id+"/part-0", []byte("part of an upload"), storage.Condition{}); err != nil {
+		t.Fatal(err)
+	}
+	return info.Location()
+}
+
+// testUnfinishedDeletes cuts a conference's delete after each number of its storage
+// deletes, as a process dying there would, and checks what a new engine over the
+// same storage makes of what is left:
+//   - cut before the first delete, nothing is lost: the conference reads as before;
+//   - cut at any later point, the conference is gone for every reader at once (its
+//     conference.xml, with the wrapped master key, goes first), its id is still taken,
+//     and a repeated delete or the retention sweep finishes the removal and frees it;
+//   - the sweep leaves alone an index entry without conference.xml that is younger
+//     than UploadAge: a create that is still under way looks just like it.
+func testUnfinishedDeletes(t *testing.T, env *Env) {
+	env.clock.Store(time.Now().UnixNano()) // the backends' ModTime is real time
+	setup := env.Engine(t)
+	b := env.Bucket(t)
+	c := ctx(t)
+
+	probe := fullConference(t, setup, b, "cut-probe")
+	// conference.xml, then every other key but the index entry, then the entry.
+	total := len(conferenceKeys(t, b, probe))
+	if err := setup.DeleteConference(c, probe.ID); err != nil {
+		t.Fatal(err)
+	}
+	if left := conferenceKeys(t, b, probe); len(left) != 0 {
+		t.Fatalf("a delete left %q", left)
+	}
+
+	type cut struct {
+		id      string
+		allowed int
+		loc     layout.Conference
+	}
+	cuts := []*cut{{id: "cut-before-all", allowed: 0}, {id: "cut-after-conf", allowed: 1},
+		{id: "cut-midway", allowed: total / 2}, {id: "cut-before-index", allowed: total - 1}}
+	for _, ct := range cuts {
+		ct.loc = fullConference(t, setup, b, ct.id)
+	}
+	// The conferences are written out and closed, so that only the dying engines touch them.
+	if err := setup.Close(c); err != nil {
+		t.Fatal(err)
+	}
+	intactKeys := conferenceKeys(t, b, cuts[0].loc)
+	for _, ct := range cuts {
+		cutter := &deleteCutter{}
+		cutter.allowed.Store(int64(ct.allowed))
+		dying := env.Engine(t, func(cfg *conference.Config) {
+			cutter.Driver = cfg.Bucket.Driver()
+			cfg.Bucket = storage.NewBucket(cutter)
+		})
+		if err := dying.DeleteConference(c, ct.id); !errors.Is(err, errDeleteCut) {
+			t.Fatalf("%s: delete cut after %d of %d deletes: %v, want the injected failure", ct.id, ct.allowed, total, err)
+		}
+	}
+
+	fresh := env.Engine(t) // what a restarted server sees
+	listed, err := fresh.ListConferences(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ct := range cuts {
+		_, err := fresh.GetConference(c, ct.id)
+		inList := slices.ContainsFunc(listed, func(i conference.Info) bool { return i.ID == ct.id })
+		if ct.allowed == 0 {
+			if err != nil || !inList {
+				t.Fatalf("%s: a delete that failed before its first step lost the conference: %v, listed %v", ct.id, err, inList)
+			}
+			continue
+		}
+		if !errors.Is(err, conference.ErrNotFound) || inList {
+			t.Fatalf("%s: a half-deleted conference still reads: %v, listed %v", ct.id, err, inList)
+		}
+		if _, err := fresh.CreateConference(c, conference.CreateParams{ID: ct.id, Organizer: "sip:a@b"}); !errors.Is(err, conference.ErrExists) {
+			t.Fatalf("%s: create over a half-deleted conference: %v, want ErrExists until the removal finishes", ct.id, err)
+		}
+	}
+
+	// A create that stopped between its two writes leaves an index entry alone.
+	halfCreated := layout.Conference{OrgHash: layout.OrganizerHash("sip:a@b"), ID: "half-created"}
+	if _, err := b.PutBytes(c, layout.IndexKey(halfCreated.ID), []byte(halfCreated.OrgHash), storage.Condition{IfNotExists: true}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Younger than UploadAge: perhaps still under way, so the sweep keeps it all.
+	rep, err := fresh.Sweep(c)
+	if err != nil || len(rep.UnfinishedRemoved) != 0 {
+		t.Fatalf("sweep of fresh entries: %+v, %v; want nothing removed", rep, err)
+	}
+	if len(conferenceKeys(t, b, halfCreated)) != 1 {
+		t.Fatal("the sweep removed the index entry of a create that may be under way")
+	}
+
+	// A repeated delete finishes one by itself.
+	repeated := cuts[2]
+	if err := fresh.DeleteConference(c, repeated.id); err != nil {
+		t.Fatalf("repeating the cut delete: %v", err)
+	}
+	if left := conferenceKeys(t, b, repeated.loc); len(left) != 0 {
+		t.Fatalf("the repeated delete left %q", left)
+	}
+
+	// The sweep finishes the others once their entries are older than UploadAge.
+	env.Advance(conference.DefaultRetention().UploadAge + time.Minute)
+	rep, err = fresh.Sweep(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"cut-after-conf", "cut-before-index", "half-created"}
+	if got := slices.Sorted(slices.Values(rep.UnfinishedRemoved)); !slices.Equal(got, want) {
+		t.Fatalf("sweep finished %q, want %q", got, want)
+	}
+	for _, loc := range []layout.Conference{cuts[1].loc, cuts[3].loc, halfCreated} {
+		if left := conferenceKeys(t, b, loc); len(left) != 0 {
+			t.Fatalf("%s: the sweep left %q", loc.ID, left)
+		}
+		if _, err := fresh.CreateConference(c, conference.CreateParams{ID: loc.ID, Organizer: "sip:a@b"}); err != nil {
+			t.Fatalf("%s: the id is not free after the sweep: %v", loc.ID, err)
+		}
+	}
+	// Of the intact conference, the sweep removes only its upload part: unfinished for
+	// longer than UploadAge.
+	intactKeys = slices.DeleteFunc(intactKeys, func(k string) bool { return k == layout.UploadRoot+"/"+cuts[0].id+"/part-0" })
+	if got := conferenceKeys(t, b, cuts[0].loc); !slices.Equal(got, intactKeys) {
+		t.Fatalf("the conference whose delete failed before its first step has %q, want %q", got, intactKeys)
+	}
+	if _, err := fresh.GetConference(c, cuts[0].id); err != nil {
+		t.Fatalf("the sweep took the intact conference: %v", err)
+	}
+}
