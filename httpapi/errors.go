@@ -195,6 +195,17 @@ func Fail(c *gin.Context, err error) {
 	writeError(c, code, msg, retry)
 }
 
+// NoteError records err as the cause of the request's error answer, for route
+// handlers that answer errors in their own way rather than through Fail (the tus
+// upload routes): the request log shows it, and a classified storage error counts in
+// lectern_storage_errors_total, as with Fail.
+func NoteError(c *gin.Context, err error) {
+	if s := serverOf(c); s != nil {
+		s.metrics.observeStorageError(err)
+	}
+	_ = c.Error(err)
+}
+
 // writeError writes the JSON error shape.
 func writeError(c *gin.Context, code Code, msg string, retry time.Duration) {
 	status := code.Status()

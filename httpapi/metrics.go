@@ -99,7 +99,3 @@ func (m *metrics) observeStorageError(err error) {
 		m.storageErrors.WithLabelValues(storageCategory[k]).Inc()
 	}
 }
-
-// ObserveStorageError lets route groups registered later (the engine's) count the
-// storage errors they handle themselves.
-func (s *Server) ObserveStorageError(err error) { s.metrics.observeStorageError(err) }

@@ -52,7 +52,7 @@ func (u *upload) scanAppended(ctx context.Context) error {
 	p := &u.parts[0]
 	attrs, err := u.s.cfg.Bucket.Stat(ctx, p.key)
 	if err != nil {
-		return tusError(err)
+		return tusError(ctx, err)
 	}
 	u.dataVersion = attrs.Version
 	start := u.segmentStart(committed)
@@ -63,12 +63,12 @@ func (u *upload) scanAppended(ctx context.Context) error {
 	if attrs.Size > start {
 		rc, _, err := u.s.cfg.Bucket.Get(ctx, p.key, start, -1)
 		if err != nil {
-			return tusError(err)
+			return tusError(ctx, err)
 		}
 		whole, fin, err := u.header.IntactSegments(u.key, rc, committed)
 		rc.Close()
 		if err != nil {
-			return tusError(err)
+			return tusError(ctx, err)
 		}
 		segments, final = committed+whole, fin
 		u.s.log.Info("upload: bytes past the committed segments checked", slog.String("upload", binding(u.conf, u.id)),

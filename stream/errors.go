@@ -48,13 +48,22 @@ func invalidInput(err error) error {
 // tusError classifies an engine or storage error as the tus answer a client can act
 // on. Errors that are the server's fault are returned as they are: tusd answers them
 // with 500, and the response writer replaces their text with a generic one.
-func tusError(err error) error {
+//
+// The answer a client gets names no cause (a storage error names paths and the
+// backend's own words); the cause is noted in the request's state instead, for the
+// request log and the storage error metrics (see Handler.serve).
+func tusError(ctx context.Context, err error) error {
 	var te handler.Error
 	switch {
 	case err == nil:
 		return nil
 	case errors.As(err, &te):
 		return err
+	}
+	if rs := stateOf(ctx); rs != nil {
+		rs.noteCause(err)
+	}
+	switch {
 	case errors.Is(err, conference.ErrLimit):
 		return limitError(err)
 	case errors.Is(err, conference.ErrGone):
@@ -74,9 +83,9 @@ func tusError(err error) error {
 
 // confError is tusError for the engine calls whose ErrNotFound means the conference
 // is unknown (rather than an upload object).
-func confError(err error) error {
+func confError(ctx context.Context, err error) error {
 	if errors.Is(err, conference.ErrNotFound) {
 		return errConferenceUnknown
 	}
-	return tusError(err)
+	return tusError(ctx, err)
 }

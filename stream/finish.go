@@ -60,7 +60,7 @@ func (u *upload) finish(ctx context.Context) error {
 	u.rec.Adopting = false
 	if err := u.replaceRecord(ctx); err != nil {
 		u.rec.Done = nil
-		return tusError(err)
+		return tusError(ctx, err)
 	}
 	for _, p := range u.parts {
 		if err := u.s.cfg.Bucket.Delete(ctx, p.key); err != nil && !errors.Is(err, storage.ErrNotFound) {
@@ -89,18 +89,18 @@ func (u *upload) addHandout(ctx context.Context, st *conference.Stored) (string,
 		return fs.ID, nil
 	}
 	if !errors.Is(err, conference.ErrInUse) {
-		return "", confError(err)
+		return "", confError(ctx, err)
 	}
 	list, lerr := u.s.cfg.Engine.ListHandouts(ctx, u.conf)
 	if lerr != nil {
-		return "", confError(lerr)
+		return "", confError(ctx, lerr)
 	}
 	for _, fs := range list {
 		if !fs.Deleted && fs.Blob.Name == u.rec.Name {
 			return fs.ID, nil
 		}
 	}
-	return "", confError(err)
+	return "", confError(ctx, err)
 }
 
 // storeParts hands the finished parts to the engine, which makes them the content
@@ -128,7 +128,7 @@ func (u *upload) storeParts(ctx context.Context) (conference.Stored, error) {
 		u.rec.Adopting = true
 		if err := u.replaceRecord(ctx); err != nil {
 			u.rec.Adopting = false
-			return conference.Stored{}, tusError(err)
+			return conference.Stored{}, tusError(ctx, err)
 		}
 	}
 	keys := make([]string, len(u.parts))
@@ -140,7 +140,7 @@ func (u *upload) storeParts(ctx context.Context) (conference.Stored, error) {
 		return u.alreadyStored(ctx, total)
 	}
 	if err != nil {
-		return conference.Stored{}, confError(err)
+		return conference.Stored{}, confError(ctx, err)
 	}
 	return st, nil
 }
@@ -158,11 +158,11 @@ func (u *upload) writeFinal(ctx context.Context) error {
 	if err != nil {
 		pp.abort(err)
 		_ = pp.wait()
-		return tusError(err)
+		return tusError(ctx, err)
 	}
 	pp.pw.Close()
 	if err := pp.wait(); err != nil {
-		return tusError(err)
+		return tusError(ctx, err)
 	}
 	u.addPart(pp, u.segments, true)
 	return nil
@@ -173,11 +173,11 @@ func (u *upload) writeFinal(ctx context.Context) error {
 func (u *upload) alreadyStored(ctx context.Context, size int64) (conference.Stored, error) {
 	loc, err := u.s.cfg.Engine.Location(ctx, u.conf)
 	if err != nil {
-		return conference.Stored{}, confError(err)
+		return conference.Stored{}, confError(ctx, err)
 	}
 	attrs, err := u.s.cfg.Bucket.Stat(ctx, loc.ContentKey(u.rec.Name))
 	if err != nil {
-		return conference.Stored{}, tusError(err)
+		return conference.Stored{}, tusError(ctx, err)
 	}
 	if attrs.Size != size {
 		return conference.Stored{}, u.damaged("content %s exists with another size", u.rec.Name)

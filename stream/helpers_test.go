@@ -47,7 +47,8 @@ func (c *clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 
 // recorder wraps a real driver and records the keys of successful puts and moves and
 // the bytes written, so tests can tell which objects an upload wrote (including ones
-// it later deleted) and how often. failPut, when set, may fail a put before it runs.
+// it later deleted) and how often. failPut, when set, may fail a put or an append
+// before it runs.
 type recorder struct {
 	storage.Driver
 	mu       sync.Mutex
@@ -112,6 +113,14 @@ func (r *recorder) Move(ctx context.Context, src, dst string) (storage.Attribute
 // wrote with the puts'.
 func (r *recorder) Append(ctx context.Context, key string, offset int64, rd io.Reader, ifVersion string) (storage.Attributes, error) {
 	r.checkContext(ctx)
+	r.mu.Lock()
+	fail := r.failPut
+	r.mu.Unlock()
+	if fail != nil {
+		if err := fail(key); err != nil {
+			return storage.Attributes{}, err
+		}
+	}
 	a, ok := r.Driver.(storage.Appender)
 	if !ok {
 		return storage.Attributes{}, storage.NewError(storage.ErrUnsupported, "append", key, nil)

@@ -144,6 +144,9 @@ func (h *Handler) serve(c *gin.Context) {
 	u.RawPath = ""
 	r2.URL = &u
 	h.mux.ServeHTTP(w, r2)
+	if cause := rs.takeCause(); cause != nil && w.status >= 400 {
+		httpapi.NoteError(c, cause)
+	}
 }
 
 func (h *Handler) dispatch(w http.ResponseWriter, r *http.Request) {
@@ -196,8 +199,12 @@ func (h *Handler) result(c *gin.Context) {
 // failTus answers a tus error in the JSON error shape from a Gin handler.
 func failTus(c *gin.Context, err error) {
 	c.Abort()
-	w := &respWriter{ResponseWriter: c.Writer, rs: &reqState{}, head: c.Request.Method == http.MethodHead}
-	w.fail(tusError(err))
+	rs := &reqState{}
+	w := &respWriter{ResponseWriter: c.Writer, rs: rs, head: c.Request.Method == http.MethodHead}
+	w.fail(tusError(contextWith(c.Request.Context(), rs), err))
+	if cause := rs.takeCause(); cause != nil {
+		httpapi.NoteError(c, cause)
+	}
 	w.flush()
 }
 
@@ -283,12 +290,11 @@ func (w *respWriter) flush() {
 	}
 	status := w.status
 	w.status = 0
-	tusCode, msg, _ := strings.Cut(strings.TrimSpace(w.body.String()), ": ")
+	_, msg, _ := strings.Cut(strings.TrimSpace(w.body.String()), ": ")
 	code := errorCode(status)
 	if status >= 500 {
-		if w.h != nil {
-			w.h.cfg.Logger.Error("upload request failed", slog.Int("status", status), slog.String("tus_code", tusCode), slog.String("error", msg))
-		}
+		// The client learns nothing of the cause; the request log line has it
+		// (Handler.serve notes it).
 		msg = http.StatusText(status)
 		if status == http.StatusServiceUnavailable {
 			msg = "storage is unavailable, retry later"

@@ -103,7 +103,7 @@ func (x *lease) Lock(ctx context.Context, requestUnlock func()) error {
 			if ctx.Err() != nil {
 				return errLocked
 			}
-			return tusError(err)
+			return tusError(ctx, err)
 		}
 		var released chan struct{}
 		if holder != "" {

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tus/tusd/v2/pkg/handler"
@@ -37,6 +38,27 @@ type reqState struct {
 	// set by the store
 	expires time.Time
 	result  *Result
+
+	causeMu sync.Mutex
+	cause   error // the first error tusError classified
+}
+
+// noteCause keeps the first error classified for the request: the one that decided
+// its answer (later ones come from clean-ups after it).
+func (rs *reqState) noteCause(err error) {
+	rs.causeMu.Lock()
+	defer rs.causeMu.Unlock()
+	if rs.cause == nil {
+		rs.cause = err
+	}
+}
+
+func (rs *reqState) takeCause() error {
+	rs.causeMu.Lock()
+	defer rs.causeMu.Unlock()
+	err := rs.cause
+	rs.cause = nil
+	return err
 }
 
 type reqStateKey struct{}
@@ -87,11 +109,11 @@ func (s *store) NewUpload(ctx context.Context, fi handler.FileInfo) (handler.Upl
 		size = -1
 	}
 	if err := s.cfg.Engine.CheckUpload(ctx, rs.conf, p, size); err != nil {
-		return nil, confError(err)
+		return nil, confError(ctx, err)
 	}
 	name, err := conference.NewContentName(p, contentExt(fi.MetaData))
 	if err != nil {
-		return nil, tusError(err)
+		return nil, tusError(ctx, err)
 	}
 	id, err := newUploadID()
 	if err != nil {
@@ -122,7 +144,7 @@ func (s *store) NewUpload(ctx context.Context, fi handler.FileInfo) (handler.Upl
 		return nil, err
 	}
 	if err := u.putRecord(ctx, storage.Condition{IfNotExists: s.cfg.Bucket.Capabilities().ConditionalCreate}); err != nil {
-		return nil, tusError(err)
+		return nil, tusError(ctx, err)
 	}
 	rs.expires = rec.Expires
 	return u, nil
@@ -189,7 +211,7 @@ func (s *store) load(ctx context.Context, conf, id string) (*upload, error) {
 		return nil, handler.ErrNotFound
 	}
 	if err != nil {
-		return nil, tusError(err)
+		return nil, tusError(ctx, err)
 	}
 	rec := &record{}
 	if err := json.Unmarshal(data, rec); err != nil || rec.Version != recordVersion || rec.Conference != conf || rec.ID != id {
@@ -317,7 +339,7 @@ func (u *upload) scan(ctx context.Context) error {
 	prefix := u.prefix()
 	for attrs, err := range u.s.cfg.Bucket.List(ctx, prefix) {
 		if err != nil {
-			return tusError(err)
+			return tusError(ctx, err)
 		}
 		name := strings.TrimPrefix(attrs.Key, prefix)
 		switch {
@@ -396,7 +418,7 @@ func (u *upload) endsWithFinal() bool {
 func (u *upload) findAdopted(ctx context.Context) error {
 	loc, err := u.s.cfg.Engine.Location(ctx, u.conf)
 	if err != nil {
-		return confError(err)
+		return confError(ctx, err)
 	}
 	attrs, err := u.s.cfg.Bucket.Stat(ctx, loc.ContentKey(u.rec.Name))
 	if errors.Is(err, storage.ErrNotFound) {
@@ -405,7 +427,7 @@ func (u *upload) findAdopted(ctx context.Context) error {
 		return nil
 	}
 	if err != nil {
-		return tusError(err)
+		return tusError(ctx, err)
 	}
 	want, err := u.header.CiphertextSize(max(u.rec.Size, 0))
 	if err != nil || u.rec.Size < 0 || attrs.Size != want {
@@ -439,7 +461,7 @@ func (u *upload) openTail(ctx context.Context) (segments uint64, tail []byte, ok
 		return 0, nil, false, nil
 	}
 	if err != nil {
-		return 0, nil, false, tusError(err)
+		return 0, nil, false, tusError(ctx, err)
 	}
 	plain, err := encryption.Open(u.key, data)
 	if err != nil || len(plain) < 8 {
@@ -503,7 +525,7 @@ func (u *upload) GetReader(ctx context.Context) (io.ReadCloser, error) {
 func (u *upload) Terminate(ctx context.Context) error {
 	ctx, release := ownContext(ctx)
 	defer release()
-	return tusError(u.s.remove(ctx, u.conf, u.id))
+	return tusError(ctx, u.s.remove(ctx, u.conf, u.id))
 }
 
 // DeclareLength sets a deferred Upload-Length, checked against the engine's limits.
@@ -511,11 +533,11 @@ func (u *upload) DeclareLength(ctx context.Context, length int64) error {
 	ctx, release := ownContext(ctx)
 	defer release()
 	if err := u.s.cfg.Engine.CheckUpload(ctx, u.conf, u.purpose, length); err != nil {
-		return confError(err)
+		return confError(ctx, err)
 	}
 	if length < u.offset() {
 		return handler.ErrInvalidUploadLength
 	}
 	u.rec.Size = length
-	return tusError(u.replaceRecord(ctx))
+	return tusError(ctx, u.replaceRecord(ctx))
 }

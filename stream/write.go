@@ -92,7 +92,7 @@ func (u *upload) writeDirect(ctx context.Context, src io.Reader) (int64, error) 
 	// An earlier attempt may have stored the content and crashed before recording
 	// it; the name is this upload's own, so replacing it is safe.
 	if err := u.s.cfg.Engine.DeleteContent(ctx, u.conf, u.rec.Name); err != nil && !errors.Is(err, conference.ErrNotFound) {
-		return 0, confError(err)
+		return 0, confError(ctx, err)
 	}
 	body := &exactReader{r: src, left: u.rec.Size}
 	st, err := u.s.cfg.Engine.StoreContentAs(ctx, u.conf, u.purpose, u.rec.Name, u.key, body, u.rec.Size)
@@ -104,7 +104,7 @@ func (u *upload) writeDirect(ctx context.Context, src io.Reader) (int64, error) 
 			// own error when the store reports none.
 			return 0, nil
 		}
-		return 0, confError(err)
+		return 0, confError(ctx, err)
 	}
 	u.stored = &st
 	return u.rec.Size, nil
@@ -186,14 +186,14 @@ func (u *upload) appendData(ctx context.Context, src io.Reader) (int64, error) {
 			}
 			if _, err := pp.w.Write(buf[:capacity]); err != nil {
 				pp.abort(err)
-				return 0, tusError(pp.wait())
+				return 0, tusError(ctx, pp.wait())
 			}
 			segs++
 			fill = 0
 			if !pp.appended && segs-pp.first >= u.partSegments() {
 				// The part is full: store it now, so that it counts whatever
 				// becomes of the rest of the request.
-				if err := pp.finish(segs, false); err != nil {
+				if err := pp.finish(ctx, segs, false); err != nil {
 					return 0, err
 				}
 				u.addPart(pp, segs, false)
@@ -230,11 +230,11 @@ func (u *upload) appendData(ctx context.Context, src io.Reader) (int64, error) {
 		if err != nil {
 			pp.abort(err)
 			_ = pp.wait()
-			return 0, tusError(err)
+			return 0, tusError(ctx, err)
 		}
 	}
 	if pp != nil {
-		if err := pp.finish(segs, final); err != nil {
+		if err := pp.finish(ctx, segs, final); err != nil {
 			return 0, err
 		}
 		u.addPart(pp, segs, final)
@@ -253,7 +253,7 @@ func (u *upload) appendData(ctx context.Context, src io.Reader) (int64, error) {
 		return u.offset() - before, nil
 	}
 	err := u.setTail(ctx, buf[:fill])
-	return u.offset() - before, tusError(err)
+	return u.offset() - before, tusError(ctx, err)
 }
 
 func boolToUint(b bool) uint64 {
@@ -382,7 +382,7 @@ func (u *upload) createPart0(ctx context.Context) error {
 		return errStorageConflict // another writer got past the lock
 	}
 	if err != nil {
-		return tusError(err)
+		return tusError(ctx, err)
 	}
 	u.parts = append(u.parts, part{key: key, first: 0, size: attrs.Size})
 	u.dataVersion = attrs.Version
@@ -396,14 +396,14 @@ func (u *upload) partSegments() uint64 {
 
 // finish ends the part after its writer emitted the segments up to segs (and the
 // final one when final) and waits until it is stored.
-func (pp *partPut) finish(segs uint64, final bool) error {
+func (pp *partPut) finish(ctx context.Context, segs uint64, final bool) error {
 	if want := segs + boolToUint(final); pp.w.Segments() != want {
 		pp.abort(errors.New("segment count mismatch"))
 		_ = pp.wait()
 		return fmt.Errorf("stream: writer emitted %d segments, expected %d", pp.w.Segments(), want)
 	}
 	pp.pw.Close()
-	return tusError(pp.wait())
+	return tusError(ctx, pp.wait())
 }
 
 // abort makes the put fail, which leaves nothing behind.
@@ -449,7 +449,7 @@ func (u *upload) writeVerified(ctx context.Context, src io.Reader, cs *checksum,
 	// the sealer to stop reading, even when the put gave up early.
 	<-sealed
 	if err != nil {
-		return 0, tusError(err)
+		return 0, tusError(ctx, err)
 	}
 	defer func() {
 		if err := u.s.cfg.Bucket.Delete(context.WithoutCancel(ctx), key); err != nil {
@@ -467,12 +467,12 @@ func (u *upload) writeVerified(ctx context.Context, src io.Reader, cs *checksum,
 	}
 	rc, _, err := u.s.cfg.Bucket.Get(ctx, key, 0, -1)
 	if err != nil {
-		return 0, tusError(err)
+		return 0, tusError(ctx, err)
 	}
 	defer rc.Close()
 	r, err := encryption.NewReader(rc, u.key)
 	if err != nil {
-		return 0, tusError(err)
+		return 0, tusError(ctx, err)
 	}
 	return u.appendData(ctx, r)
 }
