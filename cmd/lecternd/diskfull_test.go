@@ -129,15 +129,7 @@ func diskFull(t *testing.T, b testBackend, mount, store, cause string) {
 	fillUp(t, mount, left)
 	unavailable := func(what string, resp *http.Response, body []byte) {
 		t.Helper()
-		if resp.StatusCode != http.StatusServiceUnavailable {
-			t.Fatalf("%s on a full disk: %d, want 503: %s", what, resp.StatusCode, body)
-		}
-		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || s <= 0 {
-			t.Errorf("%s: Retry-After %q, want a number of seconds", what, resp.Header.Get("Retry-After"))
-		}
-		if !strings.Contains(string(body), `"storage_unavailable"`) {
-			t.Errorf("%s: body %s, want the error code storage_unavailable", what, body)
-		}
+		wantUnavailable(t, what+" on a full disk", resp, body)
 	}
 	resp, body := e.send("PATCH", loc, e.presenter, "application/offset+octet-stream", data,
 		"Tus-Resumable", "1.0.0", "Upload-Offset", "0")

@@ -57,16 +57,7 @@ func storageOutage(t *testing.T, b testBackend) {
 
 	unavailable := func(what string, resp *http.Response, body []byte) {
 		t.Helper()
-		if resp.StatusCode != http.StatusServiceUnavailable {
-			t.Fatalf("%s with the storage down: %d, want 503: %s", what, resp.StatusCode, body)
-		}
-		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || s <= 0 {
-			t.Errorf("%s: Retry-After %q, want a number of seconds", what, resp.Header.Get("Retry-After"))
-		}
-		var shape struct{ Error struct{ Code string } }
-		if err := json.Unmarshal(body, &shape); err != nil || shape.Error.Code != "storage_unavailable" {
-			t.Errorf("%s: body %s, want the error code storage_unavailable", what, body)
-		}
+		wantUnavailable(t, what+" with the storage down", resp, body)
 	}
 	resp, body := e.send("GET", "/readyz", "", "", nil)
 	unavailable("GET /readyz", resp, body)
@@ -134,4 +125,20 @@ func (e *e2e) patch(loc string, offset int, data []byte, want int) http.Header {
 		e.t.Fatalf("PATCH at %d: %d, want %d: %s", offset, resp.StatusCode, want, bytes.TrimSpace(body))
 	}
 	return resp.Header
+}
+
+// wantUnavailable checks an answer to a request the storage could not serve: 503, a
+// Retry-After in seconds, and the error code storage_unavailable.
+func wantUnavailable(t *testing.T, what string, resp *http.Response, body []byte) {
+	t.Helper()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("%s: %d, want 503: %s", what, resp.StatusCode, body)
+	}
+	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || s <= 0 {
+		t.Errorf("%s: Retry-After %q, want a number of seconds", what, resp.Header.Get("Retry-After"))
+	}
+	var shape struct{ Error struct{ Code string } }
+	if err := json.Unmarshal(body, &shape); err != nil || shape.Error.Code != "storage_unavailable" {
+		t.Errorf("%s: body %s, want the error code storage_unavailable", what, body)
+	}
 }
