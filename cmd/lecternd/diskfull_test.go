@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"io/fs"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -75,7 +76,8 @@ func fillUp(t *testing.T, dir string, free int64) string {
 // request log names the cause, nothing is applied that was refused, what was stored
 // before still downloads, and no temporary file is left behind. Once space is freed,
 // the upload resumes from the offset the server reports and completes, the change and
-// the create succeed, and after a clean stop `lectern fsck` finds the store clean.
+// the create succeed, and after a clean stop `lectern fsck` finds the store clean. In
+// between, lecternd is restarted on the full disk, and serves what it has.
 func TestEndToEndDiskFull(t *testing.T) {
 	if testing.Short() {
 		t.Skip("mounts filesystems; not in -short")
@@ -110,7 +112,14 @@ func TestEndToEndDiskFull(t *testing.T) {
 // store, on the small filesystem mounted at mount; cause is how the backend's error
 // names a full disk.
 func diskFull(t *testing.T, b testBackend, mount, store, cause string) {
-	e, p := newE2E(t, b.args...)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	args := append([]string{"--listen", addr}, b.args...)
+	e, p := newE2E(t, args...)
 
 	// Before: a stored handout, a slide set, and an upload created.
 	stored, storedSum := randomFile(t, e.work, 2_000_000)
@@ -159,6 +168,27 @@ func diskFull(t *testing.T, b testBackend, mount, store, cause string) {
 	}
 	e.call("GET", "/v1/conferences/during", e.admin, "", 404, nil)
 	assertNoTemporaryFiles(t, store)
+
+	// An operator restarts lecternd while the disk is still full: it stops, starts,
+	// and serves what it has.
+	t.Logf("lecternd stopped on a full disk with exit code %d", p.stop(t))
+	p = start(t, e.work, args...)
+	if got := e.downloadInRanges(storedURL, storedKey); got != storedSum {
+		t.Fatal("after a restart on the full disk, the stored file differs from the upload")
+	}
+	e.call("GET", "/v1/conferences/e2e/slidesets/"+set.ID, e.presenter, "", 200, &set)
+	if set.Name != "Before the disk filled" {
+		t.Fatalf("after a restart on the full disk the set is named %q", set.Name)
+	}
+	// The upload's requests take its lease, a file in the storage, which the full
+	// disk refuses: HEAD as well as PATCH wait for space.
+	resp, _ = e.send("HEAD", loc, e.presenter, "", nil, "Tus-Resumable", "1.0.0")
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("HEAD after a restart on the full disk: %d (Retry-After %q), want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	resp, body = e.send("PATCH", loc, e.presenter, "application/offset+octet-stream", data,
+		"Tus-Resumable", "1.0.0", "Upload-Offset", "0")
+	unavailable("PATCH after a restart", resp, body)
 
 	// Space comes back.
 	if err := os.Remove(filler); err != nil {
