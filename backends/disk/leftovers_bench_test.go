@@ -1,7 +1,6 @@
 package disk_test
 
 import (
-	"context"
 	"io/fs"
 	"path/filepath"
 	"testing"
@@ -23,7 +22,6 @@ func BenchmarkRemoveLeftovers(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = d.Close() })
-	ctx := context.Background()
 	raw := func() time.Duration {
 		t0 := time.Now()
 		if err := filepath.WalkDir(root, func(string, fs.DirEntry, error) error { return nil }); err != nil {
@@ -31,17 +29,5 @@ func BenchmarkRemoveLeftovers(b *testing.B) {
 		}
 		return time.Since(t0)
 	}
-	ours := func() time.Duration {
-		t0 := time.Now()
-		n, err := d.RemoveLeftovers(ctx, time.Now().Add(-24*time.Hour))
-		if err != nil || n != 0 {
-			b.Fatalf("RemoveLeftovers: %d removed, %v", n, err)
-		}
-		return time.Since(t0)
-	}
-	rawMean, oursMean := conferencetest.Paired(b, raw, ours)
-	b.ReportMetric(float64(files), "files")
-	b.ReportMetric(float64(rawMean.Microseconds())/1e3, "walkdir-ms")
-	b.ReportMetric(float64(oursMean.Microseconds())/1e3, "lectern-ms")
-	b.ReportMetric(rawMean.Seconds()/oursMean.Seconds(), "ratio")
+	conferencetest.BenchRemoveLeftovers(b, d, files, "walkdir-ms", raw)
 }

@@ -1,7 +1,6 @@
 package smb
 
 import (
-	"context"
 	"path/filepath"
 	"testing"
 	"time"
@@ -23,23 +22,10 @@ func BenchmarkRemoveLeftovers(b *testing.B) {
 	}
 	files := conferencetest.StoreTree(b, filepath.Join(e.srv.Root, filepath.FromSlash(e.srv.Base), e.folder, "bench"), 200)
 	d := e.bucket.Driver().(*Driver)
-	ctx := context.Background()
 	raw := func() time.Duration {
 		t0 := time.Now()
 		e.smbclient(b, "recurse ON; ls")
 		return time.Since(t0)
 	}
-	ours := func() time.Duration {
-		t0 := time.Now()
-		n, err := d.RemoveLeftovers(ctx, time.Now().Add(-24*time.Hour))
-		if err != nil || n != 0 {
-			b.Fatalf("RemoveLeftovers: %d removed, %v", n, err)
-		}
-		return time.Since(t0)
-	}
-	rawMean, oursMean := conferencetest.Paired(b, raw, ours)
-	b.ReportMetric(float64(files), "files")
-	b.ReportMetric(float64(rawMean.Microseconds())/1e3, "smbclient-ms")
-	b.ReportMetric(float64(oursMean.Microseconds())/1e3, "lectern-ms")
-	b.ReportMetric(rawMean.Seconds()/oursMean.Seconds(), "ratio")
+	conferencetest.BenchRemoveLeftovers(b, d, files, "smbclient-ms", raw)
 }

@@ -98,3 +98,23 @@ func Paired(b *testing.B, raw, ours func() time.Duration) (rawMean, oursMean tim
 	}
 	return rawT / time.Duration(n), oursT / time.Duration(n)
 }
+
+// BenchRemoveLeftovers times r's RemoveLeftovers (of writes older than a day, on a
+// store where it finds none) against raw, a plain walk of the same store, with Paired,
+// and reports each one's mean time, named rawName and lectern-ms, their ratio and the
+// number of files.
+func BenchRemoveLeftovers(b *testing.B, r storage.LeftoverRemover, files int, rawName string, raw func() time.Duration) {
+	ours := func() time.Duration {
+		t0 := time.Now()
+		n, err := r.RemoveLeftovers(context.Background(), time.Now().Add(-24*time.Hour))
+		if err != nil || n != 0 {
+			b.Fatalf("RemoveLeftovers: %d removed, %v", n, err)
+		}
+		return time.Since(t0)
+	}
+	rawMean, oursMean := Paired(b, raw, ours)
+	b.ReportMetric(float64(files), "files")
+	b.ReportMetric(float64(rawMean.Microseconds())/1e3, rawName)
+	b.ReportMetric(float64(oursMean.Microseconds())/1e3, "lectern-ms")
+	b.ReportMetric(rawMean.Seconds()/oursMean.Seconds(), "ratio")
+}
