@@ -46,20 +46,26 @@ var errorCodes = map[string]error{
 	"NoSuchBucket": storage.ErrUnavailable,
 	// The upload was aborted under us (a lifecycle rule, a concurrent cleanup): a
 	// new attempt starts a new upload.
-	"NoSuchUpload":                storage.ErrUnavailable,
-	"SlowDown":                    storage.ErrUnavailable,
-	"Throttling":                  storage.ErrUnavailable,
-	"ThrottlingException":         storage.ErrUnavailable,
-	"RequestTimeout":              storage.ErrUnavailable,
-	"RequestTimeTooSkewed":        storage.ErrUnavailable,
-	"ServiceUnavailable":          storage.ErrUnavailable,
-	"InternalError":               storage.ErrUnavailable,
-	"XMinioServerNotInitialized":  storage.ErrUnavailable,
-	"XMinioStorageFull":           storage.ErrUnavailable,
-	"XMinioReadQuorum":            storage.ErrUnavailable,
-	"XMinioWriteQuorum":           storage.ErrUnavailable,
-	"OperationAborted":            storage.ErrUnavailable,
-	"ServerSideEncryptionFailure": storage.ErrUnavailable,
+	"NoSuchUpload":               storage.ErrUnavailable,
+	"SlowDown":                   storage.ErrUnavailable,
+	"Throttling":                 storage.ErrUnavailable,
+	"ThrottlingException":        storage.ErrUnavailable,
+	"RequestTimeout":             storage.ErrUnavailable,
+	"RequestTimeTooSkewed":       storage.ErrUnavailable,
+	"ServiceUnavailable":         storage.ErrUnavailable,
+	"InternalError":              storage.ErrUnavailable,
+	"XMinioServerNotInitialized": storage.ErrUnavailable,
+	// A full store or a bucket over its quota refuses writes until space is freed,
+	// as a full disk does on the other backends. MinIO answers a quota with 400, a
+	// status that would otherwise blame the request.
+	"XMinioStorageFull":              storage.ErrUnavailable,
+	"XMinioAdminBucketQuotaExceeded": storage.ErrUnavailable,
+	"QuotaExceeded":                  storage.ErrUnavailable, // Ceph RGW and others, with 403
+	"InsufficientStorage":            storage.ErrUnavailable,
+	"XMinioReadQuorum":               storage.ErrUnavailable,
+	"XMinioWriteQuorum":              storage.ErrUnavailable,
+	"OperationAborted":               storage.ErrUnavailable,
+	"ServerSideEncryptionFailure":    storage.ErrUnavailable,
 }
 
 // classify turns an SDK error into a categorized storage error. conditional says
