@@ -238,8 +238,10 @@ func (e *Engine) openConference(ctx context.Context, id string) (*conf, error) {
 	}
 	if e.deletes[id] != deletes {
 		// Deleted while this open read it: what was read is gone (and a new
-		// conference of the same id would have another master key).
-		_ = store.Close(ctx)
+		// conference of the same id would have another master key). Abandoned, not
+		// closed: a final snapshot would write the documents back into the folder
+		// the delete emptied.
+		store.Abandon()
 		return nil, fmt.Errorf("conference %q: %w", id, ErrNotFound)
 	}
 	e.open[id] = c
@@ -373,16 +375,16 @@ func (e *Engine) DeleteConference(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	e.forget(ctx, id)
+	e.forget(id)
 	err = e.removeConference(ctx, loc)
 	// Once more: a request may have opened the conference while it was being removed.
-	e.forget(ctx, id)
+	e.forget(id)
 	return err
 }
 
 // forget drops an open conference that is being deleted: requests that hold it get
 // ErrNotFound, and opens under way when forget runs do not keep what they read.
-func (e *Engine) forget(ctx context.Context, id string) {
+func (e *Engine) forget(id string) {
 	e.mu.Lock()
 	c, ok := e.open[id]
 	delete(e.open, id)
@@ -397,10 +399,10 @@ func (e *Engine) forget(ctx context.Context, id string) {
 	if c.evicted {
 		return // CloseIdle has closed it
 	}
-	// Closing flushes; the files are deleted anyway, so a failure only costs the flush.
-	if err := c.store.Close(ctx); err != nil {
-		e.log.Warn("flush before delete failed", "conference", id, "err", err)
-	}
+	// Abandoned, not closed: the delete removes the files a final snapshot would
+	// write. If the delete fails before its first step, the journal still holds
+	// every change, and the next open replays it.
+	c.store.Abandon()
 }
 
 func (e *Engine) removeConference(ctx context.Context, loc layout.Conference) error {

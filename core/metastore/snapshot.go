@@ -305,14 +305,29 @@ func (s *Store) loop() {
 // Store refuses calls with storage.ErrClosed. If the final snapshot fails, nothing is
 // lost: the journal still holds the changes and the next Open replays them.
 func (s *Store) Close(ctx context.Context) error {
+	if !s.stopLoop() {
+		return nil
+	}
+	return s.Snapshot(ctx)
+}
+
+// Abandon stops the Store as Close does, but writes nothing: for a Store whose folder
+// is being deleted, where a final snapshot would write its documents again after the
+// delete removed them. The journal keeps what it holds, so abandoning a Store whose
+// folder then stays loses nothing either: the next Open replays it.
+func (s *Store) Abandon() { s.stopLoop() }
+
+// stopLoop marks the Store closed and waits for its snapshot loop to end; it reports
+// whether this call closed it.
+func (s *Store) stopLoop() bool {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return nil
+		return false
 	}
 	s.closed = true
 	s.mu.Unlock()
 	close(s.stop)
 	<-s.done
-	return s.Snapshot(ctx)
+	return true
 }

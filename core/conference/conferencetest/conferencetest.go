@@ -49,6 +49,7 @@ func Run(t *testing.T, h conformance.Harness) {
 		{"SweepLease", testSweepLease},
 		{"SweepRemovesLeftoversOfDeadWrites", testSweepLeftovers},
 		{"UnfinishedDeletesAreFinished", testUnfinishedDeletes},
+		{"DeleteRacingAnOpenLeavesNothing", testDeleteRacingAnOpen},
 		{"Compliance", testCompliance},
 		{"CloseIdle", testCloseIdle},
 		{"CloseIdleRacingRequests", testCloseIdleRacingRequests},

@@ -3,7 +3,9 @@ package conferencetest
 import (
 	"context"
 	"errors"
+	"iter"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -197,5 +199,69 @@ func testUnfinishedDeletes(t *testing.T, env *Env) {
 	}
 	if _, err := fresh.GetConference(c, cuts[0].id); err != nil {
 		t.Fatalf("the sweep took the intact conference: %v", err)
+	}
+}
+
+// listGate holds the first listing of one prefix until released, and says when it
+// has been reached.
+type listGate struct {
+	storage.Driver
+	prefix  string
+	once    sync.Once
+	reached chan struct{}
+	release chan struct{}
+}
+
+func (g *listGate) List(ctx context.Context, prefix string) iter.Seq2[storage.Attributes, error] {
+	if prefix == g.prefix {
+		held := false
+		g.once.Do(func() { held = true })
+		if held {
+			close(g.reached)
+			<-g.release
+		}
+	}
+	return g.Driver.List(ctx, prefix)
+}
+
+// testDeleteRacingAnOpen: a conference is deleted while a request on another engine
+// is opening it, after the open has replayed its journal (which holds changes not yet
+// written out, as after a crash). The open must answer not found and write nothing:
+// a final snapshot of what it replayed would recreate the documents in the folder the
+// delete emptied, where no index entry names them and no sweep would look.
+func testDeleteRacingAnOpen(t *testing.T, env *Env) {
+	c := ctx(t)
+	crashed := env.Engine(t) // never closed before the end: its changes stay in the journal
+	info := mustConference(t, crashed, "racing")
+	set, err := crashed.CreateSlideSet(c, "racing", "Deck", "sip:a@b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	loc := info.Location()
+	gate := &listGate{prefix: loc.ContentPrefix(), reached: make(chan struct{}), release: make(chan struct{})}
+	opening := env.Engine(t, func(cfg *conference.Config) {
+		gate.Driver = cfg.Bucket.Driver()
+		cfg.Bucket = storage.NewBucket(gate)
+	})
+	opened := make(chan error, 1)
+	go func() {
+		_, err := opening.SlideSet(c, "racing", set.ID)
+		opened <- err
+	}()
+	select {
+	case <-gate.reached: // the open replayed the journal and measures the content
+	case <-c.Done():
+		t.Fatal("the open never listed the content")
+	}
+	if err := opening.DeleteConference(c, "racing"); err != nil {
+		close(gate.release)
+		t.Fatalf("delete during the open: %v", err)
+	}
+	close(gate.release)
+	if err := <-opened; !errors.Is(err, conference.ErrNotFound) {
+		t.Fatalf("the open raced by the delete: %v, want ErrNotFound", err)
+	}
+	if left := conferenceKeys(t, env.Bucket(t), loc); len(left) != 0 {
+		t.Fatalf("the delete raced by an open left %q", left)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 
@@ -84,6 +85,7 @@ func Run(t *testing.T, h conformance.Harness) {
 		{"RoundTrip", testRoundTrip},
 		{"RestartSeesEverything", testRestart},
 		{"JournalReplayAfterCrash", testReplay},
+		{"AbandonWritesNothing", testAbandon},
 		{"NewestCopyWins", testNewestWins},
 		{"DamagedCopyIsHealed", testHealing},
 		{"BothCopiesDamaged", testBothDamaged},
@@ -547,4 +549,33 @@ func testTrim(t *testing.T, h conformance.Harness) {
 	mustPut(t, s2, setA, "newest")
 	s3 := env.Store(t, metastore.Options{})
 	expectDoc(t, s3, setA, "newest")
+}
+
+// testAbandon: Abandon stops a Store without writing: no document file appears, the
+// journal keeps every change, the Store refuses further calls, and the next Open
+// replays what was abandoned.
+func testAbandon(t *testing.T, h conformance.Harness) {
+	env := NewEnv(t, h)
+	s := env.Store(t, metastore.Options{})
+	mustPut(t, s, setA, "journaled only")
+	mustPut(t, s, ftA, "this too")
+	journal := env.Keys(t, metastore.JournalPrefix)
+	s.Abandon()
+	s.Abandon() // a second call is harmless
+	if all := env.Keys(t, ""); !slices.Equal(all, journal) {
+		t.Fatalf("after Abandon the folder holds %q, want only the journal %q", all, journal)
+	}
+	if err := s.Put(context.Background(), setB, []byte("x")); !errors.Is(err, storage.ErrClosed) {
+		t.Fatalf("Put after Abandon: %v, want ErrClosed", err)
+	}
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatalf("Close after Abandon: %v", err)
+	}
+	if all := env.Keys(t, ""); !slices.Equal(all, journal) {
+		t.Fatalf("Close after Abandon wrote %q", all)
+	}
+	s2 := env.Store(t, metastore.Options{})
+	expectDoc(t, s2, setA, "journaled only")
+	expectDoc(t, s2, ftA, "this too")
+	closeStore(t, s2)
 }
