@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -23,6 +24,7 @@ type downloadOptions struct {
 	out     string
 	rng     string
 	force   bool
+	retries int
 }
 
 func (a *app) downloadCommand() *cobra.Command {
@@ -38,7 +40,10 @@ download leaves nothing behind. With --out - the plaintext goes to stdout as it 
 verified; a failure then ends the stream early with exit code 1.
 
 --range A-B (bytes A to B inclusive, or A- to the end) downloads and decrypts only the
-segments that cover those plaintext bytes.`,
+segments that cover those plaintext bytes.
+
+A transfer that breaks off (a dropped connection, a restarting server) is resumed
+where it stopped, with Range and If-Match, after a growing pause (--retries).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error { return a.download(cmd.Context(), args[0], o) },
 	}
@@ -48,6 +53,7 @@ segments that cover those plaintext bytes.`,
 	f.StringVar(&o.out, "out", "", "output file, or - for stdout (default: the content name without the .e of its type)")
 	f.StringVar(&o.rng, "range", "", "plaintext byte range A-B (inclusive) or A-")
 	f.BoolVar(&o.force, "force", false, "replace --out if it exists")
+	f.IntVar(&o.retries, "retries", 10, "failed attempts in a row to resume a broken transfer before giving up")
 	return c
 }
 
@@ -147,9 +153,9 @@ func (a *app) download(ctx context.Context, ref string, o downloadOptions) error
 	defer w.abort()
 	var written int64
 	if o.rng == "" {
-		written, err = a.downloadFull(ctx, cl, u.String(), key, w)
+		written, err = a.downloadFull(ctx, cl, u.String(), key, w, o.retries)
 	} else {
-		written, err = a.downloadRange(ctx, cl, u.String(), key, off, n, w)
+		written, err = a.downloadRange(ctx, cl, u.String(), key, off, n, w, o.retries)
 	}
 	if err != nil {
 		if errors.Is(err, encryption.ErrAuthentication) || errors.Is(err, encryption.ErrTruncated) || errors.Is(err, encryption.ErrFormat) {
@@ -193,14 +199,20 @@ func (cl *client) get(ctx context.Context, url string, header http.Header, want 
 	return nil, readAPIError(resp)
 }
 
-func (a *app) downloadFull(ctx context.Context, cl *client, url string, key encryption.Key, w *output) (int64, error) {
+// resumeNotice tells the user that a broken transfer is being resumed.
+func (a *app) resumeNotice(err error, at int64, wait time.Duration) {
+	fmt.Fprintf(a.stderr, "\ntransfer broke off at byte %d (%v); resuming in %s\n", at, err, wait.Round(time.Millisecond))
+}
+
+func (a *app) downloadFull(ctx context.Context, cl *client, url string, key encryption.Key, w *output, retries int) (int64, error) {
 	resp, err := cl.get(ctx, url, nil, http.StatusOK)
 	if err != nil {
 		return 0, err
 	}
-	defer resp.Body.Close()
+	body := newResumingBody(ctx, cl, url, resp, 0, resp.ContentLength-1, retries, a.resumeNotice)
+	defer body.Close()
 	bar := a.newProgress(resp.ContentLength, "downloading")
-	r, err := encryption.NewReader(bar.Reader(resp.Body), key)
+	r, err := encryption.NewReader(bar.Reader(body), key)
 	if err != nil {
 		bar.Abandon()
 		return 0, err
@@ -215,7 +227,7 @@ func (a *app) downloadFull(ctx context.Context, cl *client, url string, key encr
 }
 
 // downloadRange fetches the header, then exactly the segments that cover the range.
-func (a *app) downloadRange(ctx context.Context, cl *client, url string, key encryption.Key, off, n int64, w *output) (int64, error) {
+func (a *app) downloadRange(ctx context.Context, cl *client, url string, key encryption.Key, off, n int64, w *output, retries int) (int64, error) {
 	resp, err := cl.get(ctx, url, http.Header{"Range": {fmt.Sprintf("bytes=0-%d", encryption.HeaderSize-1)}}, http.StatusPartialContent, http.StatusOK)
 	if err != nil {
 		return 0, err
@@ -255,12 +267,14 @@ func (a *app) downloadRange(ctx context.Context, cl *client, url string, key enc
 	if err != nil {
 		return 0, err
 	}
-	defer resp.Body.Close()
 	if cr := resp.Header.Get("Content-Range"); !strings.HasPrefix(cr, fmt.Sprintf("bytes %d-%d/", start, start+length-1)) {
+		resp.Body.Close()
 		return 0, fmt.Errorf("the server answered a different range (%q)", cr)
 	}
+	body := newResumingBody(ctx, cl, url, resp, start, start+length-1, retries, a.resumeNotice)
+	defer body.Close()
 	bar := a.newProgress(length, "downloading range")
-	r, err := encryption.NewRangeReader(bar.Reader(resp.Body), key, h, total, off, n)
+	r, err := encryption.NewRangeReader(bar.Reader(body), key, h, total, off, n)
 	if err != nil {
 		bar.Abandon()
 		return 0, err

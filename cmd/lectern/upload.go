@@ -375,20 +375,9 @@ func (u *tusUpload) failed(ctx context.Context, failures *int, err error) error 
 	if *failures > u.o.retries {
 		return fmt.Errorf("giving up after %d failed attempts in a row: %w", *failures, err)
 	}
-	wait := min(time.Duration(1<<min(*failures, 6))*250*time.Millisecond, 15*time.Second)
-	var ae *apiError
-	if errors.As(err, &ae) && ae.RetryAfter > 0 {
-		wait = ae.RetryAfter
-	}
+	wait := retryWait(*failures, err)
 	fmt.Fprintf(u.a.stderr, "\nrequest failed (%v); retrying in %s\n", err, wait.Round(time.Millisecond))
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return sleepContext(ctx, wait)
 }
 
 // retryable: a network failure, a server error, or a conflict that a fresh HEAD
