@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/lectern/lectern/backends/memory"
 	"github.com/lectern/lectern/core/conference"
@@ -240,10 +241,18 @@ func TestDeleteWhileOpening(t *testing.T) {
 		opened <- err
 	}()
 	<-held.entered // the open is measuring the conference's usage
-	if err := e.DeleteConference(t.Context(), "quota"); err != nil {
-		t.Fatal(err)
+	// The delete waits for the open to end; the open goes on once released.
+	deleted := make(chan error, 1)
+	go func() { deleted <- e.DeleteConference(t.Context(), "quota") }()
+	select {
+	case err := <-deleted:
+		deleted <- err
+	case <-time.After(200 * time.Millisecond):
 	}
 	close(held.release)
+	if err := <-deleted; err != nil {
+		t.Fatal(err)
+	}
 	if err := <-opened; !errors.Is(err, conference.ErrNotFound) {
 		t.Errorf("open that raced a delete: %v, want ErrNotFound", err)
 	}

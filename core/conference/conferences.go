@@ -376,10 +376,28 @@ func (e *Engine) DeleteConference(ctx context.Context, id string) error {
 		return err
 	}
 	e.forget(id)
+	e.waitForOpen(id)
 	err = e.removeConference(ctx, loc)
 	// Once more: a request may have opened the conference while it was being removed.
 	e.forget(id)
+	e.waitForOpen(id)
+	if err == nil {
+		// An open that read conference.xml just before it went may have written
+		// healed copies of documents since; none can start any more.
+		err = deleteAll(ctx, e.bucket, loc.MetadataPrefix())
+	}
 	return err
+}
+
+// waitForOpen waits until an open of the conference under way, if any, has ended.
+// An open writes (replaying the journal heals copies of documents): one that ran on
+// while the delete removed the folder would leave files in it. Having seen the delete
+// (forget), it abandons what it opened. Requests that ask for the conference meanwhile
+// share this call's answer: not found.
+func (e *Engine) waitForOpen(id string) {
+	_, _, _ = e.opening.Do(id, func() (any, error) {
+		return nil, fmt.Errorf("conference %q is being deleted: %w", id, ErrNotFound)
+	})
 }
 
 // forget drops an open conference that is being deleted: requests that hold it get

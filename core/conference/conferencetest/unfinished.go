@@ -3,6 +3,8 @@ package conferencetest
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"iter"
 	"slices"
 	"sync"
@@ -202,66 +204,108 @@ func testUnfinishedDeletes(t *testing.T, env *Env) {
 	}
 }
 
-// listGate holds the first listing of one prefix until released, and says when it
-// has been reached.
-type listGate struct {
+// holdGate holds the first listing of one prefix, or the first read of one key,
+// until released, and says when it has been reached.
+type holdGate struct {
 	storage.Driver
-	prefix  string
+	at      string
 	once    sync.Once
 	reached chan struct{}
 	release chan struct{}
 }
 
-func (g *listGate) List(ctx context.Context, prefix string) iter.Seq2[storage.Attributes, error] {
-	if prefix == g.prefix {
-		held := false
-		g.once.Do(func() { held = true })
-		if held {
-			close(g.reached)
-			<-g.release
-		}
+func (g *holdGate) hold(name string) {
+	if name != g.at {
+		return
 	}
+	held := false
+	g.once.Do(func() { held = true })
+	if held {
+		close(g.reached)
+		<-g.release
+	}
+}
+
+func (g *holdGate) List(ctx context.Context, prefix string) iter.Seq2[storage.Attributes, error] {
+	g.hold(prefix)
 	return g.Driver.List(ctx, prefix)
 }
 
+func (g *holdGate) Get(ctx context.Context, key string, offset, length int64) (io.ReadCloser, storage.Attributes, error) {
+	g.hold(key)
+	return g.Driver.Get(ctx, key, offset, length)
+}
+
 // testDeleteRacingAnOpen: a conference is deleted while a request on another engine
-// is opening it, after the open has replayed its journal (which holds changes not yet
-// written out, as after a crash). The open must answer not found and write nothing:
-// a final snapshot of what it replayed would recreate the documents in the folder the
-// delete emptied, where no index entry names them and no sweep would look.
+// is opening it, and the open writes (as after a crash, its journal holds a change not
+// yet written out): a final snapshot would write the document, and loading it for the
+// replay writes a copy it finds missing. The open is held at the read of that backup
+// copy (the primary read, before the replay heals) or at the listing of the content
+// (after the replay) while the delete starts. The open must answer not found, and the
+// delete must leave nothing: files written into the folder after the delete emptied it
+// are named by no index entry, and no sweep looks at them.
 func testDeleteRacingAnOpen(t *testing.T, env *Env) {
-	c := ctx(t)
-	crashed := env.Engine(t) // never closed before the end: its changes stay in the journal
-	info := mustConference(t, crashed, "racing")
-	set, err := crashed.CreateSlideSet(c, "racing", "Deck", "sip:a@b")
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name   string
+		holdAt func(loc layout.Conference, set string) string
+	}{
+		{"held after the replay", func(l layout.Conference, _ string) string { return l.ContentPrefix() }},
+		{"held in a healing replay", func(l layout.Conference, set string) string {
+			return l.MetadataPrefix() + "set-s-" + set + ".exml"
+		}},
 	}
-	loc := info.Location()
-	gate := &listGate{prefix: loc.ContentPrefix(), reached: make(chan struct{}), release: make(chan struct{})}
-	opening := env.Engine(t, func(cfg *conference.Config) {
-		gate.Driver = cfg.Bucket.Driver()
-		cfg.Bucket = storage.NewBucket(gate)
-	})
-	opened := make(chan error, 1)
-	go func() {
-		_, err := opening.SlideSet(c, "racing", set.ID)
-		opened <- err
-	}()
-	select {
-	case <-gate.reached: // the open replayed the journal and measures the content
-	case <-c.Done():
-		t.Fatal("the open never listed the content")
-	}
-	if err := opening.DeleteConference(c, "racing"); err != nil {
-		close(gate.release)
-		t.Fatalf("delete during the open: %v", err)
-	}
-	close(gate.release)
-	if err := <-opened; !errors.Is(err, conference.ErrNotFound) {
-		t.Fatalf("the open raced by the delete: %v, want ErrNotFound", err)
-	}
-	if left := conferenceKeys(t, env.Bucket(t), loc); len(left) != 0 {
-		t.Fatalf("the delete raced by an open left %q", left)
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := ctx(t)
+			id := fmt.Sprintf("racing-%d", i)
+			crashed := env.Engine(t) // never closed before the end: its changes stay in the journal
+			loc := mustConference(t, crashed, id).Location()
+			set, err := crashed.CreateSlideSet(c, id, "Deck", "sip:a@b")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := crashed.Flush(c); err != nil { // both copies written
+				t.Fatal(err)
+			}
+			// Only in the journal: the open replays it, loading the set's copies.
+			if _, err := crashed.UpdateSlideSet(c, id, set.ID, func(s *metadata.SlideSet) error { s.Name = "Journaled"; return nil }); err != nil {
+				t.Fatal(err)
+			}
+
+			gate := &holdGate{at: tt.holdAt(loc, set.ID), reached: make(chan struct{}), release: make(chan struct{})}
+			opening := env.Engine(t, func(cfg *conference.Config) {
+				gate.Driver = cfg.Bucket.Driver()
+				cfg.Bucket = storage.NewBucket(gate)
+			})
+			opened := make(chan error, 1)
+			go func() {
+				_, err := opening.SlideSet(c, id, set.ID)
+				opened <- err
+			}()
+			select {
+			case <-gate.reached:
+			case <-c.Done():
+				t.Fatal("the open never reached the place it is held at")
+			}
+			deleted := make(chan error, 1)
+			go func() { deleted <- opening.DeleteConference(c, id) }()
+			// A delete that does not wait for the open ends now, while the open is
+			// held; one that waits goes on once the open is released.
+			select {
+			case err := <-deleted:
+				deleted <- err
+			case <-time.After(500 * time.Millisecond):
+			}
+			close(gate.release)
+			if err := <-deleted; err != nil {
+				t.Fatalf("delete during the open: %v", err)
+			}
+			if err := <-opened; !errors.Is(err, conference.ErrNotFound) {
+				t.Fatalf("the open raced by the delete: %v, want ErrNotFound", err)
+			}
+			if left := conferenceKeys(t, env.Bucket(t), loc); len(left) != 0 {
+				t.Fatalf("the delete raced by an open left %q", left)
+			}
+		})
 	}
 }
