@@ -376,17 +376,21 @@ func (e *Engine) DeleteConference(ctx context.Context, id string) error {
 		return err
 	}
 	e.forget(id)
-	e.waitForOpen(id)
-	err = e.removeConference(ctx, loc)
-	// Once more: a request may have opened the conference while it was being removed.
-	e.forget(id)
-	e.waitForOpen(id)
-	if err == nil {
-		// An open that read conference.xml just before it went may have written
-		// healed copies of documents since; none can start any more.
-		err = deleteAll(ctx, e.bucket, loc.MetadataPrefix())
+	if err := e.waitForOpen(ctx, id); err != nil {
+		return err
 	}
-	return err
+	if err := e.removeConference(ctx, loc); err != nil {
+		e.forget(id)
+		return err
+	}
+	// Once more: a request may have opened the conference while it was being removed,
+	// and one that read conference.xml just before it went may have written healed
+	// copies of documents since. None can start any more.
+	e.forget(id)
+	if err := e.waitForOpen(ctx, id); err != nil {
+		return err
+	}
+	return deleteAll(ctx, e.bucket, loc.MetadataPrefix())
 }
 
 // waitForOpen waits until an open of the conference under way, if any, has ended.
@@ -394,10 +398,16 @@ func (e *Engine) DeleteConference(ctx context.Context, id string) error {
 // while the delete removed the folder would leave files in it. Having seen the delete
 // (forget), it abandons what it opened. Requests that ask for the conference meanwhile
 // share this call's answer: not found.
-func (e *Engine) waitForOpen(id string) {
-	_, _, _ = e.opening.Do(id, func() (any, error) {
+func (e *Engine) waitForOpen(ctx context.Context, id string) error {
+	ch := e.opening.DoChan(id, func() (any, error) {
 		return nil, fmt.Errorf("conference %q is being deleted: %w", id, ErrNotFound)
 	})
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-ch:
+		return nil
+	}
 }
 
 // forget drops an open conference that is being deleted: requests that hold it get
