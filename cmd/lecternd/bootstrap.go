@@ -54,7 +54,8 @@ type secrets struct {
 	// PreviousTokenSecrets still verify what they signed (a rotation without a
 	// hard cut); nothing new is signed with them.
 	PreviousTokenSecrets [][]byte
-	Cert                 tls.Certificate
+	// Cert serves the TLS certificate and key files, read again when they change.
+	Cert *tlscert.Files
 }
 
 // bootstrap prepares the data dir: the TLS certificate (unless given), the KEK and the
@@ -91,8 +92,19 @@ func bootstrap(cfg Config, log *slog.Logger, out io.Writer) (*secrets, error) {
 	if n := len(s.PreviousTokenSecrets); n > 0 {
 		log.Info("previous token secrets accepted for verification", "count", n, "file", previousSecretsFile)
 	}
-	if s.Cert, err = loadCertificate(cfg, dir, log); err != nil {
+	certPath, keyPath, err := certificateFiles(cfg, dir, log)
+	if err != nil {
 		return nil, err
+	}
+	if s.Cert, err = tlscert.LoadFiles(certPath, keyPath); err != nil {
+		return nil, fmt.Errorf("TLS certificate: %w", err)
+	}
+	s.Cert.OnReload = func(leaf *x509.Certificate) {
+		log.Info("TLS certificate files changed; serving the new certificate", "file", certPath,
+			"subject", leaf.Subject.String(), "not_after", leaf.NotAfter)
+	}
+	s.Cert.OnError = func(err error) {
+		log.Error("TLS certificate files changed but do not load; still serving the previous certificate", "err", err)
 	}
 	if created {
 		if err := issueAdminToken(cfg, s.TokenSecret, filepath.Join(dir, adminTokenFile), out); err != nil {
@@ -277,48 +289,45 @@ func writeFileAtomic(path string, data []byte, mode fs.FileMode, replace bool) e
 	return nil
 }
 
-// loadCertificate loads the configured certificate, or the self-signed one of the
-// data dir, creating it on first start and again only when it has expired.
-func loadCertificate(cfg Config, dir string, log *slog.Logger) (tls.Certificate, error) {
+// certificateFiles returns the configured certificate and key files, or those of
+// the data dir's self-signed certificate, creating it on first start and again only
+// when it has expired.
+func certificateFiles(cfg Config, dir string, log *slog.Logger) (certPath, keyPath string, err error) {
 	if cfg.TLSCert != "" {
-		c, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
-		if err != nil {
-			return tls.Certificate{}, fmt.Errorf("TLS certificate: %w", err)
-		}
-		return c, nil
+		return cfg.TLSCert, cfg.TLSKey, nil
 	}
-	certPath, keyPath := filepath.Join(dir, certFile), filepath.Join(dir, keyFile)
+	certPath, keyPath = filepath.Join(dir, certFile), filepath.Join(dir, keyFile)
 	keyPEM, kerr := readPrivate(keyPath)
 	certPEM, cerr := os.ReadFile(certPath)
 	if kerr == nil && cerr == nil {
 		c, err := tls.X509KeyPair(certPEM, keyPEM)
 		if err != nil {
-			return tls.Certificate{}, fmt.Errorf("self-signed certificate in %s: %w", dir, err)
+			return "", "", fmt.Errorf("self-signed certificate in %s: %w", dir, err)
 		}
 		leaf, err := x509.ParseCertificate(c.Certificate[0])
 		if err != nil {
-			return tls.Certificate{}, err
+			return "", "", err
 		}
 		if time.Now().Before(leaf.NotAfter) {
-			return c, nil
+			return certPath, keyPath, nil
 		}
 		log.Warn("self-signed certificate expired; creating a new one", "file", certPath, "expired", leaf.NotAfter)
 	} else if kerr != nil && !errors.Is(kerr, fs.ErrNotExist) {
-		return tls.Certificate{}, kerr
+		return "", "", kerr
 	}
-	certPEM, keyPEM, err := tlscert.SelfSigned(certHosts, certValidity)
+	certPEM, keyPEM, err = tlscert.SelfSigned(certHosts, certValidity)
 	if err != nil {
-		return tls.Certificate{}, err
+		return "", "", err
 	}
 	// The key first: a certificate without its key is useless, a key alone is harmless.
 	if err := writeFileAtomic(keyPath, keyPEM, 0o600, true); err != nil {
-		return tls.Certificate{}, fmt.Errorf("TLS key: %w", err)
+		return "", "", fmt.Errorf("TLS key: %w", err)
 	}
 	if err := writeFileAtomic(certPath, certPEM, 0o644, true); err != nil {
-		return tls.Certificate{}, fmt.Errorf("TLS certificate: %w", err)
+		return "", "", fmt.Errorf("TLS certificate: %w", err)
 	}
 	log.Info("created a self-signed TLS certificate", "file", certPath, "hosts", certHosts)
-	return tls.X509KeyPair(certPEM, keyPEM)
+	return certPath, keyPath, nil
 }
 
 func fileExists(path string) bool {

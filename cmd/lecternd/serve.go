@@ -116,7 +116,7 @@ func serve(ctx context.Context, cfg Config, sec *secrets, log *slog.Logger) erro
 	api, exts := a.api, a.exts
 	srv := &http.Server{
 		Handler:           api.Handler(),
-		TLSConfig:         httpapi.TLSConfig(sec.Cert),
+		TLSConfig:         httpapi.TLSConfig(),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
@@ -124,6 +124,8 @@ func serve(ctx context.Context, cfg Config, sec *secrets, log *slog.Logger) erro
 		// certificate) are routine; keep them out of the normal log.
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
+	// A renewed certificate is served without a restart.
+	srv.TLSConfig.GetCertificate = sec.Cert.GetCertificate
 	for _, e := range exts {
 		if e.OnShutdownStart != nil {
 			srv.RegisterOnShutdown(e.OnShutdownStart)
