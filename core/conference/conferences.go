@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -130,18 +131,24 @@ func (e *Engine) writeConferenceFile(ctx context.Context, info Info, master encr
 
 // locate finds a conference's organizer hash through the index.
 func (e *Engine) locate(ctx context.Context, id string) (layout.Conference, error) {
+	loc, _, err := e.locateEntry(ctx, id)
+	return loc, err
+}
+
+// locateEntry is locate that also returns the index entry's attributes.
+func (e *Engine) locateEntry(ctx context.Context, id string) (layout.Conference, storage.Attributes, error) {
 	if err := layout.ValidateConferenceID(id); err != nil {
-		return layout.Conference{}, fmt.Errorf("%w: %w", ErrInvalidInput, err)
+		return layout.Conference{}, storage.Attributes{}, fmt.Errorf("%w: %w", ErrInvalidInput, err)
 	}
-	data, _, err := e.bucket.ReadAll(ctx, layout.IndexKey(id))
+	data, attrs, err := e.bucket.ReadAll(ctx, layout.IndexKey(id))
 	if err != nil {
-		return layout.Conference{}, fmt.Errorf("conference %q: %w", id, err)
+		return layout.Conference{}, storage.Attributes{}, fmt.Errorf("conference %q: %w", id, err)
 	}
 	loc := layout.Conference{OrgHash: string(data), ID: id}
 	if err := layout.ValidateOrganizerHash(loc.OrgHash); err != nil {
-		return layout.Conference{}, fmt.Errorf("conference %q: damaged index entry: %w", id, err)
+		return layout.Conference{}, storage.Attributes{}, fmt.Errorf("conference %q: damaged index entry: %w", id, err)
 	}
-	return loc, nil
+	return loc, attrs, nil
 }
 
 // readConference reads conference.xml and unwraps the master key.
@@ -287,29 +294,14 @@ func (e *Engine) ListConferences(ctx context.Context) ([]Info, error) {
 
 // conferenceIDs lists the ids in the conference index.
 func (e *Engine) conferenceIDs(ctx context.Context) ([]string, error) {
-	entries, err := e.indexEntries(ctx)
-	ids := make([]string, len(entries))
-	for i, entry := range entries {
-		ids[i] = entry.id
-	}
-	return ids, err
-}
-
-// indexEntry is one entry of the conference index.
-type indexEntry struct {
-	id      string
-	written time.Time // when the entry was written: the conference's creation
-}
-
-func (e *Engine) indexEntries(ctx context.Context) ([]indexEntry, error) {
-	var entries []indexEntry
+	var ids []string
 	for attrs, err := range e.bucket.List(ctx, layout.IndexRoot+"/") {
 		if err != nil {
 			return nil, err
 		}
-		entries = append(entries, indexEntry{id: strings.TrimPrefix(attrs.Key, layout.IndexRoot+"/"), written: attrs.ModTime})
+		ids = append(ids, strings.TrimPrefix(attrs.Key, layout.IndexRoot+"/"))
 	}
-	return entries, nil
+	return ids, nil
 }
 
 // peekConference is GetConference without opening the conference.
@@ -365,11 +357,12 @@ func (e *Engine) writable(c *conf) error {
 // DeleteConference removes a conference with all its metadata, content and
 // unfinished uploads (compliance copies stay: they have their own retention).
 //
-// conference.xml goes first: it holds the wrapped master key, without which nothing
-// else of the conference can be read, so from that moment on the conference is gone
-// for every reader, and an index entry without conference.xml marks a delete that
-// did not finish. The index entry goes last, so that an interrupted delete can be
-// repeated, by the caller or by the retention sweep (see Sweep).
+// The delete first writes a marker (layout.DeletingMarker), then removes
+// conference.xml: it holds the wrapped master key, without which nothing else of the
+// conference can be read, so from that moment on the conference is gone for every
+// reader. Then the content, the uploads, the other metadata, the marker, and last the
+// index entry, so that an interrupted delete can be repeated, by the caller or by the
+// retention sweep, which finishes a delete whose marker it finds (see Sweep).
 func (e *Engine) DeleteConference(ctx context.Context, id string) error {
 	loc, err := e.locate(ctx, id)
 	if err != nil {
@@ -434,13 +427,27 @@ func (e *Engine) forget(id string) {
 }
 
 func (e *Engine) removeConference(ctx context.Context, loc layout.Conference) error {
+	marker := loc.DeletingMarker()
+	if _, err := e.bucket.PutBytes(ctx, marker, []byte(e.now().UTC().Format(time.RFC3339)), storage.Condition{}); err != nil {
+		return fmt.Errorf("conference %q: %w", loc.ID, err)
+	}
 	if err := e.bucket.Delete(ctx, loc.ConferenceFile()); err != nil {
+		// Nothing is removed: the conference stays as it was, without the marker
+		// (if that delete fails too, the marker without a missing conference.xml
+		// means nothing).
+		_ = e.bucket.Delete(context.WithoutCancel(ctx), marker)
 		return fmt.Errorf("conference %q: %w", loc.ID, err)
 	}
 	for _, prefix := range []string{loc.ContentPrefix(), uploadPrefix(loc.ID), loc.MetadataPrefix()} {
-		if err := deleteAll(ctx, e.bucket, prefix); err != nil {
+		if err := deleteAll(ctx, e.bucket, prefix, marker); err != nil {
 			return fmt.Errorf("conference %q: %w", loc.ID, err)
 		}
+	}
+	// The marker before the index entry: an entry left alone, with empty folders, is
+	// the same trace as a create that stopped between its two writes, which the
+	// sweep also removes.
+	if err := e.bucket.Delete(ctx, marker); err != nil {
+		return fmt.Errorf("conference %q: %w", loc.ID, err)
 	}
 	if err := e.bucket.Delete(ctx, layout.IndexKey(loc.ID)); err != nil {
 		return err
@@ -454,15 +461,17 @@ func (e *Engine) removeConference(ctx context.Context, loc layout.Conference) er
 
 func uploadPrefix(confID string) string { return layout.UploadRoot + "/" + confID + "/" }
 
-// deleteAll removes every object under prefix. Listing first and deleting after
-// keeps the listing stable on backends that page.
-func deleteAll(ctx context.Context, b *storage.Bucket, prefix string) error {
+// deleteAll removes every object under prefix but the keys in keep. Listing first and
+// deleting after keeps the listing stable on backends that page.
+func deleteAll(ctx context.Context, b *storage.Bucket, prefix string, keep ...string) error {
 	var keys []string
 	for attrs, err := range b.List(ctx, prefix) {
 		if err != nil {
 			return err
 		}
-		keys = append(keys, attrs.Key)
+		if !slices.Contains(keep, attrs.Key) {
+			keys = append(keys, attrs.Key)
+		}
 	}
 	for _, k := range keys {
 		if err := b.Delete(ctx, k); err != nil {

@@ -231,8 +231,19 @@ func (e *Engine) fsckConference(ctx context.Context, loc layout.Conference, opts
 		case storage.IsRetryable(err) || ctx.Err() != nil:
 			return err
 		case errors.Is(err, storage.ErrNotFound):
-			rep.add(ProblemUnfinished, id, loc.ConferenceFile(), "the index names the conference but conference.xml is gone: "+
-				"a delete or create stopped midway; the retention sweep finishes the removal (or delete the conference again)")
+			switch trace, terr := e.headlessTrace(ctx, loc); {
+			case terr != nil:
+				return terr
+			case trace == traceDelete:
+				rep.add(ProblemUnfinished, id, loc.DeletingMarker(), "a delete of the conference stopped midway (conference.xml is gone, its marker is there): "+
+					"the retention sweep finishes it, or delete the conference again")
+			case trace == traceCreate:
+				rep.add(ProblemUnfinished, id, layout.IndexKey(id), "the index names the conference but nothing else of it exists: "+
+					"a create (or the end of a delete) stopped midway; the retention sweep removes the entry a day after it was written, or delete the conference")
+			default:
+				rep.add(ProblemConference, id, loc.ConferenceFile(), "conference.xml is missing, but the conference's folders hold files "+
+					"(damage, or a restore not finished): nothing of it can be read, and the sweep leaves it alone")
+			}
 		default:
 			rep.add(ProblemConference, id, loc.ConferenceFile(), "%v", err)
 		}
@@ -289,8 +300,8 @@ func (e *Engine) fsckMetadata(ctx context.Context, loc layout.Conference, s meta
 			return nil, err
 		}
 		rel := attrs.Key[len(prefix):]
-		if rel == "conference.xml" {
-			continue
+		if attrs.Key == loc.ConferenceFile() || attrs.Key == loc.DeletingMarker() {
+			continue // a marker beside conference.xml: a delete under way, or one that failed at once
 		}
 		fn, ok := metastore.ParseFileName(rel)
 		if !ok {

@@ -88,6 +88,18 @@ func (w *fsckWorld) engine(t *testing.T, kek [32]byte) *conference.Engine {
 
 func (w *fsckWorld) meta(name string) string { return w.loc.MetadataPrefix() + name }
 
+func (w *fsckWorld) keys(t *testing.T, prefix string) []string {
+	t.Helper()
+	var keys []string
+	for a, err := range w.b.List(context.Background(), prefix) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, a.Key)
+	}
+	return keys
+}
+
 func (w *fsckWorld) read(t *testing.T, key string) []byte {
 	t.Helper()
 	b, _, err := w.b.ReadAll(context.Background(), key)
@@ -319,10 +331,28 @@ func TestFsckFindsDamage(t *testing.T) {
 			w.write(t, layout.UploadRoot+"/"+fsckConf+"/part-0", []byte("part")) // indexed: fine
 		}, []wantProblem{{conference.ProblemUnindexed, layout.UploadRoot + "/gone-conf/", conference.SeverityWarning}}},
 		{"unfinished delete", false, func(t *testing.T, w *fsckWorld) {
+			w.write(t, w.loc.DeletingMarker(), []byte("2026-11-22T12:00:00Z"))
 			if err := w.b.Delete(context.Background(), w.loc.ConferenceFile()); err != nil {
 				t.Fatal(err)
 			}
-		}, []wantProblem{{conference.ProblemUnfinished, "/conference.xml", conference.SeverityWarning}}},
+		}, []wantProblem{{conference.ProblemUnfinished, "/deleting", conference.SeverityWarning}}},
+		{"the index entry alone", false, func(t *testing.T, w *fsckWorld) {
+			for _, prefix := range []string{w.loc.MetadataPrefix(), w.loc.ContentPrefix()} {
+				for _, key := range w.keys(t, prefix) {
+					if err := w.b.Delete(context.Background(), key); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+		}, []wantProblem{{conference.ProblemUnfinished, layout.IndexKey(fsckConf), conference.SeverityWarning}}},
+		{"a delete under way: its marker beside conference.xml", false, func(t *testing.T, w *fsckWorld) {
+			w.write(t, w.loc.DeletingMarker(), []byte("2026-11-22T12:00:00Z"))
+		}, nil},
+		{"conference.xml lost, the files there", false, func(t *testing.T, w *fsckWorld) {
+			if err := w.b.Delete(context.Background(), w.loc.ConferenceFile()); err != nil {
+				t.Fatal(err)
+			}
+		}, []wantProblem{{conference.ProblemConference, "/conference.xml", conference.SeverityError}}},
 		{"index entry with an invalid id", false, func(t *testing.T, w *fsckWorld) {
 			w.write(t, layout.IndexRoot+"/Not_An_Id", []byte(w.loc.OrgHash))
 		}, []wantProblem{{conference.ProblemIndex, "/Not_An_Id", conference.SeverityError}}},

@@ -77,12 +77,15 @@ type SweepReport struct {
 const leaseKey = layout.MetadataRoot + "/cleanup.lease"
 
 // Sweep removes conferences past expiry + grace, orphaned content, stale uploads and
-// the storage's leftovers of dead writes. It also finishes the deletes that stopped
-// midway: an index entry without its conference.xml is a delete that stopped after
-// its first step (DeleteConference removes conference.xml first and the index entry
-// last) or a create that stopped between its two writes; once the entry is older than
-// UploadAge, so that a create still running is never taken for one, the rest of the
-// conference and the entry are removed, freeing the id. Several servers may run it at once: a lease
+// the storage's leftovers of dead writes. It also finishes what a crash cut midway,
+// where the index names a conference whose conference.xml is gone:
+//   - a delete, recognised by its marker (layout.DeletingMarker), is finished;
+//   - an index entry with nothing else of the conference (a create that stopped
+//     between its two writes, or a delete between its last two steps) is removed once
+//     it is older than UploadAge, so that a create under way is never taken for one.
+//
+// Anything else, files without conference.xml and without a marker (damage, or a
+// restore under way), is never removed: the sweep reports it as an error. Several servers may run it at once: a lease
 // taken with conditional writes lets one of them work at a time, and every step is an
 // idempotent delete, so even two sweeps overlapping (a lease that expired mid-sweep)
 // remove nothing twice and nothing that is still referenced.
@@ -95,14 +98,14 @@ func (e *Engine) Sweep(ctx context.Context) (SweepReport, error) {
 	}
 	defer release()
 	now := e.now()
-	entries, err := e.indexEntries(ctx)
+	ids, err := e.conferenceIDs(ctx)
 	if err != nil {
 		return rep, err
 	}
 	var errs []error
-	for _, entry := range entries {
-		if err := e.sweepConference(ctx, entry, now, &rep); err != nil {
-			errs = append(errs, fmt.Errorf("conference %q: %w", entry.id, err))
+	for _, id := range ids {
+		if err := e.sweepConference(ctx, id, now, &rep); err != nil {
+			errs = append(errs, fmt.Errorf("conference %q: %w", id, err))
 		}
 	}
 	// A write of the storage that began that long ago and has not finished never
@@ -115,9 +118,8 @@ func (e *Engine) Sweep(ctx context.Context) (SweepReport, error) {
 	return rep, errors.Join(errs...)
 }
 
-func (e *Engine) sweepConference(ctx context.Context, entry indexEntry, now time.Time, rep *SweepReport) error {
-	id := entry.id
-	loc, err := e.locate(ctx, id)
+func (e *Engine) sweepConference(ctx context.Context, id string, now time.Time, rep *SweepReport) error {
+	loc, entry, err := e.locateEntry(ctx, id)
 	if err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
 			return nil
@@ -126,7 +128,13 @@ func (e *Engine) sweepConference(ctx context.Context, entry indexEntry, now time
 	}
 	info, _, err := e.readConference(ctx, loc)
 	if errors.Is(err, storage.ErrNotFound) {
-		if !entry.written.Before(now.Add(-e.cfg.Retention.UploadAge)) {
+		trace, terr := e.headlessTrace(ctx, loc)
+		switch {
+		case terr != nil:
+			return terr
+		case trace == traceOther:
+			return fmt.Errorf("conference.xml is missing, but the conference's folders hold files (damage, or a restore not finished); left alone: %w", err)
+		case trace == traceCreate && !entry.ModTime.Before(now.Add(-e.cfg.Retention.UploadAge)):
 			return nil // perhaps a create still under way
 		}
 		e.log.Info("finishing the removal of a conference whose create or delete stopped midway", "conference", id)
@@ -281,4 +289,33 @@ func (e *Engine) takeLease(ctx context.Context) (release func(), ok bool, err er
 		}
 	}
 	return release, true, nil
+}
+
+// headlessTrace is what the storage holds of a conference whose index entry is there
+// but whose conference.xml is not.
+type headlessTrace int
+
+const (
+	traceOther  headlessTrace = iota // files, and no marker: damage, or a restore under way
+	traceDelete                      // the marker of a delete that did not finish
+	traceCreate                      // the index entry alone
+)
+
+func (e *Engine) headlessTrace(ctx context.Context, loc layout.Conference) (headlessTrace, error) {
+	_, err := e.bucket.Stat(ctx, loc.DeletingMarker())
+	if err == nil {
+		return traceDelete, nil
+	}
+	if !errors.Is(err, storage.ErrNotFound) {
+		return traceOther, err
+	}
+	for _, prefix := range []string{loc.MetadataPrefix(), loc.ContentPrefix(), uploadPrefix(loc.ID)} {
+		for _, err := range e.bucket.List(ctx, prefix) {
+			if err != nil {
+				return traceOther, err
+			}
+			return traceOther, nil // one file is enough
+		}
+	}
+	return traceCreate, nil
 }

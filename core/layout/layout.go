@@ -142,6 +142,11 @@ func (c Conference) CompliancePrefix() string {
 // ConferenceFile is the key of conference.xml.
 func (c Conference) ConferenceFile() string { return c.MetadataPrefix() + "conference.xml" }
 
+// DeletingMarker is the key of the file a conference's delete writes before it
+// removes anything, and removes last but the index entry: found without
+// conference.xml, it says that a delete began and did not finish.
+func (c Conference) DeletingMarker() string { return c.MetadataPrefix() + "deleting" }
+
 // ContentKey is the storage key of a content file.
 func (c Conference) ContentKey(name string) string { return c.ContentPrefix() + name }
 

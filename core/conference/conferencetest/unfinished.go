@@ -7,6 +7,7 @@ import (
 	"io"
 	"iter"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -83,9 +84,12 @@ func fullConference(t *testing.T, e *conference.Engine, b *storage.Bucket, id st
 //   - cut before the first delete, nothing is lost: the conference reads as before;
 //   - cut at any later point, the conference is gone for every reader at once (its
 //     conference.xml, with the wrapped master key, goes first), its id is still taken,
-//     and a repeated delete or the retention sweep finishes the removal and frees it;
-//   - the sweep leaves alone an index entry without conference.xml that is younger
-//     than UploadAge: a create that is still under way looks just like it.
+//     and a repeated delete or the retention sweep finishes the removal and frees it:
+//     at once where the delete's marker is left, a day after the entry was written
+//     where only the index entry is (the trace a create cut between its two writes
+//     leaves too, and a create under way looks just like it);
+//   - files without conference.xml and without a marker (damage, or a restore not
+//     finished) are never removed: the sweep reports them.
 func testUnfinishedDeletes(t *testing.T, env *Env) {
 	env.clock.Store(time.Now().UnixNano()) // the backends' ModTime is real time
 	setup := env.Engine(t)
@@ -93,22 +97,12 @@ func testUnfinishedDeletes(t *testing.T, env *Env) {
 	c := ctx(t)
 
 	probe := fullConference(t, setup, b, "cut-probe")
-	// conference.xml, then every other key but the index entry, then the entry.
-	total := len(conferenceKeys(t, b, probe))
-	if err := setup.DeleteConference(c, probe.ID); err != nil {
-		t.Fatal(err)
-	}
-	if left := conferenceKeys(t, b, probe); len(left) != 0 {
-		t.Fatalf("a delete left %q", left)
-	}
-
 	type cut struct {
 		id      string
 		allowed int
 		loc     layout.Conference
 	}
-	cuts := []*cut{{id: "cut-before-all", allowed: 0}, {id: "cut-after-conf", allowed: 1},
-		{id: "cut-midway", allowed: total / 2}, {id: "cut-before-index", allowed: total - 1}}
+	cuts := []*cut{{id: "cut-before-all"}, {id: "cut-after-conf"}, {id: "cut-midway"}, {id: "cut-before-index"}}
 	for _, ct := range cuts {
 		ct.loc = fullConference(t, setup, b, ct.id)
 	}
@@ -116,7 +110,16 @@ func testUnfinishedDeletes(t *testing.T, env *Env) {
 	if err := setup.Close(c); err != nil {
 		t.Fatal(err)
 	}
-	intactKeys := conferenceKeys(t, b, cuts[0].loc)
+	// The marker's put, then conference.xml, the other keys but the index entry,
+	// the marker, and the entry: one delete per key, and one for the marker.
+	keys := len(conferenceKeys(t, b, probe))
+	if err := env.Engine(t).DeleteConference(c, probe.ID); err != nil {
+		t.Fatal(err)
+	}
+	if left := conferenceKeys(t, b, probe); len(left) != 0 {
+		t.Fatalf("a delete left %q", left)
+	}
+	cuts[1].allowed, cuts[2].allowed, cuts[3].allowed = 1, keys/2, keys
 	for _, ct := range cuts {
 		cutter := &deleteCutter{}
 		cutter.allowed.Store(int64(ct.allowed))
@@ -125,9 +128,10 @@ func testUnfinishedDeletes(t *testing.T, env *Env) {
 			cfg.Bucket = storage.NewBucket(cutter)
 		})
 		if err := dying.DeleteConference(c, ct.id); !errors.Is(err, errDeleteCut) {
-			t.Fatalf("%s: delete cut after %d of %d deletes: %v, want the injected failure", ct.id, ct.allowed, total, err)
+			t.Fatalf("%s: delete cut after %d deletes: %v, want the injected failure", ct.id, ct.allowed, err)
 		}
 	}
+	intactKeys := conferenceKeys(t, b, cuts[0].loc)
 
 	fresh := env.Engine(t) // what a restarted server sees
 	listed, err := fresh.ListConferences(c)
@@ -156,42 +160,55 @@ func testUnfinishedDeletes(t *testing.T, env *Env) {
 	if _, err := b.PutBytes(c, layout.IndexKey(halfCreated.ID), []byte(halfCreated.OrgHash), storage.Condition{IfNotExists: true}); err != nil {
 		t.Fatal(err)
 	}
-
-	// Younger than UploadAge: perhaps still under way, so the sweep keeps it all.
-	rep, err := fresh.Sweep(c)
-	if err != nil || len(rep.UnfinishedRemoved) != 0 {
-		t.Fatalf("sweep of fresh entries: %+v, %v; want nothing removed", rep, err)
+	// A conference whose conference.xml is lost, or not restored yet: never removed.
+	lost := fullConference(t, fresh, b, "lost-its-xml")
+	if err := fresh.Close(c); err != nil {
+		t.Fatal(err)
 	}
-	if len(conferenceKeys(t, b, halfCreated)) != 1 {
-		t.Fatal("the sweep removed the index entry of a create that may be under way")
+	fresh = env.Engine(t)
+	if err := b.Delete(c, lost.ConferenceFile()); err != nil {
+		t.Fatal(err)
+	}
+	lostKeys := conferenceKeys(t, b, lost)
+
+	// The deletes whose marker is left are finished at once; the entries alone are
+	// younger than UploadAge and may be creates under way, so they stay.
+	rep, err := fresh.Sweep(c)
+	if err == nil || !strings.Contains(err.Error(), "lost-its-xml") {
+		t.Fatalf("sweep over a conference without conference.xml but with files: %v, want an error naming it", err)
+	}
+	if got, want := slices.Sorted(slices.Values(rep.UnfinishedRemoved)), []string{"cut-after-conf", "cut-midway"}; !slices.Equal(got, want) {
+		t.Fatalf("first sweep finished %q, want %q", got, want)
+	}
+	for _, loc := range []layout.Conference{cuts[3].loc, halfCreated} {
+		if got := conferenceKeys(t, b, loc); len(got) != 1 {
+			t.Fatalf("%s: the first sweep left %q, want the index entry alone", loc.ID, got)
+		}
 	}
 
 	// A repeated delete finishes one by itself.
-	repeated := cuts[2]
-	if err := fresh.DeleteConference(c, repeated.id); err != nil {
+	if err := fresh.DeleteConference(c, cuts[3].id); err != nil {
 		t.Fatalf("repeating the cut delete: %v", err)
 	}
-	if left := conferenceKeys(t, b, repeated.loc); len(left) != 0 {
-		t.Fatalf("the repeated delete left %q", left)
-	}
 
-	// The sweep finishes the others once their entries are older than UploadAge.
+	// The sweep removes the entry alone once it is older than UploadAge.
 	env.Advance(conference.DefaultRetention().UploadAge + time.Minute)
-	rep, err = fresh.Sweep(c)
-	if err != nil {
-		t.Fatal(err)
+	rep, _ = fresh.Sweep(c)
+	if got, want := rep.UnfinishedRemoved, []string{"half-created"}; !slices.Equal(got, want) {
+		t.Fatalf("second sweep finished %q, want %q", got, want)
 	}
-	want := []string{"cut-after-conf", "cut-before-index", "half-created"}
-	if got := slices.Sorted(slices.Values(rep.UnfinishedRemoved)); !slices.Equal(got, want) {
-		t.Fatalf("sweep finished %q, want %q", got, want)
+	for _, ct := range cuts[1:] {
+		if left := conferenceKeys(t, b, ct.loc); len(left) != 0 {
+			t.Fatalf("%s: left %q", ct.id, left)
+		}
 	}
-	for _, loc := range []layout.Conference{cuts[1].loc, cuts[3].loc, halfCreated} {
-		if left := conferenceKeys(t, b, loc); len(left) != 0 {
-			t.Fatalf("%s: the sweep left %q", loc.ID, left)
+	for _, id := range []string{"cut-after-conf", "cut-midway", "cut-before-index", "half-created"} {
+		if _, err := fresh.CreateConference(c, conference.CreateParams{ID: id, Organizer: "sip:a@b"}); err != nil {
+			t.Fatalf("%s: the id is not free after the removal: %v", id, err)
 		}
-		if _, err := fresh.CreateConference(c, conference.CreateParams{ID: loc.ID, Organizer: "sip:a@b"}); err != nil {
-			t.Fatalf("%s: the id is not free after the sweep: %v", loc.ID, err)
-		}
+	}
+	if got := conferenceKeys(t, b, lost); !slices.Equal(got, lostKeys) {
+		t.Fatalf("the sweep touched a conference without conference.xml but with files: %q, want %q", got, lostKeys)
 	}
 	// Of the intact conference, the sweep removes only its upload part: unfinished for
 	// longer than UploadAge.
