@@ -60,9 +60,18 @@ func tusError(ctx context.Context, err error) error {
 	case errors.As(err, &te):
 		return err
 	}
+	answer := classify(err)
 	if rs := stateOf(ctx); rs != nil {
-		rs.noteCause(err)
+		status := http.StatusInternalServerError
+		if errors.As(answer, &te) {
+			status = te.HTTPResponse.StatusCode
+		}
+		rs.noteCause(status, err)
 	}
+	return answer
+}
+
+func classify(err error) error {
 	switch {
 	case errors.Is(err, conference.ErrLimit):
 		return limitError(err)

@@ -144,8 +144,10 @@ func (h *Handler) serve(c *gin.Context) {
 	u.RawPath = ""
 	r2.URL = &u
 	h.mux.ServeHTTP(w, r2)
-	if cause := rs.takeCause(); cause != nil && w.status >= 400 {
-		httpapi.NoteError(c, cause)
+	if w.status >= 400 {
+		if cause := rs.takeCause(w.status); cause != nil {
+			httpapi.NoteError(c, cause)
+		}
 	}
 }
 
@@ -202,7 +204,7 @@ func failTus(c *gin.Context, err error) {
 	rs := &reqState{}
 	w := &respWriter{ResponseWriter: c.Writer, rs: rs, head: c.Request.Method == http.MethodHead}
 	w.fail(tusError(contextWith(c.Request.Context(), rs), err))
-	if cause := rs.takeCause(); cause != nil {
+	if cause := rs.takeCause(w.status); cause != nil {
 		httpapi.NoteError(c, cause)
 	}
 	w.flush()

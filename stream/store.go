@@ -40,25 +40,40 @@ type reqState struct {
 	result  *Result
 
 	causeMu sync.Mutex
-	cause   error // the first error tusError classified
+	causes  []notedCause // the errors tusError classified, in order
 }
 
-// noteCause keeps the first error classified for the request: the one that decided
-// its answer (later ones come from clean-ups after it).
-func (rs *reqState) noteCause(err error) {
+// notedCause is an error tusError classified, with the status it made of it.
+type notedCause struct {
+	status int
+	err    error
+}
+
+// noteCause keeps an error classified for the request. A request may classify
+// several (one it recovered from, then the one that ended it); takeCause picks the
+// one behind the answer.
+func (rs *reqState) noteCause(status int, err error) {
 	rs.causeMu.Lock()
 	defer rs.causeMu.Unlock()
-	if rs.cause == nil {
-		rs.cause = err
+	rs.causes = append(rs.causes, notedCause{status, err})
+}
+
+// takeCause returns the last error noted with the answer's status, or else the last
+// one noted, and forgets them.
+func (rs *reqState) takeCause(status int) error {
+	rs.causeMu.Lock()
+	defer rs.causeMu.Unlock()
+	causes := rs.causes
+	rs.causes = nil
+	for i := len(causes) - 1; i >= 0; i-- {
+		if causes[i].status == status {
+			return causes[i].err
+		}
 	}
-}
-
-func (rs *reqState) takeCause() error {
-	rs.causeMu.Lock()
-	defer rs.causeMu.Unlock()
-	err := rs.cause
-	rs.cause = nil
-	return err
+	if len(causes) > 0 {
+		return causes[len(causes)-1].err
+	}
+	return nil
 }
 
 type reqStateKey struct{}
