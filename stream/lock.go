@@ -87,6 +87,15 @@ func (x *lease) Lock(ctx context.Context, requestUnlock func()) error {
 	}
 	x.token = hex.EncodeToString(t[:])
 	asked := ""
+	// An unlock request written for a holder that let go before it read it would stay
+	// in the upload's folder (after a termination, past the upload itself): whoever
+	// wrote it takes it back, once it holds the lease or gives up.
+	requested := ""
+	defer func() {
+		if requested != "" {
+			x.withdrawUnlock(requested)
+		}
+	}()
 	wait := 10 * time.Millisecond
 	// A request whose client has gone must not wait on (and interrupt the holders
 	// of) the lock: tusd's context outlives the client by a grace period.
@@ -107,8 +116,12 @@ func (x *lease) Lock(ctx context.Context, requestUnlock func()) error {
 		}
 		var released chan struct{}
 		if holder != "" {
-			released = x.askToRelease(ctx, holder, holder != asked)
+			var wrote bool
+			released, wrote = x.askToRelease(ctx, holder, holder != asked)
 			asked = holder
+			if wrote {
+				requested = holder
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -173,8 +186,9 @@ func parseLease(b []byte) (expMillis int64, token string) {
 }
 
 // askToRelease asks the holder to let go (when ask is set) and returns, for a holder in
-// this process, a channel closed when it has.
-func (x *lease) askToRelease(ctx context.Context, holder string, ask bool) chan struct{} {
+// this process, a channel closed when it has; wrote says that it wrote an unlock
+// request object for the holder.
+func (x *lease) askToRelease(ctx context.Context, holder string, ask bool) (released chan struct{}, wrote bool) {
 	x.l.mu.Lock()
 	h := x.l.local[holder]
 	x.l.mu.Unlock()
@@ -182,14 +196,26 @@ func (x *lease) askToRelease(ctx context.Context, holder string, ask bool) chan 
 		if ask {
 			h.requestUnlock()
 		}
-		return h.released
+		return h.released, false
 	}
 	if ask {
 		if _, err := x.l.b.PutBytes(ctx, x.unlockKey, []byte(holder), storage.Condition{}); err != nil {
 			x.l.log.Warn("upload unlock request not written", slog.String("error", err.Error()))
+			return nil, false
 		}
+		return nil, true
 	}
-	return nil
+	return nil, false
+}
+
+// withdrawUnlock removes the unlock request for holder, if it is still there: the
+// holder has let go (this lease was taken), or the request is no longer wanted.
+func (x *lease) withdrawUnlock(holder string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if data, _, err := x.l.b.ReadAll(ctx, x.unlockKey); err == nil && string(data) == holder {
+		_ = x.l.b.Delete(ctx, x.unlockKey)
+	}
 }
 
 // hold renews the lease and watches for release requests until Unlock.
