@@ -51,13 +51,14 @@ func (r *resumingBody) Read(p []byte) (int, error) {
 	for {
 		n, err := r.body.Read(p)
 		r.next += int64(n)
+		if n > 0 {
+			r.failed = 0 // progress
+		}
 		switch {
 		case err == nil:
-			if n > 0 {
-				r.failed = 0
-			}
 			return n, nil
-		case errors.Is(err, io.EOF) && r.next > r.last:
+		case r.next > r.last:
+			// Every wanted byte is here; whatever broke after them costs nothing.
 			return n, io.EOF
 		case errors.Is(err, io.EOF):
 			// The server ended the body early without an error of the transport.

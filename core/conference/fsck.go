@@ -33,8 +33,9 @@ const (
 	// does not unwrap with this KEK; nothing of the conference can be checked.
 	ProblemConference ProblemKind = "conference_unreadable"
 	// ProblemUnfinished: the index names the conference but its conference.xml is
-	// gone: a delete that stopped midway (conference.xml goes first), or a create that
-	// stopped between its two writes. The retention sweep finishes the removal.
+	// gone, and what is left is the trace of a crash: the marker of a delete that
+	// stopped midway, or the index entry alone (a create that stopped between its two
+	// writes). The retention sweep finishes the removal.
 	ProblemUnfinished ProblemKind = "unfinished_delete"
 	// ProblemUnindexed: a metadata, content or upload folder whose conference is not
 	// in the index (written by a request racing the conference's delete, or copied in

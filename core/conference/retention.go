@@ -85,10 +85,12 @@ const leaseKey = layout.MetadataRoot + "/cleanup.lease"
 //     it is older than UploadAge, so that a create under way is never taken for one.
 //
 // Anything else, files without conference.xml and without a marker (damage, or a
-// restore under way), is never removed: the sweep reports it as an error. Several servers may run it at once: a lease
-// taken with conditional writes lets one of them work at a time, and every step is an
-// idempotent delete, so even two sweeps overlapping (a lease that expired mid-sweep)
-// remove nothing twice and nothing that is still referenced.
+// restore under way), is never removed: the sweep reports it as an error.
+//
+// Several servers may run it at once: a lease taken with conditional writes lets one
+// of them work at a time, and every step is an idempotent delete, so even two sweeps
+// overlapping (a lease that expired mid-sweep) remove nothing twice and nothing that
+// is still referenced.
 func (e *Engine) Sweep(ctx context.Context) (SweepReport, error) {
 	var rep SweepReport
 	release, ok, err := e.takeLease(ctx)
@@ -291,17 +293,17 @@ func (e *Engine) takeLease(ctx context.Context) (release func(), ok bool, err er
 	return release, true, nil
 }
 
-// headlessTrace is what the storage holds of a conference whose index entry is there
+// headlessKind is what the storage holds of a conference whose index entry is there
 // but whose conference.xml is not.
-type headlessTrace int
+type headlessKind int
 
 const (
-	traceOther  headlessTrace = iota // files, and no marker: damage, or a restore under way
-	traceDelete                      // the marker of a delete that did not finish
-	traceCreate                      // the index entry alone
+	traceOther  headlessKind = iota // files, and no marker: damage, or a restore under way
+	traceDelete                     // the marker of a delete that did not finish
+	traceCreate                     // the index entry alone
 )
 
-func (e *Engine) headlessTrace(ctx context.Context, loc layout.Conference) (headlessTrace, error) {
+func (e *Engine) headlessTrace(ctx context.Context, loc layout.Conference) (headlessKind, error) {
 	_, err := e.bucket.Stat(ctx, loc.DeletingMarker())
 	if err == nil {
 		return traceDelete, nil
