@@ -74,15 +74,21 @@ func (r *recorder) checkContext(ctx context.Context) {
 	}
 }
 
-func (r *recorder) Put(ctx context.Context, key string, rd io.Reader, o storage.PutOptions) (storage.Attributes, error) {
-	r.checkContext(ctx)
+// injected is failPut's answer for key, or nil when none is set.
+func (r *recorder) injected(key string) error {
 	r.mu.Lock()
 	fail := r.failPut
 	r.mu.Unlock()
-	if fail != nil {
-		if err := fail(key); err != nil {
-			return storage.Attributes{}, err
-		}
+	if fail == nil {
+		return nil
+	}
+	return fail(key)
+}
+
+func (r *recorder) Put(ctx context.Context, key string, rd io.Reader, o storage.PutOptions) (storage.Attributes, error) {
+	r.checkContext(ctx)
+	if err := r.injected(key); err != nil {
+		return storage.Attributes{}, err
 	}
 	a, err := r.Driver.Put(ctx, key, rd, o)
 	if err == nil {
@@ -113,13 +119,8 @@ func (r *recorder) Move(ctx context.Context, src, dst string) (storage.Attribute
 // wrote with the puts'.
 func (r *recorder) Append(ctx context.Context, key string, offset int64, rd io.Reader, ifVersion string) (storage.Attributes, error) {
 	r.checkContext(ctx)
-	r.mu.Lock()
-	fail := r.failPut
-	r.mu.Unlock()
-	if fail != nil {
-		if err := fail(key); err != nil {
-			return storage.Attributes{}, err
-		}
+	if err := r.injected(key); err != nil {
+		return storage.Attributes{}, err
 	}
 	a, ok := r.Driver.(storage.Appender)
 	if !ok {
