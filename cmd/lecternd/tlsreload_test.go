@@ -67,8 +67,12 @@ func TestCertificateRenewedWithoutRestart(t *testing.T) {
 	}
 	second := writePair("second.example")
 	waitServed(second, "the renewed certificate")
-	if !strings.Contains(p.stderr.String(), "serving the new certificate") {
-		t.Errorf("the reload is not logged:\n%s", p.stderr.String())
+	// The log line reaches the test through lecternd's log writer and a pipe.
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(p.stderr.String(), "serving the new certificate"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("the reload is not logged:\n%s", p.stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 
 	// A certificate whose key is not the one beside it: the second pair stays.
