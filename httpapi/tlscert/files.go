@@ -1,20 +1,27 @@
 package tlscert
 
 import (
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // Files serves the certificate and key kept in two PEM files, and reads them again
 // when they change, so that a renewed certificate (certbot, cert-manager, an
-// operator's copy) is served without a restart. The files are looked at, at most
-// once per Interval, on a TLS handshake: two stat calls. A pair that does not load
-// (a half-written renewal, a key that does not match) leaves the previous pair in
-// service, and OnError is told once for that state of the files.
+// operator's copy) is served without a restart.
+//
+// A TLS handshake never waits for the files: it is served the pair in service, and
+// at most once per Interval it starts a look at the files in the background (one at a
+// time), so that a file system that hangs stalls that look, never a handshake. A look
+// reads both files whole and compares their contents with the pair's, so that a copy
+// that keeps the old size and time (cp -p) is seen too. A pair that does not load (a
+// half-written renewal, a key that does not match) leaves the previous pair in service,
+// and OnError is told once for those contents of the files.
 //
 // Written by hand: the standard library offers the GetCertificate hook but no
 // reloading, and the libraries that do (certmagic, for example) bring ACME with them.
@@ -27,55 +34,67 @@ type Files struct {
 	// OnError, when set, is told of each state of the files that does not load.
 	OnError func(err error)
 
-	now     func() time.Time
+	now   func() time.Time
+	cur   atomic.Pointer[tls.Certificate]
+	looks sync.WaitGroup // the look under way, if any (tests wait for it)
+
 	mu      sync.Mutex
-	cur     *tls.Certificate
-	loaded  string // the files' state cur was loaded from
-	failed  string // the files' state that failed to load last
-	checked time.Time
+	checked time.Time // when the last look was started
+	looking bool
+
+	// Touched only by the one look under way.
+	loaded string // the files' contents cur was loaded from
+	failed string // the files' contents that failed to load last
 }
 
 // LoadFiles loads the pair from certPath and keyPath, which must load now.
 func LoadFiles(certPath, keyPath string) (*Files, error) {
 	f := &Files{certPath: certPath, keyPath: keyPath, now: time.Now}
-	state, err := f.state()
+	state, certPEM, keyPEM, err := f.read()
 	if err != nil {
 		return nil, err
 	}
-	c, err := load(certPath, keyPath)
+	c, err := f.load(certPEM, keyPEM)
 	if err != nil {
 		return nil, err
 	}
-	f.cur, f.loaded, f.checked = c, state, f.now()
+	f.cur.Store(c)
+	f.loaded, f.checked = state, f.now()
 	return f, nil
 }
 
 // Certificate returns the pair in service.
 func (f *Files) Certificate() *tls.Certificate {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.cur
+	return f.cur.Load()
 }
 
-// GetCertificate is for tls.Config.GetCertificate: the pair in service, read again
-// first if the files changed since they were last looked at.
+// GetCertificate is for tls.Config.GetCertificate: the pair in service. When the
+// files were last looked at an Interval ago or more, it starts a look at them, whose
+// outcome the handshakes after it see.
 func (f *Files) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	interval := f.Interval
 	if interval <= 0 {
 		interval = 5 * time.Second
 	}
-	if now := f.now(); now.Sub(f.checked) >= interval {
-		f.checked = now
-		f.reload()
+	f.mu.Lock()
+	if now := f.now(); !f.looking && now.Sub(f.checked) >= interval {
+		f.checked, f.looking = now, true
+		f.looks.Add(1)
+		go f.look()
 	}
-	return f.cur, nil
+	f.mu.Unlock()
+	return f.cur.Load(), nil
 }
 
-// reload loads the files if they changed. f.mu held.
-func (f *Files) reload() {
-	state, err := f.state()
+// look loads the files if their contents changed since the last look.
+func (f *Files) look() {
+	defer f.looks.Done()
+	defer func() {
+		f.mu.Lock()
+		f.looking = false
+		f.mu.Unlock()
+	}()
+	state, certPEM, keyPEM, err := f.read()
 	if err != nil {
 		state = "unreadable: " + err.Error() // told once, like a pair that fails to load
 	}
@@ -84,7 +103,7 @@ func (f *Files) reload() {
 	}
 	var c *tls.Certificate
 	if err == nil {
-		c, err = load(f.certPath, f.keyPath)
+		c, err = f.load(certPEM, keyPEM)
 	}
 	if err != nil {
 		f.failed = state
@@ -93,34 +112,38 @@ func (f *Files) reload() {
 		}
 		return
 	}
-	f.cur, f.loaded, f.failed = c, state, ""
+	f.cur.Store(c)
+	f.loaded, f.failed = state, ""
 	if f.OnReload != nil {
 		f.OnReload(c.Leaf)
 	}
 }
 
-// state sums up both files' size and modification time.
-func (f *Files) state() (string, error) {
-	var s string
-	for _, p := range []string{f.certPath, f.keyPath} {
-		fi, err := os.Stat(p)
-		if err != nil {
-			return "", err
-		}
-		s += fmt.Sprintf("%d/%d;", fi.Size(), fi.ModTime().UnixNano())
+// read reads both files and sums up their contents. The sum is what a look compares;
+// unlike size and modification time it cannot miss a change.
+func (f *Files) read() (state string, certPEM, keyPEM []byte, err error) {
+	if certPEM, err = os.ReadFile(f.certPath); err != nil {
+		return "", nil, nil, fmt.Errorf("TLS certificate: %w", err)
 	}
-	return s, nil
+	if keyPEM, err = os.ReadFile(f.keyPath); err != nil {
+		return "", nil, nil, fmt.Errorf("TLS key: %w", err)
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "%d\n", len(certPEM)) // so that no two pairs of contents sum up alike
+	h.Write(certPEM)
+	h.Write(keyPEM)
+	return string(h.Sum(nil)), certPEM, keyPEM, nil
 }
 
-func load(certPath, keyPath string) (*tls.Certificate, error) {
-	c, err := tls.LoadX509KeyPair(certPath, keyPath)
+func (f *Files) load(certPEM, keyPEM []byte) (*tls.Certificate, error) {
+	c, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
-		return nil, fmt.Errorf("TLS certificate %s with key %s: %w", certPath, keyPath, err)
+		return nil, fmt.Errorf("TLS certificate %s with key %s: %w", f.certPath, f.keyPath, err)
 	}
-	// LoadX509KeyPair has parsed the leaf (Go 1.23+); it is what OnReload reports.
+	// X509KeyPair has parsed the leaf (Go 1.23+); it is what OnReload reports.
 	if c.Leaf == nil {
 		if c.Leaf, err = x509.ParseCertificate(c.Certificate[0]); err != nil {
-			return nil, fmt.Errorf("TLS certificate %s: %w", certPath, err)
+			return nil, fmt.Errorf("TLS certificate %s: %w", f.certPath, err)
 		}
 	}
 	return &c, nil

@@ -2,12 +2,14 @@ package tlscert
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"os"
 	"path/filepath"
 	"slices"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -49,14 +51,17 @@ func writeFile(t *testing.T, path string, data []byte) {
 	}
 }
 
-// TestFilesReloadOnChange: a renewed pair is served from the first handshake after
-// the interval; a pair that does not load (a key of another certificate, a missing
-// file) keeps the previous one in service and is reported once; once fixed, the new
-// pair is served. Real TLS handshakes over a local listener.
+// TestFilesReloadOnChange: a renewed pair is served once a handshake after the
+// interval has had the files looked at; a pair that does not load (a key of another
+// certificate, a missing file) keeps the previous one in service and is reported once;
+// once fixed, the new pair is served; a copy that keeps the old size and time is seen;
+// a look that hangs on the file system stalls no handshake. Real TLS handshakes over a
+// local listener.
 func TestFilesReloadOnChange(t *testing.T) {
 	dir := t.TempDir()
+	certPath, keyPath := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	first := pairFiles(t, dir, "first.example")
-	f, err := LoadFiles(filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"))
+	f, err := LoadFiles(certPath, keyPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,23 +92,35 @@ func TestFilesReloadOnChange(t *testing.T) {
 	}()
 	served := func() []byte {
 		t.Helper()
-		c, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{InsecureSkipVerify: true})
+		// The deadline only turns a stalled handshake into a failure instead of a hang.
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		defer cancel()
+		d := tls.Dialer{Config: &tls.Config{InsecureSkipVerify: true}}
+		c, err := d.DialContext(ctx, "tcp", ln.Addr().String())
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		return c.ConnectionState().PeerCertificates[0].Raw
+		return c.(*tls.Conn).ConnectionState().PeerCertificates[0].Raw
+	}
+	// servedAfterLook: a handshake (which starts a look if one is due), the look's
+	// end, and the certificate the next handshake is served.
+	servedAfterLook := func() []byte {
+		t.Helper()
+		served()
+		f.looks.Wait()
+		return served()
 	}
 
 	if !bytes.Equal(served(), first) {
 		t.Fatal("the loaded pair is not served")
 	}
 	second := pairFiles(t, dir, "second.example")
-	if !bytes.Equal(served(), first) {
+	if !bytes.Equal(servedAfterLook(), first) {
 		t.Fatal("the files were read again before the interval")
 	}
 	next()
-	if !bytes.Equal(served(), second) || reloads.Load() != 1 {
+	if !bytes.Equal(servedAfterLook(), second) || reloads.Load() != 1 {
 		t.Fatalf("the renewed pair is not served after the interval (reloads %d)", reloads.Load())
 	}
 
@@ -112,33 +129,117 @@ func TestFilesReloadOnChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, filepath.Join(dir, "cert.pem"), otherCert)
+	writeFile(t, certPath, otherCert)
 	for range 3 {
 		next()
-		if !bytes.Equal(served(), second) {
+		if !bytes.Equal(servedAfterLook(), second) {
 			t.Fatal("a pair that does not load replaced the one in service")
 		}
 	}
 	if errs.Load() != 1 {
 		t.Fatalf("the broken pair was reported %d times, want once", errs.Load())
 	}
-	if err := os.Remove(filepath.Join(dir, "key.pem")); err != nil {
+	if err := os.Remove(keyPath); err != nil {
 		t.Fatal(err)
 	}
 	next()
-	if !bytes.Equal(served(), second) || errs.Load() != 2 {
+	if !bytes.Equal(servedAfterLook(), second) || errs.Load() != 2 {
 		t.Fatalf("with the key missing: served the pair in service? reports %d, want 2", errs.Load())
 	}
 
 	fourth := pairFiles(t, dir, "fourth.example")
 	next()
-	if !bytes.Equal(served(), fourth) || reloads.Load() != 2 {
+	if !bytes.Equal(servedAfterLook(), fourth) || reloads.Load() != 2 {
 		t.Fatalf("the fixed pair is not served (reloads %d)", reloads.Load())
 	}
 	if names := f.Certificate().Leaf.DNSNames; !slices.Contains(names, "fourth.example") {
 		t.Fatalf("Certificate() is for %q", names)
 	}
-	if _, err := LoadFiles(filepath.Join(dir, "nope.pem"), filepath.Join(dir, "key.pem")); err == nil {
+
+	// cp -p of a renewal: same sizes, same modification times, other contents.
+	fifth := copyKeepingSizeAndTime(t, certPath, keyPath, "renew5.example") // as long as "fourth.example"
+	next()
+	if !bytes.Equal(servedAfterLook(), fifth) || reloads.Load() != 3 {
+		t.Fatalf("a renewal copied with its size and time kept is not served (reloads %d)", reloads.Load())
+	}
+
+	// A look that hangs (here: opening a FIFO nobody writes) stalls no handshake.
+	fifthPEM, err := os.ReadFile(certPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(certPath); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(certPath, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	next()
+	for range 3 {
+		if !bytes.Equal(served(), fifth) {
+			t.Fatal("the pair in service was not served while a look hung")
+		}
+		next() // due again, but the hung look is still under way: no second one
+	}
+	w, err := os.OpenFile(certPath, os.O_WRONLY, 0) // lets the hung look read the pair in service
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(fifthPEM); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.looks.Wait()
+	if reloads.Load() != 3 || errs.Load() != 2 {
+		t.Fatalf("after the hung look: reloads %d (want 3), reports %d (want 2)", reloads.Load(), errs.Load())
+	}
+	writeFile(t, certPath, fifthPEM) // a regular file again, or the next look hangs
+
+	if _, err := LoadFiles(filepath.Join(dir, "nope.pem"), keyPath); err == nil {
 		t.Fatal("LoadFiles of a missing file succeeded")
 	}
+}
+
+// copyKeepingSizeAndTime replaces the pair in certPath and keyPath by a new pair for
+// host of the same sizes, and gives the files their old modification times back.
+func copyKeepingSizeAndTime(t *testing.T, certPath, keyPath, host string) []byte {
+	t.Helper()
+	var oldCert, oldKey os.FileInfo
+	var err error
+	if oldCert, err = os.Stat(certPath); err != nil {
+		t.Fatal(err)
+	}
+	if oldKey, err = os.Stat(keyPath); err != nil {
+		t.Fatal(err)
+	}
+	for range 1000 { // ECDSA signatures vary in length: try until the sizes match
+		certPEM, keyPEM, err := SelfSigned([]string{host}, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if int64(len(certPEM)) != oldCert.Size() || int64(len(keyPEM)) != oldKey.Size() {
+			continue
+		}
+		for _, file := range []struct {
+			path string
+			data []byte
+			old  os.FileInfo
+		}{{certPath, certPEM, oldCert}, {keyPath, keyPEM, oldKey}} {
+			if err := os.WriteFile(file.path, file.data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chtimes(file.path, file.old.ModTime(), file.old.ModTime()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		pair, err := tls.X509KeyPair(certPEM, keyPEM)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pair.Certificate[0]
+	}
+	t.Fatal("no pair of the same sizes in 1000 tries")
+	return nil
 }
