@@ -31,12 +31,11 @@ import (
 func Open(ctx context.Context, rawURL string) (*storage.Bucket, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		// url.Error repeats the raw URL, which may hold a password: keep only its cause.
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return nil, storage.NewError(storage.ErrInvalidArgument, "open", "", fmt.Errorf("storage URL: %w", err))
+		// Not even the parser's cause is repeated: a password holding '/', '?' or '#'
+		// ends the authority early, and the parser then quotes the password's tail
+		// as an "invalid port".
+		return nil, storage.NewError(storage.ErrInvalidArgument, "open", "",
+			errors.New("storage URL does not parse (percent-encode any '/', '?', '#', '@' or '%' in a name or password)"))
 	}
 	d, err := openDriver(ctx, u)
 	if err != nil {

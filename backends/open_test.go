@@ -108,6 +108,17 @@ func TestOpenRefusesBadURLs(t *testing.T) {
 		{"mem query", "mem://name?x=1"},
 		{"mem opaque", "mem:name"},
 		{"mem user", "mem://alice:hunter2@name"},
+		// A password with '/', '?' or '#' ends the authority early: the parser's own
+		// error would quote its tail as a port.
+		{"smb password with slash", "smb://lectern:hunter2/x9@files.example/share"},
+		{"smb password with hash", "smb://lectern:hunter2#x9@files.example/share"},
+		{"smb password with question mark", "smb://lectern:hunter2?x9@files.example/share"},
+		{"s3 password with slash", "s3://AKIAEXAMPLE:hunter2/x9@bucket/prefix"},
+		{"s3 endpoint with credentials", "s3://bucket/prefix?endpoint=http://minio:hunter2@127.0.0.1:9000"},
+		{"s3 endpoint not http", "s3://bucket/prefix?endpoint=ftp://minio:hunter2@127.0.0.1:9000"},
+		{"s3 query unparsable", "s3://bucket/prefix?endpoint=http://minio:hunter2%zz@127.0.0.1:9000"},
+		{"smb query unparsable", "smb://lectern@files.example/share?encrypt=true%zz"},
+		{"smb parameter twice", "smb://lectern@files.example/share?encrypt=false&encrypt=true"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

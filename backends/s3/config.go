@@ -251,16 +251,28 @@ func OpenURL(ctx context.Context, u *url.URL) (*Driver, error) {
 		return nil, bad("no bucket (want s3://bucket/prefix)")
 	}
 	cfg := Config{Bucket: u.Host, Prefix: u.Path}
-	for name, values := range u.Query() {
+	query, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		// u.Query() would drop the pair silently (an endpoint lost to a typo sends
+		// the requests to AWS), and the parser's error would quote the value.
+		return nil, bad("the query does not parse (percent-encode '%%', '&' and '=' in values)")
+	}
+	for name, values := range query {
 		if len(values) != 1 {
 			return nil, bad("parameter %q given %d times", name, len(values))
 		}
 		v := values[0]
 		switch name {
 		case "endpoint":
+			// The endpoint is quoted back only redacted: it may carry credentials.
 			e, err := url.Parse(v)
-			if err != nil || (e.Scheme != "http" && e.Scheme != "https") || e.Host == "" {
-				return nil, bad("endpoint %q is not an http(s) URL", v)
+			switch {
+			case err != nil:
+				return nil, bad("endpoint does not parse as a URL")
+			case e.User != nil:
+				return nil, bad("endpoint %q: credentials in the URL are refused; use the AWS environment variables or shared configuration", e.Redacted())
+			case (e.Scheme != "http" && e.Scheme != "https") || e.Host == "":
+				return nil, bad("endpoint %q is not an http(s) URL", e.Redacted())
 			}
 			cfg.Endpoint = v
 		case "region":

@@ -195,12 +195,19 @@ func ParseURL(u *url.URL) (Config, error) {
 	if cfg.Share == "" {
 		return bad("no share name")
 	}
-	q := u.Query()
-	for k := range q {
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		// u.Query() would drop the pair silently: "encrypt=true" lost to a typo.
+		return bad("the query does not parse (percent-encode '%%', '&' and '=' in values)")
+	}
+	for k, values := range q {
 		switch k {
 		case "password_file", "sign", "encrypt", "max_key_length", "inflight":
 		default:
 			return bad("unknown parameter %q", k)
+		}
+		if len(values) != 1 {
+			return bad("parameter %q given %d times", k, len(values))
 		}
 	}
 	boolParam := func(name string) (bool, error) {
@@ -210,7 +217,6 @@ func ParseURL(u *url.URL) (Config, error) {
 		}
 		return strconv.ParseBool(v)
 	}
-	var err error
 	if cfg.Sign, err = boolParam("sign"); err != nil {
 		return bad("sign: %v", err)
 	}
