@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"testing"
 	"testing/iotest"
 
@@ -22,6 +23,9 @@ func getChecks() []check {
 		{"range_last_byte", func(t *testing.T, e *env) { wantRange(t, e, rangeSize-1, 1) }},
 		{"range_first_byte", func(t *testing.T, e *env) { wantRange(t, e, 0, 1) }},
 		{"range_length_past_end_is_cut", func(t *testing.T, e *env) { wantRange(t, e, rangeSize-5, 100) }},
+		// A length whose end overflows int64 is past the end too (a naive offset+length
+		// turns negative).
+		{"range_huge_length_is_cut", func(t *testing.T, e *env) { wantRange(t, e, 7, math.MaxInt64) }},
 		{"range_zero_length", func(t *testing.T, e *env) { wantRange(t, e, 10, 0) }},
 		{"range_offset_at_size_is_empty", func(t *testing.T, e *env) { wantRange(t, e, rangeSize, -1) }},
 		{"range_zero_length_at_size", func(t *testing.T, e *env) { wantRange(t, e, rangeSize, 0) }},
@@ -47,7 +51,7 @@ func rangeObject(e *env) []byte {
 
 func expected(data []byte, offset, length int64) []byte {
 	end := int64(len(data))
-	if length >= 0 && offset+length < end {
+	if length >= 0 && length < end-offset { // not offset+length: it can overflow
 		end = offset + length
 	}
 	return data[offset:end]

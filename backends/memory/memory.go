@@ -140,7 +140,7 @@ func (d *Driver) Get(ctx context.Context, key string, offset, length int64) (io.
 		return nil, storage.Attributes{}, storage.NewError(storage.ErrInvalidRange, "get", key, nil)
 	}
 	end := size
-	if length >= 0 && offset+length < size {
+	if length >= 0 && length < size-offset { // not offset+length: it can overflow
 		end = offset + length
 	}
 	body := contextReader{ctx, bytes.NewReader(obj.data[offset:end])}

@@ -64,7 +64,7 @@ func (d *Driver) Get(ctx context.Context, key string, offset, length int64) (io.
 		return fail(storage.NewError(storage.ErrInvalidRange, "get", key, nil))
 	}
 	end := attrs.Size
-	if length >= 0 && offset+length < end {
+	if length >= 0 && length < end-offset { // not offset+length: it can overflow
 		end = offset + length
 	}
 	if end-offset <= chunkSize {
