@@ -77,7 +77,10 @@ func (d *Driver) again(ctx context.Context, op, key string, attempt int, err err
 	if !storage.IsRetryable(err) || attempt >= d.p.MaxAttempts || ctx.Err() != nil {
 		return false
 	}
-	delay := min(d.p.BaseDelay<<(attempt-1), d.p.MaxDelay)
+	delay := d.p.MaxDelay
+	if shift := attempt - 1; shift < 62 && d.p.BaseDelay <= d.p.MaxDelay>>shift {
+		delay = d.p.BaseDelay << shift // (tested first: shifted far, it overflows)
+	}
 	delay = delay/2 + rand.N(delay/2+1) // jitter, so that racing clients spread out
 	d.p.Logger.DebugContext(ctx, "storage: retrying", "op", op, "key", key, "attempt", attempt, "delay", delay, "err", err)
 	t := time.NewTimer(delay)

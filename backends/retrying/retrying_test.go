@@ -122,19 +122,27 @@ func TestRetriesOnlyRetryableErrors(t *testing.T) {
 		err       error
 		fails     int
 		wantCalls int
-		wantErr   error // nil: the stat reaches memory and reports ErrNotFound
+		wantErr   error            // nil: the stat reaches memory and reports ErrNotFound
+		policy    *retrying.Policy // nil: fast
 	}{
-		{"retryable_then_success", unavailable, 3, 4, storage.ErrNotFound},
-		{"retryable_until_attempts_run_out", unavailable, 100, fast.MaxAttempts, storage.ErrUnavailable},
-		{"unclassified_not_retried", errors.New("boom"), 100, 1, nil},
-		{"not_found_not_retried", storage.NewError(storage.ErrNotFound, "stat", "k", nil), 100, 1, storage.ErrNotFound},
-		{"permission_not_retried", storage.NewError(storage.ErrPermission, "stat", "k", nil), 100, 1, storage.ErrPermission},
-		{"precondition_not_retried", storage.NewError(storage.ErrPrecondition, "stat", "k", nil), 100, 1, storage.ErrPrecondition},
+		{"retryable_then_success", unavailable, 3, 4, storage.ErrNotFound, nil},
+		{"retryable_until_attempts_run_out", unavailable, 100, fast.MaxAttempts, storage.ErrUnavailable, nil},
+		{"unclassified_not_retried", errors.New("boom"), 100, 1, nil, nil},
+		{"not_found_not_retried", storage.NewError(storage.ErrNotFound, "stat", "k", nil), 100, 1, storage.ErrNotFound, nil},
+		{"permission_not_retried", storage.NewError(storage.ErrPermission, "stat", "k", nil), 100, 1, storage.ErrPermission, nil},
+		{"precondition_not_retried", storage.NewError(storage.ErrPrecondition, "stat", "k", nil), 100, 1, storage.ErrPrecondition, nil},
+		// Past about 50 attempts the doubled delay overflows int64: capped, not negative.
+		{"many_attempts", unavailable, 100, 70, storage.ErrUnavailable,
+			&retrying.Policy{MaxAttempts: 70, BaseDelay: time.Microsecond, MaxDelay: time.Microsecond}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			inner := newScripted(tt.fails, tt.err)
-			_, err := storage.NewBucket(retrying.New(inner, fast)).Stat(t.Context(), "k")
+			policy := fast
+			if tt.policy != nil {
+				policy = *tt.policy
+			}
+			_, err := storage.NewBucket(retrying.New(inner, policy)).Stat(t.Context(), "k")
 			if inner.calls != tt.wantCalls {
 				t.Fatalf("inner Stat called %d times, want %d", inner.calls, tt.wantCalls)
 			}
