@@ -107,6 +107,12 @@ func moveMissing(t *testing.T, e *env) {
 	wantKind(t, err, storage.ErrNotFound, "Move of a missing key")
 	e.wantMissing(e.b, "n/dst")
 	e.wantKeys(e.b, "n/", "n/dst-parent-sibling")
+	// A refused move leaves no folder behind for its destination (on a file system, a
+	// folder made for it would keep a key of its name from being stored).
+	_, err = e.b.Move(e.ctx, "n/missing", "made/for/dst")
+	wantKind(t, err, storage.ErrNotFound, "Move of a missing key into a new folder")
+	e.put("made", []byte("a key where the refused move's folder would be"))
+	e.wantKeys(e.b, "made", "made")
 }
 
 func moveSameKey(t *testing.T, e *env) {

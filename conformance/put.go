@@ -27,6 +27,7 @@ func putChecks() []check {
 		{"reader_fails_midway_keeps_old", putReaderFailsKeepsOld},
 		{"reader_fails_midway_creates_nothing", putReaderFailsCreatesNothing},
 		{"reader_fails_at_once_keeps_old", putReaderFailsAtOnce},
+		{"failed_put_leaves_nothing_in_the_way", putFailedLeavesNoFolder},
 		{"nil_reader_refused", putNilReader},
 		{"bad_size_refused", putBadSize},
 		{"both_conditions_refused", putBothConditions},
@@ -178,6 +179,23 @@ func putReaderFailsCreatesNothing(t *testing.T, e *env) {
 	}
 	e.wantMissing(e.b, "f")
 	e.wantKeys(e.b, "")
+}
+
+// putFailedLeavesNoFolder: a put that fails (its reader, or its condition) leaves
+// nothing of itself, not even, on a file system, the folders made for its key: one
+// would keep a key of its name from ever being stored.
+func putFailedLeavesNoFolder(t *testing.T, e *env) {
+	_, err := e.b.Put(e.ctx, "lost/deeper/f", &failingReader{data: payload(10_000, "lost"), failAt: 5_000}, storage.PutOptions{Size: -1})
+	if err == nil {
+		t.Fatal("Put succeeded although its reader failed")
+	}
+	version := e.put("v", []byte("a version to ask for")).Version
+	_, err = e.b.PutBytes(e.ctx, "refused/deeper/f", []byte("x"), storage.Condition{IfVersion: version})
+	wantKind(t, err, storage.ErrPrecondition, "Put if-version of a missing key")
+	e.wantKeys(e.b, "", "v")
+	e.put("lost", []byte("a key where the failed put's folder would be"))
+	e.put("refused", []byte("a key where the refused put's folder would be"))
+	e.wantKeys(e.b, "", "lost", "refused", "v")
 }
 
 func putReaderFailsAtOnce(t *testing.T, e *env) {

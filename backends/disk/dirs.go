@@ -129,6 +129,22 @@ func (d *Driver) prune(dir string) {
 	}
 }
 
+// pruneEmpty removes dir and then its parents while they are empty, stopping at the
+// root: the folders a failed put or move made for its key and left empty, which would
+// otherwise stay for good (no listing shows them, no key is in them) and keep a key
+// of their name from being stored. Unlike prune it never looks inside a folder that is
+// not empty, so a put refused beside other keys costs a single failed rmdir.
+func (d *Driver) pruneEmpty(dir string) {
+	for dir != d.root && strings.HasPrefix(dir, d.root+string(filepath.Separator)) {
+		if syscall.Rmdir(dir) != nil {
+			return // not empty (the usual case), or gone
+		}
+		parent := filepath.Dir(dir)
+		_ = syncDir(parent) // failing loses nothing but an empty folder after a crash
+		dir = parent
+	}
+}
+
 // syncDir fsyncs a directory, making renames, links and unlinks in it durable.
 func syncDir(dir string) error {
 	f, err := openForReading(dir)

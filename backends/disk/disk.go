@@ -129,6 +129,7 @@ func (d *Driver) Put(ctx context.Context, key string, r io.Reader, opts storage.
 			if err := os.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				d.log.Warn("disk: could not remove a temporary file", "path", tmp, "err", err)
 			}
+			d.pruneEmpty(filepath.Dir(final))
 		}
 	}()
 

@@ -38,6 +38,7 @@ func (d *Driver) Move(ctx context.Context, src, dst string) (storage.Attributes,
 		return storage.Attributes{}, err
 	}
 	if err := d.linkNew(ctx, dst, srcPath, dstPath); err != nil {
+		d.pruneEmpty(filepath.Dir(dstPath))
 		return storage.Attributes{}, err
 	}
 	if err := syncDir(filepath.Dir(dstPath)); err != nil {

@@ -112,13 +112,16 @@ func (d *Driver) removeDeadTemp(p string) bool {
 // removes the temporary files of Puts that died (no process holds their flock) and
 // that were last written before the given time, then prunes the folders that are left
 // empty. prune does this for a folder whose last key goes; this reaches the folders
-// that keep keys, such as a conference's content folder.
+// that keep keys, such as a conference's content folder. It also prunes folders that
+// were empty already and last changed before that time: a put that died between
+// making its folder and its temporary file leaves one.
 func (d *Driver) RemoveLeftovers(ctx context.Context, before time.Time) (int, error) {
 	if err := d.checkOpen("remove leftovers", ""); err != nil {
 		return 0, err
 	}
 	removed := 0
 	emptied := map[string]bool{}
+	entries := map[string]int{} // folders below the root: how many entries each has
 	err := filepath.WalkDir(d.root, func(p string, e fs.DirEntry, err error) error {
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
@@ -129,7 +132,19 @@ func (d *Driver) RemoveLeftovers(ctx context.Context, before time.Time) (int, er
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if e.IsDir() || !strings.HasPrefix(e.Name(), tmpPrefix) {
+		if p == d.root {
+			return nil
+		}
+		if parent := filepath.Dir(p); parent != d.root {
+			entries[parent]++
+		}
+		if e.IsDir() {
+			if _, seen := entries[p]; !seen {
+				entries[p] = 0
+			}
+			return nil
+		}
+		if !strings.HasPrefix(e.Name(), tmpPrefix) {
 			return nil
 		}
 		info, err := e.Info()
@@ -142,6 +157,13 @@ func (d *Driver) RemoveLeftovers(ctx context.Context, before time.Time) (int, er
 		}
 		return nil
 	})
+	for dir, n := range entries {
+		if n == 0 && !emptied[dir] {
+			if fi, err := os.Stat(dir); err == nil && fi.ModTime().Before(before) {
+				emptied[dir] = true // empty, and left so since before the cut-off
+			}
+		}
+	}
 	for dir := range emptied {
 		d.prune(dir)
 	}

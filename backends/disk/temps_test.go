@@ -233,3 +233,37 @@ func TestDeadPutChild(t *testing.T) {
 	_, err := b.Put(context.Background(), "d/k3", body, storage.PutOptions{Size: -1})
 	t.Fatalf("the put ended: %v", err)
 }
+
+// TestRemoveLeftoversPrunesOldEmptyFolders: a put that died between making its
+// folders and its temporary file leaves empty folders, which keep a key of their name
+// from being stored. RemoveLeftovers removes those empty since before its time, and
+// nothing else: not a folder emptied just now, not one that holds a key.
+func TestRemoveLeftoversPrunesOldEmptyFolders(t *testing.T) {
+	root := t.TempDir()
+	b := newBucket(t, root)
+	mustPut(t, b, "kept/obj", "stored")
+	old := time.Now().Add(-2 * time.Hour)
+	for _, dir := range []string{"dead/put/folder", "fresh/folder"} {
+		if err := os.MkdirAll(filepath.Join(root, dir), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, dir := range []string{"dead/put/folder", "dead/put", "dead", "kept"} {
+		if err := os.Chtimes(filepath.Join(root, dir), old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, ok, err := b.RemoveLeftovers(context.Background(), time.Now().Add(-time.Hour))
+	if err != nil || !ok || n != 0 {
+		t.Fatalf("RemoveLeftovers = %d, %v, %v; want 0 files removed", n, ok, err)
+	}
+	for dir, want := range map[string]bool{"dead": false, "fresh/folder": true, "kept": true} {
+		if _, err := os.Stat(filepath.Join(root, dir)); (err == nil) != want {
+			t.Errorf("%s: present %v, want %v", dir, err == nil, want)
+		}
+	}
+	mustPut(t, b, "dead", "a key where the dead put's folder was")
+	if got, _, err := b.ReadAll(context.Background(), "kept/obj"); err != nil || string(got) != "stored" {
+		t.Fatalf("kept/obj: %q, %v", got, err)
+	}
+}

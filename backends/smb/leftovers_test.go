@@ -46,6 +46,20 @@ func TestRemoveLeftoversOnTheShare(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Folders a change that died made and never filled: the old one goes with its
+	// parents, which only it kept; a young one stays (a put may be about to fill it).
+	deadFolder, youngFolder := filepath.Join(dir, "dead", "put", "folder"), filepath.Join(dir, "young-empty")
+	for _, f := range []struct {
+		path string
+		when time.Time
+	}{{deadFolder, old}, {youngFolder, young}} {
+		if err := os.MkdirAll(f.path, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(f.path, f.when, f.when); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	n, ok, err := bk.RemoveLeftovers(ctx, time.Now().Add(-time.Hour))
 	if err != nil || !ok || n != 5 {
@@ -59,6 +73,12 @@ func TestRemoveLeftoversOnTheShare(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "only-leftovers")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("the folder only leftovers kept is still there: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "dead")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the old empty folders are still there: %v", err)
+	}
+	if _, err := os.Stat(youngFolder); err != nil {
+		t.Errorf("the young empty folder went: %v", err)
 	}
 	var keys []string
 	for a, err := range bk.List(ctx, "") {

@@ -32,9 +32,13 @@ func (d *Driver) Move(ctx context.Context, src, dst string) (storage.Attributes,
 	// The source's folder exists if the source does; the target's may have to be made.
 	// A concurrent delete may prune it again before its lock file is in it: retry.
 	var locks []*keyLock
+	moved := false
 	defer func() {
 		for _, l := range locks {
 			o.note(l.release(c, ioCtx))
+		}
+		if !moved {
+			d.pruneEmpty(sh, dp) // the target's folder, if this move made it
 		}
 	}()
 	order := []struct{ key, path string }{{src, sp}, {dst, dp}}
@@ -95,6 +99,7 @@ func (d *Driver) Move(ctx context.Context, src, dst string) (storage.Attributes,
 	if err != nil {
 		return storage.Attributes{}, classify("move", src, err)
 	}
+	moved = true
 	for _, l := range locks {
 		o.note(l.release(c, ioCtx))
 	}

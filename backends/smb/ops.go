@@ -54,6 +54,7 @@ func (d *Driver) Put(ctx context.Context, key string, r io.Reader, opts storage.
 	tmp := tempPath(p)
 	f, err := d.createTemp(sh, key, tmp)
 	if err != nil {
+		d.pruneEmpty(sh, p)
 		return storage.Attributes{}, classify("put", key, o.note(err))
 	}
 	committed := false
@@ -61,6 +62,7 @@ func (d *Driver) Put(ctx context.Context, key string, r io.Reader, opts storage.
 		if !committed {
 			// Best effort: a leftover is dot-named, so never listed or read.
 			o.note(sh.Remove(tmp))
+			d.pruneEmpty(sh, p)
 		}
 	}()
 	size, werr := upload(ctx, f, r, d.cfg.InFlight, opts.Size)
@@ -300,6 +302,21 @@ func (d *Driver) Delete(ctx context.Context, key string) error {
 	}
 	d.prune(sh, p)
 	return nil
+}
+
+// pruneEmpty removes the empty folders above p, up to the driver's folder: those a
+// failed put or move made for its key and left empty, which would otherwise stay for
+// good (no listing shows them) and keep a key of their name from being stored. Unlike
+// prune it never looks inside a folder that is not empty, so a put refused beside
+// other keys costs one refused remove.
+func (d *Driver) pruneEmpty(sh *smb2.Share, p string) {
+	dir, _ := splitPath(p)
+	for dir != "" && dir != d.base && len(dir) > len(d.base) {
+		if sh.Remove(dir) != nil {
+			return // not empty (the usual case), or gone
+		}
+		dir, _ = splitPath(dir)
+	}
 }
 
 // prune removes the now empty folders above p, up to the driver's folder. It stops at

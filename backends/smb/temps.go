@@ -78,7 +78,8 @@ func isLeftoverName(name string) bool {
 // is renewed several times a second), so one untouched since long before is a dead
 // change's. prune does this for a folder whose last key goes, for temporary files;
 // this reaches folders that keep keys, and orphaned locks and claims of keys nobody
-// writes again (the next writer breaks those after staleAfter).
+// writes again (the next writer breaks those after staleAfter). Folders empty since
+// before that time go too: a change that died between making one and its file left it.
 func (d *Driver) RemoveLeftovers(ctx context.Context, before time.Time) (int, error) {
 	if err := d.check("remove leftovers", ""); err != nil {
 		return 0, err
@@ -89,9 +90,9 @@ func (d *Driver) RemoveLeftovers(ctx context.Context, before time.Time) (int, er
 	}
 	sh := c.on(ctx)
 	removed := 0
-	var emptied []string // a path removed in each folder to prune
-	var visit func(dir string) error
-	visit = func(dir string) error {
+	var emptied []string // a path in each folder to prune
+	var visit func(dir string, old bool) error
+	visit = func(dir string, old bool) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -106,14 +107,17 @@ func (d *Driver) RemoveLeftovers(ctx context.Context, before time.Time) (int, er
 		if err != nil {
 			return err
 		}
-		found := ""
+		found, entries := "", 0
 		for _, fi := range infos {
 			name := fi.Name()
+			if name != "" && name != "." && name != ".." {
+				entries++
+			}
 			switch {
 			case name == "" || name == "." || name == "..":
 			case fi.IsDir():
 				if name[0] != '.' {
-					if err := visit(joinPath(dir, name)); err != nil {
+					if err := visit(joinPath(dir, name), fi.ModTime().Before(before)); err != nil {
 						return err
 					}
 				}
@@ -130,12 +134,17 @@ func (d *Driver) RemoveLeftovers(ctx context.Context, before time.Time) (int, er
 				d.log.Info("smb: removed what a change that did not finish left (a crash)", "share", d.String(), "path", p)
 			}
 		}
-		if found != "" {
+		switch {
+		case found != "":
 			emptied = append(emptied, found)
+		case entries == 0 && old:
+			// Empty since before the cut-off: a change that died between making
+			// the folder and its file left it.
+			emptied = append(emptied, joinPath(dir, "-"))
 		}
 		return nil
 	}
-	err = visit(d.path(""))
+	err = visit(d.path(""), false)
 	for _, p := range emptied {
 		d.prune(sh, p)
 	}
