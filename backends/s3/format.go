@@ -1,10 +1,8 @@
 package s3
 
 import (
-	"bytes"
 	"crypto/rand"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/lectern/lectern/core/storage"
@@ -33,10 +31,10 @@ func keyOf(prefix, name string) (string, error) {
 const headerSize = 16
 
 // newHeader returns a fresh random header.
-func newHeader() io.Reader {
+func newHeader() []byte {
 	h := make([]byte, headerSize)
 	_, _ = rand.Read(h) // crypto/rand.Read never fails (Go 1.24+)
-	return bytes.NewReader(h)
+	return h
 }
 
 // callerSize converts the size of a stored object into the size of the caller's

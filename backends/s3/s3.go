@@ -25,7 +25,10 @@
 //     puts of the same bytes would get the same version, and a conditional replace
 //     could succeed against a version that was overwritten and then written back (the
 //     ABA problem); the header makes every put's ETag unique. The driver hides it on
-//     get, stat and list (ranges are shifted by 16 bytes).
+//     get, stat and list (ranges are shifted by 16 bytes). It also tells a put its
+//     own object: when the SDK retries a put whose answer was lost after the object
+//     was stored, the retry is refused (412, or NoSuchUpload for a multipart upload),
+//     and the header read back shows that the put had won.
 //
 // An object under the driver's prefix without the terminator or shorter than the
 // header was not written by this driver; operations that meet one report
@@ -36,6 +39,7 @@
 package s3
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -50,6 +54,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
 	s3api "github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
 
 	"github.com/lectern/lectern/core/storage"
 )
@@ -87,12 +92,13 @@ func (d *Driver) Put(ctx context.Context, key string, r io.Reader, opts storage.
 		return storage.Attributes{}, err
 	}
 	src := &sourceReader{ctx: ctx, r: r}
+	header := newHeader()
 	in := &transfermanager.UploadObjectInput{
 		Bucket: aws.String(d.bucket),
 		Key:    aws.String(d.ObjectKey(key)),
 		// The body has no Seek or Len, so that the transfer manager never trusts a
 		// declared length: it reads at most one part ahead, whatever r is.
-		Body: io.MultiReader(newHeader(), src),
+		Body: io.MultiReader(bytes.NewReader(header), src),
 	}
 	if opts.IfNotExists {
 		in.IfNoneMatch = aws.String("*")
@@ -116,7 +122,13 @@ func (d *Driver) Put(ctx context.Context, key string, r io.Reader, opts storage.
 			return storage.Attributes{}, storage.NewError(storage.ErrInvalidArgument, "put", key,
 				fmt.Errorf("the data outgrew %d parts of %d bytes; give its size in PutOptions.Size: %w", maxParts, partSize, err))
 		}
-		return storage.Attributes{}, d.putError(ctx, key, src, err, opts.Condition)
+		err = d.putError(ctx, key, src, err, opts.Condition)
+		if mayHaveStored(err) {
+			if attrs, ok := d.storedByThisPut(ctx, key, header); ok {
+				return attrs, nil
+			}
+		}
+		return storage.Attributes{}, err
 	}
 	return storage.Attributes{
 		Key:     key,
@@ -138,6 +150,48 @@ func (d *Driver) putError(ctx context.Context, key string, src *sourceReader, er
 		return fmt.Errorf("s3: put %q: reading the data: %w", key, src.err)
 	}
 	return classify(ctx, "put", key, err, !cond.IsZero())
+}
+
+// mayHaveStored reports whether a put that failed with err may have stored its object
+// all the same. The SDK retries a request whose answer was lost (a connection reset,
+// a proxy's 502), and the retry of a put that had in fact been stored then meets its
+// own object: a conditional put is refused with 412 (PreconditionFailed), and the
+// completion of a multipart upload with 404 (NoSuchUpload, as the first completion
+// consumed the upload).
+func mayHaveStored(err error) bool {
+	if errors.Is(err, storage.ErrPrecondition) {
+		return true
+	}
+	var apiErr smithy.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode() == "NoSuchUpload"
+}
+
+// storedByThisPut reads the random header of the object stored under key: if it is
+// header, the object is the one this put wrote (no other put draws the same 128
+// random bits), and its attributes are returned.
+func (d *Driver) storedByThisPut(ctx context.Context, key string, header []byte) (storage.Attributes, bool) {
+	out, err := d.client.GetObject(ctx, &s3api.GetObjectInput{
+		Bucket: aws.String(d.bucket),
+		Key:    aws.String(d.ObjectKey(key)),
+		Range:  aws.String("bytes=0-" + strconv.Itoa(headerSize-1)),
+	})
+	if err != nil {
+		return storage.Attributes{}, false
+	}
+	defer out.Body.Close()
+	got := make([]byte, headerSize)
+	if _, err := io.ReadFull(out.Body, got); err != nil || !bytes.Equal(got, header) {
+		return storage.Attributes{}, false
+	}
+	stored, ok := rangeTotal(aws.ToString(out.ContentRange))
+	if !ok {
+		return storage.Attributes{}, false
+	}
+	size, err := callerSize("put", key, stored)
+	if err != nil {
+		return storage.Attributes{}, false
+	}
+	return storage.Attributes{Key: key, Size: size, Version: aws.ToString(out.ETag), ModTime: aws.ToTime(out.LastModified)}, true
 }
 
 // sourceReader reads the caller's data for a put: it stops at cancellation, counts
