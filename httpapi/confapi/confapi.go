@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"mime"
 	"net/http"
 	"strconv"
 	"time"
@@ -128,13 +129,16 @@ func Routes(cfg Config) httpapi.RouteRegistrar {
 		c.POST("/slidesets", with(presenter, r.createSlideSet)...)
 		c.GET("/slidesets/:set", with(attendee, r.getSlideSet)...)
 		c.GET("/slidesets/:set/xml", with(attendee, r.getSlideSetXML)...)
-		c.PUT("/slidesets/:set/xml", with(presenter, r.replaceSlideSetXML)...)
+		// The XML routes lift the server-wide body cap to MaxXMLBody, after the
+		// guard, so that only an authorized caller may send a body that big.
+		xmlLimit := xmlBodyLimit(cfg.MaxXMLBody)
+		c.PUT("/slidesets/:set/xml", with(presenter, xmlLimit, r.replaceSlideSetXML)...)
 		c.PATCH("/slidesets/:set", with(presenter, r.renameSlideSet)...)
 		c.DELETE("/slidesets/:set", with(presenter, r.deleteSlideSet)...)
 		c.PUT("/slidesets/:set/order", with(presenter, r.reorderSlides)...)
-		c.POST("/slidesets/:set/slides", with(presenter, r.addSlide)...)
+		c.POST("/slidesets/:set/slides", with(presenter, xmlLimit, r.addSlide)...)
 		c.GET("/slidesets/:set/slides/:slide", with(attendee, r.getSlide)...)
-		c.PUT("/slidesets/:set/slides/:slide", with(presenter, r.replaceSlide)...)
+		c.PUT("/slidesets/:set/slides/:slide", with(presenter, xmlLimit, r.replaceSlide)...)
 		c.DELETE("/slidesets/:set/slides/:slide", with(presenter, r.deleteSlide)...)
 		c.POST("/slidesets/:set/slides/:slide/move", with(presenter, r.moveSlide)...)
 		c.POST("/slidesets/:set/slides/:slide/annotations", with(attendee, r.annotate)...)
@@ -154,9 +158,29 @@ func Routes(cfg Config) httpapi.RouteRegistrar {
 	}
 }
 
-// with returns the handler chain guard followed by h.
-func with(guard []gin.HandlerFunc, h gin.HandlerFunc) []gin.HandlerFunc {
-	return append(append([]gin.HandlerFunc(nil), guard...), h)
+// with returns the handler chain guard followed by hs.
+func with(guard []gin.HandlerFunc, hs ...gin.HandlerFunc) []gin.HandlerFunc {
+	return append(append([]gin.HandlerFunc(nil), guard...), hs...)
+}
+
+// xmlBodyLimit replaces the server-wide body cap (--max-request-body, 1 MiB by
+// default) with n for a request whose body is XML. The server-wide cap has already
+// wrapped the body in an http.MaxBytesReader, and a reader of n on top of it cannot
+// raise that, so the cap must be swapped with httpapi.BodyLimit. Other bodies (JSON
+// slides on the same route) keep the server-wide cap.
+func xmlBodyLimit(n int64) gin.HandlerFunc {
+	lift := httpapi.BodyLimit(n)
+	return func(c *gin.Context) {
+		if isXMLBody(c) {
+			lift(c)
+		}
+	}
+}
+
+// isXMLBody reports whether the request says its body is XML.
+func isXMLBody(c *gin.Context) bool {
+	mt, _, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
+	return err == nil && (mt == "application/xml" || mt == "text/xml")
 }
 
 // CreateConferenceRequest is the body of POST /v1/conferences.

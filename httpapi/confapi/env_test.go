@@ -34,12 +34,33 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	return newEnvWithClock(t, nil)
+	return newEnvWith(t, envOptions{})
 }
 
 // newEnvWithClock is newEnv with the engine reading time from now (nil: time.Now).
 func newEnvWithClock(t *testing.T, now func() time.Time) *env {
 	t.Helper()
+	return newEnvWith(t, envOptions{now: now})
+}
+
+// envOptions vary the test server; the zero value is newEnv's.
+type envOptions struct {
+	now func() time.Time // the engine's clock; nil: time.Now
+	// maxXMLBody is confapi's MaxXMLBody: 0 means 64 KiB (small, so that the limit
+	// is cheap to cross), -1 means confapi's default.
+	maxXMLBody int64
+}
+
+func newEnvWith(t *testing.T, o envOptions) *env {
+	t.Helper()
+	now := o.now
+	maxXML := o.maxXMLBody
+	switch maxXML {
+	case 0:
+		maxXML = 64 << 10
+	case -1:
+		maxXML = 0
+	}
 	d, err := disk.New(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -60,7 +81,7 @@ func newEnvWithClock(t *testing.T, now func() time.Time) *env {
 		t.Fatal(err)
 	}
 	s, err := httpapi.New(httpapi.Config{Content: bucket, Auth: auth, Logger: logger,
-		Routes: []httpapi.RouteRegistrar{confapi.Routes(confapi.Config{Engine: eng, Events: hub, Heartbeat: time.Second, MaxXMLBody: 64 << 10})}})
+		Routes: []httpapi.RouteRegistrar{confapi.Routes(confapi.Config{Engine: eng, Events: hub, Heartbeat: time.Second, MaxXMLBody: maxXML})}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package confapi
 import (
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 	"strconv"
 
@@ -86,12 +85,13 @@ func (r *routes) getSlideSetXML(c *gin.Context) {
 	c.Data(http.StatusOK, "application/xml; charset=utf-8", data)
 }
 
+// readXML reads an XML body. Its size is capped at MaxXMLBody by xmlBodyLimit, which
+// every route calling readXML has in its chain.
 func (r *routes) readXML(c *gin.Context) ([]byte, error) {
-	mt, _, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
-	if err != nil || (mt != "application/xml" && mt != "text/xml") {
+	if !isXMLBody(c) {
 		return nil, httpapi.Errorf(httpapi.CodeUnsupportedMedia, "Content-Type must be application/xml")
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, r.cfg.MaxXMLBody))
+	body, err := io.ReadAll(c.Request.Body)
 	if err != nil {
 		return nil, err
 	}
@@ -181,8 +181,7 @@ func (r *routes) reorderSlides(c *gin.Context) {
 
 // slideFromBody reads a slide from JSON (SlideInput) or XML (one slide element).
 func (r *routes) slideFromBody(c *gin.Context) (metadata.Slide, error) {
-	mt, _, _ := mime.ParseMediaType(c.GetHeader("Content-Type"))
-	if mt == "application/xml" || mt == "text/xml" {
+	if isXMLBody(c) {
 		body, err := r.readXML(c)
 		if err != nil {
 			return nil, err
