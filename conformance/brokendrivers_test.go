@@ -332,6 +332,14 @@ func (d *noCancel) List(ctx context.Context, prefix string) iter.Seq2[storage.At
 	return d.Driver.List(context.WithoutCancel(ctx), prefix)
 }
 
+func (d *noCancel) Stat(ctx context.Context, key string) (storage.Attributes, error) {
+	return d.Driver.Stat(context.WithoutCancel(ctx), key)
+}
+
+func (d *noCancel) Delete(ctx context.Context, key string) error {
+	return d.Driver.Delete(context.WithoutCancel(ctx), key)
+}
+
 // leaksTemp stages a put under a visible temporary key and leaves it behind when the
 // put fails, as a disk backend whose temp files are listed would.
 type leaksTemp struct{ storage.Driver }

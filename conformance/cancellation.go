@@ -73,9 +73,15 @@ func putCancelMidway(t *testing.T, e *env, withOld bool) {
 	}
 }
 
+// The checks of a call made with a context that has already ended call the driver
+// too, not only the Bucket: the Bucket answers such a call itself, and a driver deaf
+// to its context would pass through it unseen.
+
 func putCancelledBefore(t *testing.T, e *env) {
 	_, err := e.b.PutBytes(cancelled(e.ctx), "c", []byte("x"), storage.Condition{})
 	wantCanceled(t, err, "Put with a cancelled context")
+	_, err = e.b.Driver().Put(cancelled(e.ctx), "c", bytes.NewReader([]byte("x")), storage.PutOptions{Size: 1})
+	wantCanceled(t, err, "the driver's Put with a cancelled context")
 	e.wantKeys(e.b, "")
 }
 
@@ -83,6 +89,13 @@ func getCancelledBefore(t *testing.T, e *env) {
 	e.put("g", []byte("x"))
 	_, _, err := readRange(cancelled(e.ctx), e.b, "g", 0, -1)
 	wantCanceled(t, err, "Get with a cancelled context")
+	rc, _, err := e.b.Driver().Get(cancelled(e.ctx), "g", 0, -1)
+	if err == nil {
+		// A driver may open the body first; reading it must then fail.
+		_, err = io.ReadAll(rc)
+		rc.Close()
+	}
+	wantCanceled(t, err, "the driver's Get with a cancelled context")
 }
 
 // getBodyCancel cancels the context of an open body: reading on must fail promptly
@@ -113,11 +126,14 @@ func statCancelled(t *testing.T, e *env) {
 	e.put("s", []byte("x"))
 	_, err := e.b.Stat(cancelled(e.ctx), "s")
 	wantCanceled(t, err, "Stat with a cancelled context")
+	_, err = e.b.Driver().Stat(cancelled(e.ctx), "s")
+	wantCanceled(t, err, "the driver's Stat with a cancelled context")
 }
 
 func deleteCancelled(t *testing.T, e *env) {
 	e.put("d", []byte("x"))
 	wantCanceled(t, e.b.Delete(cancelled(e.ctx), "d"), "Delete with a cancelled context")
+	wantCanceled(t, e.b.Driver().Delete(cancelled(e.ctx), "d"), "the driver's Delete with a cancelled context")
 	e.wantContent(e.b, "d", []byte("x"))
 }
 
@@ -167,6 +183,13 @@ func deadlineExceeded(t *testing.T, e *env) {
 	_, err = e.b.PutBytes(ctx, "d", []byte("y"), storage.Condition{})
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Put past its deadline = %v, want an error matching context.DeadlineExceeded", err)
+	}
+	if _, err = e.b.Driver().Stat(ctx, "d"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("the driver's Stat past its deadline = %v, want an error matching context.DeadlineExceeded", err)
+	}
+	_, err = e.b.Driver().Put(ctx, "d", bytes.NewReader([]byte("y")), storage.PutOptions{Size: 1})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("the driver's Put past its deadline = %v, want an error matching context.DeadlineExceeded", err)
 	}
 	e.wantContent(e.b, "d", []byte("x"))
 }

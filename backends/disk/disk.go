@@ -248,6 +248,9 @@ func (d *Driver) Stat(ctx context.Context, key string) (storage.Attributes, erro
 	if err := d.checkOpen("stat", key); err != nil {
 		return storage.Attributes{}, err
 	}
+	if err := ctx.Err(); err != nil {
+		return storage.Attributes{}, classify("stat", key, err)
+	}
 	return d.stat("stat", key, d.path(key))
 }
 
@@ -308,6 +311,9 @@ func openForReading(path string) (*os.File, error) {
 func (d *Driver) Delete(ctx context.Context, key string) error {
 	if err := d.checkOpen("delete", key); err != nil {
 		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return classify("delete", key, err) // an ended request deletes nothing
 	}
 	path := d.path(key)
 	unlock, err := d.locks.lock(ctx, "delete", key, d.closed.Load)

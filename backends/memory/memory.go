@@ -232,6 +232,9 @@ func (d *Driver) Stat(ctx context.Context, key string) (storage.Attributes, erro
 	if err := d.check("stat", key); err != nil {
 		return storage.Attributes{}, err
 	}
+	if err := ctx.Err(); err != nil {
+		return storage.Attributes{}, err
+	}
 	d.store.mu.RLock()
 	defer d.store.mu.RUnlock()
 	obj, ok := d.store.objects[key]
@@ -245,6 +248,9 @@ func (d *Driver) Stat(ctx context.Context, key string) (storage.Attributes, erro
 func (d *Driver) Delete(ctx context.Context, key string) error {
 	if err := d.check("delete", key); err != nil {
 		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err // an ended request deletes nothing
 	}
 	d.store.mu.Lock()
 	defer d.store.mu.Unlock()
