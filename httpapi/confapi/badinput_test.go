@@ -37,7 +37,7 @@ func TestBadInputGetsAClear4xxAndChangesNothing(t *testing.T) {
 		{"control character in a new slide", "POST", base + "/slides", "application/json", `{"kind":"text","name":"bell\u0007"}`, 400, "bad_request"},
 		{"control character in a replaced slide", "PUT", base + "/slides/1", "application/json", `{"kind":"text","name":"bell\u0007"}`, 400, "bad_request"},
 		{"unknown slide set", "GET", "/v1/conferences/strict/slidesets/zzz", "", nil, 404, "not_found"},
-		{"slide set id with digits", "GET", "/v1/conferences/strict/slidesets/a1b", "", nil, 400, "bad_request"},
+		{"slide set id with digits", "GET", "/v1/conferences/strict/slidesets/a1b", "", nil, 400, "invalid_id"},
 		{"traversal in the set id", "GET", "/v1/conferences/strict/slidesets/..%2f..%2findex", "", nil, 400, ""},
 		{"handout of content never stored", "POST", "/v1/conferences/strict/handouts", "application/json",
 			`{"name":"0123456789abcdef0123456789abcdef.blb","key":"` + strings.Repeat("ab", 32) + `","size":1,"filename":"a.txt"}`, 400, "bad_request"},

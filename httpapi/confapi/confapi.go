@@ -23,6 +23,7 @@ import (
 	"github.com/lectern/lectern/core/conference"
 	"github.com/lectern/lectern/core/encryption"
 	"github.com/lectern/lectern/core/events"
+	"github.com/lectern/lectern/core/layout"
 	"github.com/lectern/lectern/core/metadata"
 	"github.com/lectern/lectern/core/storage"
 	"github.com/lectern/lectern/httpapi"
@@ -73,6 +74,11 @@ type Config struct {
 // ErrorRules classify the engine's errors for httpapi.
 func ErrorRules() []httpapi.ErrorRule {
 	return []httpapi.ErrorRule{
+		// The engine wraps a malformed id in both layout.ErrInvalidID and its own
+		// ErrInvalidInput; the documented code is invalid_id, so this rule comes
+		// before the ErrInvalidInput one (httpapi's own rule for it comes after all
+		// of these).
+		{Match: httpapi.Is(layout.ErrInvalidID), Code: httpapi.CodeInvalidID},
 		// Most specific first: malformed XML is also invalid input.
 		{Match: httpapi.Is(metadata.ErrMalformed), Code: httpapi.CodeInvalidXML},
 		// A slide sent as XML is parsed here, not by the engine, so the metadata
@@ -145,8 +151,8 @@ func Routes(cfg Config) httpapi.RouteRegistrar {
 
 		c.GET("/handouts", with(attendee, r.listHandouts)...)
 		c.POST("/handouts", with(presenter, r.addHandout)...)
-		c.GET("/handouts/:handout", with(attendee, r.getHandout)...)
-		c.DELETE("/handouts/:handout", with(presenter, r.deleteHandout)...)
+		c.GET("/handouts/:handout", with(attendee, checkHandoutID, r.getHandout)...)
+		c.DELETE("/handouts/:handout", with(presenter, checkHandoutID, r.deleteHandout)...)
 
 		c.GET("/content", with(presenter, r.listContent)...)
 		c.DELETE("/content/:name", with(presenter, r.deleteContent)...)
@@ -275,6 +281,12 @@ func (r *routes) deleteContent(c *gin.Context) {
 // (header Lectern-Key, never a query parameter, so it stays out of access logs) and
 // the server decrypts. Range requests are served from the covering segments only.
 func (r *routes) decryptContent(c *gin.Context) {
+	// The path is checked before the key: a malformed name is invalid_id whatever
+	// else the request lacks.
+	if err := layout.ValidateContentName(c.Param("name")); err != nil {
+		httpapi.Fail(c, err)
+		return
+	}
 	key, err := encryption.ParseKey(c.GetHeader("Lectern-Key"))
 	if err != nil {
 		httpapi.Fail(c, httpapi.Errorf(httpapi.CodeBadRequest, "send the content key in the Lectern-Key header (64 lowercase hex characters)"))

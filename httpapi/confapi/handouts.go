@@ -87,6 +87,14 @@ func (r *routes) addHandout(c *gin.Context) {
 	c.JSON(http.StatusCreated, viewHandout(r.location(c), fs))
 }
 
+// checkHandoutID refuses a malformed handout id with a message of its own: handout
+// ids have the form of slide set ids, and the engine's check names slide sets.
+func checkHandoutID(c *gin.Context) {
+	if err := layout.ValidateSetID(c.Param("handout")); err != nil {
+		httpapi.Fail(c, &httpapi.Error{Code: httpapi.CodeInvalidID, Message: "handout id must be 3-12 lowercase letters", Err: err})
+	}
+}
+
 func (r *routes) getHandout(c *gin.Context) {
 	fs, err := r.cfg.Engine.Handout(c.Request.Context(), c.Param("conf"), c.Param("handout"))
 	if err != nil {
