@@ -3,6 +3,7 @@ package stream
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/tus/tusd/v2/pkg/handler"
@@ -88,6 +89,31 @@ func classify(err error) error {
 		return errDamagedUpload
 	}
 	return err
+}
+
+// refusal is the engine's permanent refusal of a finished upload's content (bad
+// input, a limit, an ended conference): completing it again cannot succeed, so the
+// upload is marked refused instead of being retried by every later request (see
+// upload.refuse). It unwraps to the tus answer.
+type refusal struct{ answer error }
+
+func (r *refusal) Error() string { return r.answer.Error() }
+func (r *refusal) Unwrap() error { return r.answer }
+
+// engineError is confError for the engine calls that take a finished upload's
+// content: their permanent refusals are marked as such.
+func engineError(ctx context.Context, err error) error {
+	answer := confError(ctx, err)
+	if errors.Is(err, conference.ErrInvalidInput) || errors.Is(err, conference.ErrLimit) || errors.Is(err, conference.ErrGone) {
+		return &refusal{answer: answer}
+	}
+	return answer
+}
+
+// refusedError is the answer of an upload whose completion was refused: every
+// request but DELETE gets it, until the upload expires.
+func refusedError(r *refusedRecord) error {
+	return handler.NewError("ERR_UPLOAD_REFUSED", fmt.Sprintf("the upload was refused when it completed (%d: %s); nothing of it is stored; start a new one", r.Status, r.Message), http.StatusGone)
 }
 
 // confError is tusError for the engine calls whose ErrNotFound means the conference

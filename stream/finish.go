@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
+
+	"github.com/tus/tusd/v2/pkg/handler"
 
 	"github.com/lectern/lectern/core/conference"
 	"github.com/lectern/lectern/core/encryption"
@@ -44,7 +47,7 @@ func (u *upload) finish(ctx context.Context) error {
 	if st == nil {
 		s, err := u.storeParts(ctx)
 		if err != nil {
-			return err
+			return u.refuse(ctx, err)
 		}
 		st = &s
 	}
@@ -52,7 +55,7 @@ func (u *upload) finish(ctx context.Context) error {
 	if u.purpose == conference.HandoutContent {
 		id, err := u.addHandout(ctx, st)
 		if err != nil {
-			return err
+			return u.refuse(ctx, err)
 		}
 		done.Handout = id
 	}
@@ -78,6 +81,49 @@ func (u *upload) finish(ctx context.Context) error {
 	return nil
 }
 
+// refuse handles a completion the engine refused for good (a refusal): otherwise
+// every later HEAD, PATCH and /result would run the completion again and get the same
+// answer, with the parts (and a blob the engine stored before refusing to record it)
+// left until the upload expires. The content stored under the upload's own name is
+// deleted, the record is marked refused (later requests answer 410 with the reason;
+// DELETE still terminates), and the parts and tail are removed. This request answers
+// the engine's refusal itself. Any other error is returned as it is.
+func (u *upload) refuse(ctx context.Context, err error) error {
+	var r *refusal
+	if !errors.As(err, &r) {
+		return err
+	}
+	var te handler.Error
+	errors.As(r.answer, &te)
+	log := u.s.log.With(slog.String("upload", binding(u.conf, u.id)))
+	log.Warn("upload refused at completion", slog.String("reason", te.Message))
+	if derr := u.s.cfg.Engine.DeleteContent(ctx, u.conf, u.rec.Name); derr != nil && !errors.Is(derr, conference.ErrNotFound) {
+		log.Warn("content of a refused upload not removed", slog.String("error", derr.Error()))
+	}
+	u.rec.Refused = &refusedRecord{Status: te.HTTPResponse.StatusCode, Message: te.Message}
+	u.rec.Adopting = false
+	if perr := u.replaceRecord(ctx); perr != nil {
+		// Unmarked, the next request completes again and is refused again.
+		u.rec.Refused = nil
+		log.Warn("refused upload not marked", slog.String("error", perr.Error()))
+		return r.answer
+	}
+	for attrs, lerr := range u.s.cfg.Bucket.List(ctx, u.prefix()) {
+		if lerr != nil {
+			break
+		}
+		switch strings.TrimPrefix(attrs.Key, u.prefix()) {
+		case infoObject, lockObject, unlockObject:
+		default:
+			if derr := u.s.cfg.Bucket.Delete(ctx, attrs.Key); derr != nil {
+				log.Warn("object of a refused upload not removed", slog.String("key", attrs.Key), slog.String("error", derr.Error()))
+			}
+		}
+	}
+	u.parts, u.tail, u.hasTail = nil, nil, false
+	return r.answer
+}
+
 // addHandout records the stored blob as a handout. A completion that crashed after
 // the handout was added finds it on the retry (the engine refuses a second handout on
 // one blob with ErrInUse) and answers with the same handout.
@@ -89,7 +135,7 @@ func (u *upload) addHandout(ctx context.Context, st *conference.Stored) (string,
 		return fs.ID, nil
 	}
 	if !errors.Is(err, conference.ErrInUse) {
-		return "", confError(ctx, err)
+		return "", engineError(ctx, err)
 	}
 	list, lerr := u.s.cfg.Engine.ListHandouts(ctx, u.conf)
 	if lerr != nil {
@@ -140,7 +186,7 @@ func (u *upload) storeParts(ctx context.Context) (conference.Stored, error) {
 		return u.alreadyStored(ctx, total)
 	}
 	if err != nil {
-		return conference.Stored{}, confError(ctx, err)
+		return conference.Stored{}, engineError(ctx, err)
 	}
 	return st, nil
 }

@@ -270,7 +270,7 @@ func TestLimits(t *testing.T) {
 		want int
 	}{
 		{"over Tus-Max-Size", map[string]string{"Upload-Length": strconv.FormatInt(lim.MaxContentFile+1, 10)}, http.StatusRequestEntityTooLarge},
-		{"handout over its limit", map[string]string{"Upload-Length": strconv.FormatInt(lim.MaxHandoutFile+1, 10), "Upload-Metadata": meta("purpose", "handout")}, http.StatusRequestEntityTooLarge},
+		{"handout over its limit", map[string]string{"Upload-Length": strconv.FormatInt(lim.MaxHandoutFile+1, 10), "Upload-Metadata": meta("purpose", "handout", "filename", "h.pdf")}, http.StatusRequestEntityTooLarge},
 		{"bad purpose", map[string]string{"Upload-Length": "10", "Upload-Metadata": meta("purpose", "poster")}, http.StatusBadRequest},
 		{"bad type", map[string]string{"Upload-Length": "10", "Upload-Metadata": meta("ext", "../x")}, http.StatusBadRequest},
 		{"no length", map[string]string{}, http.StatusBadRequest},
@@ -297,7 +297,7 @@ func TestLimits(t *testing.T) {
 		})
 	}
 	t.Run("deferred length over the limit", func(t *testing.T) {
-		r := in.do("POST", "/v1/conferences/"+conf+"/uploads", tok, map[string]string{"Upload-Defer-Length": "1", "Upload-Metadata": meta("purpose", "handout")}, nil)
+		r := in.do("POST", "/v1/conferences/"+conf+"/uploads", tok, map[string]string{"Upload-Defer-Length": "1", "Upload-Metadata": meta("purpose", "handout", "filename", "h.pdf")}, nil)
 		if r.status != http.StatusCreated {
 			t.Fatal(r)
 		}
@@ -310,7 +310,7 @@ func TestLimits(t *testing.T) {
 	t.Run("deferred length, body over the purpose's limit", func(t *testing.T) {
 		small := be.start(t, withLimits(conference.Limits{MaxContentFile: 200_000, MaxHandoutFile: 100_000,
 			MaxConferenceContent: 1 << 30, MaxConferenceHandouts: 1 << 30, MaxContentFiles: 10, MaxHandoutFiles: 10}))
-		r := small.do("POST", "/v1/conferences/"+conf+"/uploads", tok, map[string]string{"Upload-Defer-Length": "1", "Upload-Metadata": meta("purpose", "handout")}, nil)
+		r := small.do("POST", "/v1/conferences/"+conf+"/uploads", tok, map[string]string{"Upload-Defer-Length": "1", "Upload-Metadata": meta("purpose", "handout", "filename", "h.pdf")}, nil)
 		if r.status != http.StatusCreated {
 			t.Fatal(r)
 		}

@@ -61,6 +61,15 @@ type record struct {
 	// Done is set once the content is stored; the record then answers HEAD and the
 	// result route until the upload expires.
 	Done *doneRecord `json:"done,omitempty"`
+	// Refused is set when the engine refused the finished content for good (see
+	// upload.refuse): the parts and any stored content are removed, and the record
+	// answers 410 with the reason until the upload expires or is terminated.
+	Refused *refusedRecord `json:"refused,omitempty"`
+}
+
+type refusedRecord struct {
+	Status  int    `json:"status"`
+	Message string `json:"message"`
 }
 
 // secret is the sealed part of the record. Upload repeats the upload's identity so

@@ -119,6 +119,13 @@ func (s *store) NewUpload(ctx context.Context, fi handler.FileInfo) (handler.Upl
 	if err != nil {
 		return nil, invalidInput(err)
 	}
+	if p == conference.HandoutContent {
+		// Checked now, not first at completion: a handout the engine can never
+		// record would otherwise be uploaded whole and then refused.
+		if err := checkHandoutFilename(fi.MetaData["filename"]); err != nil {
+			return nil, invalidInput(err)
+		}
+	}
 	size := fi.Size
 	if fi.SizeIsDeferred {
 		size = -1
@@ -165,6 +172,18 @@ func (s *store) NewUpload(ctx context.Context, fi handler.FileInfo) (handler.Upl
 	return u, nil
 }
 
+// maxHandoutFilename is the engine's rule for a handout's original file name
+// (conference.Engine.AddHandout: 1-255 bytes). core does not export it, so it is
+// repeated here; a handout upload is refused at creation if it would break it.
+const maxHandoutFilename = 255
+
+func checkHandoutFilename(name string) error {
+	if name == "" || len(name) > maxHandoutFilename {
+		return fmt.Errorf("a handout needs the metadata filename, 1-%d bytes", maxHandoutFilename)
+	}
+	return nil
+}
+
 // contentExt is the content type of slide content: the metadata's ext (which must be
 // valid), else the filename's extension if it is a valid type, else "bin". Handouts
 // ignore it (they are stored as .blb).
@@ -206,6 +225,9 @@ func (s *store) GetUpload(ctx context.Context, tid string) (handler.Upload, erro
 		return nil, errNotOwner
 	}
 	rs.expires = u.rec.Expires
+	if u.rec.Refused != nil && rs.method != http.MethodDelete {
+		return nil, refusedError(u.rec.Refused)
+	}
 	if u.rec.Done != nil {
 		rs.result = u.result()
 	} else if u.complete() && (rs.method == "HEAD" || rs.method == "PATCH") {
@@ -257,7 +279,7 @@ func (s *store) load(ctx context.Context, conf, id string) (*upload, error) {
 	if u.header, err = encryption.ParseHeader(rec.Header); err != nil {
 		return nil, errDamagedUpload
 	}
-	if rec.Done != nil {
+	if rec.Done != nil || rec.Refused != nil {
 		return u, nil
 	}
 	if err := u.scan(ctx); err != nil {

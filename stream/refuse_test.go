@@ -1,0 +1,161 @@
+package stream
+
+import (
+	"context"
+	"net/http"
+	"path"
+	"strings"
+	"testing"
+
+	"github.com/lectern/lectern/core/conference"
+	"github.com/lectern/lectern/httpapi"
+)
+
+// TestHandoutFilenameCheckedAtCreation: a handout the engine could never record (no
+// file name, or one over 255 bytes) is refused when it is created, with nothing
+// stored, instead of after every byte was sent.
+func TestHandoutFilenameCheckedAtCreation(t *testing.T) {
+	tests := []struct {
+		name   string
+		md     string
+		status int
+	}{
+		{"no filename", meta("purpose", "handout"), http.StatusBadRequest},
+		{"empty filename", meta("purpose", "handout", "filename", ""), http.StatusBadRequest},
+		{"256 bytes", meta("purpose", "handout", "filename", strings.Repeat("a", 256)), http.StatusBadRequest},
+		{"255 bytes", meta("purpose", "handout", "filename", strings.Repeat("a", 255)), http.StatusCreated},
+		{"slide without filename", meta("purpose", "slide"), http.StatusCreated},
+	}
+	be := newBackend(t)
+	in := be.start(t)
+	conf := in.conference("conf-a")
+	tok := in.token(httpapi.RolePresenter, conf, "alice")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := len(be.objects(t, "uploads/"))
+			r := in.do("POST", "/v1/conferences/"+conf+"/uploads", tok, map[string]string{"Upload-Length": "1000", "Upload-Metadata": tt.md}, nil)
+			if r.status != tt.status {
+				t.Fatalf("POST: %v, want %d", r, tt.status)
+			}
+			if tt.status != http.StatusBadRequest {
+				return
+			}
+			if !strings.Contains(string(r.body), "filename") {
+				t.Errorf("the 400 does not say what is wrong: %s", r.body)
+			}
+			if after := len(be.objects(t, "uploads/")); after != before {
+				t.Errorf("a refused creation left %d objects", after-before)
+			}
+		})
+	}
+}
+
+// TestRefusedCompletionIsFinal: a finished upload whose content the engine refuses
+// for good answers the refusal once; the parts and any stored content are removed;
+// later HEAD, PATCH and /result answer 410 instead of running the completion again
+// (which answered the same refusal for ever); DELETE still terminates it.
+func TestRefusedCompletionIsFinal(t *testing.T) {
+	data := textData(150_000)
+	tests := []struct {
+		name      string
+		directMax int64
+		limits    *conference.Limits
+		// prepare makes the upload at loc one the engine will refuse at completion.
+		prepare func(t *testing.T, in *instance, conf, tok, loc string)
+		md      string
+		status  int
+	}{
+		{name: "handout name left by an older server, direct", directMax: DefaultDirectMax,
+			md: meta("purpose", "handout", "filename", "n.txt"), prepare: dropFilename, status: http.StatusBadRequest},
+		{name: "handout name left by an older server, parts", directMax: -1,
+			md: meta("purpose", "handout", "filename", "n.txt"), prepare: dropFilename, status: http.StatusBadRequest},
+		{name: "conference quota taken meanwhile", directMax: -1,
+			limits: &conference.Limits{MaxContentFile: 200_000, MaxHandoutFile: 200_000, MaxConferenceContent: 200_000,
+				MaxConferenceHandouts: 200_000, MaxContentFiles: 10, MaxHandoutFiles: 10},
+			md: meta("filename", "a.txt"), prepare: fillQuota(data), status: http.StatusRequestEntityTooLarge},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			be := newBackend(t)
+			opts := []instOption{withStream(func(c *Config) { c.DirectMax = tt.directMax })}
+			if tt.limits != nil {
+				opts = append(opts, withLimits(*tt.limits))
+			}
+			in := be.start(t, opts...)
+			conf := in.conference("conf-a")
+			tok := in.token(httpapi.RolePresenter, conf, "alice")
+			loc := in.create(conf, tok, int64(len(data)), tt.md)
+			id := path.Base(loc)
+			tt.prepare(t, in, conf, tok, loc)
+			name := in.recordOf(t, conf, id).Name
+
+			if r := in.patch(loc, tok, 0, data); r.status != tt.status {
+				t.Fatalf("completing PATCH: %v, want %d", r, tt.status)
+			}
+			for _, a := range be.objects(t, "") {
+				if strings.HasSuffix(a.Key, "/"+name) {
+					t.Errorf("the refused content is left: %s", a.Key)
+				}
+				if strings.HasPrefix(a.Key, uploadPrefix(conf, id)) && !strings.HasSuffix(a.Key, "/"+infoObject) &&
+					!strings.HasSuffix(a.Key, "/"+lockObject) {
+					t.Errorf("an object of the refused upload is left: %s", a.Key)
+				}
+			}
+			for _, r := range []reply{
+				in.do("HEAD", loc, tok, nil, nil),
+				in.patch(loc, tok, int64(len(data)), nil),
+				in.do("GET", loc+"/result", tok, nil, nil),
+			} {
+				if r.status != http.StatusGone {
+					t.Errorf("after the refusal: %v, want 410", r)
+				}
+			}
+			if r := in.do("DELETE", loc, tok, nil, nil); r.status != http.StatusNoContent {
+				t.Fatalf("DELETE: %v", r)
+			}
+			if r := in.do("HEAD", loc, tok, nil, nil); r.status != http.StatusNotFound {
+				t.Errorf("HEAD after DELETE: %v", r)
+			}
+		})
+	}
+}
+
+// recordOf loads an upload's record from storage.
+func (in *instance) recordOf(t *testing.T, conf, id string) *record {
+	t.Helper()
+	u, err := in.h.store.load(contextWith(context.Background(), &reqState{conf: conf}), conf, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.rec
+}
+
+// dropFilename rewrites an upload's sealed metadata without its file name, as a
+// server that did not check it at creation left it.
+func dropFilename(t *testing.T, in *instance, conf, _, loc string) {
+	t.Helper()
+	id := path.Base(loc)
+	u, err := in.h.store.load(contextWith(context.Background(), &reqState{conf: conf}), conf, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	delete(u.meta, "filename")
+	if u.rec.Secret, err = sealSecret(testUploadKey, secret{Upload: binding(conf, id), Key: u.key.Hex(), Metadata: u.meta, Owner: u.owner}); err != nil {
+		t.Fatal(err)
+	}
+	if err := u.putRecord(context.Background(), storageCond()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// fillQuota completes a second upload of the same size first, which leaves too little
+// of the conference's quota for the one at loc (created while there was enough).
+func fillQuota(data []byte) func(t *testing.T, in *instance, conf, tok, loc string) {
+	return func(t *testing.T, in *instance, conf, tok, _ string) {
+		t.Helper()
+		other := in.create(conf, tok, int64(len(data)), meta("filename", "b.txt"))
+		if r := in.patch(other, tok, 0, data); r.status != http.StatusNoContent {
+			t.Fatalf("the other upload: %v", r)
+		}
+	}
+}
