@@ -71,10 +71,10 @@ func (s *Server) serveContent(c *gin.Context) {
 	}
 	w := &jsonErrorWriter{ResponseWriter: c.Writer}
 	http.ServeContent(w, c.Request, "", attrs.ModTime, rs)
-	if rs.err != nil {
+	if err := rs.firstErr(); err != nil {
 		// The status line is already out; the body was cut short. Log and count.
-		_ = c.Error(rs.err)
-		s.metrics.observeStorageError(rs.err)
+		_ = c.Error(err)
+		s.metrics.observeStorageError(err)
 	}
 }
 
@@ -91,7 +91,7 @@ func (s *Server) openContent(ctx context.Context, r *http.Request, rs *rangeRead
 	if conditional || unhintedRange || r.Method == http.MethodHead {
 		return s.content.Stat(ctx, rs.key)
 	}
-	attrs, err := rs.open(rs.hintStart)
+	attrs, err := rs.openAt(rs.hintStart)
 	if errors.Is(err, storage.ErrInvalidRange) {
 		// The range starts past the end: ServeContent answers 416 with the size.
 		return s.content.Stat(ctx, rs.key)
@@ -154,20 +154,39 @@ func singleRangeHint(h string) (start, end int64, ok bool) {
 
 // rangeReader is an io.ReadSeeker over a stored object. Seek only moves the position;
 // Read opens a ranged Get at the position when the open one is elsewhere.
+//
+// It is used from two goroutines: for multipart/byteranges, http.ServeContent seeks
+// and reads it from a goroutine of its own, which may still be inside Read when
+// ServeContent returns (the client left) and the handler closes the reader. So every
+// method holds mu, and after Close, Read and Seek fail and never open a Get. Close
+// waits for a Read in flight, which is one storage read; the request's context, which
+// the Get runs under, ends it when the client has gone.
 type rangeReader struct {
+	// Set before the reader is shared, never changed after.
 	ctx                context.Context
 	bucket             *storage.Bucket
 	key                string
 	size               int64
-	pos                int64
-	rc                 io.ReadCloser
-	rcPos              int64 // the position rc reads from next
-	hinted             bool  // hintStart and hintEnd (-1: to the end) are set
+	hinted             bool // hintStart and hintEnd (-1: to the end) are set
 	hintStart, hintEnd int64
-	err                error // the first storage error, for the log
+
+	mu     sync.Mutex // guards the fields below
+	closed bool
+	pos    int64
+	rc     io.ReadCloser
+	rcPos  int64 // the position rc reads from next
+	err    error // the first storage error, for the log
 }
 
+// errReaderClosed is what Read and Seek answer after Close.
+var errReaderClosed = errors.New("content reader closed")
+
 func (r *rangeReader) Seek(offset int64, whence int) (int64, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return 0, errReaderClosed
+	}
 	var abs int64
 	switch whence {
 	case io.SeekStart:
@@ -186,7 +205,25 @@ func (r *rangeReader) Seek(offset int64, whence int) (int64, error) {
 	return abs, nil
 }
 
+// openAt is open for the one caller outside Read (before ServeContent shares r).
+func (r *rangeReader) openAt(pos int64) (storage.Attributes, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return storage.Attributes{}, errReaderClosed
+	}
+	return r.open(pos)
+}
+
+// firstErr is the first storage error a Read met, for the log.
+func (r *rangeReader) firstErr() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.err
+}
+
 // open starts a Get at pos, for the hinted range when pos is in it, else to the end.
+// r.mu is held.
 func (r *rangeReader) open(pos int64) (storage.Attributes, error) {
 	r.closeBody()
 	length := int64(-1)
@@ -202,6 +239,11 @@ func (r *rangeReader) open(pos int64) (storage.Attributes, error) {
 }
 
 func (r *rangeReader) Read(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return 0, errReaderClosed
+	}
 	if r.pos >= r.size {
 		return 0, io.EOF
 	}
@@ -235,6 +277,7 @@ func (r *rangeReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// closeBody closes the open Get, if any. r.mu is held.
 func (r *rangeReader) closeBody() {
 	if r.rc != nil {
 		_ = r.rc.Close()
@@ -242,7 +285,11 @@ func (r *rangeReader) closeBody() {
 	}
 }
 
+// Close closes the open Get; later Reads and Seeks fail.
 func (r *rangeReader) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.closed = true
 	r.closeBody()
 	return nil
 }
