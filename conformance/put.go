@@ -177,6 +177,10 @@ func putReaderFailsCreatesNothing(t *testing.T, e *env) {
 	if err == nil {
 		t.Fatal("Put succeeded although its reader failed")
 	}
+	// The reader's failure is the caller's: passed on, not blamed on the storage.
+	if !errors.Is(err, errReaderFailed) || storage.KindOf(err) != nil {
+		t.Fatalf("Put whose reader failed = %v (category %v); want the reader's error, with no storage category", err, storage.KindOf(err))
+	}
 	e.wantMissing(e.b, "f")
 	e.wantKeys(e.b, "")
 }

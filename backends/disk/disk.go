@@ -359,11 +359,10 @@ func copyInto(ctx context.Context, op, key string, f *os.File, r io.Reader) (int
 	if err == nil {
 		return n, nil
 	}
-	if w.err == nil && storage.KindOf(err) == nil && !isContextErr(err) {
-		// The caller's reader failed (a dropped upload, say). The write did not
-		// happen and may succeed with a fresh reader, so it is reported as
-		// unavailable, with the reader's error as the cause.
-		return n, storage.NewError(storage.ErrUnavailable, op, key, fmt.Errorf("reading the object's bytes: %w", err))
+	if w.err == nil && !isContextErr(err) {
+		// The caller's reader failed (a dropped upload, say): not a storage failure,
+		// so it is passed on with its own category, if any (see storage.Driver).
+		return n, fmt.Errorf("disk %s %q: reading the data: %w", op, key, err)
 	}
 	return n, classify(op, key, err)
 }

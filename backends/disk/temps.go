@@ -139,6 +139,9 @@ func (d *Driver) RemoveLeftovers(ctx context.Context, before time.Time) (int, er
 			entries[parent]++
 		}
 		if e.IsDir() {
+			if strings.HasPrefix(e.Name(), ".") {
+				return fs.SkipDir // the driver's own (.lectern, its key locks): no key starts with a dot
+			}
 			if _, seen := entries[p]; !seen {
 				entries[p] = 0
 			}

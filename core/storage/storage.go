@@ -65,7 +65,10 @@ type Capabilities struct {
 // Driver is what a backend implements. Its methods are only ever called by Bucket,
 // with valid keys, a valid prefix, offset >= 0, length >= -1 and a consistent
 // Condition; a driver need not repeat those checks. Every method must honour context
-// cancellation and return errors classified with the categories of this package.
+// cancellation and return errors classified with the categories of this package,
+// with one exception: when the caller's reader of a Put or Append fails, its error is
+// returned (wrapped with %w, or as it is) with no category of the driver's, since it
+// is the caller's failure, not the storage's.
 type Driver interface {
 	// Put stores the bytes of r under key atomically, subject to opts.Condition.
 	Put(ctx context.Context, key string, r io.Reader, opts PutOptions) (Attributes, error)
