@@ -89,13 +89,34 @@ func (u *upload) direct(rs *reqState, offset int64) bool {
 // writeDirect is the one-write path: the engine encrypts the body as it streams into
 // the content file. If the body ends early nothing is stored and the offset stays 0.
 func (u *upload) writeDirect(ctx context.Context, src io.Reader) (int64, error) {
-	// An earlier attempt may have stored the content and crashed before recording
-	// it; the name is this upload's own, so replacing it is safe.
+	body := &exactReader{r: src, left: u.rec.Size}
+	// An earlier attempt may have stored the whole content and failed before the
+	// record said so (a crash, the record's update failing): the offset is then still
+	// 0 and the client sends everything again. That content may already back a
+	// handout or be referenced by a slide set (its URL and key were announced), so it
+	// cannot be replaced (the engine refuses to delete it): it is recognised instead,
+	// as the completion of parts does, and the resent body — the same bytes, by the
+	// tus contract, under the same name and key — is read and dropped.
+	st, ok, err := u.storedBefore(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if ok {
+		if _, err := io.Copy(io.Discard, body); err != nil {
+			if body.short {
+				return 0, nil // as below: nothing of a cut body counts
+			}
+			return 0, tusError(ctx, err)
+		}
+		u.stored = &st
+		return u.rec.Size, nil
+	}
+	// A content file of another size is no complete earlier attempt; the name is
+	// this upload's own, so replacing it is safe.
 	if err := u.s.cfg.Engine.DeleteContent(ctx, u.conf, u.rec.Name); err != nil && !errors.Is(err, conference.ErrNotFound) {
 		return 0, confError(ctx, err)
 	}
-	body := &exactReader{r: src, left: u.rec.Size}
-	st, err := u.s.cfg.Engine.StoreContentAs(ctx, u.conf, u.purpose, u.rec.Name, u.key, body, u.rec.Size)
+	st, err = u.s.cfg.Engine.StoreContentAs(ctx, u.conf, u.purpose, u.rec.Name, u.key, body, u.rec.Size)
 	if err != nil {
 		if body.short {
 			// The body ended before its length: the client's connection dropped, or
@@ -108,6 +129,27 @@ func (u *upload) writeDirect(ctx context.Context, src io.Reader) (int64, error) 
 	}
 	u.stored = &st
 	return u.rec.Size, nil
+}
+
+// storedBefore reports whether the upload's content file exists whole, as an earlier
+// direct attempt stored it, and describes it if so.
+func (u *upload) storedBefore(ctx context.Context) (conference.Stored, bool, error) {
+	loc, err := u.s.cfg.Engine.Location(ctx, u.conf)
+	if err != nil {
+		return conference.Stored{}, false, confError(ctx, err)
+	}
+	attrs, err := u.s.cfg.Bucket.Stat(ctx, loc.ContentKey(u.rec.Name))
+	if errors.Is(err, storage.ErrNotFound) {
+		return conference.Stored{}, false, nil
+	}
+	if err != nil {
+		return conference.Stored{}, false, tusError(ctx, err)
+	}
+	want, err := u.header.CiphertextSize(u.rec.Size)
+	if err != nil || attrs.Size != want {
+		return conference.Stored{}, false, nil
+	}
+	return conference.Stored{Name: u.rec.Name, Key: u.key, Size: u.rec.Size, URLPath: loc.ContentURLPath(u.rec.Name), Purpose: u.purpose}, true, nil
 }
 
 // exactReader fails with io.ErrUnexpectedEOF if its source ends before left bytes
