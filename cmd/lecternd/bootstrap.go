@@ -39,7 +39,10 @@ const (
 	// they expire) while the file exists. It is optional and never created here.
 	previousSecretsFile = "token-secret.previous.hex"
 	adminTokenFile      = "admin-token"
-	certValidity        = 825 * 24 * time.Hour
+	// adminTokenPendingFile exists from just before the token secret is created until
+	// the admin token is saved (see tokenSecretAndAdminToken).
+	adminTokenPendingFile = "admin-token.pending"
+	certValidity          = 825 * 24 * time.Hour
 )
 
 // certHosts are the names of the self-signed certificate.
@@ -60,8 +63,8 @@ type secrets struct {
 
 // bootstrap prepares the data dir: the TLS certificate (unless given), the KEK and the
 // token secret, each created on first start and reused after. On the start that
-// creates the token secret it also mints an admin token, saves it (0600) and prints it
-// once on out.
+// creates the token secret (or the next one, if that start stopped before saving the
+// token) it also mints an admin token, saves it (0600) and prints it once on out.
 func bootstrap(cfg Config, log *slog.Logger, out io.Writer) (*secrets, error) {
 	dir := filepath.Join(cfg.DataDir, configDirName)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -71,26 +74,16 @@ func bootstrap(cfg Config, log *slog.Logger, out io.Writer) (*secrets, error) {
 	if err := os.Chmod(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("config dir: %w", err)
 	}
+	// Everything that can fail on an operator's mistake (a wrong --tls-cert, a bad
+	// previous-secrets line) is read and checked before any secret is created, so that
+	// such a start leaves nothing behind that changes the next one.
 	s := &secrets{}
 	var err error
-	if s.KEK, _, err = loadOrCreateSecret(filepath.Join(dir, kekFile), 32); err != nil {
-		return nil, err
-	}
 	if s.KEKID, s.PreviousKEKs, err = loadKEKIDs(dir); err != nil {
-		return nil, err
-	}
-	if n := len(s.PreviousKEKs); n > 0 {
-		log.Info("previous KEKs accepted; conferences still wrapped with them are rewrapped", "count", n, "kek", s.KEKID)
-	}
-	var created bool
-	if s.TokenSecret, created, err = loadOrCreateSecret(filepath.Join(dir, tokenSecretFile), httpapi.MinSecretLength); err != nil {
 		return nil, err
 	}
 	if s.PreviousTokenSecrets, err = loadPreviousSecrets(filepath.Join(dir, previousSecretsFile)); err != nil {
 		return nil, err
-	}
-	if n := len(s.PreviousTokenSecrets); n > 0 {
-		log.Info("previous token secrets accepted for verification", "count", n, "file", previousSecretsFile)
 	}
 	certPath, keyPath, err := certificateFiles(cfg, dir, log)
 	if err != nil {
@@ -106,18 +99,58 @@ func bootstrap(cfg Config, log *slog.Logger, out io.Writer) (*secrets, error) {
 	s.Cert.OnError = func(err error) {
 		log.Error("TLS certificate files changed but do not load; still serving the previous certificate", "err", err)
 	}
-	if created {
-		if err := issueAdminToken(cfg, s.TokenSecret, filepath.Join(dir, adminTokenFile), out); err != nil {
-			return nil, err
-		}
-	} else if tokenPath := filepath.Join(dir, adminTokenFile); fileExists(tokenPath) {
-		log.Info("the admin token minted on first start is in its file", "file", tokenPath)
-	} else {
-		// The token secret was provisioned (a Secret in Kubernetes, say): whoever made
-		// it mints the admin tokens.
-		log.Info("token secret provided; no admin token was minted here")
+	if s.KEK, _, err = loadOrCreateSecret(filepath.Join(dir, kekFile), 32); err != nil {
+		return nil, err
+	}
+	if n := len(s.PreviousKEKs); n > 0 {
+		log.Info("previous KEKs accepted; conferences still wrapped with them are rewrapped", "count", n, "kek", s.KEKID)
+	}
+	if n := len(s.PreviousTokenSecrets); n > 0 {
+		log.Info("previous token secrets accepted for verification", "count", n, "file", previousSecretsFile)
+	}
+	if s.TokenSecret, err = tokenSecretAndAdminToken(cfg, dir, log, out); err != nil {
+		return nil, err
 	}
 	return s, nil
+}
+
+// tokenSecretAndAdminToken loads the token secret, or creates it and mints the admin
+// token. The marker file adminTokenPendingFile is written before the secret is created
+// and removed once the admin token is saved: a start that fails (or is killed) in
+// between leaves the marker, and the next start mints the token then. A secret without
+// the marker was provided by the operator (a Secret in Kubernetes, say), or its admin
+// token was minted and later deleted on purpose: nothing is minted for it.
+func tokenSecretAndAdminToken(cfg Config, dir string, log *slog.Logger, out io.Writer) ([]byte, error) {
+	secretPath := filepath.Join(dir, tokenSecretFile)
+	tokenPath := filepath.Join(dir, adminTokenFile)
+	pendingPath := filepath.Join(dir, adminTokenPendingFile)
+	if !fileExists(secretPath) {
+		if err := writeFileAtomic(pendingPath, nil, 0o600, true); err != nil {
+			return nil, fmt.Errorf("admin token: %w", err)
+		}
+	}
+	secret, created, err := loadOrCreateSecret(secretPath, httpapi.MinSecretLength)
+	if err != nil {
+		return nil, err
+	}
+	switch pending := fileExists(pendingPath); {
+	case created || pending && !fileExists(tokenPath):
+		if !created {
+			log.Warn("an earlier first start stopped before saving the admin token; minting it now", "file", tokenPath)
+		}
+		if err := issueAdminToken(cfg, secret, tokenPath, out); err != nil {
+			return nil, err
+		}
+	case fileExists(tokenPath):
+		log.Info("the admin token minted on first start is in its file", "file", tokenPath)
+	default:
+		log.Info("token secret provided; no admin token was minted here")
+	}
+	// Another lecternd sharing the data dir may have minted and removed it first.
+	if err := os.Remove(pendingPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("admin token: %w", err)
+	}
+	return secret, nil
 }
 
 func issueAdminToken(cfg Config, secret []byte, path string, out io.Writer) error {
