@@ -261,6 +261,17 @@ func (a *Authority) Verify(token string) (*Claims, error) {
 	return claims, nil
 }
 
+// TimeLeft is how long Verify will still accept the token of the claims: until its
+// expiry plus the clock leeway, on the Authority's clock. A long-lived request (an
+// event stream) that was authorized once ends then, so that the client comes back
+// with a fresh token.
+func (a *Authority) TimeLeft(cl *Claims) time.Duration {
+	if cl == nil || cl.ExpiresAt == nil {
+		return 0
+	}
+	return cl.ExpiresAt.Add(clockLeeway).Sub(a.now())
+}
+
 func (a *Authority) keyFor(t *jwt.Token) (any, error) {
 	kid, _ := t.Header["kid"].(string)
 	for _, k := range a.keys {

@@ -19,6 +19,9 @@ import (
 // clients that cannot set headers) is first sent what it missed; if that is no
 // longer available it gets a "reset" event and should reload the conference. Events
 // meant for presenters (content.ready, which carries a key) reach only presenters.
+// The stream ends when its token would no longer be accepted (its expiry plus the
+// verifier's leeway), with a "token.expired" event first: the token is checked only
+// when the stream opens, and a stream kept alive by heartbeats must not outlive it.
 func (r *routes) events(c *gin.Context) {
 	conf := c.Param("conf")
 	if _, err := r.cfg.Engine.GetConference(c.Request.Context(), conf); err != nil {
@@ -39,8 +42,12 @@ func (r *routes) events(c *gin.Context) {
 		after = v
 	}
 	presenter := false
+	var expired <-chan time.Time // nil (never) for a request without a token
 	if cl := httpapi.ClaimsOf(c); cl != nil {
 		presenter = cl.Allows(httpapi.RolePresenter, conf)
+		t := time.NewTimer(r.s.Authority().TimeLeft(cl))
+		defer t.Stop()
+		expired = t.C
 	}
 
 	sub, err := r.cfg.Events.Subscribe(conf, after)
@@ -68,11 +75,22 @@ func (r *routes) events(c *gin.Context) {
 	heartbeat := time.NewTicker(r.cfg.Heartbeat)
 	defer heartbeat.Stop()
 	for {
+		// The expiry goes first, so that no event pending at the same moment slips
+		// out after it.
+		select {
+		case <-expired:
+			endExpired(w)
+			return
+		default:
+		}
 		select {
 		case <-c.Request.Context().Done():
 			return
 		case <-r.cfg.Done:
 			return // shutting down: the client reconnects to another instance or later
+		case <-expired:
+			endExpired(w)
+			return
 		case <-heartbeat.C:
 			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
 				return
@@ -95,4 +113,11 @@ func (r *routes) events(c *gin.Context) {
 			w.Flush()
 		}
 	}
+}
+
+// endExpired tells the client why its stream ends (it has no id: it is not one of the
+// conference's events, and Last-Event-ID stays at the last one that was).
+func endExpired(w gin.ResponseWriter) {
+	fmt.Fprint(w, "event: token.expired\ndata: {\"reason\":\"the token has expired; reconnect with a fresh one\"}\n\n")
+	w.Flush()
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/lectern/lectern/core/conference"
+	"github.com/lectern/lectern/httpapi"
 )
 
 type sseEvent struct{ id, kind, data string }
@@ -113,5 +114,50 @@ func TestEventStream(t *testing.T) {
 	reset := e.subscribe(t, attendee, "999999")
 	if ev := next(t, reset); ev.kind != "reset" {
 		t.Fatalf("unknown Last-Event-ID: %+v", ev)
+	}
+}
+
+// TestEventStreamEndsWhenItsTokenExpires: the token is checked when the stream
+// opens; the stream must not outlive it (heartbeats would keep it open for ever).
+// The token is minted on a clock set back so that it has a few seconds left, leeway
+// included, so the test waits seconds, not the token's lifetime.
+func TestEventStreamEndsWhenItsTokenExpires(t *testing.T) {
+	e := newEnv(t)
+	presenter, _ := e.conference("live")
+	mint := func(a *httpapi.Authority) (string, time.Duration) {
+		t.Helper()
+		// ScopeSince now: the token is for this conference, not an earlier one of the
+		// same id, though its clock says it was minted before the conference.
+		tok, cl, err := a.Mint(httpapi.TokenSpec{Role: httpapi.RoleAttendee, Conference: "live", TTL: time.Minute, ScopeSince: time.Now()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok, e.auth.TimeLeft(cl)
+	}
+	_, full := mint(e.auth) // a minute and the leeway
+	back := full - 3*time.Second
+	short, left := mint(e.auth.WithClock(func() time.Time { return time.Now().Add(-back) }))
+	if left <= time.Second || left > 5*time.Second {
+		t.Fatalf("setup: the token has %s left, want a few seconds", left)
+	}
+
+	ch := e.subscribe(t, short, "")
+	e.must(201, e.do("POST", "/v1/conferences/live/slidesets", presenter, "", map[string]string{"name": "Deck"}))
+	if ev := next(t, ch); ev.kind != "slideset.created" {
+		t.Fatalf("first event: %+v", ev)
+	}
+	if ev := next(t, ch); ev.kind != "token.expired" || ev.id != "" {
+		t.Fatalf("after the token's expiry: %+v, want token.expired without an id", ev)
+	}
+	select {
+	case ev, ok := <-ch:
+		if ok {
+			t.Fatalf("the stream goes on after token.expired: %+v", ev)
+		}
+	case <-time.After(30 * time.Second): // a bound for a broken server, not a timing
+		t.Fatal("the stream stayed open after token.expired")
+	}
+	if r := e.do("GET", "/v1/conferences/live/events", short, "", nil); r.status != 401 {
+		t.Fatalf("reconnecting with the expired token: %d", r.status)
 	}
 }
