@@ -72,6 +72,9 @@ func (a *app) migrate(ctx context.Context, o migrateOptions) error {
 	if err := storage.ValidatePrefix(o.prefix); err != nil {
 		return usagef("--prefix: %v", err)
 	}
+	if err := requireExistingFolder("--from", o.from); err != nil {
+		return err
+	}
 	src, err := backends.Open(ctx, o.from)
 	if err != nil {
 		return fmt.Errorf("--from: %w", err)

@@ -3,8 +3,11 @@ package main
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,7 +26,8 @@ import (
 )
 
 // The offline commands work on a storage backend directly, with the server's KEK
-// (lecternd keeps it in <data-dir>/config/kek.hex). They only read.
+// (lecternd keeps it in <data-dir>/config/kek.hex). They only read, and refuse a file:
+// folder that does not exist rather than let the disk backend create it.
 
 // storeFlags are the flags of the commands that open a backend with the KEK.
 type storeFlags struct {
@@ -45,11 +49,66 @@ func (s storeFlags) open(ctx context.Context) (*storage.Bucket, [keywrap.KeySize
 	if err != nil {
 		return nil, kek, err
 	}
+	if err := requireExistingFolder("--backend", s.backend); err != nil {
+		return nil, kek, err
+	}
 	b, err := backends.Open(ctx, s.backend)
 	if err != nil {
 		return nil, kek, fmt.Errorf("--backend: %w", err)
 	}
 	return b, kek, nil
+}
+
+// localFolder returns the folder a file: storage URL names, absolute and cleaned, and
+// ok false for any other URL (one that does not parse too: backends.Open says why).
+// It follows the syntax backends/disk.OpenURL accepts (file:///abs, file://localhost/abs,
+// file:rel); a URL that OpenURL refuses is left to it. backends/disk exports no parser
+// of its own, hence this copy of the few lines that find the path.
+func localFolder(rawURL string) (string, bool) {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Scheme != "file" {
+		return "", false
+	}
+	var path string
+	switch {
+	case u.Opaque != "":
+		if path, err = url.PathUnescape(u.Opaque); err != nil {
+			return "", false
+		}
+	case u.Host != "" && u.Host != "localhost":
+		return "", false
+	default:
+		path = u.Path
+	}
+	if path == "" {
+		return "", false
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", false
+	}
+	return abs, true
+}
+
+// requireExistingFolder refuses a file: URL whose folder does not exist. The disk
+// backend creates its folder when it opens, which is right for a server's first start
+// but turns a typo in a command that only reads (fsck, inspect, the source of migrate)
+// into a new empty store and a clean report.
+func requireExistingFolder(flagName, rawURL string) error {
+	dir, ok := localFolder(rawURL)
+	if !ok {
+		return nil
+	}
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("%s: the folder %s does not exist (check the URL; this command creates no store): %w", flagName, dir, fs.ErrNotExist)
+	case err != nil:
+		return fmt.Errorf("%s: %w", flagName, err)
+	case !fi.IsDir():
+		return fmt.Errorf("%s: %s is not a folder", flagName, dir)
+	}
+	return nil
 }
 
 // kekIDBeside returns the KEK's id as lecternd keeps it, in the file kek-id beside
@@ -226,9 +285,9 @@ func inspectKey(ctx context.Context, b *storage.Bucket, kek [keywrap.KeySize]byt
 func (a *app) fsckCommand() *cobra.Command {
 	var s storeFlags
 	var conf string
-	var quick bool
+	var quick, allowEmpty bool
 	c := &cobra.Command{
-		Use:   "fsck --backend URL --kek-file F [--conference ID] [--quick]",
+		Use:   "fsck --backend URL --kek-file F [--conference ID] [--quick] [--allow-empty]",
 		Short: "Check a store: metadata decrypts, copies agree, content exists and decrypts, orphans (exit 3 on findings)",
 		Long: `Check every conference of a store (or one): every metadata file decrypts and decodes,
 the primary and backup copy of each document agree (or which is newer), every content
@@ -237,7 +296,8 @@ reference (--quick: only its first and final segments), and content no document
 references (orphans) is listed. It only reads; run it on a store no server is writing
 to for exact results, as a running server's changes between two reads can show up as
 findings. Exit code 0: nothing found; 3: findings (listed with their severity); 1: the
-check itself failed.`,
+check itself failed, the file: folder does not exist, or the store holds no conference
+at all (unless --allow-empty).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -261,6 +321,12 @@ check itself failed.`,
 			if err := a.printFsck(rep, quick); err != nil {
 				return err
 			}
+			if conf == "" && rep.Conferences == 0 && len(rep.Problems) == 0 && !allowEmpty {
+				// Nothing Lectern writes is there: most likely the URL names the wrong
+				// folder or bucket, and a clean report would vouch for a backup of it.
+				return fmt.Errorf("the store holds no conference (nothing under %s/, %s/ or %s/): is --backend the store's URL? (--allow-empty accepts an empty store)",
+					layout.IndexRoot, layout.MetadataRoot, layout.ContentRoot)
+			}
 			if !rep.OK() {
 				return exitCodeError{code: exitProblems}
 			}
@@ -270,6 +336,7 @@ check itself failed.`,
 	a.addStoreFlags(c, &s)
 	c.Flags().StringVar(&conf, "conference", "", "check only this conference")
 	c.Flags().BoolVar(&quick, "quick", false, "authenticate only the first and final segment of each content file")
+	c.Flags().BoolVar(&allowEmpty, "allow-empty", false, "a store with no conference at all passes (exit 0) instead of failing (exit 1)")
 	return c
 }
 
