@@ -76,6 +76,11 @@ var (
 	ErrCorrupt = errors.New("metadata corrupt")
 	// ErrInvalidDoc: the document name (kind or id) is not valid.
 	ErrInvalidDoc = errors.New("invalid document name")
+	// ErrTooLarge: a document is over MaxDocumentSize. It is a limit of this store,
+	// not a malformed request to the storage, and callers answer it as a limit. The
+	// error also matches storage.ErrInvalidArgument, its category before it had a
+	// sentinel of its own.
+	ErrTooLarge = errors.New("document too large")
 )
 
 // CorruptError describes one damaged file. It matches ErrCorrupt with errors.Is. It

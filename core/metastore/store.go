@@ -208,7 +208,7 @@ func (s *Store) Put(ctx context.Context, d Doc, data []byte) error {
 		return err
 	}
 	if len(data) > MaxDocumentSize {
-		return fmt.Errorf("metastore: %s: %d bytes, over the limit of %d: %w", d, len(data), MaxDocumentSize, storage.ErrInvalidArgument)
+		return fmt.Errorf("metastore: %s: %d bytes, over the limit of %d: %w (%w)", d, len(data), MaxDocumentSize, ErrTooLarge, storage.ErrInvalidArgument)
 	}
 	return s.change(ctx, d, opPut, data)
 }

@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -25,6 +26,7 @@ import (
 	"github.com/lectern/lectern/core/events"
 	"github.com/lectern/lectern/core/layout"
 	"github.com/lectern/lectern/core/metadata"
+	"github.com/lectern/lectern/core/metastore"
 	"github.com/lectern/lectern/core/storage"
 	"github.com/lectern/lectern/httpapi"
 )
@@ -91,6 +93,10 @@ func ErrorRules() []httpapi.ErrorRule {
 		{Match: httpapi.Is(conference.ErrInUse), Code: httpapi.CodeConflict, Message: "the content is referenced by a slide set or a live handout; remove the reference (or delete the handout) first"},
 		{Match: httpapi.Is(conference.ErrGone), Code: httpapi.CodeConflict, Message: "the conference has ended or expired and accepts no more changes"},
 		{Match: httpapi.Is(conference.ErrLimit), Code: httpapi.CodeTooLarge},
+		// The store's bound on one document (a slide set grown by annotations): a
+		// limit like the others, not the invalid storage request its category says.
+		{Match: httpapi.Is(metastore.ErrTooLarge), Code: httpapi.CodeTooLarge,
+			Message: fmt.Sprintf("the slide set would be over the %d MiB limit of a metadata document", metastore.MaxDocumentSize>>20)},
 		{Match: httpapi.Is(encryption.ErrAuthentication), Code: httpapi.CodeBadRequest, Message: "the key does not open this content"},
 		{Match: httpapi.Is(encryption.ErrInvalidKey), Code: httpapi.CodeBadRequest, Message: "a key must be 64 lowercase hex characters"},
 	}

@@ -298,13 +298,21 @@ func (r *routes) annotate(c *gin.Context) {
 	}
 	ann, err := req.annotation()
 	if err != nil {
-		httpapi.Fail(c, httpapi.Errorf(httpapi.CodeBadRequest, "%s", err.Error()))
+		httpapi.Fail(c, err)
 		return
 	}
 	if ann.Author == "" {
 		ann.Author = subject(c)
 	}
-	set := r.update(c, 0, func(s *metadata.SlideSet) error { return s.AppendAnnotation(c.Param("slide"), ann) })
+	id := c.Param("slide")
+	set := r.update(c, 0, func(s *metadata.SlideSet) error {
+		if sl, err := s.Slide(id); err == nil {
+			if img, ok := sl.(*metadata.ImageSlide); ok && len(img.Annotations) >= MaxAnnotationsPerSlide {
+				return fmt.Errorf("%w: slide %s already has %d annotations, the limit", conference.ErrLimit, id, len(img.Annotations))
+			}
+		}
+		return s.AppendAnnotation(id, ann)
+	})
 	if set != nil {
 		sl, _ := set.Slide(c.Param("slide"))
 		c.JSON(http.StatusCreated, viewSlide(r.location(c), sl))

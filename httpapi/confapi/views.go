@@ -9,6 +9,7 @@ import (
 
 	"github.com/lectern/lectern/core/layout"
 	"github.com/lectern/lectern/core/metadata"
+	"github.com/lectern/lectern/httpapi"
 )
 
 // SlideSetView is the JSON form of a slide set.
@@ -244,13 +245,26 @@ type AnnotationInput struct {
 	Data        string `json:"data"` // hex
 }
 
+// Annotation limits. Any participant, attendees included, may annotate, so what one
+// may add to a presenter's slide set is bounded: an ink stroke is a few KiB, and the
+// slide set (a metadata document of at most 16 MiB, where the data is hex) must keep
+// room for its slides.
+const (
+	// MaxAnnotationData bounds the data of one annotation (decoded bytes).
+	MaxAnnotationData = 64 << 10
+	// MaxAnnotationsPerSlide bounds the annotations of one slide.
+	MaxAnnotationsPerSlide = 256
+)
+
+// annotation checks the input; its errors are the client's to see (*httpapi.Error).
 func (in AnnotationInput) annotation() (metadata.Annotation, error) {
-	data, err := hex.DecodeString(strings.TrimSpace(in.Data))
-	if err != nil {
-		return metadata.Annotation{}, fmt.Errorf("annotation data must be hex")
+	text := strings.TrimSpace(in.Data)
+	if len(text) > 2*MaxAnnotationData {
+		return metadata.Annotation{}, httpapi.Errorf(httpapi.CodeTooLarge, "annotation data is over the limit of %d bytes", MaxAnnotationData)
 	}
-	if len(data) > 1<<20 {
-		return metadata.Annotation{}, fmt.Errorf("annotation data is over 1 MiB")
+	data, err := hex.DecodeString(text)
+	if err != nil {
+		return metadata.Annotation{}, httpapi.Errorf(httpapi.CodeBadRequest, "annotation data must be hex")
 	}
 	return metadata.Annotation{Color: in.Color, Author: in.Author, Type: in.Type, RecordingID: in.RecordingID, Data: data}, nil
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/lectern/lectern/core/conference"
+	"github.com/lectern/lectern/httpapi/confapi"
 )
 
 // TestXMLBodyLimitIsTheRoutesOwn pins that the XML routes take bodies up to
@@ -29,8 +30,8 @@ func TestXMLBodyLimitIsTheRoutesOwn(t *testing.T) {
 	base := "/v1/conferences/big/slidesets/aaa"
 	e.must(201, e.do("POST", base+"/slides", presenter, "", map[string]any{"kind": "whiteboard", "name": "wb",
 		"image": map[string]any{"name": st.Name, "key": st.Key.Hex()}}))
-	stroke := make([]byte, 200<<10) // 400 KiB of hex per request, under the 1 MiB JSON cap
-	for range 6 {
+	stroke := make([]byte, confapi.MaxAnnotationData)
+	for range 20 {
 		rand.Read(stroke)
 		e.must(201, e.do("POST", base+"/slides/1/annotations", presenter, "", map[string]any{"data": hex.EncodeToString(stroke)}))
 	}

@@ -247,8 +247,8 @@ func testBadInput(t *testing.T, h conformance.Harness) {
 			t.Errorf("get %q: %v, want ErrInvalidDoc", d.ID, err)
 		}
 	}
-	if err := s.Put(ctx, setA, make([]byte, metastore.MaxDocumentSize+1)); !errors.Is(err, storage.ErrInvalidArgument) {
-		t.Errorf("put of an oversized document: %v, want ErrInvalidArgument", err)
+	if err := s.Put(ctx, setA, make([]byte, metastore.MaxDocumentSize+1)); !errors.Is(err, metastore.ErrTooLarge) || !errors.Is(err, storage.ErrInvalidArgument) {
+		t.Errorf("put of an oversized document: %v, want ErrTooLarge (and ErrInvalidArgument)", err)
 	}
 	if keys := env.Keys(t, ""); len(keys) != 0 {
 		t.Errorf("bad input wrote files: %v", keys)
