@@ -187,6 +187,10 @@ func (e *Engine) acquire(ctx context.Context, id string) (*conf, error) {
 		e.mu.Unlock()
 		return c, nil
 	}
+	if e.deleting[id] > 0 {
+		e.mu.Unlock()
+		return nil, fmt.Errorf("conference %q is being deleted: %w", id, ErrNotFound)
+	}
 	e.mu.Unlock()
 
 	// The open is shared by every concurrent first use, so it runs on a context of
@@ -218,7 +222,11 @@ func (e *Engine) openConference(ctx context.Context, id string) (*conf, error) {
 		e.mu.Unlock()
 		return c, nil
 	}
-	deletes := e.deletes[id]
+	if e.deleting[id] > 0 {
+		// Asked for before the delete began, started after it waited for opens.
+		e.mu.Unlock()
+		return nil, fmt.Errorf("conference %q is being deleted: %w", id, ErrNotFound)
+	}
 	e.mu.Unlock()
 	loc, err := e.locate(ctx, id)
 	if err != nil {
@@ -245,11 +253,10 @@ func (e *Engine) openConference(ctx context.Context, id string) (*conf, error) {
 		_ = store.Close(ctx)
 		return nil, storage.NewError(storage.ErrClosed, "conference", id, nil)
 	}
-	if e.deletes[id] != deletes {
-		// Deleted while this open read it: what was read is gone (and a new
-		// conference of the same id would have another master key). Abandoned, not
-		// closed: a final snapshot would write the documents back into the folder
-		// the delete emptied.
+	if e.deleting[id] > 0 {
+		// A delete began while this open read it (and waits for it to end): what was
+		// read is going. Abandoned, not closed: a final snapshot would write the
+		// documents back into the folder the delete empties.
 		store.Abandon()
 		return nil, fmt.Errorf("conference %q: %w", id, ErrNotFound)
 	}
@@ -383,35 +390,57 @@ func (e *Engine) writable(c *conf) error {
 // conference can be read, so from that moment on the conference is gone for every
 // reader. Then the content, the uploads, the other metadata, the marker, and last the
 // index entry, so that an interrupted delete can be repeated, by the caller or by the
-// retention sweep, which finishes a delete whose marker it finds (see Sweep).
+// retention sweep, which finishes a delete whose marker it finds (see Sweep). The id
+// is free for a new conference only once nothing of the old one is left.
+//
+// While it runs, this engine does not open the conference (requests get not found),
+// and the delete waits for an open under way to end first.
 func (e *Engine) DeleteConference(ctx context.Context, id string) error {
 	loc, err := e.locate(ctx, id)
 	if err != nil {
 		return err
 	}
-	e.forget(id)
+	e.beginDelete(id)
+	defer e.endDelete(id)
 	if err := e.waitForOpen(ctx, id); err != nil {
 		return err
 	}
-	if err := e.removeConference(ctx, loc); err != nil {
-		e.forget(id)
-		return err
+	return e.removeConference(ctx, loc)
+}
+
+// beginDelete stops the conference from being opened, and drops it if it is open:
+// requests that hold it get ErrNotFound. Abandoned, not closed: the delete removes
+// the files a final snapshot would write. If the delete fails before its first step,
+// the journal still holds every change, and the next open replays it.
+func (e *Engine) beginDelete(id string) {
+	e.mu.Lock()
+	c, ok := e.open[id]
+	delete(e.open, id)
+	e.deleting[id]++
+	e.mu.Unlock()
+	if !ok {
+		return
 	}
-	// Once more: a request may have opened the conference while it was being removed,
-	// and one that read conference.xml just before it went may have written healed
-	// copies of documents since. None can start any more.
-	e.forget(id)
-	if err := e.waitForOpen(ctx, id); err != nil {
-		return err
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.deleted = true
+	if !c.evicted { // else CloseIdle has closed it
+		c.store.Abandon()
 	}
-	return deleteAll(ctx, e.bucket, loc.MetadataPrefix())
+}
+
+func (e *Engine) endDelete(id string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.deleting[id]--; e.deleting[id] == 0 {
+		delete(e.deleting, id)
+	}
 }
 
 // waitForOpen waits until an open of the conference under way, if any, has ended.
 // An open writes (replaying the journal heals copies of documents): one that ran on
 // while the delete removed the folder would leave files in it. Having seen the delete
-// (forget), it abandons what it opened. Requests that ask for the conference meanwhile
-// share this call's answer: not found.
+// begin, it abandons what it opened.
 func (e *Engine) waitForOpen(ctx context.Context, id string) error {
 	ch := e.opening.DoChan(id, func() (any, error) {
 		return nil, fmt.Errorf("conference %q is being deleted: %w", id, ErrNotFound)
@@ -422,29 +451,6 @@ func (e *Engine) waitForOpen(ctx context.Context, id string) error {
 	case <-ch:
 		return nil
 	}
-}
-
-// forget drops an open conference that is being deleted: requests that hold it get
-// ErrNotFound, and opens under way when forget runs do not keep what they read.
-func (e *Engine) forget(id string) {
-	e.mu.Lock()
-	c, ok := e.open[id]
-	delete(e.open, id)
-	e.deletes[id]++
-	e.mu.Unlock()
-	if !ok {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.deleted = true
-	if c.evicted {
-		return // CloseIdle has closed it
-	}
-	// Abandoned, not closed: the delete removes the files a final snapshot would
-	// write. If the delete fails before its first step, the journal still holds
-	// every change, and the next open replays it.
-	c.store.Abandon()
 }
 
 func (e *Engine) removeConference(ctx context.Context, loc layout.Conference) error {

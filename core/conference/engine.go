@@ -66,9 +66,12 @@ type Engine struct {
 	open    map[string]*conf // by conference id
 	closed  bool
 	opening singleflight.Group
-	// deletes counts DeleteConference calls by id: an open that began before a delete
-	// must not put the deleted conference back into open.
-	deletes map[string]uint64
+	// deleting counts the DeleteConference calls under way by id. While one runs, the
+	// conference is not opened: an open would write into the folders being emptied
+	// (replaying the journal heals copies of documents), and content stored through
+	// it could land after the delete had listed its folder. An open that began
+	// before the delete does not put the conference back into open.
+	deleting map[string]int
 }
 
 // conf is an open conference: its master key and metadata store. mu serialises the
@@ -120,7 +123,7 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Engine{cfg: cfg, bucket: cfg.Bucket, log: cfg.Logger, now: cfg.Now, open: map[string]*conf{}, deletes: map[string]uint64{}}, nil
+	return &Engine{cfg: cfg, bucket: cfg.Bucket, log: cfg.Logger, now: cfg.Now, open: map[string]*conf{}, deleting: map[string]int{}}, nil
 }
 
 // Bucket returns the engine's bucket.

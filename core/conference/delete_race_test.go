@@ -1,0 +1,151 @@
+package conference_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"io"
+	"iter"
+	"log/slog"
+	"sync/atomic"
+	"testing"
+
+	"github.com/lectern/lectern/backends/memory"
+	"github.com/lectern/lectern/core/conference"
+	"github.com/lectern/lectern/core/layout"
+	"github.com/lectern/lectern/core/storage"
+)
+
+// hookDriver runs its hooks after the inner driver's operations: a Delete or Put
+// that succeeded, or a listing that has yielded everything.
+type hookDriver struct {
+	storage.Driver
+	afterDelete func(key string)
+	afterPut    func(key string)
+	afterList   func(prefix string)
+}
+
+func (d *hookDriver) Delete(ctx context.Context, key string) error {
+	err := d.Driver.Delete(ctx, key)
+	if err == nil && d.afterDelete != nil {
+		d.afterDelete(key)
+	}
+	return err
+}
+
+func (d *hookDriver) Put(ctx context.Context, key string, r io.Reader, opts storage.PutOptions) (storage.Attributes, error) {
+	a, err := d.Driver.Put(ctx, key, r, opts)
+	if err == nil && d.afterPut != nil {
+		d.afterPut(key)
+	}
+	return a, err
+}
+
+func (d *hookDriver) List(ctx context.Context, prefix string) iter.Seq2[storage.Attributes, error] {
+	return func(yield func(storage.Attributes, error) bool) {
+		for a, err := range d.Driver.List(ctx, prefix) {
+			if !yield(a, err) {
+				return
+			}
+		}
+		if d.afterList != nil {
+			d.afterList(prefix)
+		}
+	}
+}
+
+func hookedEngine(t *testing.T) (*conference.Engine, *hookDriver) {
+	t.Helper()
+	var kek [32]byte
+	if _, err := rand.Read(kek[:]); err != nil {
+		t.Fatal(err)
+	}
+	d := &hookDriver{Driver: memory.New(memory.NewStore())}
+	e, err := conference.New(conference.Config{Bucket: storage.NewBucket(d), KEK: kek, SnapshotInterval: -1,
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Close(context.Background()) })
+	return e, d
+}
+
+// TestRecreateRightAfterDelete: the id of a deleted conference is free again only
+// once nothing of the old one is left, so that a conference created with it the
+// moment it is free keeps everything it wrote. (The delete used to remove its
+// index entry and then sweep the metadata folder once more, taking the new
+// conference.xml with it: an acknowledged create, unreadable, its id taken.)
+func TestRecreateRightAfterDelete(t *testing.T) {
+	e, d := hookedEngine(t)
+	ctx := t.Context()
+	p := conference.CreateParams{ID: "room", Organizer: "sip:o@example.com"}
+	if _, err := e.CreateConference(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	var recreated atomic.Bool
+	var recreateErr error
+	d.afterDelete = func(key string) {
+		if key == layout.IndexKey("room") && recreated.CompareAndSwap(false, true) {
+			_, recreateErr = e.CreateConference(context.Background(), p)
+		}
+	}
+	if err := e.DeleteConference(ctx, "room"); err != nil {
+		t.Fatal(err)
+	}
+	if !recreated.Load() || recreateErr != nil {
+		t.Fatalf("re-create as the id became free: ran %v, %v", recreated.Load(), recreateErr)
+	}
+	if _, err := e.GetConference(ctx, "room"); err != nil {
+		t.Fatalf("the re-created conference: %v", err)
+	}
+	if _, err := e.CreateSlideSet(ctx, "room", "Deck", "sip:o@example.com"); err != nil {
+		t.Fatalf("a change of the re-created conference: %v", err)
+	}
+}
+
+// TestNoOpenDuringDelete: while a delete runs, the conference is not opened, so that
+// nothing is stored through it into the folders being emptied. (An open between the
+// delete's first steps used to succeed, and content stored through it after the
+// delete had listed the content folder stayed there, acknowledged, in a folder no
+// index entry names, which no sweep looks at.)
+func TestNoOpenDuringDelete(t *testing.T) {
+	e, d := hookedEngine(t)
+	ctx := t.Context()
+	info, err := e.CreateConference(ctx, conference.CreateParams{ID: "room", Organizer: "sip:o@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	loc := info.Location()
+	var opened, stored atomic.Bool
+	var openErr, storeErr error
+	d.afterPut = func(key string) {
+		if key == loc.DeletingMarker() && opened.CompareAndSwap(false, true) {
+			_, openErr = e.GetConference(context.Background(), "room")
+		}
+	}
+	d.afterList = func(prefix string) {
+		if prefix == loc.ContentPrefix() && opened.Load() && stored.CompareAndSwap(false, true) {
+			_, storeErr = e.StoreContent(context.Background(), "room", conference.SlideContent, "png",
+				bytes.NewReader([]byte("late bytes")), 10)
+		}
+	}
+	if err := e.DeleteConference(ctx, "room"); err != nil {
+		t.Fatal(err)
+	}
+	if !opened.Load() || !stored.Load() {
+		t.Fatalf("the hooks did not run (open %v, store %v): the test tested nothing", opened.Load(), stored.Load())
+	}
+	if !errors.Is(openErr, conference.ErrNotFound) || !errors.Is(storeErr, conference.ErrNotFound) {
+		t.Fatalf("during the delete: open %v, store %v; want not found for both", openErr, storeErr)
+	}
+	for a, err := range e.Bucket().List(ctx, "") {
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Errorf("left behind by the delete: %s", a.Key)
+	}
+	if _, err := e.CreateConference(ctx, conference.CreateParams{ID: "room", Organizer: "sip:o@example.com"}); err != nil {
+		t.Fatalf("create after the delete: %v", err)
+	}
+}
