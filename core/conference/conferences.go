@@ -163,11 +163,18 @@ func (e *Engine) readConference(ctx context.Context, loc layout.Conference) (Inf
 	if err != nil {
 		return Info{}, encryption.Key{}, fmt.Errorf("conference %q: conference.xml: %w", loc.ID, err)
 	}
+	if doc.ID != loc.ID || layout.OrganizerHash(doc.Organizer) != loc.OrgHash {
+		// Another conference's file (a restore into the wrong folder, a copy by hand):
+		// taken as it is, this conference would answer with the other's identity,
+		// retention and master key, and its events would go to the other's listeners.
+		return Info{}, encryption.Key{}, fmt.Errorf("conference %q: conference.xml belongs to conference %q of another folder: %w",
+			loc.ID, doc.ID, metastore.ErrCorrupt)
+	}
 	kek, ok := e.kek(doc.KEKID)
 	if !ok {
 		return Info{}, encryption.Key{}, fmt.Errorf("conference %q: master key: %w", loc.ID, &UnknownKEKError{ID: doc.KEKID})
 	}
-	master, err := keywrap.Unwrap(kek, doc.WrappedMasterKey, doc.KEKID, doc.ID)
+	master, err := keywrap.Unwrap(kek, doc.WrappedMasterKey, doc.KEKID, loc.ID)
 	if err != nil {
 		return Info{}, encryption.Key{}, fmt.Errorf("conference %q: master key (kek %q): %w", loc.ID, doc.KEKID, err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/lectern/lectern/backends/memory"
 	"github.com/lectern/lectern/core/conference"
 	"github.com/lectern/lectern/core/layout"
+	"github.com/lectern/lectern/core/metastore"
 	"github.com/lectern/lectern/core/storage"
 )
 
@@ -147,5 +148,53 @@ func TestNoOpenDuringDelete(t *testing.T) {
 	}
 	if _, err := e.CreateConference(ctx, conference.CreateParams{ID: "room", Organizer: "sip:o@example.com"}); err != nil {
 		t.Fatalf("create after the delete: %v", err)
+	}
+}
+
+// TestConferenceFileOfAnotherConference: conference.xml copied from one conference's
+// folder into another's (a restore into the wrong folder) is refused as damaged, not
+// taken for the other conference with the first one's identity, retention and key.
+func TestConferenceFileOfAnotherConference(t *testing.T) {
+	var kek [32]byte
+	if _, err := rand.Read(kek[:]); err != nil {
+		t.Fatal(err)
+	}
+	bucket := storage.NewBucket(memory.New(memory.NewStore()))
+	newEngine := func() *conference.Engine {
+		t.Helper()
+		e, err := conference.New(conference.Config{Bucket: bucket, KEK: kek, SnapshotInterval: -1, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = e.Close(context.Background()) })
+		return e
+	}
+	ctx := t.Context()
+	creator := newEngine()
+	alpha, err := creator.CreateConference(ctx, conference.CreateParams{ID: "alpha", Organizer: "sip:a@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	beta, err := creator.CreateConference(ctx, conference.CreateParams{ID: "beta", Organizer: "sip:b@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _, err := bucket.ReadAll(ctx, alpha.Location().ConferenceFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bucket.PutBytes(ctx, beta.Location().ConferenceFile(), raw, storage.Condition{}); err != nil {
+		t.Fatal(err)
+	}
+	e := newEngine() // nothing open: beta is read from its folder
+	if got, err := e.GetConference(ctx, "beta"); !errors.Is(err, metastore.ErrCorrupt) {
+		t.Fatalf("beta with alpha's conference.xml: %+v, %v; want metastore.ErrCorrupt", got, err)
+	}
+	if _, err := e.StoreContent(ctx, "beta", conference.SlideContent, "png", bytes.NewReader([]byte("x")), 1); !errors.Is(err, metastore.ErrCorrupt) {
+		t.Fatalf("storing into beta: %v; want metastore.ErrCorrupt", err)
+	}
+	list, err := e.ListConferences(ctx)
+	if err != nil || len(list) != 1 || list[0].ID != "alpha" {
+		t.Fatalf("list: %+v, %v; want alpha alone", list, err)
 	}
 }
