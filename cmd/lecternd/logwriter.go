@@ -26,12 +26,18 @@ type lineWriter struct {
 	drained *sync.Cond // signalled after every write
 	wake    chan struct{}
 	done    chan struct{}
+	flushed chan struct{} // closed when Close has written everything queued
+
+	// hook, when not nil, is called under mu at the points a test needs to order
+	// (event "wait": a Write is about to wait for the backlog; "closed": Close has
+	// marked the writer closed).
+	hook func(event string)
 }
 
 const maxQueued = 1 << 20
 
 func newLineWriter(out io.Writer) *lineWriter {
-	w := &lineWriter{out: out, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	w := &lineWriter{out: out, wake: make(chan struct{}, 1), done: make(chan struct{}), flushed: make(chan struct{})}
 	w.drained = sync.NewCond(&w.mu)
 	go w.run()
 	return w
@@ -41,13 +47,19 @@ func newLineWriter(out io.Writer) *lineWriter {
 // not do anything with one, and a failing log must not fail requests.
 func (w *lineWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
-	if w.closed {
-		w.mu.Unlock()
-		_, _ = w.out.Write(p) // after Close (a last line at exit): write through
-		return len(p), nil
-	}
 	for len(w.queued) > maxQueued && !w.closed {
+		if w.hook != nil {
+			w.hook("wait")
+		}
 		w.drained.Wait()
+	}
+	if w.closed {
+		// After Close (a last line at exit), or Close ran while this Write waited for
+		// the backlog: wake is closed, so write through, after what Close flushes.
+		w.mu.Unlock()
+		<-w.flushed
+		_, _ = w.out.Write(p)
+		return len(p), nil
 	}
 	w.queued = append(w.queued, p...)
 	select { // under the lock, so that Close cannot close wake in between
@@ -82,14 +94,19 @@ func (w *lineWriter) run() {
 	}
 }
 
-// Close writes what is queued and stops the writer; later lines are written through.
+// Close writes what is queued and stops the writer; later lines, and those of Writes
+// waiting for the backlog when it ran, are written through after it.
 func (w *lineWriter) Close() error {
 	w.mu.Lock()
 	if w.closed {
 		w.mu.Unlock()
+		<-w.flushed
 		return nil
 	}
 	w.closed = true
+	if w.hook != nil {
+		w.hook("closed")
+	}
 	w.drained.Broadcast()
 	close(w.wake)
 	w.mu.Unlock()
@@ -102,5 +119,6 @@ func (w *lineWriter) Close() error {
 	if len(rest) > 0 {
 		_, _ = w.out.Write(rest)
 	}
+	close(w.flushed)
 	return nil
 }

@@ -84,3 +84,64 @@ func TestLineWriterCloseFlushes(t *testing.T) {
 		t.Fatalf("got %q", out.String())
 	}
 }
+
+// gatedWriter tells when a Write has started and holds it until gate is closed.
+type gatedWriter struct {
+	entered chan struct{}
+	gate    chan struct{}
+	mu      sync.Mutex
+	buf     bytes.Buffer
+}
+
+func (g *gatedWriter) Write(p []byte) (int, error) {
+	select {
+	case g.entered <- struct{}{}:
+	default:
+	}
+	<-g.gate
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.buf.Write(p)
+}
+
+// A Write waiting for the backlog to drain when Close runs neither panics (it sent on
+// the closed wake channel) nor loses its line: it is written after everything queued.
+func TestLineWriterCloseWhileAWriteWaits(t *testing.T) {
+	out := &gatedWriter{entered: make(chan struct{}, 1), gate: make(chan struct{})}
+	w := newLineWriter(out)
+	events := make(chan string, 16)
+	w.hook = func(e string) { events <- e }
+
+	line := strings.Repeat("x", 1023) + "\n"
+	io.WriteString(w, line)
+	<-out.entered // the writer holds the first line, so the rest queue up
+	queued := maxQueued/len(line) + 1
+	for range queued {
+		io.WriteString(w, line)
+	}
+	result := make(chan any, 1)
+	go func() {
+		defer func() { result <- recover() }()
+		io.WriteString(w, "the waiting line\n")
+	}()
+	if e := <-events; e != "wait" {
+		t.Fatalf("event %q, want the Write to wait for the backlog", e)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- w.Close() }()
+	if e := <-events; e != "closed" {
+		t.Fatalf("event %q, want Close", e)
+	}
+	close(out.gate)
+	if r := <-result; r != nil {
+		t.Fatalf("the waiting Write panicked when the writer was closed: %v", r)
+	}
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	got := out.buf.String()
+	want := strings.Repeat(line, 1+queued) + "the waiting line\n"
+	if got != want {
+		t.Fatalf("wrote %d bytes ending %q, want %d bytes ending with the waiting line", len(got), got[max(0, len(got)-40):], len(want))
+	}
+}
