@@ -125,6 +125,41 @@ func TestDepthLimit(t *testing.T) {
 	}
 }
 
+// TestNodeLimit: a document of more nodes than MaxNodes is refused as too large
+// before it is built (each node costs far more memory than its bytes), whatever the
+// nodes are; one at the limit parses and encodes again.
+func TestNodeLimit(t *testing.T) {
+	wrap := func(body string) string { return `<slideset name="s"><x-unknown>` + body + `</x-unknown></slideset>` }
+	tests := []struct {
+		name string
+		doc  string
+		ok   bool
+	}{
+		// The root and x-unknown are two of the nodes.
+		{"elements at the limit", wrap(strings.Repeat("<a/>", MaxNodes-2)), true},
+		{"elements over the limit", wrap(strings.Repeat("<a/>", MaxNodes-1)), false},
+		{"text runs over the limit", wrap(strings.Repeat("<a/>t", MaxNodes/2)), false},
+		{"comments over the limit", wrap(strings.Repeat("<!--c-->", MaxNodes-1)), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := ParseSlideSet(strings.NewReader(tt.doc))
+			if !tt.ok {
+				if !errors.Is(err, ErrTooLarge) {
+					t.Fatalf("got %v, want ErrTooLarge", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("document at the limit: %v", err)
+			}
+			if _, err := s.Marshal(); err != nil {
+				t.Fatalf("re-encode at the limit: %v", err)
+			}
+		})
+	}
+}
+
 func TestReaderErrorIsReturned(t *testing.T) {
 	boom := errors.New("disk on fire")
 	r := io.MultiReader(strings.NewReader("<slideset>"), iotestErr{boom})
