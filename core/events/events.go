@@ -6,11 +6,21 @@
 //
 // It must not know HTTP, storage or encryption. It keeps events in memory: a
 // reconnecting client whose last event fell out of the buffer (or was published by
-// another server) is told so by Subscribe, and should reload the conference state.
+// another server, or by this server before a restart) is told so by Subscribe, and
+// should reload the conference state.
+//
+// So that an id of another process can never be taken for one of this one, an event
+// id is "<epoch>-<seq>": seq counts a conference's events from 1, and epoch is drawn
+// at random when the hub starts the conference's sequence (once per process, and
+// again after Forget). An id of another epoch, or one that does not parse, is a gap.
 package events
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -36,13 +46,16 @@ const (
 	Presenters
 )
 
-// Event is one published change. Data is the JSON-ready payload.
+// Event is one published change. Data is the JSON-ready payload. ID is set by
+// Publish; clients treat it as opaque and send it back as Last-Event-ID.
 type Event struct {
-	ID       uint64    `json:"id"`
+	ID       string    `json:"id"`
 	Kind     string    `json:"kind"`
 	Time     time.Time `json:"time"`
 	Audience Audience  `json:"-"`
 	Data     any       `json:"data"`
+
+	seq uint64 // the number in ID
 }
 
 // ErrGap reports that a subscriber asked to resume after an event that is no longer in
@@ -57,14 +70,22 @@ type Hub struct {
 }
 
 type topic struct {
-	next   uint64 // id of the next event
+	epoch  string // random, so that ids differ from those of any other topic
+	next   uint64 // seq of the next event
 	buffer []Event
 	subs   map[*Subscription]struct{}
 }
 
+func (t *topic) id(seq uint64) string { return t.epoch + "-" + strconv.FormatUint(seq, 10) }
+
 // Subscription receives a conference's events on C until Close.
 type Subscription struct {
-	C      <-chan Event
+	C <-chan Event
+	// Start is the id of the last event published before the subscription started
+	// (with seq 0 when there was none): a client that has seen everything up to the
+	// subscription resumes from it. It is the id to give a "reset" telling the client
+	// to reload, so that the client stops sending a stale Last-Event-ID.
+	Start  string
 	c      chan Event
 	hub    *Hub
 	conf   string
@@ -84,10 +105,18 @@ func NewHub(bufferSize int) *Hub {
 func (h *Hub) topic(conf string) *topic {
 	t, ok := h.topics[conf]
 	if !ok {
-		t = &topic{next: 1, subs: map[*Subscription]struct{}{}}
+		t = &topic{epoch: newEpoch(), next: 1, subs: map[*Subscription]struct{}{}}
 		h.topics[conf] = t
 	}
 	return t
+}
+
+// newEpoch returns 64 random bits in hex: two epochs are equal by chance with a
+// probability of 2^-64.
+func newEpoch() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b) // crypto/rand never fails on supported platforms
+	return hex.EncodeToString(b)
 }
 
 // Publish assigns the event the conference's next id and delivers it. A subscriber
@@ -97,7 +126,8 @@ func (h *Hub) Publish(conf string, ev Event) Event {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	t := h.topic(conf)
-	ev.ID = t.next
+	ev.seq = t.next
+	ev.ID = t.id(ev.seq)
 	t.next++
 	if ev.Time.IsZero() {
 		ev.Time = time.Now().UTC()
@@ -117,27 +147,31 @@ func (h *Hub) Publish(conf string, ev Event) Event {
 	return ev
 }
 
-// Subscribe starts receiving a conference's events. With after > 0, the events after
-// that id still in the buffer are delivered first; if some were already dropped,
-// Subscribe returns ErrGap (and no subscription).
-func (h *Hub) Subscribe(conf string, after uint64) (*Subscription, error) {
+// Subscribe starts receiving a conference's events. With lastID "" it receives the
+// events published from now on. With the id of an event, the events after it still
+// in the buffer are delivered first; if some were already dropped, or the id is not
+// one this hub issued for the conference (another server's, a previous process's, or
+// nonsense), Subscribe returns ErrGap (and no subscription).
+func (h *Hub) Subscribe(conf, lastID string) (*Subscription, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	t := h.topic(conf)
 	var replay []Event
-	if after > 0 {
-		if after >= t.next {
-			return nil, ErrGap // an id this hub never issued (another server, or a restart)
+	if lastID != "" {
+		epoch, seq, ok := strings.Cut(lastID, "-")
+		after, err := strconv.ParseUint(seq, 10, 64)
+		if !ok || err != nil || epoch != t.epoch || after >= t.next {
+			return nil, ErrGap
 		}
 		oldest := t.next
 		if len(t.buffer) > 0 {
-			oldest = t.buffer[0].ID
+			oldest = t.buffer[0].seq
 		}
 		if after+1 < oldest {
 			return nil, ErrGap
 		}
 		for _, ev := range t.buffer {
-			if ev.ID > after {
+			if ev.seq > after {
 				replay = append(replay, ev)
 			}
 		}
@@ -146,7 +180,7 @@ func (h *Hub) Subscribe(conf string, after uint64) (*Subscription, error) {
 	for _, ev := range replay {
 		c <- ev
 	}
-	s := &Subscription{C: c, c: c, hub: h, conf: conf}
+	s := &Subscription{C: c, Start: t.id(t.next - 1), c: c, hub: h, conf: conf}
 	t.subs[s] = struct{}{}
 	return s, nil
 }

@@ -2,12 +2,13 @@ package events
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
-func drain(t *testing.T, s *Subscription, n int) []uint64 {
+func drain(t *testing.T, s *Subscription, n int) []string {
 	t.Helper()
-	var ids []uint64
+	var ids []string
 	for range n {
 		ev, ok := <-s.C
 		if !ok {
@@ -18,18 +19,34 @@ func drain(t *testing.T, s *Subscription, n int) []uint64 {
 	return ids
 }
 
+// seqs returns the sequence numbers of ids, all of which must be of one epoch.
+func seqs(t *testing.T, ids []string) []string {
+	t.Helper()
+	var out []string
+	epoch := ""
+	for _, id := range ids {
+		e, n, ok := strings.Cut(id, "-")
+		if !ok || (epoch != "" && e != epoch) {
+			t.Fatalf("ids %v are not of one epoch", ids)
+		}
+		epoch = e
+		out = append(out, n)
+	}
+	return out
+}
+
 func TestPublishReachesSubscribersInOrder(t *testing.T) {
 	h := NewHub(16)
-	a, err := h.Subscribe("c1", 0)
+	a, err := h.Subscribe("c1", "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, _ := h.Subscribe("c2", 0)
+	other, _ := h.Subscribe("c2", "")
 	for range 3 {
 		h.Publish("c1", Event{Kind: SlideSetChanged})
 	}
-	if got := drain(t, a, 3); got[0] != 1 || got[2] != 3 {
-		t.Fatalf("ids %v", got)
+	if got := seqs(t, drain(t, a, 3)); strings.Join(got, ",") != "1,2,3" {
+		t.Fatalf("seqs %v", got)
 	}
 	select {
 	case ev := <-other.C:
@@ -40,29 +57,37 @@ func TestPublishReachesSubscribersInOrder(t *testing.T) {
 
 func TestResumeAfterLastEventID(t *testing.T) {
 	// Each case gets a hub whose buffer holds events 3..6 of the 6 published.
-	newHub := func() *Hub {
+	newHub := func() (*Hub, []Event) {
 		h := NewHub(4)
+		var evs []Event
 		for range 6 {
-			h.Publish("c", Event{Kind: HandoutAdded})
+			evs = append(evs, h.Publish("c", Event{Kind: HandoutAdded}))
 		}
-		return h
+		return h, evs
 	}
+	other, _ := newHub() // another process: the same sequence, another epoch
+	otherID := other.Publish("c", Event{Kind: HandoutAdded}).ID
+	epoch := func(evs []Event) string { e, _, _ := strings.Cut(evs[0].ID, "-"); return e }
 	tests := []struct {
 		name    string
-		after   uint64
-		want    []uint64
+		last    func(evs []Event) string
+		want    string // seqs replayed
 		wantErr error
 	}{
-		{"everything since 4", 4, []uint64{5, 6}, nil},
-		{"just inside the buffer", 2, []uint64{3, 4, 5, 6}, nil},
-		{"fell out of the buffer", 1, nil, ErrGap},
-		{"id never issued", 99, nil, ErrGap},
-		{"up to date", 6, nil, nil},
+		{"everything since 4", func(evs []Event) string { return evs[3].ID }, "5,6", nil},
+		{"just inside the buffer", func(evs []Event) string { return evs[1].ID }, "3,4,5,6", nil},
+		{"fell out of the buffer", func(evs []Event) string { return evs[0].ID }, "", ErrGap},
+		{"up to date", func(evs []Event) string { return evs[5].ID }, "", nil},
+		{"seq never issued", func(evs []Event) string { return epoch(evs) + "-99" }, "", ErrGap},
+		{"another hub's id of a seq this one issued", func([]Event) string { return otherID }, "", ErrGap},
+		{"a bare number (an old server's id)", func([]Event) string { return "4" }, "", ErrGap},
+		{"nonsense", func([]Event) string { return "x-y-z" }, "", ErrGap},
+		{"negative seq", func(evs []Event) string { return epoch(evs) + "--1" }, "", ErrGap},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newHub()
-			s, err := h.Subscribe("c", tt.after)
+			h, evs := newHub()
+			s, err := h.Subscribe("c", tt.last(evs))
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("err %v, want %v", err, tt.wantErr)
 			}
@@ -70,23 +95,58 @@ func TestResumeAfterLastEventID(t *testing.T) {
 				return
 			}
 			defer s.Close()
-			got := drain(t, s, len(tt.want))
-			for i := range got {
-				if got[i] != tt.want[i] {
-					t.Fatalf("got %v, want %v", got, tt.want)
-				}
+			if s.Start != evs[5].ID {
+				t.Fatalf("Start %q, want the last id %q", s.Start, evs[5].ID)
+			}
+			var n int
+			if tt.want != "" {
+				n = strings.Count(tt.want, ",") + 1
+			}
+			if got := strings.Join(seqs(t, drain(t, s, n)), ","); got != tt.want {
+				t.Fatalf("replayed %v, want %v", got, tt.want)
 			}
 			ev := h.Publish("c", Event{Kind: HandoutDeleted})
 			if next := drain(t, s, 1); next[0] != ev.ID {
-				t.Fatalf("live event %d after replay, want %d", next[0], ev.ID)
+				t.Fatalf("live event %s after replay, want %s", next[0], ev.ID)
 			}
 		})
 	}
 }
 
+// TestStartResumesFromTheBeginning: the Start of a subscription to a conference with
+// no events yet is an id from which a client later gets every event.
+func TestStartResumesFromTheBeginning(t *testing.T) {
+	h := NewHub(8)
+	first, _ := h.Subscribe("c", "")
+	start := first.Start
+	first.Close()
+	a := h.Publish("c", Event{Kind: SlideSetCreated})
+	b := h.Publish("c", Event{Kind: SlideSetChanged})
+	s, err := h.Subscribe("c", start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := drain(t, s, 2); got[0] != a.ID || got[1] != b.ID {
+		t.Fatalf("resumed from %s: %v, want %s %s", start, got, a.ID, b.ID)
+	}
+}
+
+// TestForgetStartsANewEpoch: a conference deleted and created again with the same
+// id must not take ids of the old one's for its own.
+func TestForgetStartsANewEpoch(t *testing.T) {
+	h := NewHub(8)
+	old := h.Publish("c", Event{Kind: SlideSetCreated})
+	h.Forget("c")
+	h.Publish("c", Event{Kind: SlideSetCreated})
+	h.Publish("c", Event{Kind: SlideSetCreated})
+	if _, err := h.Subscribe("c", old.ID); !errors.Is(err, ErrGap) {
+		t.Fatalf("an id of the forgotten conference: %v, want ErrGap", err)
+	}
+}
+
 func TestSlowSubscriberIsClosedNotBlocking(t *testing.T) {
 	h := NewHub(2)
-	s, _ := h.Subscribe("c", 0)
+	s, _ := h.Subscribe("c", "")
 	for range 10 {
 		h.Publish("c", Event{Kind: ContentReady}) // must not block
 	}
@@ -101,7 +161,7 @@ func TestSlowSubscriberIsClosedNotBlocking(t *testing.T) {
 
 func TestForgetClosesSubscriptions(t *testing.T) {
 	h := NewHub(2)
-	s, _ := h.Subscribe("c", 0)
+	s, _ := h.Subscribe("c", "")
 	h.Forget("c")
 	if _, ok := <-s.C; ok {
 		t.Fatal("subscription still open after Forget")

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,6 +31,10 @@ type env struct {
 	auth   *httpapi.Authority
 	hub    *events.Hub
 	server *httpapi.Server
+	stop   func() // closes the server, the engine and the storage (also at cleanup)
+	kek    [32]byte
+	secret []byte
+	dir    string
 }
 
 func newEnv(t *testing.T) *env {
@@ -49,6 +54,9 @@ type envOptions struct {
 	// maxXMLBody is confapi's MaxXMLBody: 0 means 64 KiB (small, so that the limit
 	// is cheap to cross), -1 means confapi's default.
 	maxXMLBody int64
+	// same, when set, makes the server another process over the same data: the same
+	// folder, KEK and token secret (a restart, or a second instance of a pool).
+	same *env
 }
 
 func newEnvWith(t *testing.T, o envOptions) *env {
@@ -61,21 +69,25 @@ func newEnvWith(t *testing.T, o envOptions) *env {
 	case -1:
 		maxXML = 0
 	}
-	d, err := disk.New(t.TempDir())
+	dir := t.TempDir()
+	var kek [32]byte
+	rand.Read(kek[:])
+	secret := make([]byte, 32)
+	rand.Read(secret)
+	if o.same != nil {
+		dir, kek, secret = o.same.dir, o.same.kek, o.same.secret
+	}
+	d, err := disk.New(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	bucket := storage.NewBucket(d)
-	var kek [32]byte
-	rand.Read(kek[:])
 	hub := events.NewHub(64)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	eng, err := conference.New(conference.Config{Bucket: bucket, KEK: kek, Events: hub, Logger: logger, SnapshotInterval: -1, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	secret := make([]byte, 32)
-	rand.Read(secret)
 	auth, err := httpapi.NewAuthority(secret)
 	if err != nil {
 		t.Fatal(err)
@@ -86,13 +98,14 @@ func newEnvWith(t *testing.T, o envOptions) *env {
 		t.Fatal(err)
 	}
 	srv := httptest.NewTLSServer(s.Handler())
-	t.Cleanup(func() {
+	stop := sync.OnceFunc(func() {
 		srv.CloseClientConnections()
 		srv.Close()
 		eng.Close(context.Background())
 		bucket.Close()
 	})
-	return &env{t: t, srv: srv, engine: eng, auth: auth, hub: hub, server: s}
+	t.Cleanup(stop)
+	return &env{t: t, srv: srv, engine: eng, auth: auth, hub: hub, server: s, stop: stop, kek: kek, secret: secret, dir: dir}
 }
 
 func (e *env) token(role httpapi.Role, conf string) string {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -28,18 +27,11 @@ func (r *routes) events(c *gin.Context) {
 		httpapi.Fail(c, err)
 		return
 	}
-	after := uint64(0)
+	// An id this server cannot resume from (another server's, one from before a
+	// restart, nonsense) is not an error: the client gets a reset and reloads.
 	last := c.GetHeader("Last-Event-ID")
 	if last == "" {
 		last = c.Query("last_event_id")
-	}
-	if last != "" {
-		v, err := strconv.ParseUint(last, 10, 64)
-		if err != nil {
-			httpapi.Fail(c, httpapi.Errorf(httpapi.CodeBadRequest, "Last-Event-ID must be a decimal event id"))
-			return
-		}
-		after = v
 	}
 	presenter := false
 	var expired <-chan time.Time // nil (never) for a request without a token
@@ -50,10 +42,10 @@ func (r *routes) events(c *gin.Context) {
 		expired = t.C
 	}
 
-	sub, err := r.cfg.Events.Subscribe(conf, after)
+	sub, err := r.cfg.Events.Subscribe(conf, last)
 	reset := errors.Is(err, events.ErrGap)
 	if reset {
-		sub, err = r.cfg.Events.Subscribe(conf, 0)
+		sub, err = r.cfg.Events.Subscribe(conf, "")
 	}
 	if err != nil {
 		httpapi.Fail(c, err)
@@ -68,7 +60,10 @@ func (r *routes) events(c *gin.Context) {
 	w.WriteHeader(http.StatusOK)
 	fmt.Fprint(w, "retry: 2000\n\n")
 	if reset {
-		fmt.Fprint(w, "event: reset\ndata: {\"reason\":\"events since Last-Event-ID are no longer available; reload\"}\n\n")
+		// The reset has the id of the last event before the stream, so that the
+		// browser's next reconnect sends it instead of the stale one: after a reload
+		// the client misses nothing from here on.
+		fmt.Fprintf(w, "id: %s\nevent: reset\ndata: {\"reason\":\"events since Last-Event-ID are no longer available; reload\"}\n\n", sub.Start)
 	}
 	w.Flush()
 
@@ -107,7 +102,7 @@ func (r *routes) events(c *gin.Context) {
 			if err != nil {
 				continue
 			}
-			if _, err := fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", ev.ID, ev.Kind, data); err != nil {
+			if _, err := fmt.Fprintf(w, "id: %s\nevent: %s\ndata: %s\n\n", ev.ID, ev.Kind, data); err != nil {
 				return
 			}
 			w.Flush()

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/lectern/lectern/core/conference"
+	"github.com/lectern/lectern/core/events"
 	"github.com/lectern/lectern/httpapi"
 )
 
@@ -159,5 +160,73 @@ func TestEventStreamEndsWhenItsTokenExpires(t *testing.T) {
 	}
 	if r := e.do("GET", "/v1/conferences/live/events", short, "", nil); r.status != 401 {
 		t.Fatalf("reconnecting with the expired token: %d", r.status)
+	}
+}
+
+// TestLastEventIDOfAnotherProcessGetsAReset: event ids of a restarted server (or of
+// another instance) must never be taken for this one's, or a client resuming with an
+// old id would silently miss the events before it. It gets a reset, whose id it then
+// resumes from without missing anything.
+func TestLastEventIDOfAnotherProcessGetsAReset(t *testing.T) {
+	first := newEnv(t)
+	presenter, attendee := first.conference("live")
+	ch := first.subscribe(t, attendee, "")
+	for _, n := range []string{"A", "B", "C"} {
+		first.must(201, first.do("POST", "/v1/conferences/live/slidesets", presenter, "", map[string]string{"name": n}))
+	}
+	var seen sseEvent
+	for range 3 {
+		seen = next(t, ch)
+	}
+	first.stop()
+
+	// The restarted server: the same data and secrets, a new hub. It publishes more
+	// events than the client had seen, so that a plain counter would reach its id.
+	e := newEnvWith(t, envOptions{same: first})
+	for _, n := range []string{"D", "E", "F", "G", "H"} {
+		e.must(201, e.do("POST", "/v1/conferences/live/slidesets", presenter, "", map[string]string{"name": n}))
+	}
+	otherHub := events.NewHub(8)
+	for range 8 {
+		otherHub.Publish("live", events.Event{Kind: events.SlideSetCreated})
+	}
+	own := e.subscribe(t, attendee, "")
+	e.must(200, e.do("PATCH", "/v1/conferences/live/slidesets/aaa", presenter, "", map[string]string{"name": "A2"}))
+	current := next(t, own)
+
+	tests := []struct {
+		name, lastID string
+		reset        bool
+	}{
+		{"an id from before the restart", seen.id, true},
+		{"an id of another hub", otherHub.Publish("live", events.Event{Kind: events.SlideSetChanged}).ID, true},
+		{"a bare number", "3", true},
+		{"nonsense", "abc", true},
+		{"this server's own id", current.id, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := e.subscribe(t, attendee, tt.lastID)
+			e.must(200, e.do("PATCH", "/v1/conferences/live/slidesets/aab", presenter, "", map[string]string{"name": tt.name}))
+			ev := next(t, s)
+			if !tt.reset {
+				if ev.kind != "slideset.changed" {
+					t.Fatalf("resuming from %s: %+v, want the change", tt.lastID, ev)
+				}
+				return
+			}
+			if ev.kind != "reset" || ev.id == "" || ev.id == tt.lastID {
+				t.Fatalf("resuming from %q: %+v, want a reset with a new id", tt.lastID, ev)
+			}
+			if after := next(t, s); after.kind != "slideset.changed" {
+				t.Fatalf("after the reset: %+v", after)
+			}
+			// The browser resumes from the reset's id: it misses nothing and gets no
+			// reset again.
+			again := e.subscribe(t, attendee, ev.id)
+			if got := next(t, again); got.kind != "slideset.changed" {
+				t.Fatalf("resuming from the reset's id %s: %+v, want the change published after it", ev.id, got)
+			}
+		})
 	}
 }
