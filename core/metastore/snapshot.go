@@ -35,7 +35,7 @@ func (s *Store) ensureLoaded(ctx context.Context, d Doc, e *entry) error {
 	if e.loaded {
 		return e.loadErr
 	}
-	env, found, err := s.loadDoc(ctx, d)
+	env, found, both, err := s.loadDoc(ctx, d)
 	if err != nil && !errors.Is(err, ErrCorrupt) {
 		return err
 	}
@@ -45,7 +45,12 @@ func (s *Store) ensureLoaded(ctx context.Context, d Doc, e *entry) error {
 	case !found:
 		e.cur.Store(&version{})
 	default:
-		e.snapGen.Store(env.gen)
+		// When a copy could not be repaired, snapGen stays 0: the next snapshot
+		// writes both copies, and the journal records the other lacks are kept
+		// until then.
+		if both {
+			e.snapGen.Store(env.gen)
+		}
 		e.cur.Store(&version{exists: true, data: env.data, gen: env.gen})
 		s.mu.Lock()
 		// Generations come from journal sequence numbers; a new change must get a
@@ -57,30 +62,31 @@ func (s *Store) ensureLoaded(ctx context.Context, d Doc, e *entry) error {
 }
 
 // loadDoc reads both copies, returns the newest valid one and rewrites the other if it
-// is missing, damaged or older. found is false when neither copy exists.
-func (s *Store) loadDoc(ctx context.Context, d Doc) (envelope, bool, error) {
+// is missing, damaged or older. found is false when neither copy exists; both says
+// whether both copies now hold the one returned.
+func (s *Store) loadDoc(ctx context.Context, d Doc) (env envelope, found, both bool, err error) {
 	p, err := s.readCopy(ctx, d, d.PrimaryKey())
 	if err != nil {
-		return envelope{}, false, err
+		return envelope{}, false, false, err
 	}
 	b, err := s.readCopy(ctx, d, d.BackupKey())
 	if err != nil {
-		return envelope{}, false, err
+		return envelope{}, false, false, err
 	}
 	switch {
 	case p.missing && b.missing:
-		return envelope{}, false, nil
+		return envelope{}, false, false, nil
 	case !p.valid() && !b.valid():
 		s.log.ErrorContext(ctx, "metastore: no valid copy of document", "doc", d.String(),
 			"primary", describe(p), "backup", describe(b))
-		return envelope{}, false, fmt.Errorf("metastore: %s: primary %s, backup %s: %w", d, describe(p), describe(b), ErrCorrupt)
+		return envelope{}, false, false, fmt.Errorf("metastore: %s: primary %s, backup %s: %w", d, describe(p), describe(b), ErrCorrupt)
 	}
 	good, other := p, b
 	if !p.valid() || b.valid() && b.env.gen > p.env.gen {
 		good, other = b, p
 	}
 	if other.valid() && other.env.gen == good.env.gen {
-		return good.env, true, nil
+		return good.env, true, true, nil
 	}
 	// One copy is missing, damaged or stale. A missing or stale backup is the
 	// normal trace of a crash between the two writes; damage is not.
@@ -99,11 +105,12 @@ func (s *Store) loadDoc(ctx context.Context, d Doc) (envelope, bool, error) {
 	}
 	// The sealed bytes are copied as they are: both files carry the same envelope.
 	if _, err := s.bucket.PutBytes(ctx, s.prefix+other.key, good.raw, storage.Condition{}); err != nil {
-		// The good copy is still there; the repair is retried on the next load or
-		// done by the next snapshot.
+		// The good copy is still there; the next snapshot writes both (see
+		// ensureLoaded), and until then the journal keeps what they lack.
 		s.log.WarnContext(ctx, "metastore: repair failed", "doc", d.String(), "key", other.key, "err", err)
+		return good.env, true, false, nil
 	}
-	return good.env, true, nil
+	return good.env, true, true, nil
 }
 
 func describe(c copyState) string {
