@@ -365,13 +365,32 @@ func (e *Engine) EndConference(ctx context.Context, id string) (Info, error) {
 		return Info{}, err
 	}
 	defer c.mu.Unlock()
+	if c.deleted {
+		return Info{}, fmt.Errorf("conference %q: %w", id, ErrNotFound)
+	}
 	if !c.info.Ended.IsZero() {
 		return c.info, nil
 	}
 	updated := c.info
 	updated.Ended = e.now().UTC().Truncate(time.Millisecond)
-	if err := e.writeConferenceFile(ctx, updated, c.master); err != nil {
+	// Read, changed and written back, not rebuilt from Info: the file keeps what
+	// this version does not know (SPEC section 5), as RewrapConferences does.
+	file := c.loc.ConferenceFile()
+	data, attrs, err := e.bucket.ReadAll(ctx, file)
+	if err != nil {
+		return Info{}, fmt.Errorf("conference %q: %w", id, err)
+	}
+	doc, err := metadata.UnmarshalConference(data)
+	if err != nil {
+		return Info{}, fmt.Errorf("conference %q: conference.xml: %w", id, err)
+	}
+	doc.Ended = updated.Ended
+	out, err := doc.Marshal()
+	if err != nil {
 		return Info{}, err
+	}
+	if _, err := e.bucket.PutBytes(ctx, file, out, storage.Condition{IfVersion: attrs.Version}); err != nil {
+		return Info{}, fmt.Errorf("conference %q: %w", id, err)
 	}
 	c.info = updated
 	e.publish(id, events.ConferenceEnded, events.Everyone, map[string]any{"conference": id})

@@ -1,0 +1,82 @@
+package conference_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/lectern/lectern/core/conference"
+	"github.com/lectern/lectern/core/storage"
+)
+
+// TestEndConferenceKeepsUnknownContent: ending a conference changes conference.xml
+// and keeps the attributes and elements this version does not know (SPEC section 5),
+// as a rewrap does. (It used to rebuild the file from what it knew.)
+func TestEndConferenceKeepsUnknownContent(t *testing.T) {
+	e, _ := hookedEngine(t)
+	ctx := t.Context()
+	info, err := e.CreateConference(ctx, conference.CreateParams{ID: "room", Organizer: "sip:o@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := info.Location().ConferenceFile()
+	raw, _, err := e.Bucket().ReadAll(ctx, file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := strings.Replace(string(raw), "<conference ", `<conference x-site="paris" `, 1)
+	edited = strings.Replace(edited, "/>", "><x-note>kept</x-note></conference>", 1)
+	if edited == string(raw) || !strings.Contains(edited, "x-note") {
+		t.Fatalf("the test could not add unknown content to:\n%s", raw)
+	}
+	if _, err := e.Bucket().PutBytes(ctx, file, []byte(edited), storage.Condition{}); err != nil {
+		t.Fatal(err)
+	}
+	ended, err := e.EndConference(ctx, "room")
+	if err != nil || ended.Ended.IsZero() {
+		t.Fatalf("end: %+v, %v", ended, err)
+	}
+	after, _, err := e.Bucket().ReadAll(ctx, file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`x-site="paris"`, "<x-note>kept</x-note>", "ended="} {
+		if !strings.Contains(string(after), want) {
+			t.Errorf("conference.xml after the end lacks %s:\n%s", want, after)
+		}
+	}
+	got, err := e.GetConference(ctx, "room")
+	if err != nil || !got.Ended.Equal(ended.Ended) {
+		t.Fatalf("get after the end: %+v, %v", got, err)
+	}
+}
+
+// TestEndConferenceOfDeletedOne: a request that got hold of the conference before
+// its delete began cannot end it, and so cannot write conference.xml back.
+func TestEndConferenceOfDeletedOne(t *testing.T) {
+	e, d := hookedEngine(t)
+	ctx := t.Context()
+	info, err := e.CreateConference(ctx, conference.CreateParams{ID: "room", Organizer: "sip:o@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var endErr error
+	d.afterPut = func(key string) {
+		if key == info.Location().DeletingMarker() {
+			_, endErr = e.EndConference(context.Background(), "room")
+		}
+	}
+	if err := e.DeleteConference(ctx, "room"); err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(endErr, conference.ErrNotFound) {
+		t.Fatalf("end during the delete: %v, want not found", endErr)
+	}
+	for a, err := range e.Bucket().List(ctx, "") {
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Errorf("left behind: %s", a.Key)
+	}
+}
