@@ -189,10 +189,23 @@ func readConfigFile(path string, cfg *Config) error {
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true) // a misspelt key is an error, not a silently ignored line
-	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+	if err := dec.Decode(cfg); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil // empty: the defaults
+		}
 		return fmt.Errorf("config file %s: %w", path, err)
 	}
-	return nil
+	// One Decode reads one document; settings in a second one would be ignored
+	// without a word, as a misspelt key would be without KnownFields.
+	var next yaml.Node
+	switch err := dec.Decode(&next); {
+	case errors.Is(err, io.EOF):
+		return nil
+	case err != nil:
+		return fmt.Errorf("config file %s: %w", path, err)
+	default:
+		return fmt.Errorf("config file %s: a second YAML document (at line %d) is not read; put every setting in one document", path, next.Line)
+	}
 }
 
 // finish fills the derived defaults and checks values.

@@ -89,6 +89,8 @@ func TestConfigRefusesMistakes(t *testing.T) {
 	}{
 		{"misspelt key in file", nil, nil, "lisen: x\n", "lisen"},
 		{"bad yaml", nil, nil, "listen: [\n", "config file"},
+		{"second document", nil, nil, "listen: 127.0.0.1:1\n---\nlisten: 127.0.0.1:2\n", "second YAML document (at line 2)"},
+		{"bad yaml in a second document", nil, nil, "listen: 127.0.0.1:1\n---\nlisten: [\n", "config file"},
 		{"bad duration flag", []string{"--snapshot-interval", "soon"}, nil, "", "snapshot-interval"},
 		{"bad size env", nil, map[string]string{"LECTERN_MAX_FILE_SIZE": "huge"}, "", "LECTERN_MAX_FILE_SIZE"},
 		{"zero snapshot", []string{"--snapshot-interval", "0s"}, nil, "", "positive"},
@@ -201,5 +203,26 @@ func TestVersionFlag(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir("."); len(entries) != 0 {
 		t.Fatalf("--version created %v", entries)
+	}
+}
+
+// One YAML document, however it is spelt, is read; an empty file is the defaults.
+func TestConfigFileOneDocument(t *testing.T) {
+	for _, file := range []string{
+		"listen: 127.0.0.1:9\n",
+		"---\nlisten: 127.0.0.1:9\n",
+		"listen: 127.0.0.1:9\n...\n",
+		"# settings\nlisten: 127.0.0.1:9 # the port\n",
+		"",
+		"# nothing set\n",
+	} {
+		cfg, err := loadConfig([]string{"--config", writeConfig(t, file)}, env(nil), io.Discard)
+		want := defaultConfig().Listen
+		if strings.Contains(file, "listen") {
+			want = "127.0.0.1:9"
+		}
+		if err != nil || cfg.Listen != want {
+			t.Errorf("%q: listen %q, %v; want %q", file, cfg.Listen, err, want)
+		}
 	}
 }
