@@ -89,14 +89,28 @@ func (s *Store) NextID(ctx context.Context, kind Kind) (string, error) {
 
 const maxIDAttempts = 1000
 
+// idRebuildMargin is how far past the highest id in use a damaged id file is rebuilt:
+// ids of documents deleted since are not to be handed out again, and nothing but the
+// damaged file remembered them.
+const idRebuildMargin = 1000
+
 func (s *Store) nextIDSwap(ctx context.Context, kind Kind) (string, error) {
 	for attempt := 0; attempt < maxIDAttempts; attempt++ {
 		last, version, err := s.readMaxID(ctx, kind)
-		if err != nil {
-			return "", err
-		}
 		next := last + 1
-		if version == "" {
+		switch {
+		case errors.Is(err, ErrCorrupt) && version != "":
+			// Damaged (bit rot, a bad restore): rebuilt above every id in use, with a
+			// margin for ids of documents deleted since, whose traces are gone.
+			// Failing instead would stop the conference from ever making another.
+			if next, err = s.firstFreeID(ctx, kind); err != nil {
+				return "", err
+			}
+			next += idRebuildMargin
+			s.log.ErrorContext(ctx, "metastore: id file damaged; rebuilt from the ids in use", "kind", kind.String(), "next", FormatID(next))
+		case err != nil:
+			return "", err
+		case version == "":
 			// No id file yet. Documents may exist all the same (a folder copied
 			// from elsewhere): never hand out an id that is in use.
 			if next, err = s.firstFreeID(ctx, kind); err != nil {
@@ -237,13 +251,14 @@ func (s *Store) readMaxID(ctx context.Context, kind Kind) (uint64, string, error
 		}
 		version = statVersion
 	}
+	// A damaged file is returned with its version, so that it can be replaced.
 	e, err := s.open(key, raw, magicIDFile, key)
 	if err != nil {
-		return 0, "", err
+		return 0, version, err
 	}
 	n, ok := ParseID(string(e.data))
 	if !ok {
-		return 0, "", &CorruptError{Key: key, Reason: "holds no valid id"}
+		return 0, version, &CorruptError{Key: key, Reason: "holds no valid id"}
 	}
 	return n, version, nil
 }
