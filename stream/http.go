@@ -136,6 +136,11 @@ func (h *Handler) serve(c *gin.Context) {
 		rs.checksum = cs
 	}
 	r2 := r.WithContext(contextWith(r.Context(), rs))
+	if r.Body != nil && r.Body != http.NoBody {
+		// On tusd's copy only: net/http looks at the original request's body (its
+		// own type) to decide what to do with what the handler left unread.
+		r2.Body = &countingBody{ReadCloser: r.Body, n: &rs.bodyRead}
+	}
 	u := *r.URL
 	u.Path = "/"
 	if id := c.Param("upload"); id != "" {

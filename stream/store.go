@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tus/tusd/v2/pkg/handler"
@@ -34,6 +35,11 @@ type reqState struct {
 	// client is the request's own context: it ends when the client goes away, while
 	// tusd's context lives on for a grace period so that received bytes get stored.
 	client context.Context
+	// bodyRead counts the bytes tusd read from the request body, including what it
+	// read past its limit (Upload-Length - offset): tusd cuts such a body at the limit
+	// and reports the rest only as an error after the store has taken the bytes (see
+	// overRead).
+	bodyRead atomic.Int64
 
 	// set by the store
 	expires time.Time
@@ -74,6 +80,27 @@ func (rs *reqState) takeCause(status int) error {
 		return causes[len(causes)-1].err
 	}
 	return nil
+}
+
+// overRead reports whether the request's body held more bytes than the accepted
+// ones the store took: tusd stopped reading it at its limit (a body without
+// Content-Length past Upload-Length), and will answer 413 however the store ends.
+// When the store sees the end of its body, tusd has already read the byte past the
+// limit (http.MaxBytesReader asks for one byte more), so the count is final then.
+func (rs *reqState) overRead(accepted int64) bool {
+	return rs != nil && rs.bodyRead.Load() > accepted
+}
+
+// countingBody counts the bytes read from a request body into n.
+type countingBody struct {
+	io.ReadCloser
+	n *atomic.Int64
+}
+
+func (c *countingBody) Read(p []byte) (int, error) {
+	n, err := c.ReadCloser.Read(p)
+	c.n.Add(int64(n))
+	return n, err
 }
 
 type reqStateKey struct{}

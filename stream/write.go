@@ -257,6 +257,17 @@ func (u *upload) appendData(ctx context.Context, src io.Reader) (int64, error) {
 		}
 		return 0, srcErr
 	}
+	if stateOf(ctx).overRead(read) {
+		// The body went on past Upload-Length; tusd cut it there and answers 413.
+		// Sealing the final segment would complete the upload from a refused body:
+		// nothing more of it is stored (parts this request already stored, one per
+		// PartMax, stay, as for any cut request: their segments' nonces are used).
+		if pp != nil {
+			pp.abort(errFileLimit)
+			_ = pp.wait()
+		}
+		return u.offset() - before, nil
+	}
 	final := u.rec.Size >= 0 && before+read == u.rec.Size
 	if final {
 		if pp == nil {
@@ -498,6 +509,11 @@ func (u *upload) writeVerified(ctx context.Context, src io.Reader, cs *checksum,
 			u.s.log.Warn("upload stage not removed", slog.String("upload", binding(u.conf, u.id)), slog.String("error", err.Error()))
 		}
 	}()
+	if stateOf(ctx).overRead(counted.n) {
+		// The body went on past Upload-Length (tusd cut it there): it is refused
+		// with 413, not judged by its checksum.
+		return 0, nil
+	}
 	if contentLength >= 0 && counted.n < contentLength {
 		// The body was cut (a dropped connection, or tusd stopped this request for a
 		// newer one): its checksum cannot match, and saying so would blame the client's
