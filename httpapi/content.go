@@ -45,9 +45,8 @@ func (s *Server) serveContent(c *gin.Context) {
 	ctx := c.Request.Context()
 	key := layout.Conference{OrgHash: c.Param("org"), ID: c.Param("conf")}.ContentKey(c.Param("name"))
 	NormalizeRange(c.Request.Header)
-	rangeHeader := c.GetHeader("Range")
 	rs := &rangeReader{ctx: ctx, bucket: s.content, key: key}
-	rs.hintStart, rs.hintEnd, rs.hinted = singleRangeHint(rangeHeader)
+	rs.hintStart, rs.hintEnd, rs.hinted = singleRangeHint(c.GetHeader("Range"))
 	defer rs.Close()
 	// Content files are written once under random names and never replaced, so the
 	// attributes read here stay true while the body is streamed.
@@ -64,12 +63,8 @@ func (s *Server) serveContent(c *gin.Context) {
 	if etag := etagOf(attrs.Version); etag != "" {
 		h.Set("ETag", etag)
 	}
-	if n := countRanges(rangeHeader); n > s.cfg.Limits.MaxRanges {
-		h.Set("Content-Range", "bytes */"+strconv.FormatInt(attrs.Size, 10))
-		Fail(c, Errorf(CodeRangeNotSatisfiable, "at most %d ranges per request", s.cfg.Limits.MaxRanges))
-		return
-	}
-	w := &jsonErrorWriter{ResponseWriter: c.Writer}
+	w := &jsonErrorWriter{ResponseWriter: c.Writer, size: attrs.Size}
+	w.rangeMessage = prepareRange(c.Request.Header, attrs.Size, s.cfg.Limits.MaxRanges)
 	http.ServeContent(w, c.Request, "", attrs.ModTime, rs)
 	if err := rs.firstErr(); err != nil {
 		// The status line is already out; the body was cut short. Log and count.
@@ -117,24 +112,18 @@ func etagOf(version string) string {
 	return `"` + v + `"`
 }
 
-func countRanges(h string) int {
-	if !strings.HasPrefix(h, "bytes=") {
-		return 0
-	}
-	return strings.Count(h, ",") + 1
-}
-
-// singleRangeHint returns [start, end) for a Range header "bytes=a-b" (end -1 for
-// "bytes=a-"), so that the storage Get asks for just those bytes instead of the whole
-// object (on S3, an open GET abandoned early costs a connection). It is only a hint:
-// ServeContent alone decides what is sent, and a read outside the hint opens a new
-// Get. ok is false for no Range header, suffix ranges, several ranges and nonsense.
+// singleRangeHint returns [start, end) for a Range header of one range "bytes=a-b"
+// (end -1 for "bytes=a-"), so that the storage Get asks for just those bytes instead
+// of the whole object (on S3, an open GET abandoned early costs a connection). It is
+// only a hint: ServeContent alone decides what is sent, and a read outside the hint
+// opens a new Get. ok is false for no Range header, suffix ranges, several ranges and
+// nonsense.
 func singleRangeHint(h string) (start, end int64, ok bool) {
-	spec, found := strings.CutPrefix(h, "bytes=")
-	if !found || strings.Contains(spec, ",") {
+	specs, found := RangeSpecs(h)
+	if !found || len(specs) != 1 {
 		return 0, 0, false
 	}
-	a, b, found := strings.Cut(strings.TrimSpace(spec), "-")
+	a, b, found := strings.Cut(specs[0], "-")
 	if !found || a == "" {
 		return 0, 0, false
 	}
@@ -298,7 +287,9 @@ func (r *rangeReader) Close() error {
 // error shape instead of its plain text, keeping the headers it set (Content-Range).
 type jsonErrorWriter struct {
 	gin.ResponseWriter
-	swallow bool
+	swallow      bool
+	rangeMessage string // the message of a 416, when more specific than errorMessage's
+	size         int64  // of the content, for the Content-Range of a 416
 }
 
 func (w *jsonErrorWriter) WriteHeader(status int) {
@@ -315,7 +306,18 @@ func (w *jsonErrorWriter) WriteHeader(status int) {
 	case http.StatusInternalServerError:
 		code = CodeInternal
 	}
-	body, _ := json.Marshal(ErrorBody{Error: ErrorDetail{Code: code, Message: errorMessage(status), Status: status}})
+	msg := errorMessage(status)
+	if status == http.StatusRequestedRangeNotSatisfiable {
+		if w.rangeMessage != "" {
+			msg = w.rangeMessage
+		}
+		// ServeContent sends the size only when the range starts past the end; a
+		// malformed range gets it too (RFC 9110 §15.5.17).
+		if w.Header().Get("Content-Range") == "" {
+			w.Header().Set("Content-Range", "bytes */"+strconv.FormatInt(w.size, 10))
+		}
+	}
+	body, _ := json.Marshal(ErrorBody{Error: ErrorDetail{Code: code, Message: msg, Status: status}})
 	h := w.Header()
 	h.Set("Content-Type", "application/json; charset=utf-8")
 	h.Set("Content-Length", strconv.Itoa(len(body)))

@@ -202,6 +202,8 @@ func TestRangeHint(t *testing.T) {
 		{"bytes=10-", 10, -1, true},
 		{"bytes=-10", 0, 0, false},
 		{"bytes=0-1,3-4", 0, 0, false},
+		{"bytes=0-99, ,,", 0, 100, true}, // empty list elements do not count
+		{"bytes=,", 0, 0, false},
 		{"bytes=9-3", 0, 0, false},
 		{"items=0-1", 0, 0, false},
 		{"", 0, 0, false},

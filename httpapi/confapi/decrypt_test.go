@@ -114,3 +114,49 @@ func TestDecryptRangeUnits(t *testing.T) {
 		})
 	}
 }
+
+// TestDecryptRangeForms: the decrypting route serves one range "bytes=a-b" or
+// "bytes=a-"; a satisfiable Range it does not serve (a suffix, several ranges) is
+// ignored and the whole content sent (RFC 9110 §14.2), never a 416; empty list
+// elements do not count; a Range that does not parse is 416.
+func TestDecryptRangeForms(t *testing.T) {
+	e := newEnv(t)
+	_, attendee := e.conference("forms")
+	data := bytes.Repeat([]byte("0123456789"), 1_000)
+	st, err := e.engine.StoreContent(context.Background(), "forms", conference.SlideContent, "png", bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := "/v1/conferences/forms/content/" + st.Name + "/plain"
+	tests := []struct {
+		rng          string
+		status       int
+		body         []byte
+		contentRange string
+	}{
+		{"bytes=10-19", 206, data[10:20], "bytes 10-19/10000"},
+		{"bytes=10-19, ,,", 206, data[10:20], "bytes 10-19/10000"},
+		{"bytes=9990-", 206, data[9990:], "bytes 9990-9999/10000"},
+		{"bytes=-10", 200, data, ""},
+		{"bytes=-0", 200, data, ""},
+		{"bytes=0-1,5-6", 200, data, ""},
+		{"bytes=0-1,-5", 200, data, ""},
+		{"bytes=abc", 416, nil, ""},
+		{"bytes=0-1,abc", 416, nil, ""},
+		{"bytes=-x", 416, nil, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.rng, func(t *testing.T) {
+			r := e.do("GET", path, attendee, "", nil, "Lectern-Key", st.Key.Hex(), "Range", tt.rng)
+			if r.status != tt.status || tt.body != nil && !bytes.Equal(r.body, tt.body) {
+				t.Fatalf("status %d, %d bytes; want %d, %d bytes: %.200s", r.status, len(r.body), tt.status, len(tt.body), r.body)
+			}
+			if tt.status == 416 && r.code() != "range_not_satisfiable" {
+				t.Fatalf("code %q", r.code())
+			}
+			if got := r.header.Get("Content-Range"); tt.contentRange != "" && got != tt.contentRange {
+				t.Fatalf("Content-Range %q, want %q", got, tt.contentRange)
+			}
+		})
+	}
+}

@@ -113,33 +113,56 @@ func (r *routes) deleteHandout(c *gin.Context) {
 	c.JSON(http.StatusOK, viewHandout(r.location(c), fs))
 }
 
-// parseRange parses a single "bytes=a-b" or "bytes=a-" range (a suffix "bytes=-n" is
-// refused: the decrypting route needs the offset before it learns the size). Without
-// a header the whole file is meant.
+// parseRange reads the Range header of the decrypting route. It serves one range,
+// "bytes=a-b" or "bytes=a-": it needs the offset before it learns the size. A suffix
+// range ("bytes=-n") or several ranges are ignored, and the whole content sent (200),
+// as RFC 9110 §14.2 lets a server do; a range that does not parse is 416, as on the
+// ciphertext route. Empty list elements ("bytes=0-9, ,") do not count. Without a
+// header the whole content is meant.
 func parseRange(h string) (off, n int64, partial bool, err error) {
+	whole := func() (int64, int64, bool, error) { return 0, -1, false, nil }
 	if h == "" {
-		return 0, -1, false, nil
+		return whole()
 	}
-	spec, ok := strings.CutPrefix(h, "bytes=")
-	bad := httpapi.Errorf(httpapi.CodeRangeNotSatisfiable, "only one range of the form bytes=first-[last] is supported here")
-	if !ok || strings.Contains(spec, ",") {
+	bad := httpapi.Errorf(httpapi.CodeRangeNotSatisfiable, "the Range header does not parse (bytes=first-[last])")
+	specs, ok := httpapi.RangeSpecs(h)
+	if !ok {
 		return 0, 0, false, bad
 	}
-	first, last, _ := strings.Cut(spec, "-")
-	off, err = strconv.ParseInt(first, 10, 64)
-	if err != nil || off < 0 {
-		return 0, 0, false, bad
+	type span struct{ first, last int64 } // last -1: to the end
+	var spans []span
+	suffix := false
+	for _, spec := range specs {
+		a, b, found := strings.Cut(spec, "-")
+		if !found {
+			return 0, 0, false, bad
+		}
+		if a == "" { // a suffix: its length must parse, though it is not served
+			if _, err := strconv.ParseUint(b, 10, 64); err != nil {
+				return 0, 0, false, bad
+			}
+			suffix = true
+			continue
+		}
+		first, err := strconv.ParseInt(a, 10, 64)
+		if err != nil || first < 0 {
+			return 0, 0, false, bad
+		}
+		last := int64(-1)
+		if b != "" {
+			if last, err = strconv.ParseInt(b, 10, 64); err != nil || last < first {
+				return 0, 0, false, bad
+			}
+		}
+		spans = append(spans, span{first, last})
 	}
-	if last == "" {
-		return off, -1, true, nil
+	if suffix || len(spans) != 1 {
+		return whole()
 	}
-	end, err := strconv.ParseInt(last, 10, 64)
-	if err != nil || end < off {
-		return 0, 0, false, bad
+	sp := spans[0]
+	if sp.last < 0 || sp.last == math.MaxInt64 {
+		// "a-", or a last byte so far past the end that the length would overflow.
+		return sp.first, -1, true, nil
 	}
-	if end == math.MaxInt64 {
-		// The length would overflow; a last byte past the end means "to the end".
-		return off, -1, true, nil
-	}
-	return off, end - off + 1, true, nil
+	return sp.first, sp.last - sp.first + 1, true, nil
 }
