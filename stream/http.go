@@ -117,6 +117,10 @@ func (h *Handler) serve(c *gin.Context) {
 		rs.owner = cl.Subject
 		rs.admin = cl.Role == httpapi.RoleAdmin
 	}
+	rs.origin = "http://" + r.Host
+	if r.TLS != nil {
+		rs.origin = "https://" + r.Host
+	}
 	w := &respWriter{ResponseWriter: c.Writer, rs: rs, h: h, head: r.Method == http.MethodHead}
 	defer w.flush()
 	// The method override would let a POST to the collection act on an upload; the
@@ -258,6 +262,13 @@ func (w *respWriter) WriteHeader(code int) {
 			hdr.Set(HeaderHandoutID, r.Handout)
 		}
 		hdr.Set("Cache-Control", "no-store")
+	}
+	if code >= 400 && w.rs.created != "" && hdr.Get("Location") == "" {
+		// A creation-with-upload POST that failed after the upload was created (its
+		// body refused, a storage error): tusd drops the Location it had set, which
+		// would leave the client unable to resume or delete the upload it made.
+		// (tusd builds it the same way: scheme and host of the request, BasePath, id.)
+		hdr.Set("Location", w.rs.origin+basePath+w.rs.created)
 	}
 	if code >= 400 {
 		w.status = code

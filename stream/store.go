@@ -41,7 +41,11 @@ type reqState struct {
 	// overRead).
 	bodyRead atomic.Int64
 
+	// origin is the request's scheme and host, as tusd makes its Location of them.
+	origin string
+
 	// set by the store
+	created string // the tus id of the upload this POST created
 	expires time.Time
 	result  *Result
 
@@ -196,6 +200,7 @@ func (s *store) NewUpload(ctx context.Context, fi handler.FileInfo) (handler.Upl
 		return nil, tusError(ctx, err)
 	}
 	rs.expires = rec.Expires
+	rs.created = tusID(rs.conf, id)
 	return u, nil
 }
 
