@@ -7,6 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
+	"path"
+	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/spf13/cobra"
@@ -15,6 +19,60 @@ import (
 	"github.com/lectern/lectern/backends"
 	"github.com/lectern/lectern/core/storage"
 )
+
+// sameStorage tells whether two storage URLs name the same storage, compared after
+// normalising them: for file: URLs the cleaned absolute folders (file:///x, file:///x/,
+// file://localhost/x and a relative file:x naming it are one; nested says one folder is
+// inside the other), for the others the scheme, the user name, the host in lower case,
+// the cleaned path and the parameters in sorted order. Symbolic links are resolved for
+// folders that exist. It errs on the side of "different" only for spellings it cannot
+// see through (two host names of one server); a URL that does not parse is compared
+// as written, and Open then refuses it.
+func sameStorage(a, b string) (same, nested bool) {
+	if fa, ok := localFolder(a); ok {
+		fb, ok := localFolder(b)
+		if !ok {
+			return false, false
+		}
+		fa, fb = resolveLinks(fa), resolveLinks(fb)
+		if fa == fb {
+			return true, false
+		}
+		return false, within(fa, fb) || within(fb, fa)
+	}
+	return normalURL(a) == normalURL(b), false
+}
+
+// resolveLinks is dir with symbolic links resolved, or dir itself when it does not exist.
+func resolveLinks(dir string) string {
+	if r, err := filepath.EvalSymlinks(dir); err == nil {
+		return r
+	}
+	return dir
+}
+
+// within tells whether dir is strictly inside parent (both clean and absolute).
+func within(dir, parent string) bool {
+	rel, err := filepath.Rel(parent, dir)
+	return err == nil && rel != "." && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
+}
+
+// normalURL is rawURL with the parts that do not change the storage it names spelt
+// one way; rawURL itself when it does not parse.
+func normalURL(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return rawURL
+	}
+	n := url.URL{Scheme: u.Scheme, Host: strings.ToLower(u.Host), Opaque: u.Opaque, RawQuery: u.Query().Encode()}
+	if u.User != nil {
+		n.User = url.User(u.User.Username()) // a password does not change the storage
+	}
+	if u.Path != "" {
+		n.Path = strings.TrimSuffix(path.Clean("/"+u.Path), "/")
+	}
+	return n.String()
+}
 
 type migrateOptions struct {
 	from, to  string
@@ -63,8 +121,10 @@ copied in either state. Both URLs take the forms of lecternd --backend
 }
 
 func (a *app) migrate(ctx context.Context, o migrateOptions) error {
-	if o.from == o.to {
+	if same, nested := sameStorage(o.from, o.to); same {
 		return usagef("--from and --to are the same storage")
+	} else if nested {
+		return usagef("--from and --to are folders one inside the other: the copy would be copied again on the next run")
 	}
 	if o.parallel < 1 {
 		return usagef("--parallel must be at least 1")

@@ -107,3 +107,79 @@ func TestLocalFolder(t *testing.T) {
 		}
 	}
 }
+
+func TestSameStorage(t *testing.T) {
+	dir := t.TempDir()
+	store := filepath.Join(dir, "store")
+	if err := os.Mkdir(store, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink(store, link); err != nil {
+		t.Fatal(err)
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel, err := filepath.Rel(wd, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := func(p string) string { return "file://" + filepath.ToSlash(p) }
+	tests := []struct {
+		a, b         string
+		same, nested bool
+	}{
+		{u(store), u(store), true, false},
+		{u(store), u(store) + "/", true, false},
+		{u(store), u(store) + "//", true, false},
+		{u(store), u(dir) + "/./store", true, false},
+		{u(store), u(store) + "/sub/..", true, false},
+		{u(store), "file://localhost" + filepath.ToSlash(store), true, false},
+		{u(store), "file:" + filepath.ToSlash(rel), true, false},
+		{u(store), u(link), true, false},
+		{u(store), u(store) + "/copy", false, true},
+		{u(store) + "/copy", u(store), false, true},
+		{u(store), u(store) + "-copy", false, false},
+		{u(store), u(dir) + "/other", false, false},
+		{u(store), "s3://bucket/store", false, false},
+		{"s3://bucket/store?endpoint=http://127.0.0.1:9000&region=x", "s3://bucket/store/?region=x&endpoint=http://127.0.0.1:9000", true, false},
+		{"s3://bucket/store", "S3://bucket//store/", true, false},
+		{"s3://bucket/store", "s3://bucket/store2", false, false},
+		{"s3://bucket/store", "s3://other/store", false, false},
+		{"smb://alice:one@HOST/share/x", "smb://alice:two@host/share/x/", true, false},
+		{"smb://alice@host/share/x", "smb://bob@host/share/x", false, false},
+		{"mem://a", "mem://a", true, false},
+		{"mem://a", "mem://b", false, false},
+	}
+	for _, tt := range tests {
+		same, nested := sameStorage(tt.a, tt.b)
+		if same != tt.same || nested != tt.nested {
+			t.Errorf("sameStorage(%q, %q) = %v, %v; want %v, %v", tt.a, tt.b, same, nested, tt.same, tt.nested)
+		}
+	}
+}
+
+// TestMigrateRefusesItsOwnSource: a target that is the source spelt another way, or a
+// folder inside it, is a usage error and nothing is copied.
+func TestMigrateRefusesItsOwnSource(t *testing.T) {
+	dir := t.TempDir()
+	store := filepath.Join(dir, "store")
+	if err := os.MkdirAll(filepath.Join(store, "index"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(store, "index", "demo"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	from := "file://" + filepath.ToSlash(store)
+	for _, to := range []string{from + "/", "file://localhost" + filepath.ToSlash(store), from + "/copy"} {
+		r := cli(t, nil, "migrate", "--from", from, "--to", to)
+		if r.code != exitUsage || !strings.Contains(r.stderr, "--from and --to are") {
+			t.Errorf("--to %s: exit %d, want %d\nstdout: %s\nstderr: %s", to, r.code, exitUsage, r.stdout, r.stderr)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(store, "copy")); err == nil {
+		t.Error("a copy was made inside the source")
+	}
+}
