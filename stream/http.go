@@ -249,6 +249,11 @@ func (w *respWriter) WriteHeader(code int) {
 			code = http.StatusNoContent
 		}
 	}
+	if code == http.StatusPreconditionFailed {
+		// tus 1.0: a 412 for an unsupported Tus-Resumable MUST name the versions the
+		// server supports; tusd sends Tus-Version on OPTIONS answers only.
+		hdr.Set("Tus-Version", "1.0.0")
+	}
 	if code < 300 && !w.rs.expires.IsZero() && w.rs.result == nil {
 		hdr.Set("Upload-Expires", w.rs.expires.UTC().Format(http.TimeFormat))
 	}
