@@ -311,6 +311,11 @@ func (d *Driver) Delete(ctx context.Context, key string) error {
 // other keys costs one refused remove.
 func (d *Driver) pruneEmpty(sh *smb2.Share, p string) {
 	dir, _ := splitPath(p)
+	// The key's parent may be a file (a put of "a/b" refused beside the key "a"), and
+	// SMB's remove takes files too. Above it every parent is a folder.
+	if fi, err := sh.Stat(dir); err != nil || !fi.IsDir() {
+		return
+	}
 	for dir != "" && dir != d.base && len(dir) > len(d.base) {
 		if sh.Remove(dir) != nil {
 			return // not empty (the usual case), or gone
