@@ -29,7 +29,7 @@ func (f docFamily[T]) doc(id string) metastore.Doc { return metastore.Doc{Kind: 
 func (f docFamily[T]) load(ctx context.Context, c *conf, id string) (T, error) {
 	var zero T
 	if err := layout.ValidateSetID(id); err != nil {
-		return zero, fmt.Errorf("%w: %w", ErrInvalidInput, err)
+		return zero, fmt.Errorf("%w: %s id %q: %w", ErrInvalidInput, f.noun, id, err)
 	}
 	data, err := c.store.Get(ctx, f.doc(id))
 	if err != nil {

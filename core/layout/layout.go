@@ -113,7 +113,7 @@ func ValidateContentName(name string) error {
 // ValidateSetID checks a slide set or handout id (aaa, aab, …).
 func ValidateSetID(id string) error {
 	if !validSetID(id) {
-		return fmt.Errorf("%w: slide set id must be 3-12 lowercase letters", ErrInvalidID)
+		return fmt.Errorf("%w: slide set or handout id must be 3-12 lowercase letters", ErrInvalidID)
 	}
 	return nil
 }
