@@ -208,6 +208,9 @@ func readConfigFile(path string, cfg *Config) error {
 	}
 }
 
+// minIdleClose is the shortest --idle-close.
+const minIdleClose = Duration(time.Second)
+
 // finish fills the derived defaults and checks values.
 func (c *Config) finish() error {
 	abs, err := filepath.Abs(c.DataDir)
@@ -240,6 +243,11 @@ func (c *Config) finish() error {
 		if d <= 0 {
 			return fmt.Errorf("%s must be positive", name)
 		}
+	}
+	// The idle check runs every quarter of it: below a second it would spin (at under
+	// 4ns, a zero interval) for no use.
+	if c.IdleClose < minIdleClose {
+		return fmt.Errorf("idle-close must be at least %s", time.Duration(minIdleClose))
 	}
 	if c.Retention.Grace < 0 || c.Retention.Grace > Duration(365*24*time.Hour) {
 		return errors.New("retention-grace must be between 0 and 365d")
@@ -327,7 +335,8 @@ func (d *Duration) Set(s string) error {
 }
 
 // UnmarshalYAML reads a duration string.
-func (d *Duration) UnmarshalYAML(n *yaml.Node) error { return d.Set(n.Value) }
+// yaml.v3 does not add the position to a custom unmarshaler's error, so it is added here.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error { return atLine(n, d.Set(n.Value)) }
 
 // ByteSize is a byte count that also accepts units ("50MB", "1MiB").
 type ByteSize int64
@@ -354,4 +363,15 @@ func (b *ByteSize) Set(s string) error {
 }
 
 // UnmarshalYAML reads a number or a size string.
-func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error { return b.Set(n.Value) }
+func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error { return atLine(n, b.Set(n.Value)) }
+
+// atLine prefixes err with the line of n, as yaml.v3 does for its own errors.
+func atLine(n *yaml.Node, err error) error {
+	if err == nil {
+		return nil
+	}
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("line %d: want a single value", n.Line)
+	}
+	return fmt.Errorf("line %d: %w", n.Line, err)
+}
