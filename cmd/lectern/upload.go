@@ -298,9 +298,10 @@ func (u *tusUpload) send(ctx context.Context, off int64) (*uploadResult, error) 
 		if !known {
 			o, err := u.head(ctx)
 			var ae *apiError
-			if errors.As(err, &ae) && ae.Status == http.StatusConflict {
+			if errors.As(err, &ae) && (ae.Status == http.StatusConflict || ae.Status == http.StatusGone) {
 				// A HEAD has no offset to disagree on: the upload itself is refused
-				// (the conference has ended). The PATCH's answer says why.
+				// (the conference has ended), or gone (its completion was refused for
+				// good: the server answers 410 after that). The PATCH's answer says why.
 				if conflict != nil {
 					return nil, conflict
 				}
