@@ -157,7 +157,11 @@ func (a *app) upload(ctx context.Context, path string, o uploadOptions) error {
 	off := int64(-1)
 	if st, ok := loadState(statePath); ok {
 		u.url = st.URL
-		off, err = u.head(ctx)
+		err = u.retrying(ctx, func() error {
+			var herr error
+			off, herr = u.head(ctx)
+			return herr
+		})
 		var ae *apiError
 		switch {
 		case err == nil:
@@ -171,7 +175,13 @@ func (a *app) upload(ctx context.Context, path string, o uploadOptions) error {
 		}
 	}
 	if off < 0 {
-		if res, err = u.create(ctx, purpose); err != nil {
+		// A POST whose answer was lost may have created an upload all the same; the
+		// retry makes another, and the first expires unused on the server.
+		if err := u.retrying(ctx, func() error {
+			var cerr error
+			res, cerr = u.create(ctx, purpose)
+			return cerr
+		}); err != nil {
 			return err
 		}
 		off = 0
@@ -379,6 +389,26 @@ func (u *tusUpload) failed(ctx context.Context, failures *int, err error) error 
 	wait := retryWait(*failures, err)
 	fmt.Fprintf(u.a.stderr, "\nrequest failed (%v); retrying in %s\n", err, wait.Round(time.Millisecond))
 	return sleepContext(ctx, wait)
+}
+
+// retrying runs a request outside send (the creation POST, the first HEAD of a
+// resumed upload) until it succeeds, with send's rules: a network failure, a server
+// error, 423 or 429 is tried again after a pause (Retry-After, else a growing
+// backoff), at most --retries times in a row. A conflict (409, 460) is an answer
+// about the upload that no fresh HEAD resolves here, and is returned at once, as is
+// every other refusal.
+func (u *tusUpload) retrying(ctx context.Context, do func() error) error {
+	failures := 0
+	for {
+		err := do()
+		var ae *apiError
+		if err == nil || errors.As(err, &ae) && (ae.Status == http.StatusConflict || ae.Status == 460) {
+			return err
+		}
+		if ferr := u.failed(ctx, &failures, err); ferr != nil {
+			return ferr
+		}
+	}
 }
 
 // retryable: a network failure, a server error, or a conflict that a fresh HEAD
