@@ -126,6 +126,12 @@ func (h *Handler) serve(c *gin.Context) {
 	// The method override would let a POST to the collection act on an upload; the
 	// routes are per method, so it is not needed.
 	r.Header.Del("X-HTTP-Method-Override")
+	if r.Method == http.MethodHead && r.Header.Get("Tus-Resumable") != "1.0.0" {
+		// tusd checks Tus-Resumable on every request but GET and HEAD; tus 1.0 asks
+		// for it on HEAD too (and so do docs/uploads.md).
+		w.fail(handler.ErrUnsupportedVersion)
+		return
+	}
 	if r.Method == http.MethodPatch && r.Header.Get("Tus-Resumable") == "1.0.0" &&
 		r.Header.Get("Content-Type") != "application/offset+octet-stream" {
 		w.fail(errContentType)

@@ -25,6 +25,7 @@ func TestUnsupportedTusResumable(t *testing.T) {
 		{"POST", "/v1/conferences/" + conf + "/uploads", map[string]string{"Upload-Length": "5"}, nil},
 		{"PATCH", loc, map[string]string{"Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"}, []byte("01234")},
 		{"DELETE", loc, nil, nil},
+		{"HEAD", loc, nil, nil},
 	}
 	for _, version := range []string{"-", "0.2.2"} {
 		for _, rq := range reqs {
