@@ -128,6 +128,10 @@ func defaultErrorRules() []ErrorRule {
 	return []ErrorRule{
 		{Match: isMaxBytes, Code: CodeTooLarge, Message: "request body is over the size limit"},
 		{Match: Is(layout.ErrInvalidID), Code: CodeInvalidID},
+		// Require answers these itself; a handler meets them when it acts on the
+		// token's claims (SignContentFor).
+		{Match: Is(ErrTokenExpired), Code: CodeUnauthenticated, Message: "token expired"},
+		{Match: Is(ErrTokenInvalid), Code: CodeUnauthenticated, Message: "invalid token"},
 		{Match: Is(storage.ErrNotFound), Code: CodeNotFound, Message: "not found"},
 		{Match: Is(storage.ErrPrecondition), Code: CodePreconditionFailed, Message: "the object changed or already exists"},
 		{Match: Is(storage.ErrInvalidRange), Code: CodeRangeNotSatisfiable, Message: "range not satisfiable"},
@@ -215,6 +219,10 @@ func writeError(c *gin.Context, code Code, msg string, retry time.Duration) {
 	h.Set("Content-Type", "application/json; charset=utf-8")
 	h.Del("ETag")
 	h.Del("Last-Modified")
+	if status == http.StatusUnauthorized && h.Get("WWW-Authenticate") == "" {
+		// RFC 9110 §15.5.2: every 401 carries a challenge.
+		h.Set("WWW-Authenticate", `Bearer realm="lectern"`)
+	}
 	if retry > 0 {
 		h.Set("Retry-After", strconv.Itoa(int((retry+time.Second-1)/time.Second)))
 	}

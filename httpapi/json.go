@@ -1,11 +1,13 @@
 package httpapi
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
+	"net/http"
 	"reflect"
 	"time"
 
@@ -38,6 +40,24 @@ func DecodeJSON(c *gin.Context, v any) error {
 		return Errorf(CodeInvalidJSON, "unexpected data after the JSON value")
 	}
 	return nil
+}
+
+// DecodeOptionalJSON is DecodeJSON for a route whose body may be left out: an empty
+// body (whatever its Content-Type) leaves v as it is and reports false.
+func DecodeOptionalJSON(c *gin.Context, v any) (bool, error) {
+	if c.Request.Body == nil || c.Request.Body == http.NoBody || c.Request.ContentLength == 0 {
+		return false, nil
+	}
+	// A chunked body has no length to look at: peek for its first byte.
+	br := bufio.NewReader(c.Request.Body)
+	if _, err := br.Peek(1); errors.Is(err, io.EOF) {
+		return false, nil
+	}
+	c.Request.Body = struct {
+		io.Reader
+		io.Closer
+	}{br, c.Request.Body}
+	return true, DecodeJSON(c, v)
 }
 
 func jsonError(err error) error {

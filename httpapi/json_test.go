@@ -60,3 +60,51 @@ func TestDecodeJSONMessages(t *testing.T) {
 		})
 	}
 }
+
+// TestDecodeOptionalJSON: a body left out (no length, or a chunked body with no
+// bytes) leaves the value alone; a body that is there is decoded as strictly as by
+// DecodeJSON, its first byte included.
+func TestDecodeOptionalJSON(t *testing.T) {
+	type body struct {
+		N *int `json:"n"`
+	}
+	tests := []struct {
+		name    string
+		body    string
+		chunked bool // no Content-Length, as a chunked request arrives
+		present bool
+		wantN   int // -1: N stays nil
+		code    Code
+	}{
+		{name: "no body", wantN: -1},
+		{name: "chunked, empty", chunked: true, wantN: -1},
+		{name: "object", body: `{"n":7}`, present: true, wantN: 7},
+		{name: "chunked object", body: `{"n":8}`, chunked: true, present: true, wantN: 8},
+		{name: "empty object", body: `{}`, present: true, wantN: -1},
+		{name: "chunked garbage", body: `n=8`, chunked: true, present: true, wantN: -1, code: CodeInvalidJSON},
+		{name: "unknown field", body: `{"m":1}`, present: true, wantN: -1, code: CodeInvalidJSON},
+	}
+	gin.SetMode(gin.TestMode)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, _ := gin.CreateTestContext(httptest.NewRecorder())
+			c.Request = httptest.NewRequest("POST", "/", strings.NewReader(tt.body))
+			if tt.chunked {
+				c.Request.ContentLength = -1
+			}
+			var v body
+			present, err := DecodeOptionalJSON(c, &v)
+			var apiErr *Error
+			switch {
+			case tt.code == "" && err != nil:
+				t.Fatalf("error %v", err)
+			case tt.code != "" && (!errors.As(err, &apiErr) || apiErr.Code != tt.code):
+				t.Fatalf("error %v, want %s", err, tt.code)
+			case present != tt.present:
+				t.Fatalf("present %v, want %v", present, tt.present)
+			case tt.wantN == -1 && v.N != nil, tt.wantN != -1 && (v.N == nil || *v.N != tt.wantN):
+				t.Fatalf("n = %v, want %d", v.N, tt.wantN)
+			}
+		})
+	}
+}

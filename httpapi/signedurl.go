@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -9,6 +10,8 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/lectern/lectern/core/layout"
 )
 
 // Signed content URLs let a client download one content file until an expiry without
@@ -90,4 +93,55 @@ func (a *Authority) VerifySignedPath(method, path string, q url.Values) error {
 		return ErrTokenExpired
 	}
 	return nil
+}
+
+// Lifetimes of a signed content URL minted through the API (POST
+// /v1/conferences/{conf}/content/{name}/signed-url).
+const (
+	DefaultSignedURLTTL = time.Hour
+	// MaxSignedURLTTL bounds a signed URL: it cannot be revoked, only outlived.
+	MaxSignedURLTTL = 24 * time.Hour
+)
+
+// SignedURL is a signed content URL and the last second it is accepted.
+type SignedURL struct {
+	URL     string    `json:"url"`
+	Expires time.Time `json:"expires"`
+}
+
+// SignContentFor mints a signed URL of one stored content file for the holder of
+// claims, whom the caller has authorized to read loc's content. The URL is good for
+// ttl (DefaultSignedURLTTL when zero), but never past the token's own expiry: a signed
+// URL must not outlive the authority of whoever asked for it. The file must exist
+// (else an error matching storage.ErrNotFound), so that nobody is handed a URL that
+// can never work. The URL is a credential: the caller must not log it.
+func (s *Server) SignContentFor(ctx context.Context, claims *Claims, loc layout.Conference, name string, ttl time.Duration) (SignedURL, error) {
+	if err := layout.ValidateContentName(name); err != nil {
+		return SignedURL{}, err
+	}
+	switch {
+	case ttl == 0:
+		ttl = DefaultSignedURLTTL
+	case ttl < 0 || ttl > MaxSignedURLTTL:
+		return SignedURL{}, Errorf(CodeBadRequest, "a signed URL lives between 1 second and %s", MaxSignedURLTTL)
+	}
+	if claims == nil || claims.ExpiresAt == nil {
+		return SignedURL{}, fmt.Errorf("%w: a signed URL is minted for a bearer token", ErrTokenInvalid)
+	}
+	now := s.auth.now()
+	exp := now.Add(ttl)
+	if tokenExp := claims.ExpiresAt.Time; tokenExp.Before(exp) {
+		exp = tokenExp
+	}
+	// A token past its expiry but inside Verify's leeway would get a URL that is dead
+	// on arrival.
+	if exp.Unix() <= now.Unix() {
+		return SignedURL{}, ErrTokenExpired
+	}
+	if _, err := s.content.Stat(ctx, loc.ContentKey(name)); err != nil {
+		return SignedURL{}, fmt.Errorf("content %s of conference %s: %w", name, loc.ID, err)
+	}
+	path := ContentPath(loc.OrgHash, loc.ID, name)
+	q := s.auth.SignPath(http.MethodGet, path, exp)
+	return SignedURL{URL: path + "?" + q.Encode(), Expires: time.Unix(exp.Unix(), 0).UTC()}, nil
 }

@@ -42,6 +42,7 @@ var routesUnderTest = []route{
 	{"GET", "/v1/conferences/:conf/content", httpapi.RolePresenter},
 	{"DELETE", "/v1/conferences/:conf/content/:name", httpapi.RolePresenter},
 	{"GET", "/v1/conferences/:conf/content/:name/plain", httpapi.RoleAttendee},
+	{"POST", "/v1/conferences/:conf/content/:name/signed-url", httpapi.RoleAttendee},
 	{"GET", "/v1/conferences/:conf/events", httpapi.RoleAttendee},
 }
 

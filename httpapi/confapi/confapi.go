@@ -1,11 +1,11 @@
 // Package confapi is the conferencing role's HTTP routes: conferences, slide sets and
-// slides of every kind, annotations, handouts, content listing and the live event
-// stream (Server-Sent Events). It plugs into httpapi as a RouteRegistrar and calls the
-// conference engine.
+// slides of every kind, annotations, handouts, content listing, signed content URLs
+// and the live event stream (Server-Sent Events). It plugs into httpapi as a
+// RouteRegistrar and calls the conference engine.
 //
 // It must not know any storage backend or the upload protocol (package stream), and
-// it never logs keys: content keys travel only in response bodies and events to
-// participants of their own conference.
+// it never logs keys or signed URLs: content keys travel only in response bodies and
+// events to participants of their own conference, signed URLs only to who asked.
 package confapi
 
 import (
@@ -163,6 +163,7 @@ func Routes(cfg Config) httpapi.RouteRegistrar {
 		c.GET("/content", with(presenter, r.listContent)...)
 		c.DELETE("/content/:name", with(presenter, r.deleteContent)...)
 		c.GET("/content/:name/plain", with(attendee, r.decryptContent)...)
+		c.POST("/content/:name/signed-url", with(attendee, r.signContentURL)...)
 
 		if cfg.Events != nil {
 			c.GET("/events", with(attendee, r.events)...)

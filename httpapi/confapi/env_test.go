@@ -57,6 +57,11 @@ type envOptions struct {
 	// same, when set, makes the server another process over the same data: the same
 	// folder, KEK and token secret (a restart, or a second instance of a pool).
 	same *env
+	// authNow is the token Authority's clock (minting, and verifying tokens and
+	// signed URLs); nil: time.Now.
+	authNow func() time.Time
+	// logger is the server's and the engine's; nil: discard.
+	logger *slog.Logger
 }
 
 func newEnvWith(t *testing.T, o envOptions) *env {
@@ -83,7 +88,10 @@ func newEnvWith(t *testing.T, o envOptions) *env {
 	}
 	bucket := storage.NewBucket(d)
 	hub := events.NewHub(64)
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	logger := o.logger
+	if logger == nil {
+		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
 	eng, err := conference.New(conference.Config{Bucket: bucket, KEK: kek, Events: hub, Logger: logger, SnapshotInterval: -1, Now: now})
 	if err != nil {
 		t.Fatal(err)
@@ -91,6 +99,9 @@ func newEnvWith(t *testing.T, o envOptions) *env {
 	auth, err := httpapi.NewAuthority(secret)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if o.authNow != nil {
+		auth = auth.WithClock(o.authNow)
 	}
 	s, err := httpapi.New(httpapi.Config{Content: bucket, Auth: auth, Logger: logger,
 		Routes: []httpapi.RouteRegistrar{confapi.Routes(confapi.Config{Engine: eng, Events: hub, Heartbeat: time.Second, MaxXMLBody: maxXML})}})

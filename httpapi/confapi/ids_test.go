@@ -29,6 +29,7 @@ func TestMalformedIDsAnswerInvalidID(t *testing.T) {
 		{"handout id on delete", "DELETE", "/v1/conferences/codes/handouts/%2e%2e", presenter, nil, "handout id"},
 		{"content name", "GET", "/v1/conferences/codes/content/%2e%2e/plain", presenter, nil, "content name"},
 		{"content name on delete", "DELETE", "/v1/conferences/codes/content/a%5cb", presenter, nil, "content name"},
+		{"content name of a signed URL", "POST", "/v1/conferences/codes/content/%2e%2e/signed-url", presenter, nil, "content name"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
