@@ -263,7 +263,9 @@ func (w *respWriter) WriteHeader(code int) {
 	if code < 300 && !w.rs.expires.IsZero() && w.rs.result == nil {
 		hdr.Set("Upload-Expires", w.rs.expires.UTC().Format(http.TimeFormat))
 	}
-	if code < 300 && w.rs.result != nil && w.rs.method != http.MethodHead {
+	if code < 300 && w.rs.result != nil && (w.rs.method == http.MethodPatch || w.rs.method == http.MethodPost) {
+		// Only the completing request and a repeated final PATCH (a client that lost
+		// that answer) carry the key; a HEAD or a DELETE of a finished upload not.
 		r := w.rs.result
 		hdr.Set(HeaderContentName, r.Name)
 		hdr.Set(HeaderContentURL, r.URL)
