@@ -2,7 +2,9 @@ package stream
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -192,7 +194,15 @@ func (h *Handler) result(c *gin.Context) {
 	ctx := contextWith(c.Request.Context(), rs)
 	lock, err := h.lock.NewLock(tusID(conf, id))
 	if err == nil {
-		err = lock.Lock(ctx, func() {})
+		// Bounded like tusd's own requests (AcquireLockTimeout = LockWait): a holder
+		// that does not let go makes this a 423 to retry, not a request that hangs.
+		lctx, cancel := context.WithTimeout(ctx, h.cfg.LockWait)
+		err = lock.Lock(lctx, func() {})
+		cancel()
+		var te handler.Error
+		if errors.As(err, &te) && te.ErrorCode == handler.ErrLockTimeout.ErrorCode {
+			err = errLocked // the in-process locker's timeout, a 500 in tusd
+		}
 	}
 	if err != nil {
 		failTus(c, err)
