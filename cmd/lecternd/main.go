@@ -50,8 +50,30 @@ func run(args []string, stdout, stderr io.Writer) int {
 		log.Error("bootstrap failed", "err", err)
 		return 1
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	served := make(chan struct{})
+	defer close(served)
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		select {
+		case <-sigs:
+			cancel() // the graceful shutdown
+		case <-served:
+			return
+		}
+		select {
+		case sig := <-sigs:
+			// An operator who does not want to wait for the requests and the flush.
+			// Nothing acknowledged is lost: it is in the journal, as after kill -9.
+			log.Warn("second signal: stopping now, without waiting for requests or the flush", "signal", sig.String())
+			_ = logOut.Close()
+			os.Exit(exitForced)
+		case <-served:
+		}
+	}()
 	if err := serve(ctx, cfg, sec, log); err != nil {
 		log.Error("server failed", "err", err)
 		return 1
@@ -59,6 +81,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	log.Info("stopped")
 	return 0
 }
+
+// exitForced is the exit code after a second SIGINT/SIGTERM cut the shutdown short.
+const exitForced = 1
 
 func newLogger(cfg Config, w io.Writer) *slog.Logger {
 	level, _ := parseLevel(cfg.LogLevel) // checked by loadConfig
