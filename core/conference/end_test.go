@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/lectern/lectern/core/conference"
+	"github.com/lectern/lectern/core/metadata"
 	"github.com/lectern/lectern/core/storage"
 )
 
@@ -78,5 +79,54 @@ func TestEndConferenceOfDeletedOne(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Errorf("left behind: %s", a.Key)
+	}
+}
+
+// TestSlideSetOverTheWriteLimitIsRefused: a change that would make a slide set too
+// large to read back is refused before it is stored (413 over the API), and the set
+// stays readable and changeable. (It used to be acknowledged, after which the set,
+// and the listing of every set of the conference, failed for ever.)
+func TestSlideSetOverTheWriteLimitIsRefused(t *testing.T) {
+	e, _ := hookedEngine(t)
+	ctx := t.Context()
+	if _, err := e.CreateConference(ctx, conference.CreateParams{ID: "room", Organizer: "sip:o@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	set, err := e.CreateSlideSet(ctx, "room", "Deck", "sip:p@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addWhiteboards := func(n int) error {
+		_, err := e.UpdateSlideSet(ctx, "room", set.ID, func(s *metadata.SlideSet) error {
+			for range n {
+				id, err := s.Append(&metadata.ImageSlide{RichSlideType: metadata.RichWhiteboard})
+				if err != nil {
+					return err
+				}
+				for range 256 { // the API's most per slide
+					if err := s.AppendAnnotation(id, metadata.Annotation{Author: "a", Data: []byte{0}}); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
+		return err
+	}
+	if err := addWhiteboards(10); err != nil {
+		t.Fatal(err)
+	}
+	if err := addWhiteboards(metadata.MaxWriteNodes / 256); !errors.Is(err, conference.ErrLimit) || !errors.Is(err, metadata.ErrTooLarge) {
+		t.Fatalf("a change past the write limit: %v, want ErrLimit and metadata.ErrTooLarge", err)
+	}
+	got, err := e.SlideSet(ctx, "room", set.ID)
+	if err != nil || len(got.Slides) != 10 {
+		t.Fatalf("the set after the refused change: %v, %v; want its 10 slides", got, err)
+	}
+	if _, err := e.ListSlideSets(ctx, "room"); err != nil {
+		t.Fatalf("listing after the refused change: %v", err)
+	}
+	if err := addWhiteboards(1); err != nil {
+		t.Fatalf("a change within the limit after the refused one: %v", err)
 	}
 }

@@ -90,6 +90,9 @@ func (e *Engine) saveHandout(ctx context.Context, c *conf, fs *metadata.FileSet)
 	if err != nil {
 		return classify(err)
 	}
+	if err := metadata.CheckWritable(data); err != nil {
+		return classify(err)
+	}
 	if err := e.complianceHandout(ctx, c, fs, data); err != nil {
 		return err
 	}

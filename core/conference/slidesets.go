@@ -52,6 +52,9 @@ func (e *Engine) saveSet(ctx context.Context, c *conf, set *metadata.SlideSet) e
 	if err != nil {
 		return classify(err)
 	}
+	if err := metadata.CheckWritable(data); err != nil {
+		return classify(err)
+	}
 	if err := e.complianceSlideSet(ctx, c, set); err != nil {
 		return err
 	}

@@ -160,6 +160,40 @@ func TestNodeLimit(t *testing.T) {
 	}
 }
 
+// TestCheckWritable: the writer's node count agrees with the parser's, and refuses
+// above MaxWriteNodes what the parser would still read, so that everything written
+// can be read again.
+func TestCheckWritable(t *testing.T) {
+	wrap := func(body string) []byte {
+		return []byte(`<slideset name="s"><x-unknown>` + body + `</x-unknown></slideset>`)
+	}
+	tests := []struct {
+		name string
+		doc  []byte
+		ok   bool
+	}{
+		{"elements at the limit", wrap(strings.Repeat("<a/>", MaxWriteNodes-2)), true},
+		{"elements over the limit", wrap(strings.Repeat("<a/>", MaxWriteNodes-1)), false},
+		{"text runs count once each", wrap(strings.Repeat("<a/>t<![CDATA[u]]>", (MaxWriteNodes-2)/2)), true},
+		{"text runs over the limit", wrap(strings.Repeat("<a/>t", MaxWriteNodes/2)), false},
+		{"comments over the limit", wrap(strings.Repeat("<!--c-->", MaxWriteNodes-1)), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := CheckWritable(tt.doc)
+			if tt.ok && err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			if !tt.ok && !errors.Is(err, ErrTooLarge) {
+				t.Fatalf("got %v, want ErrTooLarge", err)
+			}
+			if _, err := ParseSlideSet(bytes.NewReader(tt.doc)); err != nil {
+				t.Fatalf("the parser refuses what is under MaxNodes: %v", err)
+			}
+		})
+	}
+}
+
 func TestReaderErrorIsReturned(t *testing.T) {
 	boom := errors.New("disk on fire")
 	r := io.MultiReader(strings.NewReader("<slideset>"), iotestErr{boom})

@@ -17,13 +17,54 @@ import (
 const (
 	MaxDocumentSize = 64 << 20 // bytes
 	MaxDepth        = 256      // element nesting
-	// MaxNodes bounds the elements, text runs and comments of a document. Each costs
-	// far more memory parsed than its bytes (an "<a/>" of 4 bytes, about a kilobyte
-	// through parse, model and encoding): 8 MiB of empty elements took 1.9 GB to
-	// load. A set of 5,000 slides, indented, with an annotation on each, has about
+	// MaxNodes bounds the elements, text runs and comments of a document read. Each
+	// costs far more memory parsed than its bytes (an "<a/>" of 4 bytes, about a
+	// kilobyte through parse, model and encoding): 8 MiB of empty elements took 1.9 GB
+	// to load. A set of 5,000 slides, indented, with an annotation on each, has about
 	// 40,000 nodes.
-	MaxNodes = 100_000
+	MaxNodes = 250_000
+	// MaxWriteNodes bounds what is written (see CheckWritable): below MaxNodes, so that
+	// every document written can be read again, and a document imported from
+	// elsewhere between the two still opens (and can be made smaller).
+	MaxWriteNodes = 100_000
 )
+
+// CheckWritable reports ErrTooLarge when the encoded document has more than
+// MaxWriteNodes nodes, counted as the parser counts them. A writer calls it before it
+// stores a document: a document the parser refuses could never be read, changed or
+// shrunk again.
+func CheckWritable(data []byte) error {
+	d := xml.NewDecoder(bytes.NewReader(data))
+	nodes, inText, depth := 0, false, 0
+	for {
+		tok, err := d.RawToken()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return &Error{Err: ErrMalformed, Msg: safeSyntaxMsg(err.Error())}
+		}
+		switch tok.(type) {
+		case xml.CharData:
+			if depth > 0 && !inText {
+				nodes++ // adjacent pieces form one run, as in parseTree
+			}
+			inText = depth > 0
+			continue
+		case xml.StartElement:
+			depth++
+			nodes++
+		case xml.EndElement:
+			depth--
+		case xml.Comment:
+			nodes++
+		}
+		inText = false
+		if nodes > MaxWriteNodes {
+			return &Error{Err: ErrTooLarge, Msg: fmt.Sprintf("more than %d elements, text runs and comments (MaxWriteNodes)", MaxWriteNodes)}
+		}
+	}
+}
 
 // NodeType says what a preserved Node is.
 type NodeType uint8
