@@ -26,11 +26,27 @@ func (u *upload) WriteChunk(ctx context.Context, offset int64, src io.Reader) (i
 		u.s.locks.openGate(tusID(u.conf, u.id))
 	}
 	n, err := u.writeChunk(ctx, offset, src)
+	if rs := stateOf(ctx); err == nil && rs != nil && (rs.contentLength < 0 || n < rs.contentLength) {
+		// The body ended before its length (or has none to compare with): the client
+		// went away, or tusd stopped the request. tusd also stops it when this
+		// instance loses the upload's lease because the upload's folder was removed
+		// meanwhile (a conference deleted during the PATCH): what it stored since
+		// must not stay behind the removed record. A body that arrived whole is not
+		// checked, to spare every PATCH a Stat.
+		if verr := u.orVanished(ctx, errBodyCut); errors.Is(verr, handler.ErrNotFound) {
+			return 0, verr
+		}
+		return n, nil
+	}
 	if err = u.orVanished(ctx, err); errors.Is(err, handler.ErrNotFound) {
 		n = 0
 	}
 	return n, err
 }
+
+// errBodyCut is what WriteChunk hands orVanished for a body that ended early; it is
+// never answered.
+var errBodyCut = errors.New("stream: the request body ended early")
 
 // orVanished checks, after a failed step, whether the upload's record is gone: the
 // upload was removed while the request worked on it (terminated through another
