@@ -194,7 +194,7 @@ func (e *Engine) acquire(ctx context.Context, id string) (*conf, error) {
 		e.mu.Unlock()
 		return c, nil
 	}
-	if e.deleting[id] > 0 {
+	if _, deleting := e.deleting[id]; deleting {
 		e.mu.Unlock()
 		return nil, fmt.Errorf("conference %q is being deleted: %w", id, ErrNotFound)
 	}
@@ -229,7 +229,7 @@ func (e *Engine) openConference(ctx context.Context, id string) (*conf, error) {
 		e.mu.Unlock()
 		return c, nil
 	}
-	if e.deleting[id] > 0 {
+	if _, deleting := e.deleting[id]; deleting {
 		// Asked for before the delete began, started after it waited for opens.
 		e.mu.Unlock()
 		return nil, fmt.Errorf("conference %q is being deleted: %w", id, ErrNotFound)
@@ -260,7 +260,7 @@ func (e *Engine) openConference(ctx context.Context, id string) (*conf, error) {
 		_ = store.Close(ctx)
 		return nil, storage.NewError(storage.ErrClosed, "conference", id, nil)
 	}
-	if e.deleting[id] > 0 {
+	if _, deleting := e.deleting[id]; deleting {
 		// A delete began while this open read it (and waits for it to end): what was
 		// read is going. Abandoned, not closed: a final snapshot would write the
 		// documents back into the folder the delete empties.
@@ -420,29 +420,63 @@ func (e *Engine) writable(c *conf) error {
 // is free for a new conference only once nothing of the old one is left.
 //
 // While it runs, this engine does not open the conference (requests get not found),
-// and the delete waits for an open under way to end first.
+// and the delete waits for an open under way to end first. Deletes of one id run one
+// after another; the second then finds nothing to delete (ErrNotFound).
 func (e *Engine) DeleteConference(ctx context.Context, id string) error {
+	if err := layout.ValidateConferenceID(id); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidInput, err)
+	}
+	if err := e.beginDelete(ctx, id); err != nil {
+		return err
+	}
+	defer e.endDelete(id)
+	// Looked up only now: a delete of the same id that ran meanwhile has removed it.
 	loc, err := e.locate(ctx, id)
 	if err != nil {
 		return err
 	}
-	e.beginDelete(id)
-	defer e.endDelete(id)
+	e.drop(id)
 	if err := e.waitForOpen(ctx, id); err != nil {
 		return err
 	}
 	return e.removeConference(ctx, loc)
 }
 
-// beginDelete stops the conference from being opened, and drops it if it is open:
-// requests that hold it get ErrNotFound. Abandoned, not closed: the delete removes
-// the files a final snapshot would write. If the delete fails before its first step,
-// the journal still holds every change, and the next open replays it.
-func (e *Engine) beginDelete(id string) {
+// beginDelete waits for a delete of the same id under way, then marks the id as
+// being deleted, which stops it from being opened.
+func (e *Engine) beginDelete(ctx context.Context, id string) error {
+	for {
+		e.mu.Lock()
+		running, busy := e.deleting[id]
+		if !busy {
+			e.deleting[id] = make(chan struct{})
+			e.mu.Unlock()
+			return nil
+		}
+		e.mu.Unlock()
+		select {
+		case <-running:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (e *Engine) endDelete(id string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	close(e.deleting[id])
+	delete(e.deleting, id)
+}
+
+// drop drops the conference if it is open: requests that hold it get ErrNotFound.
+// Abandoned, not closed: the delete removes the files a final snapshot would write.
+// If the delete fails before its first step, the journal still holds every change,
+// and the next open replays it.
+func (e *Engine) drop(id string) {
 	e.mu.Lock()
 	c, ok := e.open[id]
 	delete(e.open, id)
-	e.deleting[id]++
 	e.mu.Unlock()
 	if !ok {
 		return
@@ -452,14 +486,6 @@ func (e *Engine) beginDelete(id string) {
 	c.deleted = true
 	if !c.evicted { // else CloseIdle has closed it
 		c.store.Abandon()
-	}
-}
-
-func (e *Engine) endDelete(id string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.deleting[id]--; e.deleting[id] == 0 {
-		delete(e.deleting, id)
 	}
 }
 

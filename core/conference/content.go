@@ -378,7 +378,7 @@ func (e *Engine) finishStoreUndo(ctx context.Context, c *conf, p Purpose, name s
 		// the content folder may have come before they were there: nothing would ever
 		// find them again. They go now (not back to an upload, whose folder is gone
 		// too), and the store fails as for an unknown conference. A deletion that
-		// begins after this check removes them itself: forget marks the conference
+		// begins after this check removes them itself: it marks the conference (drop)
 		// before the folders are removed.
 		if err := e.bucket.Delete(context.WithoutCancel(ctx), c.loc.ContentKey(name)); err != nil {
 			e.log.Warn("content stored into a deleted conference could not be removed", "conference", c.info.ID, "content", name, "err", err)

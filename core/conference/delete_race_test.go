@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/lectern/lectern/backends/memory"
 	"github.com/lectern/lectern/core/conference"
@@ -22,6 +23,7 @@ import (
 // that succeeded, or a listing that has yielded everything.
 type hookDriver struct {
 	storage.Driver
+	beforePut   func(key string)
 	afterDelete func(key string)
 	afterPut    func(key string)
 	afterList   func(prefix string)
@@ -36,6 +38,9 @@ func (d *hookDriver) Delete(ctx context.Context, key string) error {
 }
 
 func (d *hookDriver) Put(ctx context.Context, key string, r io.Reader, opts storage.PutOptions) (storage.Attributes, error) {
+	if d.beforePut != nil {
+		d.beforePut(key)
+	}
 	a, err := d.Driver.Put(ctx, key, r, opts)
 	if err == nil && d.afterPut != nil {
 		d.afterPut(key)
@@ -102,6 +107,54 @@ func TestRecreateRightAfterDelete(t *testing.T) {
 	}
 	if _, err := e.CreateSlideSet(ctx, "room", "Deck", "sip:o@example.com"); err != nil {
 		t.Fatalf("a change of the re-created conference: %v", err)
+	}
+}
+
+// TestOverlappingDeletesKeepARecreate: deletes of one id run one after another, so a
+// delete still running cannot remove a conference created after another delete of the
+// same id had freed it. (A retried DELETE, or an admin's racing the sweep's, did.)
+func TestOverlappingDeletesKeepARecreate(t *testing.T) {
+	e, d := hookedEngine(t)
+	ctx := t.Context()
+	p := conference.CreateParams{ID: "room", Organizer: "sip:o@example.com"}
+	info, err := e.CreateConference(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var once atomic.Bool
+	second := make(chan error, 1)
+	var secondErr, recreateErr error
+	secondDone := false
+	d.afterPut = func(key string) {
+		if key != info.Location().DeletingMarker() || !once.CompareAndSwap(false, true) {
+			return
+		}
+		// The first delete is paused here, after its marker. The second one must not
+		// get past it; if it did (as it used to), a client re-creates the id at once.
+		go func() { second <- e.DeleteConference(context.Background(), "room") }()
+		select {
+		case secondErr = <-second:
+			secondDone = true
+			_, recreateErr = e.CreateConference(context.Background(), p)
+		case <-time.After(time.Second): // (only how long the first stays paused)
+		}
+	}
+	if err := e.DeleteConference(ctx, "room"); err != nil {
+		t.Fatal(err)
+	}
+	if !once.Load() {
+		t.Fatal("the second delete never started: the test tested nothing")
+	}
+	if !secondDone {
+		secondErr = <-second
+		_, recreateErr = e.CreateConference(ctx, p)
+	}
+	// The second delete waited for the first, then found nothing to delete.
+	if !errors.Is(secondErr, conference.ErrNotFound) || recreateErr != nil {
+		t.Fatalf("the overlapping delete: %v (want not found); the re-create: %v", secondErr, recreateErr)
+	}
+	if _, err := e.GetConference(ctx, "room"); err != nil {
+		t.Fatalf("the re-created conference: %v", err)
 	}
 }
 

@@ -2,10 +2,14 @@ package conference_test
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
+	"log/slog"
 	"strings"
+	"sync/atomic"
 	"testing"
 
+	"github.com/lectern/lectern/backends/memory"
 	"github.com/lectern/lectern/core/conference"
 	"github.com/lectern/lectern/core/metadata"
 	"github.com/lectern/lectern/core/storage"
@@ -53,9 +57,9 @@ func TestEndConferenceKeepsUnknownContent(t *testing.T) {
 	}
 }
 
-// TestEndConferenceOfDeletedOne: a request that got hold of the conference before
-// its delete began cannot end it, and so cannot write conference.xml back.
-func TestEndConferenceOfDeletedOne(t *testing.T) {
+// TestNoEndDuringDelete: a conference cannot be ended while it is being deleted, so
+// that its conference.xml is not written back into the folder being emptied.
+func TestNoEndDuringDelete(t *testing.T) {
 	e, d := hookedEngine(t)
 	ctx := t.Context()
 	info, err := e.CreateConference(ctx, conference.CreateParams{ID: "room", Organizer: "sip:o@example.com"})
@@ -128,5 +132,57 @@ func TestSlideSetOverTheWriteLimitIsRefused(t *testing.T) {
 	}
 	if err := addWhiteboards(1); err != nil {
 		t.Fatalf("a change within the limit after the refused one: %v", err)
+	}
+}
+
+// TestRewrapKeepsAnEndWrittenMeanwhile: a rewrap (KEK rotation) writes conference.xml
+// only if it is unchanged since it was read, so an end written meanwhile by another
+// server stays; the rewrap reads again and rewraps the ended file.
+func TestRewrapKeepsAnEndWrittenMeanwhile(t *testing.T) {
+	var oldKEK, newKEK [32]byte
+	for _, k := range []*[32]byte{&oldKEK, &newKEK} {
+		if _, err := rand.Read(k[:]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := &hookDriver{Driver: memory.New(memory.NewStore())}
+	bucket := storage.NewBucket(d)
+	newEngine := func(cfg conference.Config) *conference.Engine {
+		t.Helper()
+		cfg.Bucket, cfg.SnapshotInterval, cfg.Logger = bucket, -1, slog.New(slog.DiscardHandler)
+		e, err := conference.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = e.Close(context.Background()) })
+		return e
+	}
+	ctx := t.Context()
+	other := newEngine(conference.Config{KEK: oldKEK, KEKID: "kek-1"}) // another server, not yet rotated
+	info, err := other.CreateConference(ctx, conference.CreateParams{ID: "room", Organizer: "sip:o@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rotating := newEngine(conference.Config{KEK: newKEK, KEKID: "kek-2", PreviousKEKs: map[string][32]byte{"kek-1": oldKEK}})
+	var ended atomic.Bool
+	var endErr error
+	d.beforePut = func(key string) {
+		if key == info.Location().ConferenceFile() && ended.CompareAndSwap(false, true) {
+			_, endErr = other.EndConference(context.Background(), "room") // between the rewrap's read and write
+		}
+	}
+	rep, err := rotating.RewrapConferences(ctx)
+	if err != nil || len(rep.Rewrapped) != 1 {
+		t.Fatalf("rewrap: %+v, %v", rep, err)
+	}
+	if !ended.Load() || endErr != nil {
+		t.Fatalf("the end meanwhile: ran %v, %v", ended.Load(), endErr)
+	}
+	raw, _, err := bucket.ReadAll(ctx, info.Location().ConferenceFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(raw), "ended=") || !strings.Contains(string(raw), `"kek-2"`) {
+		t.Fatalf("conference.xml after the rewrap, want it ended and wrapped with kek-2:\n%s", raw)
 	}
 }

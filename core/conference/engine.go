@@ -66,12 +66,14 @@ type Engine struct {
 	open    map[string]*conf // by conference id
 	closed  bool
 	opening singleflight.Group
-	// deleting counts the DeleteConference calls under way by id. While one runs, the
-	// conference is not opened: an open would write into the folders being emptied
-	// (replaying the journal heals copies of documents), and content stored through
-	// it could land after the delete had listed its folder. An open that began
-	// before the delete does not put the conference back into open.
-	deleting map[string]int
+	// deleting holds, by id, the DeleteConference under way; its channel is closed
+	// when it ends. While one runs, the conference is not opened: an open would write
+	// into the folders being emptied (replaying the journal heals copies of
+	// documents), and content stored through it could land after the delete had
+	// listed its folder. An open that began before the delete does not put the
+	// conference back into open. Deletes of one id run one after another: one still
+	// running would remove a conference created after the other had freed the id.
+	deleting map[string]chan struct{}
 }
 
 // conf is an open conference: its master key and metadata store. mu serialises the
@@ -123,7 +125,7 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Engine{cfg: cfg, bucket: cfg.Bucket, log: cfg.Logger, now: cfg.Now, open: map[string]*conf{}, deleting: map[string]int{}}, nil
+	return &Engine{cfg: cfg, bucket: cfg.Bucket, log: cfg.Logger, now: cfg.Now, open: map[string]*conf{}, deleting: map[string]chan struct{}{}}, nil
 }
 
 // Bucket returns the engine's bucket.

@@ -82,7 +82,21 @@ func (e *Engine) rewrap(ctx context.Context, id string) (bool, error) {
 	if c.deleted {
 		return false, storage.NewError(storage.ErrNotFound, "rewrap", id, nil)
 	}
-	data, _, err := e.bucket.ReadAll(ctx, c.loc.ConferenceFile())
+	// Written only if unchanged since it was read: another server may have ended the
+	// conference meanwhile, and its end must not be written over. Then read again.
+	for attempt := 1; ; attempt++ {
+		done, err := e.rewrapFile(ctx, c)
+		if errors.Is(err, storage.ErrPrecondition) && attempt < 3 {
+			continue
+		}
+		return done, err
+	}
+}
+
+// rewrapFile rewraps the master key in conference.xml, written with replace-if-version
+// of the file it read. c.mu held.
+func (e *Engine) rewrapFile(ctx context.Context, c *conf) (bool, error) {
+	data, attrs, err := e.bucket.ReadAll(ctx, c.loc.ConferenceFile())
 	if err != nil {
 		return false, err
 	}
@@ -96,7 +110,7 @@ func (e *Engine) rewrap(ctx context.Context, id string) (bool, error) {
 	// The open conference holds the master key, unwrapped when it was opened. Only
 	// the wrapping changes: the document is written back with everything else it
 	// holds, attributes and elements this version does not know included.
-	wrapped, err := keywrap.Wrap(e.cfg.KEK, c.master, e.cfg.KEKID, doc.ID)
+	wrapped, err := keywrap.Wrap(e.cfg.KEK, c.master, e.cfg.KEKID, c.loc.ID)
 	if err != nil {
 		return false, err
 	}
@@ -105,6 +119,6 @@ func (e *Engine) rewrap(ctx context.Context, id string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	_, err = e.bucket.PutBytes(ctx, c.loc.ConferenceFile(), out, storage.Condition{})
+	_, err = e.bucket.PutBytes(ctx, c.loc.ConferenceFile(), out, storage.Condition{IfVersion: attrs.Version})
 	return true, err
 }
