@@ -93,7 +93,7 @@ func (s *Server) mintToken(c *gin.Context) {
 			Fail(c, Errorf(CodeForbidden, "a conference token can only mint tokens for its own conference, and needs the presenter role"))
 			return
 		case !caller.Role.AtLeast(role):
-			Fail(c, Errorf(CodeForbidden, "cannot mint a %s token with a %s token", role, caller.Role))
+			Fail(c, Errorf(CodeForbidden, "a token of role %s cannot mint one of role %s", caller.Role, role))
 			return
 		case ttl > remaining:
 			ttl = remaining.Truncate(time.Second)

@@ -111,7 +111,7 @@ var options = []option{
 	{"admin-token-ttl", "lifetime of the admin token minted on first start", func(c *Config) flag.Value { return &c.AdminTokenTTL }},
 	{"retention-expiry", "a conference expires this long after creation (e.g. 14d)", func(c *Config) flag.Value { return &c.Retention.Expiry }},
 	{"retention-grace", "content is deleted this long after its conference expires", func(c *Config) flag.Value { return &c.Retention.Grace }},
-	{"max-request-body", "largest JSON/XML request body (e.g. 1MiB)", func(c *Config) flag.Value { return &c.Limits.MaxRequestBody }},
+	{"max-request-body", "largest JSON request body (e.g. 1MiB); slide-set XML has its own 8 MiB", func(c *Config) flag.Value { return &c.Limits.MaxRequestBody }},
 	{"max-file-size", "largest content file", func(c *Config) flag.Value { return &c.Limits.MaxFileSize }},
 	{"max-handout-size", "largest handout", func(c *Config) flag.Value { return &c.Limits.MaxHandoutSize }},
 	{"max-conference-content", "content bytes per conference", func(c *Config) flag.Value { return &c.Limits.MaxConferenceContent }},

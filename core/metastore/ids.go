@@ -63,7 +63,8 @@ func pow26(l int) uint64 {
 
 // NextID allocates a new id of kind. An id is returned once: never again by this or
 // any other Store over the same folder, also after restarts and crashes. Ids may be
-// skipped (a crash after allocating loses that id), never repeated.
+// skipped (a crash after allocating loses that id), never repeated (save after a
+// damaged id file is rebuilt: see nextIDSwap).
 //
 // With a backend that replaces conditionally, the max-id file itself is the counter:
 // read it with its version, write last+1 with replace-if-version (or create-only when
