@@ -187,7 +187,8 @@ func (h *Handler) dispatch(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) result(c *gin.Context) {
 	conf, id := c.Param("conf"), c.Param("upload")
 	// method HEAD: finish an upload whose completion was interrupted.
-	rs := &reqState{conf: conf, method: "HEAD", client: c.Request.Context()}
+	// waitOnly: a client polling for the result must not interrupt its own PATCH.
+	rs := &reqState{conf: conf, method: "HEAD", client: c.Request.Context(), waitOnly: true}
 	if cl := httpapi.ClaimsOf(c); cl != nil {
 		rs.owner, rs.admin = cl.Subject, cl.Role == httpapi.RoleAdmin
 	}

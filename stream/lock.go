@@ -100,8 +100,12 @@ func (x *lease) Lock(ctx context.Context, requestUnlock func()) error {
 	// A request whose client has gone must not wait on (and interrupt the holders
 	// of) the lock: tusd's context outlives the client by a grace period.
 	var gone <-chan struct{}
-	if rs := stateOf(ctx); rs != nil && rs.client != nil {
-		gone = rs.client.Done()
+	waitOnly := false
+	if rs := stateOf(ctx); rs != nil {
+		if rs.client != nil {
+			gone = rs.client.Done()
+		}
+		waitOnly = rs.waitOnly
 	}
 	for {
 		holder, err := x.try(ctx)
@@ -115,7 +119,7 @@ func (x *lease) Lock(ctx context.Context, requestUnlock func()) error {
 			return tusError(ctx, err)
 		}
 		var released chan struct{}
-		if holder != "" {
+		if holder != "" && !waitOnly {
 			var wrote bool
 			released, wrote = x.askToRelease(ctx, holder, holder != asked)
 			asked = holder

@@ -2,6 +2,8 @@ package stream
 
 import (
 	"context"
+	"crypto/rand"
+	"fmt"
 	"io"
 	"net/http"
 	"path"
@@ -52,6 +54,53 @@ func TestResultWaitsForTheLockAtMostLockWait(t *testing.T) {
 			}
 			if r := in.do("GET", loc+"/result", tok, nil, nil); r.status != http.StatusConflict {
 				t.Fatalf("/result of the unfinished upload once the lock is free: %v, want 409", r)
+			}
+		})
+	}
+}
+
+// TestPollingResultDoesNotStopThePatch: a client may poll /result while its own PATCH
+// is under way (on this instance or another); the poll waits for the lease (and
+// answers 423 when it stays held) instead of asking the PATCH to let go, which
+// interrupted the upload.
+func TestPollingResultDoesNotStopThePatch(t *testing.T) {
+	for _, instances := range []int{1, 2} {
+		t.Run(fmt.Sprintf("%d instances", instances), func(t *testing.T) {
+			be := newBackend(t)
+			short := withStream(func(c *Config) { c.LockWait = 300 * time.Millisecond })
+			insts := []*instance{be.start(t, short)}
+			if instances == 2 {
+				insts = append(insts, be.start(t, short))
+			}
+			poller := insts[len(insts)-1]
+			conf := insts[0].conference("poll")
+			tok := insts[0].token(httpapi.RolePresenter, conf, "alice")
+			const size = 3 << 20
+			data := make([]byte, size)
+			rand.Read(data)
+			loc := insts[0].create(conf, tok, size, meta("filename", "poll.pdf"))
+
+			body, feed := io.Pipe()
+			t.Cleanup(func() { body.CloseWithError(io.ErrClosedPipe) })
+			patched := make(chan rawReply, 1)
+			go func() { patched <- rawPatchFrom(insts[0], loc, tok, 0, body, size) }()
+			if _, err := feed.Write(data[:1<<20]); err != nil { // the PATCH holds the lease now
+				t.Fatal(err)
+			}
+			for range 3 {
+				if r := poller.do("GET", loc+"/result", tok, nil, nil); r.status != http.StatusLocked {
+					t.Fatalf("/result during the PATCH: %v, want 423", r)
+				}
+			}
+			go func() {
+				_, _ = feed.Write(data[1<<20:])
+				feed.Close()
+			}()
+			if p := <-patched; p.err != nil || p.status != http.StatusNoContent {
+				t.Fatalf("the PATCH, polled meanwhile: %d %s %v; want 204", p.status, p.body, p.err)
+			}
+			if r := poller.do("GET", loc+"/result", tok, nil, nil); r.status != http.StatusOK {
+				t.Fatalf("/result after the PATCH: %v", r)
 			}
 		})
 	}

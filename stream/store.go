@@ -43,6 +43,9 @@ type reqState struct {
 
 	// origin is the request's scheme and host, as tusd makes its Location of them.
 	origin string
+	// waitOnly: the request waits for a held lease instead of asking its holder to
+	// let go (GET …/result, which a client polls while its own PATCH runs).
+	waitOnly bool
 
 	// set by the store
 	created string // the tus id of the upload this POST created
