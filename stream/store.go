@@ -156,8 +156,8 @@ func (s *store) NewUpload(ctx context.Context, fi handler.FileInfo) (handler.Upl
 	if p == conference.HandoutContent {
 		// Checked now, not first at completion: a handout the engine can never
 		// record would otherwise be uploaded whole and then refused.
-		if err := checkHandoutFilename(fi.MetaData["filename"]); err != nil {
-			return nil, invalidInput(err)
+		if err := conference.ValidateHandoutFilename(fi.MetaData["filename"]); err != nil {
+			return nil, invalidInput(fmt.Errorf("metadata filename: %w", err))
 		}
 	}
 	size := fi.Size
@@ -205,18 +205,6 @@ func (s *store) NewUpload(ctx context.Context, fi handler.FileInfo) (handler.Upl
 	rs.expires = rec.Expires
 	rs.created = tusID(rs.conf, id)
 	return u, nil
-}
-
-// maxHandoutFilename is the engine's rule for a handout's original file name
-// (conference.Engine.AddHandout: 1-255 bytes). core does not export it, so it is
-// repeated here; a handout upload is refused at creation if it would break it.
-const maxHandoutFilename = 255
-
-func checkHandoutFilename(name string) error {
-	if name == "" || len(name) > maxHandoutFilename {
-		return fmt.Errorf("a handout needs the metadata filename, 1-%d bytes", maxHandoutFilename)
-	}
-	return nil
 }
 
 // contentExt is the content type of slide content: the metadata's ext (which must be

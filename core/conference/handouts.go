@@ -26,13 +26,26 @@ type HandoutParams struct {
 	FileCreated, FileModified time.Time
 }
 
+// MaxHandoutFilename is the longest original file name of a handout, in bytes.
+const MaxHandoutFilename = 255
+
+// ValidateHandoutFilename checks a handout's original file name (1 to
+// MaxHandoutFilename bytes), as AddHandout does: an upload that will become a handout
+// checks it when it begins, not after all its bytes have come.
+func ValidateHandoutFilename(name string) error {
+	if name == "" || len(name) > MaxHandoutFilename {
+		return fmt.Errorf("%w: a handout's original file name must be 1-%d bytes", ErrInvalidInput, MaxHandoutFilename)
+	}
+	return nil
+}
+
 // AddHandout records a handout (a fileset) for a stored blob.
 func (e *Engine) AddHandout(ctx context.Context, confID string, p HandoutParams) (*metadata.FileSet, error) {
 	if err := metadata.ValidateNewHandoutRef(p.Blob); err != nil {
 		return nil, classify(err)
 	}
-	if p.OriginalFilename == "" || len(p.OriginalFilename) > 255 {
-		return nil, fmt.Errorf("%w: original file name must be 1-255 bytes", ErrInvalidInput)
+	if err := ValidateHandoutFilename(p.OriginalFilename); err != nil {
+		return nil, err
 	}
 	return change(ctx, e, confID, func(c *conf) (*metadata.FileSet, error) {
 		// One blob backs at most one live handout: deleting a handout deletes its
