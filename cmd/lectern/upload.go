@@ -166,10 +166,16 @@ func (a *app) upload(ctx context.Context, path string, o uploadOptions) error {
 		switch {
 		case err == nil:
 			fmt.Fprintf(a.stderr, "resuming upload at %d of %d bytes\n", off, u.size)
-		case errors.As(err, &ae) && (ae.Status == http.StatusNotFound || ae.Status == http.StatusGone || ae.Status == http.StatusForbidden):
+		case errors.As(err, &ae) && (ae.Status == http.StatusNotFound || ae.Status == http.StatusGone):
 			fmt.Fprintf(a.stderr, "the earlier upload of this file is gone on the server (%s); starting over\n", ae.Code)
 			_ = os.Remove(statePath)
 			off = -1
+		case errors.As(err, &ae) && ae.Status == http.StatusForbidden:
+			// Most likely the wrong token (another conference's, an attendee's, another
+			// presenter's): the upload is still there for the right one, so its state
+			// is kept.
+			// %v: main prints a wrapped API error alone, without this advice.
+			return fmt.Errorf("resuming the earlier upload: %v; use the token it was started with, or remove %s to start over", err, statePath)
 		default:
 			return fmt.Errorf("resuming the earlier upload: %w", err)
 		}

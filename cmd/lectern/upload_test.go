@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -203,6 +204,17 @@ func TestUpload(t *testing.T) {
 		}
 		if entries, _ := os.ReadDir(env["LECTERN_STATE_DIR"]); len(entries) != 1 {
 			t.Fatalf("want one state file, have %v", entries)
+		}
+		// Run again with a token the server refuses for this upload (another
+		// presenter's): an error that says so, and the state is kept for the right one.
+		other := strings.TrimSpace(cli(t, admin, "token", "--role", "presenter", "--conference", "talks", "--subject", "sip:bob@example.com").must(t).stdout)
+		wrong := maps.Clone(env)
+		wrong["LECTERN_TOKEN"] = other
+		if r := cli(t, wrong, "upload", "--conference", "talks", file); r.code != exitError || !strings.Contains(r.stderr, "use the token it was started with") {
+			t.Fatalf("resumed with another presenter's token: exit %d %s", r.code, r.stderr)
+		}
+		if entries, _ := os.ReadDir(env["LECTERN_STATE_DIR"]); len(entries) != 1 {
+			t.Fatalf("the state after a refused resume: %v, want it kept", entries)
 		}
 		before := proxy.sent.Load()
 		r = cli(t, env, "upload", "--conference", "talks", file).must(t)
