@@ -1,14 +1,8 @@
 package main
 
 import (
-	"crypto/tls"
-	"crypto/x509"
-	"encoding/pem"
 	"io"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,25 +22,8 @@ type faultProxy struct {
 
 func newFaultProxy(t *testing.T, s *server) *faultProxy {
 	t.Helper()
-	target, err := url.Parse(s.url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pemBytes, err := os.ReadFile(s.caFile())
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pemBytes)
 	fp := &faultProxy{fail: map[string]int{}, seen: map[string]int{}}
-	rp := &httputil.ReverseProxy{
-		Rewrite: func(r *httputil.ProxyRequest) {
-			r.SetURL(target)
-			r.Out.Host = r.In.Host // so that lecternd's Location names the proxy
-		},
-		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}},
-	}
-	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	fp.url, fp.caFile = frontProxy(t, s, func(w http.ResponseWriter, r *http.Request) bool {
 		fp.mu.Lock()
 		fp.seen[r.Method]++
 		inject := fp.fail[r.Method] > 0
@@ -54,22 +31,16 @@ func newFaultProxy(t *testing.T, s *server) *faultProxy {
 			fp.fail[r.Method]--
 		}
 		fp.mu.Unlock()
-		if inject {
-			// lecternd's own answer when its storage is unreachable.
-			w.Header().Set("Content-Type", "application/json; charset=utf-8")
-			w.Header().Set("Retry-After", "1")
-			w.WriteHeader(http.StatusServiceUnavailable)
-			io.WriteString(w, `{"error":{"code":"storage_unavailable","message":"storage is unavailable, retry later","status":503}}`+"\n")
-			return
+		if !inject {
+			return false
 		}
-		rp.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	fp.url = srv.URL
-	fp.caFile = filepath.Join(t.TempDir(), "proxy-ca.pem")
-	if err := os.WriteFile(fp.caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
-		t.Fatal(err)
-	}
+		// lecternd's own answer when its storage is unreachable.
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.Header().Set("Retry-After", "1")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, `{"error":{"code":"storage_unavailable","message":"storage is unavailable, retry later","status":503}}`+"\n")
+		return true
+	})
 	return fp
 }
 

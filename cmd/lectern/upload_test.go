@@ -330,6 +330,25 @@ type limitProxy struct {
 
 func bodyLimitProxy(t *testing.T, s *server, limit int64) *limitProxy {
 	t.Helper()
+	lp := &limitProxy{}
+	lp.url, lp.caFile = frontProxy(t, s, func(w http.ResponseWriter, r *http.Request) bool {
+		if r.ContentLength <= limit {
+			return false
+		}
+		lp.refused.Add(1)
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusRequestEntityTooLarge)
+		io.WriteString(w, "<html><body><h1>413 Request Entity Too Large</h1></body></html>")
+		return true
+	})
+	return lp
+}
+
+// frontProxy starts a TLS reverse proxy to lecternd s, whose answer answers a request
+// itself when it returns true (a proxy's own refusal, an injected fault) and forwards
+// it otherwise. It returns the proxy's URL and the file of its CA certificate.
+func frontProxy(t *testing.T, s *server, answer func(http.ResponseWriter, *http.Request) bool) (proxyURL, caFile string) {
+	t.Helper()
 	target, err := url.Parse(s.url)
 	if err != nil {
 		t.Fatal(err)
@@ -340,7 +359,6 @@ func bodyLimitProxy(t *testing.T, s *server, limit int64) *limitProxy {
 	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(pemBytes)
-	lp := &limitProxy{}
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
 			r.SetURL(target)
@@ -349,20 +367,14 @@ func bodyLimitProxy(t *testing.T, s *server, limit int64) *limitProxy {
 		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}},
 	}
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ContentLength > limit {
-			lp.refused.Add(1)
-			w.Header().Set("Content-Type", "text/html")
-			w.WriteHeader(http.StatusRequestEntityTooLarge)
-			io.WriteString(w, "<html><body><h1>413 Request Entity Too Large</h1></body></html>")
-			return
+		if !answer(w, r) {
+			rp.ServeHTTP(w, r)
 		}
-		rp.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
-	lp.url = srv.URL
-	lp.caFile = filepath.Join(t.TempDir(), "proxy-ca.pem")
-	if err := os.WriteFile(lp.caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+	caFile = filepath.Join(t.TempDir(), "proxy-ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return lp
+	return srv.URL, caFile
 }
