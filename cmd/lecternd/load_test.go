@@ -256,8 +256,9 @@ func (e *e2e) uploadAndCheck(filename, purpose string, size int) (name, url, key
 type eventLog struct {
 	mu     sync.Mutex
 	seen   map[string]int // "kind subject" → how many times
-	lastID float64
-	order  error // the first event whose id did not grow
+	epoch  string         // of the first event's id ("<epoch>-<seq>")
+	lastID uint64         // its seq
+	order  error          // the first event whose id did not grow within one epoch
 }
 
 // collectEvents opens an event stream as the presenter and logs it until ctx ends.
@@ -277,13 +278,18 @@ func (e *e2e) collectEvents(ctx context.Context) *eventLog {
 			default:
 				subject = data["name"]
 			}
-			id, _ := ev["id"].(float64)
+			rawID, _ := ev["id"].(string)
+			epoch, seqText, _ := strings.Cut(rawID, "-")
+			seq, err := strconv.ParseUint(seqText, 10, 64)
 			l.mu.Lock()
 			l.seen[fmt.Sprintf("%v %v", ev["kind"], subject)]++
-			if id <= l.lastID && l.order == nil {
-				l.order = fmt.Errorf("event id %v after %v", id, l.lastID)
+			if l.epoch == "" {
+				l.epoch = epoch
 			}
-			l.lastID = id
+			if (err != nil || epoch != l.epoch || seq <= l.lastID) && l.order == nil {
+				l.order = fmt.Errorf("event id %q after %s-%d", rawID, l.epoch, l.lastID)
+			}
+			l.lastID = seq
 			l.mu.Unlock()
 		}
 	}()
