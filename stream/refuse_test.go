@@ -56,6 +56,8 @@ func TestHandoutFilenameCheckedAtCreation(t *testing.T) {
 // (which answered the same refusal for ever); DELETE still terminates it.
 func TestRefusedCompletionIsFinal(t *testing.T) {
 	data := textData(150_000)
+	quota := conference.Limits{MaxContentFile: 200_000, MaxHandoutFile: 200_000, MaxConferenceContent: 200_000,
+		MaxConferenceHandouts: 200_000, MaxContentFiles: 10, MaxHandoutFiles: 10}
 	tests := []struct {
 		name      string
 		directMax int64
@@ -69,9 +71,9 @@ func TestRefusedCompletionIsFinal(t *testing.T) {
 			md: meta("purpose", "handout", "filename", "n.txt"), prepare: dropFilename, status: http.StatusBadRequest},
 		{name: "handout name left by an older server, parts", directMax: -1,
 			md: meta("purpose", "handout", "filename", "n.txt"), prepare: dropFilename, status: http.StatusBadRequest},
-		{name: "conference quota taken meanwhile", directMax: -1,
-			limits: &conference.Limits{MaxContentFile: 200_000, MaxHandoutFile: 200_000, MaxConferenceContent: 200_000,
-				MaxConferenceHandouts: 200_000, MaxContentFiles: 10, MaxHandoutFiles: 10},
+		{name: "conference quota taken meanwhile, parts", directMax: -1, limits: &quota,
+			md: meta("filename", "a.txt"), prepare: fillQuota(data), status: http.StatusRequestEntityTooLarge},
+		{name: "conference quota taken meanwhile, direct", directMax: DefaultDirectMax, limits: &quota,
 			md: meta("filename", "a.txt"), prepare: fillQuota(data), status: http.StatusRequestEntityTooLarge},
 	}
 	for _, tt := range tests {

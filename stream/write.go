@@ -141,7 +141,9 @@ func (u *upload) writeDirect(ctx context.Context, src io.Reader) (int64, error) 
 			// own error when the store reports none.
 			return 0, nil
 		}
-		return 0, confError(ctx, err)
+		// A refusal of the engine's (bad input, a limit, an ended conference) is
+		// final, as at the completion of an upload in parts.
+		return 0, u.refuse(ctx, engineError(ctx, err))
 	}
 	u.stored = &st
 	return u.rec.Size, nil
