@@ -84,8 +84,19 @@ func TestPollingResultDoesNotStopThePatch(t *testing.T) {
 			t.Cleanup(func() { body.CloseWithError(io.ErrClosedPipe) })
 			patched := make(chan rawReply, 1)
 			go func() { patched <- rawPatchFrom(insts[0], loc, tok, 0, body, size) }()
-			if _, err := feed.Write(data[:1<<20]); err != nil { // the PATCH holds the lease now
+			if _, err := feed.Write(data[:1<<20]); err != nil {
 				t.Fatal(err)
+			}
+			// The bytes may still be in the connection's buffers: wait until the PATCH
+			// holds the upload's lease.
+			lease := uploadPrefix(conf, path.Base(loc)) + lockObject
+			for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+				if _, err := be.bucket.Stat(t.Context(), lease); err == nil {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("the PATCH never took the upload's lease")
+				}
 			}
 			for range 3 {
 				if r := poller.do("GET", loc+"/result", tok, nil, nil); r.status != http.StatusLocked {
