@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/lectern/lectern/httpapi"
@@ -42,7 +43,9 @@ const (
 	// adminTokenPendingFile exists from just before the token secret is created until
 	// the admin token is saved (see tokenSecretAndAdminToken).
 	adminTokenPendingFile = "admin-token.pending"
-	certValidity          = 825 * 24 * time.Hour
+	// bootstrapLockFile is flocked while a start prepares the config dir.
+	bootstrapLockFile = "bootstrap.lock"
+	certValidity      = 825 * 24 * time.Hour
 )
 
 // certHosts are the names of the self-signed certificate.
@@ -74,11 +77,18 @@ func bootstrap(cfg Config, log *slog.Logger, out io.Writer) (*secrets, error) {
 	if err := os.Chmod(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("config dir: %w", err)
 	}
+	// Two lecternd sharing the data dir on one host may start at the same moment:
+	// each step below is create-once, but steps made of several files (the self-signed
+	// certificate and its key; the secret and its admin token) must not interleave.
+	unlock, err := lockConfigDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("config dir: %w", err)
+	}
+	defer unlock()
 	// Everything that can fail on an operator's mistake (a wrong --tls-cert, a bad
 	// previous-secrets line) is read and checked before any secret is created, so that
 	// such a start leaves nothing behind that changes the next one.
 	s := &secrets{}
-	var err error
 	if s.KEKID, s.PreviousKEKs, err = loadKEKIDs(dir); err != nil {
 		return nil, err
 	}
@@ -153,6 +163,11 @@ func tokenSecretAndAdminToken(cfg Config, dir string, log *slog.Logger, out io.W
 	return secret, nil
 }
 
+// issueAdminToken mints the admin token, saves it and prints it, unless the file
+// already holds one of this secret's: another lecternd sharing the data dir, starting
+// at the same moment, minted it first (the file is written create-only, so that
+// exactly one of them prints a token). A file holding a token of an older secret is
+// replaced.
 func issueAdminToken(cfg Config, secret []byte, path string, out io.Writer) error {
 	auth, err := httpapi.NewAuthority(secret)
 	if err != nil {
@@ -162,12 +177,36 @@ func issueAdminToken(cfg Config, secret []byte, path string, out io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("admin token: %w", err)
 	}
-	if err := writeFileAtomic(path, []byte(tok+"\n"), 0o600, true); err != nil {
+	err = writeFileAtomic(path, []byte(tok+"\n"), 0o600, false)
+	if errors.Is(err, fs.ErrExist) {
+		if old, rerr := os.ReadFile(path); rerr == nil {
+			if _, verr := auth.Verify(strings.TrimSpace(string(old))); verr == nil {
+				return nil // minted and printed by the other
+			}
+		}
+		err = writeFileAtomic(path, []byte(tok+"\n"), 0o600, true)
+	}
+	if err != nil {
 		return fmt.Errorf("admin token: %w", err)
 	}
 	fmt.Fprintf(out, "\nLectern admin token (shown once; saved in %s, mode 0600; expires %s):\n\n%s\n\n",
 		path, claims.ExpiresAt.UTC().Format(time.RFC3339), tok)
 	return nil
+}
+
+// lockConfigDir takes an exclusive flock(2) on a lock file in the config dir, waiting
+// for another process's, and returns its release. flock, not a lock object of the
+// storage backend: the config dir is local (or a mounted volume) by design.
+func lockConfigDir(dir string) (func(), error) {
+	f, err := os.OpenFile(filepath.Join(dir, bootstrapLockFile), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { f.Close() }, nil // closing releases the lock
 }
 
 // loadOrCreateSecret reads n random bytes stored as hex in path, or creates them.
