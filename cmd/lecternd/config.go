@@ -197,15 +197,29 @@ func readConfigFile(path string, cfg *Config) error {
 	}
 	// One Decode reads one document; settings in a second one would be ignored
 	// without a word, as a misspelt key would be without KnownFields.
-	var next yaml.Node
-	switch err := dec.Decode(&next); {
-	case errors.Is(err, io.EOF):
-		return nil
-	case err != nil:
-		return fmt.Errorf("config file %s: %w", path, err)
-	default:
-		return fmt.Errorf("config file %s: a second YAML document (at line %d) is not read; put every setting in one document", path, next.Line)
+	// An empty one (a trailing "---", as tools that join files leave) is fine.
+	for {
+		var next yaml.Node
+		switch err := dec.Decode(&next); {
+		case errors.Is(err, io.EOF):
+			return nil
+		case err != nil:
+			return fmt.Errorf("config file %s: %w", path, err)
+		case !emptyDocument(&next):
+			return fmt.Errorf("config file %s: a second YAML document (at line %d) is not read; put every setting in one document", path, next.Line)
+		}
 	}
+}
+
+// emptyDocument reports whether a YAML document holds nothing (or only a null).
+func emptyDocument(n *yaml.Node) bool {
+	if n.Kind == yaml.DocumentNode {
+		if len(n.Content) == 0 {
+			return true
+		}
+		n = n.Content[0]
+	}
+	return n.Kind == yaml.ScalarNode && n.Tag == "!!null"
 }
 
 // minIdleClose is the shortest --idle-close.

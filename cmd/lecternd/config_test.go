@@ -220,6 +220,10 @@ func TestConfigFileOneDocument(t *testing.T) {
 		"# settings\nlisten: 127.0.0.1:9 # the port\n",
 		"",
 		"# nothing set\n",
+		// An empty document after the settings, as tools that join files leave.
+		"listen: 127.0.0.1:9\n---\n",
+		"listen: 127.0.0.1:9\n---\n# end\n",
+		"listen: 127.0.0.1:9\n---\n---\n",
 	} {
 		cfg, err := loadConfig([]string{"--config", writeConfig(t, file)}, env(nil), io.Discard)
 		want := defaultConfig().Listen
