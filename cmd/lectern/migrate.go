@@ -43,12 +43,23 @@ func sameStorage(a, b string) (same, nested bool) {
 	return normalURL(a) == normalURL(b), false
 }
 
-// resolveLinks is dir with symbolic links resolved, or dir itself when it does not exist.
+// resolveLinks is dir with symbolic links resolved, also in the part of its path that
+// exists when it does not.
 func resolveLinks(dir string) string {
-	if r, err := filepath.EvalSymlinks(dir); err == nil {
-		return r
+	// A folder not made yet (a migration's target) is resolved through the longest
+	// part of its path that exists, so that a link above it is seen too.
+	missing := ""
+	for {
+		if r, err := filepath.EvalSymlinks(dir); err == nil {
+			return filepath.Join(r, missing)
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return filepath.Join(dir, missing)
+		}
+		missing = filepath.Join(filepath.Base(dir), missing)
+		dir = parent
 	}
-	return dir
 }
 
 // within tells whether dir is strictly inside parent (both clean and absolute).

@@ -140,6 +140,7 @@ func TestSameStorage(t *testing.T) {
 		{u(store), "file:" + filepath.ToSlash(rel), true, false},
 		{u(store), u(link), true, false},
 		{u(store), u(store) + "/copy", false, true},
+		{u(store), u(link) + "/copy/deeper", false, true}, // not made yet, through the link
 		{u(store) + "/copy", u(store), false, true},
 		{u(store), u(store) + "-copy", false, false},
 		{u(store), u(dir) + "/other", false, false},
