@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/lectern/lectern/core/conference"
+	"github.com/lectern/lectern/core/metadata"
 	"github.com/lectern/lectern/core/metastore"
 	"github.com/lectern/lectern/httpapi/confapi"
 )
@@ -74,6 +75,38 @@ func TestAnnotationLimits(t *testing.T) {
 		r := e.do("POST", ann, attendee, "", map[string]any{"data": "00"})
 		if r.status != 413 || r.code() != "too_large" {
 			t.Fatalf("annotation %d: %d %s, want 413 too_large", confapi.MaxAnnotationsPerSlide+1, r.status, r.code())
+		}
+		if after := e.must(200, e.do("GET", base+"/xml", attendee, "", nil)).body; !bytes.Equal(before, after) {
+			t.Fatal("the refused annotation changed the slide set")
+		}
+	})
+
+	// The data of all annotations of a set is bounded too: 256 annotations of 64 KiB
+	// on one slide alone would be twice what a slide set document may hold.
+	t.Run("data per set", func(t *testing.T) {
+		e := newEnv(t)
+		_, attendee, base := whiteboard(t, e, "ink")
+		// Filled to one byte under the bound in one change (through the API it takes
+		// 64 requests, each writing the whole set).
+		_, err := e.engine.UpdateSlideSet(t.Context(), "ink", "aaa", func(s *metadata.SlideSet) error {
+			for left := confapi.MaxAnnotationDataPerSet - 1; left > 0; left -= confapi.MaxAnnotationData {
+				data := make([]byte, min(left, confapi.MaxAnnotationData))
+				if err := s.AppendAnnotation("1", metadata.Annotation{Author: "sip:a@example.com", Data: data}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := e.do("POST", base+"/slides/1/annotations", attendee, "", map[string]any{"data": "00"}); r.status != 201 {
+			t.Fatalf("the byte that fills the set's annotation data: %d %s", r.status, r.body)
+		}
+		before := e.must(200, e.do("GET", base+"/xml", attendee, "", nil)).body
+		r := e.do("POST", base+"/slides/1/annotations", attendee, "", map[string]any{"data": "00"})
+		if r.status != 413 || r.code() != "too_large" {
+			t.Fatalf("one byte over the set's annotation data: %d %s, want 413 too_large", r.status, r.code())
 		}
 		if after := e.must(200, e.do("GET", base+"/xml", attendee, "", nil)).body; !bytes.Equal(before, after) {
 			t.Fatal("the refused annotation changed the slide set")

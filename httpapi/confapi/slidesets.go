@@ -311,10 +311,26 @@ func (r *routes) annotate(c *gin.Context) {
 				return fmt.Errorf("%w: slide %s already has %d annotations, the limit", conference.ErrLimit, id, len(img.Annotations))
 			}
 		}
+		if total := annotationData(s) + len(ann.Data); total > MaxAnnotationDataPerSet {
+			return fmt.Errorf("%w: the slide set's annotations would hold %d bytes, over the limit of %d", conference.ErrLimit, total, MaxAnnotationDataPerSet)
+		}
 		return s.AppendAnnotation(id, ann)
 	})
 	if set != nil {
 		sl, _ := set.Slide(c.Param("slide"))
 		c.JSON(http.StatusCreated, viewSlide(r.location(c), sl))
 	}
+}
+
+// annotationData is the data of all annotations of the set, in bytes.
+func annotationData(s *metadata.SlideSet) int {
+	n := 0
+	for _, sl := range s.Slides {
+		if img, ok := sl.(*metadata.ImageSlide); ok {
+			for _, a := range img.Annotations {
+				n += len(a.Data)
+			}
+		}
+	}
+	return n
 }

@@ -254,6 +254,10 @@ const (
 	MaxAnnotationData = 64 << 10
 	// MaxAnnotationsPerSlide bounds the annotations of one slide.
 	MaxAnnotationsPerSlide = 256
+	// MaxAnnotationDataPerSet bounds the data of all annotations of one slide set
+	// (decoded bytes; twice that as hex): a quarter of the 16 MiB document, so that
+	// annotations, which anyone may add, never crowd out the presenter's slides.
+	MaxAnnotationDataPerSet = 4 << 20
 )
 
 // annotation checks the input; its errors are the client's to see (*httpapi.Error).
