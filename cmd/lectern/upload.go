@@ -190,6 +190,15 @@ func (a *app) upload(ctx context.Context, path string, o uploadOptions) error {
 		}); err != nil {
 			return err
 		}
+		if res == nil && u.size == 0 {
+			if err := u.retrying(ctx, func() error {
+				var rerr error
+				res, rerr = u.result(ctx)
+				return rerr
+			}); err != nil {
+				return err
+			}
+		}
 		off = 0
 		st := uploadState{URL: u.url, Server: cl.base.String(), Conference: o.conference, Path: abs,
 			Size: u.size, ModTime: fi.ModTime(), Purpose: purpose, Created: time.Now().UTC()}
@@ -266,10 +275,9 @@ func (u *tusUpload) create(ctx context.Context, purpose string) (*uploadResult, 
 	}
 	u.url = loc.String()
 	if u.size == 0 {
-		if res := resultFromHeaders(resp.Header); res != nil {
-			return res, nil
-		}
-		return u.result(ctx)
+		// Complete at creation; without the result headers, the caller asks for it
+		// (retrying that alone: a second POST would make a second upload).
+		return resultFromHeaders(resp.Header), nil
 	}
 	return nil, nil
 }
