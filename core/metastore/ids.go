@@ -235,11 +235,18 @@ func (s *Store) readMaxID(ctx context.Context, kind Kind) (uint64, string, error
 		}
 		statVersion = a.Version
 	}
-	raw, attrs, err := s.bucket.ReadAll(ctx, s.prefix+key)
-	if errors.Is(err, storage.ErrNotFound) {
+	raw, attrs, err := s.readSealed(ctx, key)
+	var tooLarge *CorruptError
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
 		return 0, "", nil
-	}
-	if err != nil {
+	case errors.As(err, &tooLarge):
+		v := attrs.Version
+		if s.needStatForVersion.Load() {
+			v = statVersion
+		}
+		return 0, v, err // damaged: rebuilt by nextIDSwap (when v is known)
+	case err != nil:
 		return 0, "", fmt.Errorf("metastore: read %s: %w", key, err)
 	}
 	version := attrs.Version

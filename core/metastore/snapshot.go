@@ -125,12 +125,16 @@ func describe(c copyState) string {
 
 func (s *Store) readCopy(ctx context.Context, d Doc, key string) (copyState, error) {
 	c := copyState{key: key}
-	raw, _, err := s.bucket.ReadAll(ctx, s.prefix+key)
-	if errors.Is(err, storage.ErrNotFound) {
+	raw, _, err := s.readSealed(ctx, key)
+	var ce *CorruptError
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
 		c.missing = true
 		return c, nil
-	}
-	if err != nil {
+	case errors.As(err, &ce):
+		c.err = err // damaged, as one that does not decrypt: the other copy may do
+		return c, nil
+	case err != nil:
 		return c, fmt.Errorf("metastore: read %s: %w", key, err)
 	}
 	c.raw = raw

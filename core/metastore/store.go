@@ -301,7 +301,7 @@ func (s *Store) appendJournal(ctx context.Context, d Doc, op byte, data []byte, 
 func (s *Store) retract(ctx context.Context, key string, sealed []byte) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	raw, _, err := s.bucket.ReadAll(ctx, s.prefix+key)
+	raw, _, err := s.readSealed(ctx, key)
 	if err != nil || !bytes.Equal(raw, sealed) {
 		return
 	}
@@ -387,9 +387,13 @@ func (s *Store) replay(ctx context.Context) error {
 			s.log.WarnContext(ctx, "metastore: ignoring stray file in journal", "key", a.Key)
 			continue
 		}
-		raw, _, err := s.bucket.ReadAll(ctx, a.Key)
+		raw, _, err := s.readSealed(ctx, a.Key[len(s.prefix):])
 		if errors.Is(err, storage.ErrNotFound) {
 			continue // trimmed by another Store meanwhile
+		}
+		var ce *CorruptError
+		if errors.As(err, &ce) {
+			return err // as a record that does not decrypt: see below
 		}
 		if err != nil {
 			return fmt.Errorf("metastore: read journal: %w", err)
