@@ -356,6 +356,13 @@ func (in *instance) do(method, path, token string, hdr map[string]string, body [
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
+	return in.doReader(method, path, token, hdr, rd)
+}
+
+// doReader is do with a body read from rd; one of unknown length (not a *bytes.Reader
+// and the like) is sent chunked, without Content-Length.
+func (in *instance) doReader(method, path, token string, hdr map[string]string, rd io.Reader) reply {
+	in.t.Helper()
 	u := path
 	if !strings.HasPrefix(u, "https://") {
 		u = in.srv.URL + path
@@ -415,11 +422,16 @@ func locationPath(t testing.TB, r reply) string {
 
 func (in *instance) patch(path, token string, offset int64, data []byte, hdr ...string) reply {
 	in.t.Helper()
+	return in.do("PATCH", path, token, patchHeaders(offset, hdr), data)
+}
+
+// patchHeaders are a PATCH's tus headers, and the extra ones hdr names in pairs.
+func patchHeaders(offset int64, hdr []string) map[string]string {
 	h := map[string]string{"Upload-Offset": strconv.FormatInt(offset, 10), "Content-Type": "application/offset+octet-stream"}
 	for i := 0; i+1 < len(hdr); i += 2 {
 		h[hdr[i]] = hdr[i+1]
 	}
-	return in.do("PATCH", path, token, h, data)
+	return h
 }
 
 func (in *instance) offset(path, token string) int64 {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"io"
 	"net/http"
-	"strconv"
 	"testing"
 
 	"github.com/lectern/lectern/httpapi"
@@ -14,24 +13,8 @@ import (
 // body's reader hides its length from the client.
 func (in *instance) chunkedPatch(path, token string, offset int64, data []byte, hdr ...string) reply {
 	in.t.Helper()
-	req, err := http.NewRequest("PATCH", in.srv.URL+path, io.MultiReader(bytes.NewReader(data)))
-	if err != nil {
-		in.t.Fatal(err)
-	}
-	req.Header.Set("Tus-Resumable", "1.0.0")
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/offset+octet-stream")
-	req.Header.Set("Upload-Offset", strconv.FormatInt(offset, 10))
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	resp, err := in.client.Do(req)
-	if err != nil {
-		in.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return reply{status: resp.StatusCode, header: resp.Header, body: b}
+	// Hidden behind a MultiReader, the body's length is unknown: sent chunked.
+	return in.doReader("PATCH", path, token, patchHeaders(offset, hdr), io.MultiReader(bytes.NewReader(data)))
 }
 
 // TestChunkedPatchPastLength: a PATCH without Content-Length whose body goes on past
