@@ -90,8 +90,9 @@ func TestReadmeWalkthrough(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the README walkthrough failed: %v", err)
 	}
-	if n := strings.Count(string(out), "identical\n"); n != 2 {
-		t.Errorf("%d of the two walkthroughs printed \"identical\"", n)
+	// curl's plain copy, its copy through a signed link, and the CLI's copy.
+	if n := strings.Count(string(out), "identical\n"); n != 3 {
+		t.Errorf("the walkthroughs printed \"identical\" %d times, want 3", n)
 	}
 	for _, name := range []string{"copy.pdf", "copy2.pdf"} {
 		got, err := os.ReadFile(filepath.Join(work, name))
@@ -105,6 +106,9 @@ func TestReadmeWalkthrough(t *testing.T) {
 	enc, err := os.ReadFile(filepath.Join(work, "deck.pdf.enc"))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if link, err := os.ReadFile(filepath.Join(work, "link.enc")); err != nil || !bytes.Equal(link, enc) {
+		t.Errorf("the download through the signed link differs from the ciphertext (%v)", err)
 	}
 	if len(enc) <= len(deck) || bytes.Contains(enc, deck[:64]) {
 		t.Error("what participants download is not ciphertext of the deck")
