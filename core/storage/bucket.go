@@ -98,16 +98,53 @@ func (b *Bucket) Get(ctx context.Context, key string, offset, length int64) (io.
 	return b.driver.Get(ctx, key, offset, length)
 }
 
-// ReadAll returns the whole object.
+// ReadAll returns the whole object. For an object whose size the caller bounds (a
+// file it wrote itself and reads back), ReadAllLimit keeps a damaged or planted huge
+// object out of memory.
 func (b *Bucket) ReadAll(ctx context.Context, key string) ([]byte, Attributes, error) {
+	return b.ReadAllLimit(ctx, key, -1)
+}
+
+// TooLargeError is ReadAllLimit's answer for an object over its limit. It is not a
+// storage category: the storage worked, and it is the caller who knows what an
+// object that large means (usually: damage).
+type TooLargeError struct {
+	Key   string
+	Size  int64 // the size the backend reported, or -1 if the bytes ran past the limit
+	Limit int64
+}
+
+func (e *TooLargeError) Error() string {
+	if e.Size >= 0 {
+		return fmt.Sprintf("%q is %d bytes, over the limit of %d", e.Key, e.Size, e.Limit)
+	}
+	return fmt.Sprintf("%q is over the limit of %d bytes", e.Key, e.Limit)
+}
+
+// ReadAllLimit returns the whole object if it holds at most limit bytes (no limit if
+// limit is negative), and a *TooLargeError otherwise. It reads no more than limit+1
+// bytes, whatever size the backend reports: an object may change between the answer
+// and the read.
+func (b *Bucket) ReadAllLimit(ctx context.Context, key string, limit int64) ([]byte, Attributes, error) {
 	rc, attrs, err := b.Get(ctx, key, 0, -1)
 	if err != nil {
 		return nil, attrs, err
 	}
 	defer rc.Close()
+	var r io.Reader = rc
+	if limit >= 0 {
+		if attrs.Size > limit {
+			return nil, attrs, &TooLargeError{Key: key, Size: attrs.Size, Limit: limit}
+		}
+		r = io.LimitReader(rc, limit+1)
+	}
 	buf := bytes.NewBuffer(make([]byte, 0, max(attrs.Size, 0)))
-	if _, err := buf.ReadFrom(rc); err != nil {
+	n, err := buf.ReadFrom(r)
+	if err != nil {
 		return nil, attrs, err
+	}
+	if limit >= 0 && n > limit {
+		return nil, attrs, &TooLargeError{Key: key, Size: -1, Limit: limit}
 	}
 	return buf.Bytes(), attrs, nil
 }
