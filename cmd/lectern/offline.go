@@ -221,7 +221,7 @@ func conferenceFolder(key string) (layout.Conference, string, error) {
 
 // openConferenceFile reads conference.xml and unwraps the master key with the KEK.
 func openConferenceFile(ctx context.Context, b *storage.Bucket, kek [keywrap.KeySize]byte, loc layout.Conference) (*metadata.Conference, []byte, encryption.Key, error) {
-	raw, _, err := b.ReadAll(ctx, loc.ConferenceFile())
+	raw, _, err := b.ReadAllLimit(ctx, loc.ConferenceFile(), metadata.MaxConferenceSize)
 	if err != nil {
 		return nil, nil, encryption.Key{}, err
 	}
@@ -252,7 +252,7 @@ func inspectKey(ctx context.Context, b *storage.Bucket, kek [keywrap.KeySize]byt
 		return inspected{Key: key, Kind: "conference", Data: string(raw),
 			Description: fmt.Sprintf("conference %s of %s; the master key unwraps with this KEK (kek-id %s)", doc.ID, doc.Organizer, doc.KEKID)}, nil
 	}
-	sealed, _, err := b.ReadAll(ctx, key)
+	sealed, _, err := b.ReadAllLimit(ctx, key, metastore.MaxFileSize)
 	if err != nil {
 		return inspected{}, err
 	}

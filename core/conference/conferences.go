@@ -131,6 +131,28 @@ func (e *Engine) writeConferenceFile(ctx context.Context, info Info, master encr
 	return err
 }
 
+// maxIndexEntrySize bounds an index entry when it is read: it holds an organizer
+// hash, 32 characters.
+const maxIndexEntrySize = 1 << 10
+
+// readBounded reads a file the engine wrote itself and knows the size of: one over
+// limit is damage (metastore.ErrCorrupt), and is not read into memory whole.
+func (e *Engine) readBounded(ctx context.Context, key string, limit int64) ([]byte, storage.Attributes, error) {
+	data, attrs, err := e.bucket.ReadAllLimit(ctx, key, limit)
+	if tl := (*storage.TooLargeError)(nil); errors.As(err, &tl) {
+		return nil, attrs, fmt.Errorf("%w: %w", metastore.ErrCorrupt, err)
+	}
+	return data, attrs, err
+}
+
+// damaged reports a file the engine wrote that no longer reads: metastore.ErrCorrupt.
+// The cause's own categories are cut off on purpose (its text is kept for the log):
+// a parse error of a stored file is the store's damage, not the client's bad XML or
+// bad id, which is what metadata.ErrMalformed or layout.ErrInvalidID would tell it.
+func damaged(what string, cause error) error {
+	return fmt.Errorf("%s is damaged (%v): %w", what, cause, metastore.ErrCorrupt)
+}
+
 // locate finds a conference's organizer hash through the index.
 func (e *Engine) locate(ctx context.Context, id string) (layout.Conference, error) {
 	loc, _, err := e.locateEntry(ctx, id)
@@ -142,26 +164,26 @@ func (e *Engine) locateEntry(ctx context.Context, id string) (layout.Conference,
 	if err := layout.ValidateConferenceID(id); err != nil {
 		return layout.Conference{}, storage.Attributes{}, fmt.Errorf("%w: %w", ErrInvalidInput, err)
 	}
-	data, attrs, err := e.bucket.ReadAll(ctx, layout.IndexKey(id))
+	data, attrs, err := e.readBounded(ctx, layout.IndexKey(id), maxIndexEntrySize)
 	if err != nil {
 		return layout.Conference{}, storage.Attributes{}, fmt.Errorf("conference %q: %w", id, err)
 	}
 	loc := layout.Conference{OrgHash: string(data), ID: id}
 	if err := layout.ValidateOrganizerHash(loc.OrgHash); err != nil {
-		return layout.Conference{}, storage.Attributes{}, fmt.Errorf("conference %q: damaged index entry: %w", id, err)
+		return layout.Conference{}, storage.Attributes{}, damaged(fmt.Sprintf("conference %q: index entry", id), err)
 	}
 	return loc, attrs, nil
 }
 
 // readConference reads conference.xml and unwraps the master key.
 func (e *Engine) readConference(ctx context.Context, loc layout.Conference) (Info, encryption.Key, error) {
-	data, _, err := e.bucket.ReadAll(ctx, loc.ConferenceFile())
+	data, _, err := e.readBounded(ctx, loc.ConferenceFile(), metadata.MaxConferenceSize)
 	if err != nil {
 		return Info{}, encryption.Key{}, fmt.Errorf("conference %q: %w", loc.ID, err)
 	}
 	doc, err := metadata.UnmarshalConference(data)
 	if err != nil {
-		return Info{}, encryption.Key{}, fmt.Errorf("conference %q: conference.xml: %w", loc.ID, err)
+		return Info{}, encryption.Key{}, damaged(fmt.Sprintf("conference %q: conference.xml", loc.ID), err)
 	}
 	if doc.ID != loc.ID || layout.OrganizerHash(doc.Organizer) != loc.OrgHash {
 		// Another conference's file (a restore into the wrong folder, a copy by hand):
@@ -376,13 +398,13 @@ func (e *Engine) EndConference(ctx context.Context, id string) (Info, error) {
 	// Read, changed and written back, not rebuilt from Info: the file keeps what
 	// this version does not know (SPEC section 5), as RewrapConferences does.
 	file := c.loc.ConferenceFile()
-	data, attrs, err := e.bucket.ReadAll(ctx, file)
+	data, attrs, err := e.readBounded(ctx, file, metadata.MaxConferenceSize)
 	if err != nil {
 		return Info{}, fmt.Errorf("conference %q: %w", id, err)
 	}
 	doc, err := metadata.UnmarshalConference(data)
 	if err != nil {
-		return Info{}, fmt.Errorf("conference %q: conference.xml: %w", id, err)
+		return Info{}, damaged(fmt.Sprintf("conference %q: conference.xml", id), err)
 	}
 	doc.Ended = updated.Ended
 	out, err := doc.Marshal()

@@ -213,15 +213,7 @@ func TestConferenceFileOfAnotherConference(t *testing.T) {
 		t.Fatal(err)
 	}
 	bucket := storage.NewBucket(memory.New(memory.NewStore()))
-	newEngine := func() *conference.Engine {
-		t.Helper()
-		e, err := conference.New(conference.Config{Bucket: bucket, KEK: kek, SnapshotInterval: -1, Logger: slog.New(slog.DiscardHandler)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = e.Close(context.Background()) })
-		return e
-	}
+	newEngine := func() *conference.Engine { return engineOn(t, bucket, kek) }
 	ctx := t.Context()
 	creator := newEngine()
 	alpha, err := creator.CreateConference(ctx, conference.CreateParams{ID: "alpha", Organizer: "sip:a@example.com"})

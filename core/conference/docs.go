@@ -37,7 +37,8 @@ func (f docFamily[T]) load(ctx context.Context, c *conf, id string) (T, error) {
 	}
 	v, err := f.parse(data)
 	if err != nil {
-		return zero, fmt.Errorf("%s %q: %w", f.noun, id, err)
+		// It decrypted, so it is this store's file: damage, or a newer version's.
+		return zero, damaged(fmt.Sprintf("%s %q", f.noun, id), err)
 	}
 	return v, nil
 }

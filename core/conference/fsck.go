@@ -159,7 +159,7 @@ func (e *Engine) Fsck(ctx context.Context, conferenceID string, opts FsckOptions
 		case conferenceID == "" && errors.Is(err, ErrInvalidInput):
 			rep.add(ProblemIndex, "", layout.IndexRoot+"/"+id, "the index entry's name is not a valid conference id")
 			continue
-		case errors.Is(err, layout.ErrInvalidID) && !errors.Is(err, ErrInvalidInput):
+		case errors.Is(err, metastore.ErrCorrupt):
 			rep.add(ProblemIndex, id, layout.IndexKey(id), "the index entry does not hold a valid organizer hash")
 			continue
 		default:
@@ -309,15 +309,22 @@ func (e *Engine) fsckMetadata(ctx context.Context, loc layout.Conference, s meta
 			rep.add(ProblemStrayFile, loc.ID, attrs.Key, "not a file Lectern writes in a metadata folder")
 			continue
 		}
-		raw, _, err := e.bucket.ReadAll(ctx, attrs.Key)
-		if errors.Is(err, storage.ErrNotFound) {
+		raw, _, err := e.bucket.ReadAllLimit(ctx, attrs.Key, metastore.MaxFileSize)
+		var tooLarge *storage.TooLargeError
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
 			continue // trimmed or replaced by a running server meanwhile
-		}
-		if err != nil {
+		case errors.As(err, &tooLarge):
+			// Counted, and reported below as a file that does not decode.
+			err = fmt.Errorf("%w: %w", metastore.ErrCorrupt, err)
+		case err != nil:
 			return nil, err
 		}
 		rep.MetadataFiles++
-		f, err := metastore.OpenFile(s, rel, raw)
+		var f metastore.File
+		if err == nil {
+			f, err = metastore.OpenFile(s, rel, raw)
+		}
 		if fn.Kind == metastore.SnapshotFile {
 			ds := state(fn.Doc)
 			ds.present[boolIndex(fn.Backup)] = true

@@ -316,6 +316,16 @@ func TestFsckFindsDamage(t *testing.T) {
 			}
 			w.flip(t, newest, -3)
 		}, []wantProblem{{conference.ProblemMetadataCorrupt, "", conference.SeverityError}}},
+		{"oversized journal record", false, func(t *testing.T, w *fsckWorld) {
+			if _, err := w.e.UpdateSlideSet(context.Background(), fsckConf, "aaa", func(s *metadata.SlideSet) error { s.Name = "Journaled"; return nil }); err != nil {
+				t.Fatal(err)
+			}
+			keys := w.keys(t, w.meta(metastore.JournalPrefix))
+			w.write(t, keys[len(keys)-1], make([]byte, metastore.MaxFileSize+1))
+		}, []wantProblem{{conference.ProblemMetadataCorrupt, "", conference.SeverityError}}},
+		{"oversized conference.xml", false, func(t *testing.T, w *fsckWorld) {
+			w.write(t, w.loc.ConferenceFile(), make([]byte, metadata.MaxConferenceSize+1))
+		}, []wantProblem{{conference.ProblemConference, "/conference.xml", conference.SeverityError}}},
 		{"stray file", false, func(t *testing.T, w *fsckWorld) { w.write(t, w.meta("notes.txt"), []byte("hi")) },
 			[]wantProblem{{conference.ProblemStrayFile, "/notes.txt", conference.SeverityWarning}}},
 		{"unindexed folders", false, func(t *testing.T, w *fsckWorld) {
@@ -358,6 +368,13 @@ func TestFsckFindsDamage(t *testing.T) {
 		}, []wantProblem{{conference.ProblemIndex, "/Not_An_Id", conference.SeverityError}}},
 		{"damaged index entry", false, func(t *testing.T, w *fsckWorld) {
 			w.write(t, layout.IndexKey(fsckConf), []byte("../../etc"))
+		}, []wantProblem{
+			{conference.ProblemIndex, layout.IndexKey(fsckConf), conference.SeverityError},
+			{conference.ProblemUnindexed, "/" + fsckConf + "/", conference.SeverityWarning},
+			{conference.ProblemUnindexed, "/" + fsckConf + "/", conference.SeverityWarning},
+		}},
+		{"oversized index entry", false, func(t *testing.T, w *fsckWorld) {
+			w.write(t, layout.IndexKey(fsckConf), bytes.Repeat([]byte(w.loc.OrgHash), 1<<10))
 		}, []wantProblem{
 			{conference.ProblemIndex, layout.IndexKey(fsckConf), conference.SeverityError},
 			{conference.ProblemUnindexed, "/" + fsckConf + "/", conference.SeverityWarning},

@@ -96,13 +96,13 @@ func (e *Engine) rewrap(ctx context.Context, id string) (bool, error) {
 // rewrapFile rewraps the master key in conference.xml, written with replace-if-version
 // of the file it read. c.mu held.
 func (e *Engine) rewrapFile(ctx context.Context, c *conf) (bool, error) {
-	data, attrs, err := e.bucket.ReadAll(ctx, c.loc.ConferenceFile())
+	data, attrs, err := e.readBounded(ctx, c.loc.ConferenceFile(), metadata.MaxConferenceSize)
 	if err != nil {
 		return false, err
 	}
 	doc, err := metadata.UnmarshalConference(data)
 	if err != nil {
-		return false, err
+		return false, damaged(fmt.Sprintf("conference %q: conference.xml", c.loc.ID), err)
 	}
 	if doc.KEKID == e.cfg.KEKID {
 		return false, nil

@@ -249,6 +249,9 @@ func (e *Engine) removeStale(ctx context.Context, prefix string, cutoff time.Tim
 	return len(stale), nil
 }
 
+// maxLeaseSize bounds the lease file when it is read: it holds a time and a holder.
+const maxLeaseSize = 1 << 10
+
 // takeLease takes the clean-up lease: created with a create-only put, and taken over
 // from an expired holder with replace-if-version, so that of racing servers exactly
 // one gets it.
@@ -262,10 +265,11 @@ func (e *Engine) takeLease(ctx context.Context) (release func(), ok bool, err er
 	cond := storage.Condition{IfNotExists: caps.ConditionalCreate}
 	attrs, err := e.bucket.PutBytes(ctx, leaseKey, body, cond)
 	if errors.Is(err, storage.ErrPrecondition) {
-		cur, curAttrs, rerr := e.bucket.ReadAll(ctx, leaseKey)
-		if rerr != nil {
+		cur, curAttrs, rerr := e.bucket.ReadAllLimit(ctx, leaseKey, maxLeaseSize)
+		if tl := (*storage.TooLargeError)(nil); rerr != nil && !errors.As(rerr, &tl) {
 			return nil, false, rerr
-		}
+		} // else one too large to be ours has no expiry: taken over below
+
 		expiry, _, _ := strings.Cut(string(cur), " ")
 		ms, perr := strconv.ParseInt(expiry, 10, 64)
 		if perr == nil && e.now().UnixMilli() < ms {
@@ -285,7 +289,7 @@ func (e *Engine) takeLease(ctx context.Context) (release func(), ok bool, err er
 	}
 	release = func() {
 		// Release only our own lease: if it expired and was taken over, leave it.
-		cur, curAttrs, err := e.bucket.ReadAll(context.WithoutCancel(ctx), leaseKey)
+		cur, curAttrs, err := e.bucket.ReadAllLimit(context.WithoutCancel(ctx), leaseKey, maxLeaseSize)
 		if err == nil && curAttrs.Version == attrs.Version && slices.Equal(cur, body) {
 			_ = e.bucket.Delete(context.WithoutCancel(ctx), leaseKey)
 		}

@@ -28,6 +28,12 @@ type Conference struct {
 
 const rootConference = "conference"
 
+// MaxConferenceSize bounds conference.xml when it is read. The file is a few hundred
+// bytes (the organizer URI is at most 512); room is left for what a later version may
+// add, never a megabyte. A larger file is damage, and is not read into memory whole:
+// it is read at every open of its conference.
+const MaxConferenceSize = 1 << 20
+
 // ParseConference reads conference.xml strictly. id, organizer, kek-id and a
 // non-empty wrapped-master-key are required.
 func ParseConference(r io.Reader) (*Conference, error) {

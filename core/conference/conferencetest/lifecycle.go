@@ -220,4 +220,12 @@ func testSweepLease(t *testing.T, env *Env) {
 	if _, err := bucket.Stat(context.Background(), "meta/cleanup.lease"); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("lease not released: %v", err)
 	}
+	// A lease file too large to be one (damage) has no expiry: it is taken over,
+	// not read whole, and does not stop every sweep for good.
+	if _, err := bucket.PutBytes(c, "meta/cleanup.lease", []byte(itoa(env.now().Add(time.Hour).UnixMilli())+" "+strings.Repeat("x", 1<<20)), storage.Condition{}); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := b.Sweep(c); err != nil || rep.Skipped {
+		t.Fatalf("sweep over a damaged lease file: %+v %v", rep, err)
+	}
 }
