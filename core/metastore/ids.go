@@ -117,6 +117,22 @@ func (s *Store) nextIDSwap(ctx context.Context, kind Kind) (string, error) {
 			if next, err = s.firstFreeID(ctx, kind); err != nil {
 				return "", err
 			}
+		default:
+			// A valid file behind the ids in use (restored from an older backup, copied
+			// from another conference) would hand out a live document's id, and the
+			// put of the "new" document would replace it. Checked on every allocation:
+			// two reads, for an operation as rare as creating a slide set.
+			inUse, err := s.idInUse(ctx, Doc{Kind: kind, ID: FormatID(next)})
+			if err != nil {
+				return "", err
+			}
+			if inUse {
+				if next, err = s.firstFreeID(ctx, kind); err != nil {
+					return "", err
+				}
+				next += idRebuildMargin
+				s.log.ErrorContext(ctx, "metastore: id file behind the ids in use; moved past them", "kind", kind.String(), "next", FormatID(next))
+			}
 		}
 		cond := storage.Condition{IfVersion: version, IfNotExists: version == ""}
 		if err := s.writeMaxID(ctx, kind, next, cond); err != nil {
@@ -153,6 +169,17 @@ func (s *Store) nextIDClaim(ctx context.Context, kind Kind) (string, error) {
 		}
 		if err != nil {
 			return "", fmt.Errorf("metastore: claim %v id: %w", kind, err)
+		}
+		// Claims missing for ids in use (a folder restored without them) must not
+		// hand out a live document's id either.
+		inUse, err := s.idInUse(ctx, Doc{Kind: kind, ID: id})
+		if err != nil {
+			return "", err
+		}
+		if inUse {
+			s.log.ErrorContext(ctx, "metastore: id claim missing for an id in use; skipped", "kind", kind.String(), "id", id)
+			n++
+			continue
 		}
 		s.nextClaim[kind] = n + 1
 		// The hint may go backwards under a race between Stores; that only costs
@@ -216,6 +243,30 @@ func (s *Store) firstFreeID(ctx context.Context, kind Kind) (uint64, error) {
 		}
 	}
 	return next, nil
+}
+
+// idInUse reports whether d exists: known to this Store (journal replay, a change),
+// or with a document file of either copy. (An entry alone is no proof: a Get of a
+// missing document makes one.)
+func (s *Store) idInUse(ctx context.Context, d Doc) (bool, error) {
+	s.mu.Lock()
+	e := s.docs[d]
+	s.mu.Unlock()
+	if e != nil {
+		if v := e.cur.Load(); v != nil && v.exists {
+			return true, nil
+		}
+	}
+	for _, key := range []string{d.PrimaryKey(), d.BackupKey()} {
+		_, err := s.bucket.Stat(ctx, s.prefix+key)
+		switch {
+		case err == nil:
+			return true, nil
+		case !errors.Is(err, storage.ErrNotFound):
+			return false, fmt.Errorf("metastore: allocate %v id: %w", d.Kind, err)
+		}
+	}
+	return false, nil
 }
 
 // readMaxID returns the last used id number and the file's version; version "" means

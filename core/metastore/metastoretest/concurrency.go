@@ -312,6 +312,77 @@ func testIDsAvoidExisting(t *testing.T, h conformance.Harness) {
 	}
 }
 
+// testStaleIDFile: an id file that is valid but behind the ids in use (restored from
+// an older backup) never hands out a live document's id, whose "new" document would
+// replace it. Over conditional replace (the file is the counter) and over claims
+// (the file is a hint, and the claims were restored with it), for documents known
+// from the journal and ones only in snapshot files.
+func testStaleIDFile(t *testing.T, h conformance.Harness) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name      string
+		wrap      func(storage.Driver) storage.Driver
+		snapshots bool // the documents are in snapshot files only, not in the journal
+	}{
+		{"counter, journal", func(d storage.Driver) storage.Driver { return d }, false},
+		{"counter, snapshots", func(d storage.Driver) storage.Driver { return d }, true},
+		{"claims, snapshots", func(d storage.Driver) storage.Driver { return createOnly{d} }, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := NewEnv(t, h)
+			open := func() *metastore.Store {
+				return env.StoreOn(t, storage.NewBucket(tc.wrap(env.Open(t))), metastore.Options{})
+			}
+			s := open()
+			var old []byte // the id file after the first allocation
+			inUse := map[string]bool{}
+			for i := range 3 {
+				id, err := s.NextID(ctx, metastore.SlideSet)
+				if err != nil {
+					t.Fatal(err)
+				}
+				inUse[id] = true
+				mustPut(t, s, metastore.Doc{Kind: metastore.SlideSet, ID: id}, "live "+id)
+				if i == 0 {
+					old = env.Raw(t, metastore.MaxIDKey(metastore.SlideSet))
+				}
+			}
+			if tc.snapshots {
+				closeStore(t, s) // snapshot, journal trimmed
+			}
+			env.SetRaw(t, metastore.MaxIDKey(metastore.SlideSet), old)
+			for _, claim := range env.Keys(t, "ids/") {
+				env.RemoveRaw(t, claim) // restored with the old hint: the later claims lost too
+			}
+			s2 := open()
+			id, err := s2.NextID(ctx, metastore.SlideSet)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if inUse[id] {
+				t.Fatalf("NextID after a stale id file = %s, an id in use (%v)", id, inUse)
+			}
+			for live := range inUse {
+				expectDoc(t, s2, metastore.Doc{Kind: metastore.SlideSet, ID: live}, "live "+live)
+			}
+		})
+	}
+	t.Run("asked for, never made", func(t *testing.T) {
+		// A Get of the next id before it exists (a client guessing) does not make it
+		// count as in use, which would skip a thousand ids.
+		s := NewEnv(t, h).Store(t, metastore.Options{})
+		if _, err := s.NextID(ctx, metastore.SlideSet); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Get(ctx, metastore.Doc{Kind: metastore.SlideSet, ID: "aab"}); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("Get of a missing document: %v", err)
+		}
+		if id, err := s.NextID(ctx, metastore.SlideSet); err != nil || id != "aab" {
+			t.Fatalf("NextID = %q, %v; want aab", id, err)
+		}
+	})
+}
+
 // testSharedJournal: two Stores over one folder write journal records at the same
 // time (to different documents); no record overwrites another, so a third Store
 // replays every acknowledged change of both.

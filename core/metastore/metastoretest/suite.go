@@ -99,6 +99,7 @@ func Run(t *testing.T, h conformance.Harness) {
 		{"FailedPutNotApplied", testFailedPutNotApplied},
 		{"IDSequence", testIDSequence},
 		{"IDsAvoidExistingDocuments", testIDsAvoidExisting},
+		{"StaleIDFileSkipsIDsInUse", testStaleIDFile},
 		{"ConcurrentIDsAcrossStores", testConcurrentIDs},
 		{"ConcurrentIDsByClaims", testConcurrentIDClaims},
 		{"BadInput", testBadInput},
