@@ -3,7 +3,10 @@
 //
 // The server is found in this order (SPEC §7):
 //  1. an endpoint from the environment: LECTERN_S3_ENDPOINT (http://host:port),
-//     LECTERN_S3_ACCESS_KEY, LECTERN_S3_SECRET_KEY and optionally LECTERN_S3_REGION;
+//     LECTERN_S3_ACCESS_KEY, LECTERN_S3_SECRET_KEY and optionally LECTERN_S3_REGION,
+//     unless LECTERN_S3_VIA forces a path. The tests cannot stop such a server, so where
+//     S3 is required (CI) it is refused and the tests fail (servers.FromEnvironment)
+//     rather than let the outage tests skip;
 //  2. Docker, when a daemon answers: the minio binary of step 3 in a locally built
 //     image (see startDocker; LECTERN_S3_VIA=docker or =binary forces one path);
 //  3. the minio binary, from $LECTERN_MINIO_BIN, PATH or $(go env GOPATH)/bin: one
@@ -42,7 +45,7 @@ import (
 )
 
 const howToEnable = "install the server with `go install github.com/minio/minio@latest` " +
-	"(a few minutes, once per machine; deploy/test.sh does it), or point the tests at one with " +
+	"(a few minutes, once per machine; deploy/test.sh does it), or, outside CI, point the tests at one with " +
 	"LECTERN_S3_ENDPOINT, LECTERN_S3_ACCESS_KEY and LECTERN_S3_SECRET_KEY"
 
 // Server is a reachable MinIO (or other S3-compatible) server.
@@ -107,10 +110,15 @@ func find() (*Server, error) {
 	return nil, fmt.Errorf("no MinIO server (%s)", strings.Join(reasons, "; "))
 }
 
+// fromEnv returns the server LECTERN_S3_ENDPOINT names, with ok false when it names
+// none or LECTERN_S3_VIA forces a path of the tests' own (docker, binary).
 func fromEnv() (*Server, bool, error) {
 	endpoint := os.Getenv("LECTERN_S3_ENDPOINT")
-	if endpoint == "" {
+	if endpoint == "" || os.Getenv(viaEnv) != "" {
 		return nil, false, nil
+	}
+	if err := servers.FromEnvironment("s3", "LECTERN_S3_ENDPOINT"); err != nil {
+		return nil, true, err
 	}
 	s := &Server{
 		Endpoint:  endpoint,

@@ -3,7 +3,10 @@
 //
 // The share is found in this order (SPEC §7):
 //  1. a share from the environment: LECTERN_SMB_URL (smb://[domain;]user@host[:port]/share[/path])
-//     and LECTERN_SMB_PASSWORD; such a share cannot be stopped and started;
+//     and LECTERN_SMB_PASSWORD, unless LECTERN_SMB_VIA forces a path. Such a share
+//     cannot be stopped and started and its files are out of reach, so where SMB is
+//     required (CI) it is refused and the tests fail (servers.FromEnvironment) rather
+//     than let the outage and disk-full tests skip;
 //  2. Docker, when a daemon answers: the host's smbd in a locally built image (see
 //     startDocker; LECTERN_SMB_VIA=docker or =local forces one path);
 //  3. smbd from the Debian package samba: one server per test process, started on first
@@ -36,7 +39,7 @@ import (
 )
 
 const howToEnable = "install Samba (`apt-get install -y samba smbclient`, as root; deploy/test.sh does it) " +
-	"and run the tests as root, or point them at a share with LECTERN_SMB_URL " +
+	"and run the tests as root, or, outside CI, point them at a share with LECTERN_SMB_URL " +
 	"(smb://user@host:port/share/path) and LECTERN_SMB_PASSWORD"
 
 // Server is a reachable SMB share.
@@ -106,10 +109,15 @@ func find() (*Server, error) {
 	return nil, fmt.Errorf("no SMB share (%s)", strings.Join(reasons, "; "))
 }
 
+// fromEnv returns the share LECTERN_SMB_URL names, with ok false when it names none or
+// LECTERN_SMB_VIA forces a path of the tests' own (docker, local).
 func fromEnv() (*Server, bool, error) {
 	raw := os.Getenv("LECTERN_SMB_URL")
-	if raw == "" {
+	if raw == "" || os.Getenv(viaEnv) != "" {
 		return nil, false, nil
+	}
+	if err := servers.FromEnvironment("smb", "LECTERN_SMB_URL"); err != nil {
+		return nil, true, err
 	}
 	u, err := url.Parse(raw)
 	if err != nil || u.Scheme != "smb" || u.Host == "" || u.User == nil {

@@ -1,12 +1,15 @@
 package samba
 
 import (
+	"errors"
 	"net"
 	"net/url"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lectern/lectern/conformance/servers"
 )
 
 func TestMain(m *testing.M) { Main(m) }
@@ -25,7 +28,8 @@ func canDial(host string) bool {
 func TestStopStart(t *testing.T) {
 	srv := Start(t)
 	if !srv.Restartable() {
-		t.Skip("the share is not ours to restart")
+		// Only a share from LECTERN_SMB_URL, which Start refuses where SMB is required.
+		servers.Unavailable(t, "smb", "the share from LECTERN_SMB_URL is not ours to restart", "unset LECTERN_SMB_URL")
 	}
 	if !strings.HasPrefix(srv.Host, "127.0.0.1:") {
 		t.Fatalf("the local server listens on %s, want 127.0.0.1", srv.Host)
@@ -64,37 +68,52 @@ func TestURLHasNoPassword(t *testing.T) {
 	}
 }
 
+// TestFromEnv: LECTERN_SMB_URL is parsed into the share it names (never restartable),
+// unless LECTERN_SMB_VIA forces a path of the tests' own; where SMB is required it is
+// refused with servers.ErrNotOurs, since the outage and disk-full tests would skip.
 func TestFromEnv(t *testing.T) {
+	const full = "smb://CORP;bob@files:4450/share/sub/dir"
 	tests := []struct {
-		name, url, pw string
-		wantErr       bool
-		want          Server
+		name, url, pw     string
+		via, ci, require  string
+		wantUsed, wantErr bool
+		wantNotOurs       bool
+		want              Server
 	}{
-		{name: "full", url: "smb://CORP;bob@files:4450/share/sub/dir", pw: "p",
+		{name: "unset"},
+		{name: "full", url: full, pw: "p", wantUsed: true,
 			want: Server{Host: "files:4450", Domain: "CORP", User: "bob", Password: "p", Share: "share", Base: "sub/dir"}},
-		{name: "default port", url: "smb://bob@files/share", pw: "p",
+		{name: "default port", url: "smb://bob@files/share", pw: "p", wantUsed: true,
 			want: Server{Host: "files:445", User: "bob", Password: "p", Share: "share"}},
-		{name: "password in URL", url: "smb://bob:x@files/share", pw: "p", wantErr: true},
-		{name: "no password", url: "smb://bob@files/share", wantErr: true},
-		{name: "no share", url: "smb://bob@files/", pw: "p", wantErr: true},
-		{name: "not smb", url: "http://bob@files/share", pw: "p", wantErr: true},
+		{name: "password in URL", url: "smb://bob:x@files/share", pw: "p", wantUsed: true, wantErr: true},
+		{name: "no password", url: "smb://bob@files/share", wantUsed: true, wantErr: true},
+		{name: "no share", url: "smb://bob@files/", pw: "p", wantUsed: true, wantErr: true},
+		{name: "not smb", url: "http://bob@files/share", pw: "p", wantUsed: true, wantErr: true},
+		{name: "via local", url: full, pw: "p", via: "local"},
+		{name: "via docker", url: full, pw: "p", via: "docker"},
+		{name: "ci", url: full, pw: "p", ci: "true", wantUsed: true, wantErr: true, wantNotOurs: true},
+		{name: "require all", url: full, pw: "p", require: "all", wantUsed: true, wantErr: true, wantNotOurs: true},
+		{name: "require other", url: full, pw: "p", require: "s3", wantUsed: true,
+			want: Server{Host: "files:4450", Domain: "CORP", User: "bob", Password: "p", Share: "share", Base: "sub/dir"}},
+		{name: "ci via local", url: full, pw: "p", via: "local", ci: "true"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Setenv("LECTERN_SMB_URL", tt.url)
 			t.Setenv("LECTERN_SMB_PASSWORD", tt.pw)
-			s, ok, err := fromEnv()
-			if !ok {
-				t.Fatal("LECTERN_SMB_URL was not taken")
+			t.Setenv(viaEnv, tt.via)
+			t.Setenv("CI", tt.ci)
+			t.Setenv("LECTERN_REQUIRE", tt.require)
+			s, used, err := fromEnv()
+			if used != tt.wantUsed || (err != nil) != tt.wantErr || errors.Is(err, servers.ErrNotOurs) != tt.wantNotOurs {
+				t.Fatalf("fromEnv() = %+v, %v, %v; want used %v, error %v, ErrNotOurs %v",
+					s, used, err, tt.wantUsed, tt.wantErr, tt.wantNotOurs)
 			}
-			if tt.wantErr {
-				if err == nil {
-					t.Fatalf("fromEnv accepted %s", tt.url)
-				}
+			if !used || err != nil {
 				return
 			}
-			if err != nil {
-				t.Fatal(err)
+			if s.Restartable() {
+				t.Fatal("a share from the environment claims to be restartable")
 			}
 			if *s != tt.want {
 				t.Fatalf("got %+v\nwant %+v", *s, tt.want)
