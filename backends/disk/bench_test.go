@@ -8,12 +8,11 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"slices"
 	"testing"
-	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/lectern/lectern/conformance"
 	"github.com/lectern/lectern/core/storage"
 )
 
@@ -56,20 +55,19 @@ func benchData(n int) []byte {
 }
 
 // side is one way of storing or reading object number i, and of removing it again.
-type side struct {
-	run, cleanup func(b *testing.B, i int)
-}
+type side = conformance.PairedSide
 
-// plainPut writes objects into dir (made if missing) with plain os calls; names are
-// told apart by prefix when two sides share a folder.
-func plainPut(b *testing.B, data []byte, dir, prefix string, stream bool) side {
+// plainPut writes objects into dir (made if missing) with plain os calls; name is
+// the side's name and tells its files apart when two sides share a folder.
+func plainPut(b *testing.B, data []byte, dir, name string, stream bool) side {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		b.Fatal(err)
 	}
-	name := func(i int) string { return filepath.Join(dir, fmt.Sprintf("%s-%d", prefix, i)) }
+	file := func(i int) string { return filepath.Join(dir, fmt.Sprintf("%s-%d", name, i)) }
 	return side{
-		run: func(b *testing.B, i int) {
-			tmp := filepath.Join(dir, ".tmp-"+prefix)
+		Name: name,
+		Run: func(b *testing.B, i int) {
+			tmp := filepath.Join(dir, ".tmp-"+name)
 			f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 			if err != nil {
 				b.Fatal(err)
@@ -91,15 +89,15 @@ func plainPut(b *testing.B, data []byte, dir, prefix string, stream bool) side {
 			if err := f.Close(); err != nil {
 				b.Fatal(err)
 			}
-			if err := os.Rename(tmp, name(i)); err != nil {
+			if err := os.Rename(tmp, file(i)); err != nil {
 				b.Fatal(err)
 			}
 			if err := syncPath(dir); err != nil {
 				b.Fatal(err)
 			}
 		},
-		cleanup: func(b *testing.B, i int) {
-			if err := os.Remove(name(i)); err != nil {
+		Cleanup: func(b *testing.B, i int) {
+			if err := os.Remove(file(i)); err != nil {
 				b.Fatal(err)
 			}
 			settle(b, dir)
@@ -109,6 +107,10 @@ func plainPut(b *testing.B, data []byte, dir, prefix string, stream bool) side {
 
 // lecternPut puts objects under conf/set/ of a new folder, which it returns too.
 func lecternPut(b *testing.B, data []byte, stream bool) (side, string) {
+	name := "lectern"
+	if stream {
+		name = "lectern-stream"
+	}
 	dir := b.TempDir()
 	bucket := newBucket(b, dir)
 	key := func(i int) string { return fmt.Sprintf("conf/set/slides-%d", i) }
@@ -120,7 +122,8 @@ func lecternPut(b *testing.B, data []byte, stream bool) (side, string) {
 		b.Fatal(err)
 	}
 	return side{
-		run: func(b *testing.B, i int) {
+		Name: name,
+		Run: func(b *testing.B, i int) {
 			var r io.Reader = bytes.NewReader(data)
 			size := int64(len(data))
 			if stream {
@@ -130,7 +133,7 @@ func lecternPut(b *testing.B, data []byte, stream bool) (side, string) {
 				b.Fatal(err)
 			}
 		},
-		cleanup: func(b *testing.B, i int) {
+		Cleanup: func(b *testing.B, i int) {
 			if err := bucket.Delete(context.Background(), key(i)); err != nil {
 				b.Fatal(err)
 			}
@@ -169,7 +172,7 @@ func BenchmarkPut(b *testing.B) {
 			make func(b *testing.B) side
 		}{
 			{"os", func(b *testing.B) side {
-				return plainPut(b, data, filepath.Join(b.TempDir(), "conf", "set"), "plain", false)
+				return plainPut(b, data, filepath.Join(b.TempDir(), "conf", "set"), "os", false)
 			}},
 			{"lectern", func(b *testing.B) side { s, _ := lecternPut(b, data, false); return s }},
 			{"lectern-stream", func(b *testing.B) side { s, _ := lecternPut(b, data, true); return s }},
@@ -180,9 +183,9 @@ func BenchmarkPut(b *testing.B) {
 				b.SetBytes(int64(size.n))
 				i := 0
 				for b.Loop() {
-					sd.run(b, i)
+					sd.Run(b, i)
 					b.StopTimer()
-					sd.cleanup(b, i)
+					sd.Cleanup(b, i)
 					b.StartTimer()
 					i++
 				}
@@ -217,23 +220,22 @@ func readers(b *testing.B, data []byte) (plain, ours side) {
 			b.Fatalf("read %d bytes, want %d", total, len(data))
 		}
 	}
-	none := func(*testing.B, int) {}
-	plain = side{run: func(b *testing.B, _ int) {
+	plain = side{Name: "os", Run: func(b *testing.B, _ int) {
 		f, err := os.Open(path)
 		if err != nil {
 			b.Fatal(err)
 		}
 		drain(b, f)
 		f.Close()
-	}, cleanup: none}
-	ours = side{run: func(b *testing.B, _ int) {
+	}}
+	ours = side{Name: "lectern", Run: func(b *testing.B, _ int) {
 		rc, _, err := bucket.Get(ctx, "conf/set/slides", 0, -1)
 		if err != nil {
 			b.Fatal(err)
 		}
 		drain(b, rc)
 		rc.Close()
-	}, cleanup: none}
+	}}
 	return plain, ours
 }
 
@@ -246,7 +248,7 @@ func BenchmarkGet(b *testing.B) {
 				sd := map[string]side{"os": plain, "lectern": ours}[name]
 				b.SetBytes(int64(size.n))
 				for b.Loop() {
-					sd.run(b, 0)
+					sd.Run(b, 0)
 				}
 			})
 		}
@@ -264,67 +266,26 @@ func BenchmarkPaired(b *testing.B) {
 		// a folder on the disk cannot favour one side.
 		b.Run("put/"+size.name, func(b *testing.B) {
 			ours, dir := lecternPut(b, data, false)
-			runPaired(b, size.n, plainPut(b, data, dir, "plain", false), ours)
+			conformance.RunPaired(b, int64(size.n), plainPut(b, data, dir, "os", false), ours)
 		})
 		b.Run("put-stream/"+size.name, func(b *testing.B) {
 			ours, dir := lecternPut(b, data, true)
-			runPaired(b, size.n, plainPut(b, data, dir, "plain", false), ours)
+			conformance.RunPaired(b, int64(size.n), plainPut(b, data, dir, "os", false), ours)
 		})
 		// The same stream against a plain program that must copy a stream too.
 		b.Run("put-stream-vs-os-stream/"+size.name, func(b *testing.B) {
 			ours, dir := lecternPut(b, data, true)
-			runPaired(b, size.n, plainPut(b, data, dir, "plain", true), ours)
+			conformance.RunPaired(b, int64(size.n), plainPut(b, data, dir, "os-stream", true), ours)
 		})
 		// os-vs-os pairs plain I/O with itself: its ratios show how far the machine's
 		// noise alone moves a ratio that should be 1.
 		b.Run("os-vs-os-put/"+size.name, func(b *testing.B) {
 			dir := filepath.Join(b.TempDir(), "conf", "set")
-			runPaired(b, size.n, plainPut(b, data, dir, "first", false), plainPut(b, data, dir, "second", false))
+			conformance.RunPaired(b, int64(size.n), plainPut(b, data, dir, "os-first", false), plainPut(b, data, dir, "os-second", false))
 		})
 		b.Run("get/"+size.name, func(b *testing.B) {
 			plain, ours := readers(b, data)
-			runPaired(b, size.n, plain, ours)
+			conformance.RunPaired(b, int64(size.n), plain, ours)
 		})
 	}
-}
-
-// runPaired runs plain and ours once each per iteration, alternating which goes first,
-// and reports the throughput of each side over the whole run, the ratio of those
-// (ratio, ours/plain: above 1 means faster than plain I/O) and the median of the
-// per-iteration ratios (median-ratio), which a burst of load from other processes
-// during a few iterations moves least. Only the operations are timed, not cleanups.
-func runPaired(b *testing.B, n int, plain, ours side) {
-	var tPlain, tOurs time.Duration
-	var ratios []float64
-	timed := func(s side, i int) time.Duration {
-		start := time.Now()
-		s.run(b, i)
-		d := time.Since(start)
-		s.cleanup(b, i)
-		return d
-	}
-	for b.Loop() {
-		i := len(ratios)
-		var dp, do time.Duration
-		if i%2 == 0 {
-			dp = timed(plain, i)
-			do = timed(ours, i)
-		} else {
-			do = timed(ours, i)
-			dp = timed(plain, i)
-		}
-		tPlain += dp
-		tOurs += do
-		ratios = append(ratios, dp.Seconds()/do.Seconds())
-	}
-	slices.Sort(ratios)
-	median := ratios[len(ratios)/2]
-	if len(ratios)%2 == 0 {
-		median = (ratios[len(ratios)/2-1] + median) / 2
-	}
-	mb := float64(n) * float64(len(ratios)) / 1e6
-	b.ReportMetric(mb/tPlain.Seconds(), "os-MB/s")
-	b.ReportMetric(mb/tOurs.Seconds(), "lectern-MB/s")
-	b.ReportMetric(tPlain.Seconds()/tOurs.Seconds(), "ratio")
-	b.ReportMetric(median, "median-ratio")
 }
