@@ -93,7 +93,7 @@ func (s *Server) authenticate(c *gin.Context) (*Claims, bool) {
 	scheme, token, found := strings.Cut(h, " ")
 	token = strings.TrimSpace(token)
 	if !found || !strings.EqualFold(scheme, "Bearer") || token == "" {
-		unauthenticated(c, "invalid_request", "the Authorization header must be \"Bearer <token>\"")
+		unauthenticated(c, "invalid_request", "the Authorization header must be 'Bearer <token>'")
 		return nil, false
 	}
 	claims, err := s.auth.Verify(token)
@@ -123,11 +123,28 @@ func (s *Server) deny(c *gin.Context, claims *Claims, min Role, conf string) {
 func unauthenticated(c *gin.Context, oauthErr, msg string) {
 	challenge := `Bearer realm="lectern"`
 	if oauthErr != "" {
-		// msg is one of this package's fixed texts: no quotes, no client input.
-		challenge += `, error="` + oauthErr + `", error_description="` + msg + `"`
+		// msg is one of this package's fixed texts (no client input), but it is still
+		// kept to RFC 6750's set, so that a later text cannot end the quoted-string early.
+		challenge += `, error="` + oauthErr + `", error_description="` + challengeDescription(msg) + `"`
 	}
 	c.Header("WWW-Authenticate", challenge)
 	Fail(c, Errorf(CodeUnauthenticated, "%s", msg))
+}
+
+// challengeDescription returns msg with every character RFC 6750 §3 forbids in an
+// error_description (the set is %x20-21 / %x23-5B / %x5D-7E) replaced: a double quote
+// by an apostrophe, a backslash, a control or a non-ASCII character by '?'. Escaping is
+// no way out: RFC 6750 forbids the backslash itself.
+func challengeDescription(msg string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r == '"':
+			return '\''
+		case r == '\\' || r < 0x20 || r > 0x7e:
+			return '?'
+		}
+		return r
+	}, msg)
 }
 
 // requireContent authorizes a content download: a valid signed URL for this path, or
