@@ -12,8 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/lectern/lectern/conformance"
 	"github.com/lectern/lectern/conformance/servers/samba"
 	"github.com/lectern/lectern/core/conference"
 	"github.com/lectern/lectern/core/conference/conferencetest"
@@ -33,10 +33,11 @@ import (
 //	get  smbclient: `smbclient ... -c 'get NAME /dev/null'`
 //	     lectern: Bucket.Get of the whole object, drained through a 1 MiB buffer
 //
-// Each iteration runs both sides, in alternating order, and the ratio lectern /
-// smbclient of their throughputs is reported: on a machine shared with other work
-// this is far steadier than comparing benchmarks that run seconds apart. Objects are
-// removed after each put with the timer stopped.
+// Each iteration runs both sides, in alternating order (conformance.RunPaired), and
+// the ratio lectern / smbclient of their throughputs is reported, over the run and as
+// the median of the iterations' ratios: on a machine shared with other work this is
+// far steadier than comparing benchmarks that run seconds apart. Objects are removed
+// after each put, untimed.
 
 func benchData(n int) []byte {
 	data := make([]byte, n)
@@ -100,42 +101,18 @@ func (e *benchEnv) smbclient(b *testing.B, command string) {
 	}
 }
 
-// smbclientPut returns the raw side of a put benchmark: the i-th smbclient put of
-// the bytes, timed; the object is deleted with the timer stopped.
-func (e *benchEnv) smbclientPut(b *testing.B) func(i int) time.Duration {
-	return func(i int) time.Duration {
-		name := "raw-" + strconv.Itoa(i)
-		t0 := time.Now()
-		e.smbclient(b, "put "+e.local+" "+name)
-		d := time.Since(t0)
-		b.StopTimer()
-		if err := e.bucket.Delete(context.Background(), "bench/"+name); err != nil {
-			b.Fatal(err)
-		}
-		b.StartTimer()
-		return d
+// smbclientPut is the raw side of a put benchmark: the i-th smbclient put of the
+// bytes; the object is deleted untimed.
+func (e *benchEnv) smbclientPut() conformance.PairedSide {
+	return conformance.PairedSide{
+		Name: "smbclient",
+		Run:  func(b *testing.B, i int) { e.smbclient(b, "put "+e.local+" raw-"+strconv.Itoa(i)) },
+		Cleanup: func(b *testing.B, i int) {
+			if err := e.bucket.Delete(context.Background(), "bench/raw-"+strconv.Itoa(i)); err != nil {
+				b.Fatal(err)
+			}
+		},
 	}
-}
-
-// runPaired times both sides once per iteration, alternating which goes first, and
-// reports their throughputs and ratio.
-func runPaired(b *testing.B, size int, raw, ours func(i int) time.Duration) {
-	var rawT, oursT time.Duration
-	i := 0
-	for b.Loop() {
-		if i%2 == 0 {
-			rawT += raw(i)
-			oursT += ours(i)
-		} else {
-			oursT += ours(i)
-			rawT += raw(i)
-		}
-		i++
-	}
-	mb := float64(size) * float64(i) / 1e6
-	b.ReportMetric(mb/rawT.Seconds(), "smbclient-MB/s")
-	b.ReportMetric(mb/oursT.Seconds(), "lectern-MB/s")
-	b.ReportMetric(rawT.Seconds()/oursT.Seconds(), "ratio")
 }
 
 var benchSizes = []struct {
@@ -149,23 +126,20 @@ func BenchmarkPaired(b *testing.B) {
 		b.Run("put/"+size.name, func(b *testing.B) {
 			e := newBenchEnv(b, data)
 			ctx := context.Background()
-			raw := e.smbclientPut(b)
-			ours := func(i int) time.Duration {
-				key := "bench/ours-" + strconv.Itoa(i)
-				t0 := time.Now()
-				if _, err := e.bucket.Put(ctx, key, bytes.NewReader(data), storage.PutOptions{Size: int64(len(data))}); err != nil {
-					b.Fatal(err)
-				}
-				d := time.Since(t0)
-				b.StopTimer()
-				if err := e.bucket.Delete(ctx, key); err != nil {
-					b.Fatal(err)
-				}
-				b.StartTimer()
-				return d
-			}
-			b.SetBytes(int64(size.n))
-			runPaired(b, size.n, raw, ours)
+			key := func(i int) string { return "bench/ours-" + strconv.Itoa(i) }
+			conformance.RunPaired(b, int64(size.n), e.smbclientPut(), conformance.PairedSide{
+				Name: "lectern",
+				Run: func(b *testing.B, i int) {
+					if _, err := e.bucket.Put(ctx, key(i), bytes.NewReader(data), storage.PutOptions{Size: int64(len(data))}); err != nil {
+						b.Fatal(err)
+					}
+				},
+				Cleanup: func(b *testing.B, i int) {
+					if err := e.bucket.Delete(ctx, key(i)); err != nil {
+						b.Fatal(err)
+					}
+				},
+			})
 		})
 		// SPEC section 8's upload bar on SMB: the engine's StoreContent (encrypt +
 		// store, create-only, through this backend) against smbclient put.
@@ -173,23 +147,22 @@ func BenchmarkPaired(b *testing.B) {
 			e := newBenchEnv(b, data)
 			eng := conferencetest.BenchEngine(b, e.bucket)
 			ctx := context.Background()
-			raw := e.smbclientPut(b)
-			ours := func(int) time.Duration {
-				t0 := time.Now()
-				st, err := eng.StoreContent(ctx, conferencetest.BenchConference, conference.SlideContent, "bin", bytes.NewReader(data), int64(len(data)))
-				if err != nil {
-					b.Fatal(err)
-				}
-				d := time.Since(t0)
-				b.StopTimer()
-				if err := eng.DeleteContent(ctx, conferencetest.BenchConference, st.Name); err != nil {
-					b.Fatal(err)
-				}
-				b.StartTimer()
-				return d
-			}
-			b.SetBytes(int64(size.n))
-			runPaired(b, size.n, raw, ours)
+			var name string
+			conformance.RunPaired(b, int64(size.n), e.smbclientPut(), conformance.PairedSide{
+				Name: "lectern",
+				Run: func(b *testing.B, _ int) {
+					st, err := eng.StoreContent(ctx, conferencetest.BenchConference, conference.SlideContent, "bin", bytes.NewReader(data), int64(len(data)))
+					if err != nil {
+						b.Fatal(err)
+					}
+					name = st.Name
+				},
+				Cleanup: func(b *testing.B, _ int) {
+					if err := eng.DeleteContent(ctx, conferencetest.BenchConference, name); err != nil {
+						b.Fatal(err)
+					}
+				},
+			})
 		})
 		b.Run("get/"+size.name, func(b *testing.B) {
 			e := newBenchEnv(b, data)
@@ -198,26 +171,23 @@ func BenchmarkPaired(b *testing.B) {
 				b.Fatal(err)
 			}
 			buf := make([]byte, 1<<20)
-			raw := func(int) time.Duration {
-				t0 := time.Now()
-				e.smbclient(b, "get obj /dev/null")
-				return time.Since(t0)
-			}
-			ours := func(int) time.Duration {
-				t0 := time.Now()
-				rc, _, err := e.bucket.Get(ctx, "bench/obj", 0, -1)
-				if err != nil {
-					b.Fatal(err)
-				}
-				n, err := io.CopyBuffer(io.Discard, struct{ io.Reader }{rc}, buf)
-				rc.Close()
-				if err != nil || n != int64(len(data)) {
-					b.Fatalf("read %d bytes: %v", n, err)
-				}
-				return time.Since(t0)
-			}
-			b.SetBytes(int64(size.n))
-			runPaired(b, size.n, raw, ours)
+			conformance.RunPaired(b, int64(size.n), conformance.PairedSide{
+				Name: "smbclient",
+				Run:  func(b *testing.B, _ int) { e.smbclient(b, "get obj /dev/null") },
+			}, conformance.PairedSide{
+				Name: "lectern",
+				Run: func(b *testing.B, _ int) {
+					rc, _, err := e.bucket.Get(ctx, "bench/obj", 0, -1)
+					if err != nil {
+						b.Fatal(err)
+					}
+					n, err := io.CopyBuffer(io.Discard, struct{ io.Reader }{rc}, buf)
+					rc.Close()
+					if err != nil || n != int64(len(data)) {
+						b.Fatalf("read %d bytes: %v", n, err)
+					}
+				},
+			})
 		})
 	}
 }
