@@ -146,6 +146,9 @@ func TestSuiteCatchesBrokenBackends(t *testing.T) {
 			"cancellation/put_cancelled_midway_creates_nothing",
 			"list/no_hidden_entries_after_failed_puts",
 		}},
+		{"list_zero_modtime", []string{
+			"list/modtime_agrees_with_stat",
+		}},
 	}
 	if os.Getenv(brokenEnv) != "" {
 		t.Skip("inside a child run")

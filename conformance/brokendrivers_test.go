@@ -43,6 +43,22 @@ var brokenDrivers = map[string]func(*memory.Store) storage.Driver{
 	"append_any_version":         func(s *memory.Store) storage.Driver { return &unversionedAppender{memory.New(s)} },
 	"compose_replaces_target":    func(s *memory.Store) storage.Driver { return &replacingComposer{memory.New(s)} },
 	"leftovers_take_old_objects": func(s *memory.Store) storage.Driver { return &greedyLeftovers{memory.New(s)} },
+	"list_zero_modtime":          func(s *memory.Store) storage.Driver { return &timelessList{memory.New(s)} },
+}
+
+// timelessList lists entries without their modification time, as a listing parser
+// that drops LastModified would; Stat and Get have it right.
+type timelessList struct{ *memory.Driver }
+
+func (d *timelessList) List(ctx context.Context, prefix string) iter.Seq2[storage.Attributes, error] {
+	return func(yield func(storage.Attributes, error) bool) {
+		for a, err := range d.Driver.List(ctx, prefix) {
+			a.ModTime = time.Time{}
+			if !yield(a, err) {
+				return
+			}
+		}
+	}
 }
 
 // greedyLeftovers counts every object written before the given time as a leftover,

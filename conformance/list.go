@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"slices"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/lectern/lectern/core/storage"
 )
@@ -23,6 +25,7 @@ func listChecks() []check {
 		{"prefix_matching_nothing", listNoMatch},
 		{"byte_order", listByteOrder},
 		{"attributes", listAttributes},
+		{"modtime_agrees_with_stat", listModTime},
 		{"after_delete", listAfterDelete},
 		{"stop_early", listStopEarly},
 		{"2048_keys_in_order", listMany},
@@ -120,6 +123,55 @@ func listAttributes(t *testing.T, e *env) {
 		}
 		if a.Version != "" && a.Version != versions[a.Key] {
 			t.Errorf("List reports %q with version %q, want empty or %q", a.Key, a.Version, versions[a.Key])
+		}
+	}
+}
+
+// modTimeSlack is how far a listed ModTime may be from Stat's: some backends give one
+// of them in whole seconds (S3 answers HEAD with an HTTP date, but lists
+// milliseconds).
+const modTimeSlack = time.Second
+
+// listModTime: every listed entry carries the modification time Stat reports, for
+// objects put, overwritten, appended to and moved. The engine's retention sweep ages
+// unreferenced content and upload parts by the listed ModTime alone: a zero or wrong
+// one there has it delete what was stored a moment earlier.
+func listModTime(t *testing.T, e *env) {
+	e.put("lm/put", payload(100, "put"))
+	e.put("lm/overwritten", payload(10, "first"))
+	e.put("lm/overwritten", payload(20, "second"))
+	if e.b.CanAppend() {
+		v := e.put("lm/appended", payload(30, "head")).Version
+		if _, err := e.b.Append(e.ctx, "lm/appended", 30, bytes.NewReader(payload(40, "tail")), v); err != nil {
+			t.Fatalf("Append: %v", err)
+		}
+	}
+	if e.b.CanMove() {
+		e.put("lm/source", payload(50, "moved"))
+		if _, err := e.b.Move(e.ctx, "lm/source", "lm/target"); err != nil {
+			t.Fatalf("Move: %v", err)
+		}
+	}
+	attrs, err := listAll(e.ctx, e.b, "lm/")
+	if err != nil {
+		t.Fatalf("List: %v", err)
+	}
+	if len(attrs) == 0 {
+		t.Fatal("List returned nothing")
+	}
+	for _, a := range attrs {
+		st, err := e.b.Stat(e.ctx, a.Key)
+		if err != nil {
+			t.Fatalf("Stat(%q): %v", a.Key, err)
+		}
+		// A sanity bound, as in stat/fields: a zero time means the field was not
+		// filled in.
+		if a.ModTime.IsZero() || a.ModTime.Year() < 2000 {
+			t.Errorf("List reports %q with ModTime %v, want the time Stat reports (%v)", a.Key, a.ModTime, st.ModTime)
+			continue
+		}
+		if d := a.ModTime.Sub(st.ModTime).Abs(); d > modTimeSlack {
+			t.Errorf("List reports %q with ModTime %v, %v away from Stat's %v (at most %v allowed)", a.Key, a.ModTime, d, st.ModTime, modTimeSlack)
 		}
 	}
 }

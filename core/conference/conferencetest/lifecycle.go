@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lectern/lectern/core/conference"
+	"github.com/lectern/lectern/core/layout"
 	"github.com/lectern/lectern/core/metadata"
 	"github.com/lectern/lectern/core/storage"
 )
@@ -169,11 +170,36 @@ func testRetention(t *testing.T, env *Env) {
 }
 
 func testOrphans(t *testing.T, env *Env) {
+	// The backend's ModTime is real time: the engine's clock starts there too, so
+	// that the first sweep runs a moment after the files were written.
+	env.clock.Store(time.Now().UnixNano())
 	e := env.Engine(t)
 	c := ctx(t)
 	mustConference(t, e, "orphans")
 	kept := store(t, e, "orphans", conference.SlideContent, []byte("referenced"))
 	orphan := store(t, e, "orphans", conference.SlideContent, []byte("never referenced"))
+	// A part of an upload in progress, as the stream package writes it.
+	part := layout.UploadRoot + "/orphans/0123456789abcdef0123456789abcdef/part-0000000000"
+	bucket := env.Bucket(t)
+	if _, err := bucket.PutBytes(c, part, []byte("part of an upload"), storage.Condition{}); err != nil {
+		t.Fatal(err)
+	}
+	// Content not yet referenced is young, not orphaned: the client references it
+	// with its next request. The sweep ages it, and the upload's part, by the
+	// ModTime the storage lists; a backend listing a zero or wrong one loses both
+	// here.
+	rep, err := e.Sweep(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.OrphansRemoved != 0 || rep.UploadsRemoved != 0 {
+		t.Fatalf("a sweep right after the writes removed %d content file(s) and %d upload part(s), want none", rep.OrphansRemoved, rep.UploadsRemoved)
+	}
+	for _, s := range []conference.Stored{kept, orphan} {
+		if _, err := readContent(t, e, "orphans", s.Name, s.Key, 0, -1); err != nil {
+			t.Fatalf("content stored a moment before the sweep: %v", err)
+		}
+	}
 	set, _ := e.CreateSlideSet(c, "orphans", "Deck", "sip:a@b")
 	if _, err := e.UpdateSlideSet(c, "orphans", set.ID, func(s *metadata.SlideSet) error {
 		_, err := s.Append(&metadata.ImageSlide{SlideBase: metadata.SlideBase{Name: "p"}, RichSlideType: metadata.RichSnapshot, Image: kept.Ref()})
@@ -181,21 +207,23 @@ func testOrphans(t *testing.T, env *Env) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	// The clock of the backend's ModTime is real time; move the engine's clock past
-	// the orphan age from now.
-	env.clock.Store(time.Now().Add(conference.DefaultRetention().OrphanAge + time.Minute).UnixNano())
-	rep, err := e.Sweep(c)
+	// Move the engine's clock past the orphan and upload ages from now.
+	env.clock.Store(time.Now().Add(max(conference.DefaultRetention().OrphanAge, conference.DefaultRetention().UploadAge) + time.Minute).UnixNano())
+	rep, err = e.Sweep(c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.OrphansRemoved != 1 {
-		t.Fatalf("removed %d orphans, want 1", rep.OrphansRemoved)
+	if rep.OrphansRemoved != 1 || rep.UploadsRemoved != 1 {
+		t.Fatalf("removed %d orphans and %d upload parts, want 1 and 1", rep.OrphansRemoved, rep.UploadsRemoved)
 	}
 	if _, err := readContent(t, e, "orphans", kept.Name, kept.Key, 0, -1); err != nil {
 		t.Fatalf("referenced content removed: %v", err)
 	}
 	if _, err := readContent(t, e, "orphans", orphan.Name, orphan.Key, 0, -1); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("orphan still there: %v", err)
+	}
+	if _, err := bucket.Stat(c, part); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("stale upload part still there: %v", err)
 	}
 }
 
