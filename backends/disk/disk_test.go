@@ -8,10 +8,12 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/lectern/lectern/backends/disk"
@@ -455,16 +457,56 @@ func TestNoTempFilesLeft(t *testing.T) {
 	wantContent(t, b, "t/plain", "unconditional")
 }
 
-// TestPermissionDenied needs an unprivileged user: root bypasses file modes.
+// permissionChildEnv, in a child process of this test binary, names the prepared store
+// TestPermissionDenied checks there as an unprivileged user.
+const permissionChildEnv = "LECTERN_DISK_TEST_PERMISSION_STORE"
+
+// nobody is the uid and gid the checks run as when the test runs as root.
+const nobody = 65534
+
+// TestPermissionDenied: a folder the process may not write and a file it may not read
+// give storage.ErrPermission. File modes do not stop root, so as root (the full test
+// run) the checks run in a child process of this test binary as uid and gid 65534,
+// on a store the child owns except for the locked folder and file.
 func TestPermissionDenied(t *testing.T) {
-	if os.Geteuid() == 0 {
-		t.Skip("running as root, which file permissions do not stop")
+	if store := os.Getenv(permissionChildEnv); store != "" {
+		checkPermissionDenied(t, store)
+		return
 	}
-	dir := t.TempDir()
-	b := newBucket(t, dir)
-	ctx := context.Background()
+	asRoot := os.Geteuid() == 0
+	var base string
+	if asRoot {
+		// t.TempDir's folders are 0700, closed to the child: this one is open to it.
+		var err error
+		if base, err = os.MkdirTemp("", "lectern-disk-permission-"); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(base) })
+		if err := os.Chmod(base, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		base = t.TempDir()
+	}
+	store := filepath.Join(base, "store")
+	b := newBucket(t, store)
 	mustPut(t, b, "locked/k", "v")
-	locked := filepath.Join(dir, "locked")
+	locked := filepath.Join(store, "locked")
+	if asRoot {
+		// The child owns the store (and its lock files), not what is locked.
+		err := filepath.WalkDir(store, func(p string, _ fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if p == locked {
+				return fs.SkipDir
+			}
+			return os.Lchown(p, nobody, nobody)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := os.Chmod(filepath.Join(locked, "k"), 0); err != nil {
 		t.Fatal(err)
 	}
@@ -472,10 +514,58 @@ func TestPermissionDenied(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.Chmod(locked, 0o755) })
+	if !asRoot {
+		checkPermissionDenied(t, store)
+		return
+	}
+	runAsNobody(t, base, store)
+}
+
+// checkPermissionDenied runs the checks of TestPermissionDenied on a prepared store.
+func checkPermissionDenied(t *testing.T, store string) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		t.Fatal("the permission checks run as root, which file modes do not stop")
+	}
+	b := newBucket(t, store)
+	ctx := context.Background()
 	if _, err := b.PutBytes(ctx, "locked/new", []byte("x"), storage.Condition{}); !errors.Is(err, storage.ErrPermission) {
 		t.Errorf("put into a read-only folder: %v, want permission", err)
 	}
 	if _, _, err := b.Get(ctx, "locked/k", 0, -1); !errors.Is(err, storage.ErrPermission) {
 		t.Errorf("get of an unreadable file: %v, want permission", err)
 	}
+	t.Logf("permission checks ran as uid %d", os.Geteuid())
+}
+
+// runAsNobody runs TestPermissionDenied's checks on store in a copy of this test
+// binary (the original's folder is closed to other users) started as uid 65534.
+func runAsNobody(t *testing.T, base, store string) {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(base, "disk.test")
+	data, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-test.run=^"+t.Name()+"$", "-test.count=1", "-test.v")
+	cmd.Dir = base
+	cmd.Env = append(os.Environ(), permissionChildEnv+"="+store)
+	// No supplementary groups: root's would let the child through group modes.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody, Groups: []uint32{}}}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the checks as uid %d failed: %v\n%s", nobody, err, out)
+	}
+	// A child that ran no test would also exit 0: it must say it ran the checks.
+	if want := fmt.Sprintf("permission checks ran as uid %d", nobody); !strings.Contains(string(out), want) {
+		t.Fatalf("the child did not run the checks as uid %d:\n%s", nobody, out)
+	}
+	t.Logf("the checks as uid %d:\n%s", nobody, out)
 }
