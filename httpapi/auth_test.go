@@ -301,3 +301,53 @@ func TestMintTokenRoute(t *testing.T) {
 		wantError(t, r, 415, CodeUnsupportedMedia)
 	})
 }
+
+// TestMintTokenNearCallerExpiry: what is left of the minting token is reckoned on the
+// server's clock, and a token past its expiry (still inside Verify's leeway, so let
+// through the middleware) is told so, 401, rather than asked for an impossible lifetime.
+func TestMintTokenNearCallerExpiry(t *testing.T) {
+	const skew = time.Hour // the server's clock runs ahead of this machine's
+	tests := []struct {
+		name      string
+		serverNow func() time.Time
+		issued    time.Duration // caller token issued this far from the server's now
+		ttl       time.Duration // its lifetime
+		body      string
+		status    int
+	}{
+		{"caller in leeway", time.Now, -3 * time.Second, time.Second, `{"role":"attendee","conference":"conf-1"}`, 401},
+		{"caller expiring now", time.Now, -time.Hour, time.Hour, `{"role":"attendee","conference":"conf-1"}`, 401},
+		{"server clock ahead", func() time.Time { return time.Now().Add(skew) }, 0, 2 * time.Hour,
+			`{"role":"attendee","conference":"conf-1","ttl_seconds":9000}`, 201},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, func(c *Config) { c.Auth = c.Auth.WithClock(tt.serverNow) })
+			minter := e.api.Authority().WithClock(func() time.Time { return tt.serverNow().Add(tt.issued) })
+			tok, caller, err := minter.Mint(TokenSpec{Role: RolePresenter, Conference: testConf, TTL: tt.ttl})
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := bearer(tok)
+			h["Content-Type"] = "application/json"
+			r := e.do(http.MethodPost, "/v1/tokens", h, strings.NewReader(tt.body))
+			if tt.status != 201 {
+				wantError(t, r, tt.status, CodeUnauthenticated)
+				if !strings.Contains(string(r.body), "token expired") {
+					t.Fatalf("body %s, want token expired", r.body)
+				}
+				return
+			}
+			if r.status != tt.status {
+				t.Fatalf("status %d: %s", r.status, r.body)
+			}
+			var tr TokenResponse
+			if err := json.Unmarshal(r.body, &tr); err != nil {
+				t.Fatal(err)
+			}
+			if tr.ExpiresAt.After(caller.ExpiresAt.Time) {
+				t.Fatalf("minted token expires %v, after its minter (%v)", tr.ExpiresAt, caller.ExpiresAt.Time)
+			}
+		})
+	}
+}

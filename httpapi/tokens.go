@@ -87,8 +87,14 @@ func (s *Server) mintToken(c *gin.Context) {
 		ttl = time.Duration(req.TTLSeconds) * time.Second
 	}
 	if !caller.Global() {
-		remaining := time.Until(caller.ExpiresAt.Time)
+		// On the Authority's clock, which Verify judged the token by. A token past its
+		// expiry but inside Verify's leeway has nothing left to hand on: it is told it
+		// expired (401), as SignContentFor does, not asked for a lifetime.
+		remaining := caller.ExpiresAt.Sub(s.auth.now()).Truncate(time.Second)
 		switch {
+		case remaining <= 0:
+			Fail(c, ErrTokenExpired)
+			return
 		case req.Conference == "" || !caller.Allows(RolePresenter, req.Conference):
 			Fail(c, Errorf(CodeForbidden, "a conference token can only mint tokens for its own conference, and needs the presenter role"))
 			return
@@ -96,7 +102,7 @@ func (s *Server) mintToken(c *gin.Context) {
 			Fail(c, Errorf(CodeForbidden, "a token of role %s cannot mint one of role %s", caller.Role, role))
 			return
 		case ttl > remaining:
-			ttl = remaining.Truncate(time.Second)
+			ttl = remaining
 		}
 	}
 	spec := TokenSpec{Role: role, Conference: req.Conference, Subject: req.Subject, TTL: ttl}
