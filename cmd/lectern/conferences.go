@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/lectern/lectern/cmd/internal/duration"
 )
 
 // The JSON shapes of the API that the CLI reads (docs/openapi.yaml).
@@ -35,11 +37,16 @@ type contentInfo struct {
 	URL  string `json:"url"`
 }
 
+// maxTokenTTL is the longest lifetime the server grants (httpapi.MaxTokenTTL, which
+// TestTokenTTL checks), repeated so that the CLI does not link the server's HTTP stack
+// for one constant.
+const maxTokenTTL = 366 * 24 * time.Hour
+
 func (a *app) tokenCommand() *cobra.Command {
 	var role, conf, subject string
-	var ttl time.Duration
+	var ttl duration.Value
 	c := &cobra.Command{
-		Use:   "token --role ROLE [--conference ID] [--subject S] [--ttl 12h]",
+		Use:   "token --role ROLE [--conference ID] [--subject S] [--ttl 12h|365d]",
 		Short: "Mint a token (admin; a presenter may mint attendee tokens of its conference)",
 		Long: `Mint a signed, expiring token with POST /v1/tokens. The token alone is printed on
 stdout, so that it can be captured:
@@ -50,12 +57,13 @@ stdout, so that it can be captured:
 Roles: admin (global, or of one conference), presenter (also "organizer"), attendee.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if ttl < 0 || ttl%time.Second != 0 {
-				return usagef("--ttl must be a positive whole number of seconds, e.g. 12h or 90m")
+			life := time.Duration(ttl)
+			if life < 0 || life%time.Second != 0 || life > maxTokenTTL {
+				return usagef("--ttl must be a whole number of seconds up to %s, e.g. 12h, 90m or 365d", duration.Format(maxTokenTTL))
 			}
 			req := map[string]any{"role": role, "conference": conf, "subject": subject}
-			if ttl > 0 {
-				req["ttl_seconds"] = int64(ttl / time.Second)
+			if life > 0 {
+				req["ttl_seconds"] = int64(life / time.Second)
 			}
 			var resp tokenResponse
 			if err := a.call(cmd.Context(), "POST", "/v1/tokens", req, &resp); err != nil {
@@ -76,7 +84,7 @@ Roles: admin (global, or of one conference), presenter (also "organizer"), atten
 	c.Flags().StringVar(&role, "role", "", "admin, presenter (organizer) or attendee")
 	c.Flags().StringVar(&conf, "conference", "", "conference the token is scoped to (required except for a global admin token)")
 	c.Flags().StringVar(&subject, "subject", "", "who the token is for (recorded as createdby/UploadedBy), e.g. sip:alice@example.com")
-	c.Flags().DurationVar(&ttl, "ttl", 0, "lifetime (default: the server's, 12h)")
+	c.Flags().Var(&ttl, "ttl", "lifetime, e.g. 90m, 12h or 365d, at most 366d (default: the server's, 12h)")
 	_ = c.MarkFlagRequired("role")
 	return c
 }

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lectern/lectern/httpapi"
+)
+
+// TestTokenTTL: --ttl takes lecternd's duration spellings, days included, so that the
+// long-lived admin token of docs/operations.md ("--ttl 365d") can be minted; what the
+// server would refuse is a usage error (exit 2) before any request.
+func TestTokenTTL(t *testing.T) {
+	if maxTokenTTL != httpapi.MaxTokenTTL {
+		t.Fatalf("maxTokenTTL %s, the server's %s", maxTokenTTL, httpapi.MaxTokenTTL)
+	}
+	s := startServer(t, filepath.Join(t.TempDir(), "lectern-data"))
+	admin := s.adminEnv(t)
+	day := 24 * time.Hour
+	tests := []struct {
+		ttl  string // "" sends no --ttl
+		want time.Duration
+		code int
+	}{
+		{"", 12 * time.Hour, exitOK}, // the server's default
+		{"90m", 90 * time.Minute, exitOK},
+		{"8760h", 365 * day, exitOK},
+		{"365d", 365 * day, exitOK},
+		{"366d", 366 * day, exitOK}, // the longest the server grants
+		{"367d", 0, exitUsage},
+		{"1d12h", 0, exitUsage},
+		{"1.5s", 0, exitUsage},
+		{"-1d", 0, exitUsage},
+		{"-1h", 0, exitUsage},
+	}
+	for _, tt := range tests {
+		t.Run("ttl="+tt.ttl, func(t *testing.T) {
+			args := []string{"-o", "json", "token", "--role", "admin"}
+			if tt.ttl != "" {
+				args = append(args, "--ttl", tt.ttl)
+			}
+			before := time.Now().Truncate(time.Second)
+			r := cli(t, admin, args...)
+			after := time.Now()
+			if r.code != tt.code {
+				t.Fatalf("exit %d, want %d; stderr %s", r.code, tt.code, r.stderr)
+			}
+			if tt.code != exitOK {
+				if !strings.Contains(r.stderr, "--ttl") {
+					t.Fatalf("the usage error does not name --ttl: %s", r.stderr)
+				}
+				return
+			}
+			var resp tokenResponse
+			if err := json.Unmarshal([]byte(r.stdout), &resp); err != nil {
+				t.Fatalf("%v\n%s", err, r.stdout)
+			}
+			// The server stamps the expiry between the two clock readings.
+			if resp.ExpiresAt.Before(before.Add(tt.want)) || resp.ExpiresAt.After(after.Add(tt.want)) {
+				t.Fatalf("expires_at %s, want %s after a time in [%s, %s]", resp.ExpiresAt, tt.want, before, after)
+			}
+		})
+	}
+}
