@@ -31,6 +31,14 @@ func TestImage(t *testing.T) {
 	if err != nil {
 		servers.Unavailable(t, "docker", err.Error(), docker.HowToEnable)
 	}
+	// A host folder as /data, owned by the image's user, so the test can read the
+	// admin token the first start writes. Made before the (slow) image build, so that
+	// a run that cannot make it ends at once.
+	data := t.TempDir()
+	if err := os.Chown(data, 65532, 65532); err != nil {
+		servers.Unavailable(t, "docker", "cannot give the data folder to uid 65532: "+err.Error(),
+			"run the test as root (deploy/test.sh does, as CI)")
+	}
 	image := "lectern-test/lecternd:smoke"
 	build := exec.Command("bash", filepath.Join(repoRoot(t), "deploy", "build-image.sh"), image)
 	build.Env = append(os.Environ(), "DOCKER_HOST="+d.Endpoint())
@@ -45,12 +53,6 @@ func TestImage(t *testing.T) {
 		}
 	})
 
-	// A host folder as /data, owned by the image's user, so the test can read the
-	// admin token the first start writes.
-	data := t.TempDir()
-	if err := os.Chown(data, 65532, 65532); err != nil {
-		t.Skipf("cannot give the data folder to uid 65532 (run as root): %v", err)
-	}
 	addr := freeAddr(t)
 	c, err := d.Run(ctx, docker.RunOptions{
 		Image: image,
