@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"sync"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/lectern/lectern/core/storage"
 )
@@ -14,6 +17,9 @@ import (
 // readyProbeKey is a key that is never written: a Stat of it costs one metadata round
 // trip, and "not found" proves the backend answered.
 const readyProbeKey = "lectern-readyz-probe"
+
+// readyProbeTTL is how long a storage probe's result answers /readyz.
+const readyProbeTTL = time.Second
 
 func (s *Server) registerOps() {
 	s.engine.GET("/healthz", s.healthz)
@@ -33,8 +39,9 @@ func (s *Server) healthz(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"status": "ok"})
 }
 
-// readyz answers 200 when the content backend answers a Stat in time and every
-// registered check passes, else 503 with Retry-After.
+// readyz answers 200 when the content backend answers a Stat in time (a result at
+// most readyProbeTTL old, see readyProbe) and every registered check passes, else 503
+// with Retry-After.
 func (s *Server) readyz(c *gin.Context) {
 	c.Header("Cache-Control", "no-store")
 	if s.draining.Load() {
@@ -61,7 +68,47 @@ func (s *Server) readyz(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"status": "ready"})
 }
 
+// readyProbe shares the storage probe of /readyz: its result is kept readyProbeTTL,
+// and callers that find it stale wait for the one probe in flight, so that a flood of
+// unauthenticated /readyz (anyone who reaches the port) makes at most about one
+// storage request a second (an S3 HEAD, billed and rate limited by the provider).
+type readyProbe struct {
+	group singleflight.Group // the probe in flight
+
+	mu  sync.Mutex // guards the fields below
+	at  time.Time  // when the last probe ended (zero: never)
+	err error      // its result
+}
+
 func (s *Server) probeStorage(ctx context.Context) error {
+	p := &s.probe
+	p.mu.Lock()
+	if !p.at.IsZero() && time.Since(p.at) < readyProbeTTL {
+		err := p.err
+		p.mu.Unlock()
+		return err
+	}
+	p.mu.Unlock()
+	// The probe runs apart from the request that started it: the callers sharing it
+	// must not fail because that one client went away.
+	pctx := context.WithoutCancel(ctx)
+	ch := p.group.DoChan("", func() (any, error) {
+		err := s.statProbe(pctx)
+		p.mu.Lock()
+		p.at, p.err = time.Now(), err
+		p.mu.Unlock()
+		return nil, err
+	})
+	select {
+	case r := <-ch:
+		return r.Err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// statProbe makes the storage request itself.
+func (s *Server) statProbe(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.ReadyTimeout)
 	defer cancel()
 	_, err := s.content.Stat(ctx, readyProbeKey)

@@ -102,6 +102,7 @@ type Server struct {
 	mu          sync.Mutex
 	readyChecks []ReadyCheck
 	draining    atomic.Bool
+	probe       readyProbe
 }
 
 var ginModeOnce sync.Once
