@@ -66,6 +66,13 @@ func (d *Driver) Put(ctx context.Context, key string, r io.Reader, opts storage.
 		}
 	}()
 	size, werr := upload(ctx, f, r, d.cfg.InFlight, opts.Size)
+	if werr == nil {
+		// Flushed before the rename publishes it, as Append does: the contract
+		// promises a put is durable when it returns, and a file server that loses
+		// power with the bytes only in its cache could otherwise bring back the new
+		// name with no data (an empty journal record stops its conference's open).
+		werr = o.note(f.Sync())
+	}
 	var created time.Time
 	if werr == nil {
 		// The creation time is read from the handle: it survives the rename.
