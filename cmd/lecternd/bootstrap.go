@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -85,6 +88,7 @@ func bootstrap(cfg Config, log *slog.Logger, out io.Writer) (*secrets, error) {
 		return nil, fmt.Errorf("config dir: %w", err)
 	}
 	defer unlock()
+	removeDeadTemporaries(dir, log)
 	// Everything that can fail on an operator's mistake (a wrong --tls-cert, a bad
 	// previous-secrets line) is read and checked before any secret is created, so that
 	// such a start leaves nothing behind that changes the next one.
@@ -321,6 +325,30 @@ func readPrivate(path string) ([]byte, error) {
 	return os.ReadFile(path)
 }
 
+// deadTemporary matches writeFileAtomic's temporary files (os.CreateTemp's pattern).
+var deadTemporary = regexp.MustCompile(`^\.tmp-.+-[0-9]+$`)
+
+// removeDeadTemporaries removes the temporary files of writes that a killed start
+// left in the config dir: some are a second name of a live secret (a create-only
+// write links its file into place), which would outlive that secret's retirement.
+// Called with the config dir's flock held, so no other start is writing one.
+func removeDeadTemporaries(dir string, log *slog.Logger) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if !e.Type().IsRegular() || !deadTemporary.MatchString(e.Name()) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
+			log.Warn("could not remove a temporary file a killed start left", "file", e.Name(), "err", err)
+			continue
+		}
+		log.Info("removed a temporary file a killed start left", "file", e.Name())
+	}
+}
+
 // writeFileAtomic writes a whole file or nothing: a temporary file in the same folder,
 // synced, then renamed over path (replace) or linked to it (create only, failing with
 // fs.ErrExist if path exists), so that a crash never leaves half a secret.
@@ -330,7 +358,12 @@ func writeFileAtomic(path string, data []byte, mode fs.FileMode, replace bool) e
 		return err
 	}
 	tmp := f.Name()
-	defer os.Remove(tmp)
+	published := false
+	defer func() {
+		if !published {
+			os.Remove(tmp)
+		}
+	}()
 	if err := f.Chmod(mode); err != nil {
 		f.Close()
 		return err
@@ -354,6 +387,14 @@ func writeFileAtomic(path string, data []byte, mode fs.FileMode, replace bool) e
 	if err != nil {
 		return err
 	}
+	published = true
+	// The temporary name goes before the folder is synced, so that a crash never
+	// leaves a second, hidden name of a secret (removeDeadTemporaries is the net).
+	if !replace {
+		if err := os.Remove(tmp); err != nil {
+			return err
+		}
+	}
 	if d, err := os.Open(filepath.Dir(path)); err == nil {
 		_ = d.Sync()
 		d.Close()
@@ -373,17 +414,24 @@ func certificateFiles(cfg Config, dir string, log *slog.Logger) (certPath, keyPa
 	certPEM, cerr := os.ReadFile(certPath)
 	if kerr == nil && cerr == nil {
 		c, err := tls.X509KeyPair(certPEM, keyPEM)
-		if err != nil {
+		switch {
+		case err != nil && ownSelfSigned(certPEM):
+			// A renewal killed between writing the new key and the new certificate:
+			// the pair is lecternd's own, so it is made again rather than stopping
+			// every later start.
+			log.Warn("self-signed certificate and key do not match (a renewal was cut short); creating a new pair", "file", certPath)
+		case err != nil:
 			return "", "", fmt.Errorf("self-signed certificate in %s: %w", dir, err)
+		default:
+			leaf, err := x509.ParseCertificate(c.Certificate[0])
+			if err != nil {
+				return "", "", err
+			}
+			if time.Now().Before(leaf.NotAfter) {
+				return certPath, keyPath, nil
+			}
+			log.Warn("self-signed certificate expired; creating a new one", "file", certPath, "expired", leaf.NotAfter)
 		}
-		leaf, err := x509.ParseCertificate(c.Certificate[0])
-		if err != nil {
-			return "", "", err
-		}
-		if time.Now().Before(leaf.NotAfter) {
-			return certPath, keyPath, nil
-		}
-		log.Warn("self-signed certificate expired; creating a new one", "file", certPath, "expired", leaf.NotAfter)
 	} else if kerr != nil && !errors.Is(kerr, fs.ErrNotExist) {
 		return "", "", kerr
 	}
@@ -400,6 +448,22 @@ func certificateFiles(cfg Config, dir string, log *slog.Logger) (certPath, keyPa
 	}
 	log.Info("created a self-signed TLS certificate", "file", certPath, "hosts", certHosts)
 	return certPath, keyPath, nil
+}
+
+// ownSelfSigned reports whether certPEM is a certificate lecternd made itself
+// (tlscert.SelfSigned: organization Lectern, signed by its own key), never one an
+// operator put in the data dir.
+func ownSelfSigned(certPEM []byte) bool {
+	block, _ := pem.Decode(certPEM)
+	if block == nil || block.Type != "CERTIFICATE" {
+		return false
+	}
+	leaf, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return false
+	}
+	return slices.Equal(leaf.Subject.Organization, []string{"Lectern"}) &&
+		bytes.Equal(leaf.RawIssuer, leaf.RawSubject) && leaf.CheckSignatureFrom(leaf) == nil
 }
 
 func fileExists(path string) bool {

@@ -1,16 +1,26 @@
 package main
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
+	"encoding/pem"
 	"io"
 	"log/slog"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/lectern/lectern/httpapi"
+	"github.com/lectern/lectern/httpapi/tlscert"
 )
 
 // testConfig is the configuration of a lecternd whose data dir is dataDir.
@@ -175,5 +185,120 @@ func TestConcurrentFirstStartsMintOneAdminToken(t *testing.T) {
 		if printed != 1 {
 			t.Fatalf("%d admin tokens printed by two concurrent first starts, want 1", printed)
 		}
+	}
+}
+
+// TestCertificateRenewalCutShort: a start that renews the expired self-signed
+// certificate writes the new key, then the new certificate; killed in between, it
+// leaves lecternd's own certificate beside a key that does not match. The next start
+// makes a new pair instead of failing for good. A certificate that is not lecternd's
+// own (an operator's, put in the data dir) beside a wrong key still stops the start.
+func TestCertificateRenewalCutShort(t *testing.T) {
+	operatorCert := func(t *testing.T) []byte {
+		t.Helper()
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "lectern.example.org", Organization: []string{"Example"}},
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), DNSNames: []string{"lectern.example.org"}}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	}
+	for _, tc := range []struct {
+		name    string
+		cert    func(t *testing.T) []byte
+		wantErr bool
+	}{
+		{"lecternd's own, expired", func(t *testing.T) []byte {
+			old, _, err := tlscert.SelfSigned(certHosts, -time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return old
+		}, false},
+		{"an operator's", operatorCert, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dataDir := t.TempDir()
+			if _, err := bootstrap(testConfig(t, dataDir), slog.New(slog.DiscardHandler), io.Discard); err != nil {
+				t.Fatal(err)
+			}
+			dir := filepath.Join(dataDir, configDirName)
+			if err := os.WriteFile(filepath.Join(dir, certFile), tc.cert(t), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			// The renewal's first write, then the kill: a new key, the old certificate.
+			_, newKey, err := tlscert.SelfSigned(certHosts, certValidity)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := writeFileAtomic(filepath.Join(dir, keyFile), newKey, 0o600, true); err != nil {
+				t.Fatal(err)
+			}
+			s, err := bootstrap(testConfig(t, dataDir), slog.New(slog.DiscardHandler), io.Discard)
+			if tc.wantErr {
+				if err == nil {
+					t.Fatal("a start over an operator's certificate with a wrong key succeeded; it must not replace the operator's files")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("the start after a renewal cut short: %v", err)
+			}
+			certPEM, _ := os.ReadFile(filepath.Join(dir, certFile))
+			keyPEM, _ := os.ReadFile(filepath.Join(dir, keyFile))
+			if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil || s.Cert == nil {
+				t.Fatalf("the new pair does not load: %v", err)
+			}
+		})
+	}
+}
+
+// TestKilledStartsLeaveNoSecretNames: a write's temporary file is gone once the
+// write is published (a create-only write links it into place, so it was a second
+// name of the secret), and a start removes those a killed start left behind.
+func TestKilledStartsLeaveNoSecretNames(t *testing.T) {
+	dataDir := t.TempDir()
+	if _, err := bootstrap(testConfig(t, dataDir), slog.New(slog.DiscardHandler), io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(dataDir, configDirName)
+	temporaries := func() []string {
+		t.Helper()
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, e := range entries {
+			if strings.HasPrefix(e.Name(), ".tmp-") {
+				names = append(names, e.Name())
+			}
+		}
+		return names
+	}
+	if left := temporaries(); len(left) != 0 {
+		t.Fatalf("a clean first start left temporary files: %v", left)
+	}
+	// What a start killed after linking the KEK into place, before removing the
+	// temporary name, leaves.
+	if err := os.Link(filepath.Join(dir, kekFile), filepath.Join(dir, ".tmp-"+kekFile+"-123456")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, ".tmp-"+tokenSecretFile+"-99"), []byte("half"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bootstrap(testConfig(t, dataDir), slog.New(slog.DiscardHandler), io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if left := temporaries(); len(left) != 0 {
+		t.Fatalf("a start left the temporary files of a killed one: %v", left)
+	}
+	if _, err := os.Stat(filepath.Join(dir, kekFile)); err != nil {
+		t.Fatalf("the KEK itself: %v", err)
 	}
 }
