@@ -149,6 +149,14 @@ func TestSuiteCatchesBrokenBackends(t *testing.T) {
 		{"list_zero_modtime", []string{
 			"list/modtime_agrees_with_stat",
 		}},
+		{"put_deaf_midway", []string{
+			"cancellation/put_cancelled_midway_keeps_old",
+			"cancellation/put_cancelled_midway_creates_nothing",
+			"list/no_hidden_entries_after_failed_puts",
+		}},
+		{"append_deaf_midway", []string{
+			"append/cancelled_keeps_prefix",
+		}},
 	}
 	if os.Getenv(brokenEnv) != "" {
 		t.Skip("inside a child run")

@@ -44,6 +44,29 @@ var brokenDrivers = map[string]func(*memory.Store) storage.Driver{
 	"compose_replaces_target":    func(s *memory.Store) storage.Driver { return &replacingComposer{memory.New(s)} },
 	"leftovers_take_old_objects": func(s *memory.Store) storage.Driver { return &greedyLeftovers{memory.New(s)} },
 	"list_zero_modtime":          func(s *memory.Store) storage.Driver { return &timelessList{memory.New(s)} },
+	"put_deaf_midway":            func(s *memory.Store) storage.Driver { return &deafPut{memory.New(s)} },
+	"append_deaf_midway":         func(s *memory.Store) storage.Driver { return &deafAppend{memory.New(s)} },
+}
+
+// deafPut looks at its context when it starts only: the transfer runs detached from
+// it, as an HTTP body sent with context.Background() would.
+type deafPut struct{ *memory.Driver }
+
+func (d *deafPut) Put(ctx context.Context, key string, r io.Reader, o storage.PutOptions) (storage.Attributes, error) {
+	if err := ctx.Err(); err != nil {
+		return storage.Attributes{}, err
+	}
+	return d.Driver.Put(context.WithoutCancel(ctx), key, r, o)
+}
+
+// deafAppend looks at its context when it starts only.
+type deafAppend struct{ *memory.Driver }
+
+func (d *deafAppend) Append(ctx context.Context, key string, offset int64, r io.Reader, ifVersion string) (storage.Attributes, error) {
+	if err := ctx.Err(); err != nil {
+		return storage.Attributes{}, err
+	}
+	return d.Driver.Append(context.WithoutCancel(ctx), key, offset, r, ifVersion)
 }
 
 // timelessList lists entries without their modification time, as a listing parser
@@ -357,17 +380,32 @@ func (d *noCancel) Delete(ctx context.Context, key string) error {
 }
 
 // leaksTemp stages a put under a visible temporary key and leaves it behind when the
-// put fails, as a disk backend whose temp files are listed would.
+// put fails (its reader failed, or its context ended while staging), as a disk
+// backend whose temp files are listed would.
 type leaksTemp struct{ storage.Driver }
 
 func (d *leaksTemp) Put(ctx context.Context, key string, r io.Reader, o storage.PutOptions) (storage.Attributes, error) {
-	data, err := io.ReadAll(r)
+	data, err := io.ReadAll(watching{ctx, r})
 	if err != nil {
 		// The staged bytes stay behind under a temporary name.
 		_, _ = d.Driver.Put(context.WithoutCancel(ctx), key+"-tmp", bytes.NewReader(data), storage.PutOptions{})
 		return storage.Attributes{}, err
 	}
 	return d.Driver.Put(ctx, key, bytes.NewReader(data), o)
+}
+
+// watching is a reader that stops once its context is done, as a driver's copy loop
+// that checks its context between reads does.
+type watching struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (w watching) Read(p []byte) (int, error) {
+	if err := w.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return w.r.Read(p)
 }
 
 // trustsSize stores exactly as many bytes as the size hint announced, as a backend

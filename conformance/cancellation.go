@@ -40,8 +40,9 @@ func cancelled(parent context.Context) context.Context {
 }
 
 // putCancelMidway cancels a put while its reader is blocked halfway (announced by the
-// reader itself, so no sleep decides the timing) and checks that the old object, or
-// nothing, is left.
+// reader itself, so no sleep decides the timing). The reader then goes on to its end
+// without a word of the cancellation: the driver must notice it by itself, fail with
+// the context's error and leave the old object, or nothing.
 func putCancelMidway(t *testing.T, e *env, withOld bool) {
 	old := payload(30_000, "old")
 	if withOld {
@@ -63,6 +64,9 @@ func putCancelMidway(t *testing.T, e *env, withOld bool) {
 	}
 	cancel()
 	err := <-done
+	if err == nil {
+		t.Fatal("Put cancelled midway succeeded: the driver did not watch its context while reading")
+	}
 	wantCanceled(t, err, "Put cancelled midway")
 	if withOld {
 		e.wantContent(e.b, "c", old)

@@ -280,16 +280,21 @@ func seek(pos *int, size int, off int64, whence int) (int64, error) {
 	return off, nil
 }
 
-// blockingReader yields data up to blockAt bytes, announces that on reached, then
-// blocks until ctx is done and fails with its error. It lets a check cancel a Put
-// midway without sleeping.
+// blockingReader yields data up to blockAt bytes, announces that on reached and
+// blocks until ctx is done; then it hands over the rest of its data as if nothing had
+// happened. It lets a check cancel a Put midway without sleeping, and it never tells
+// the driver about the cancellation: a reader that failed with ctx's error would let a
+// driver deaf to its context pass on the reader's error as its own. Nor does it block
+// past the cancellation, so that a deaf driver cannot hang the check: it completes
+// its write instead, and the check fails on that.
 type blockingReader struct {
-	ctx     context.Context
-	data    []byte
-	blockAt int
-	pos     int
-	reached chan struct{}
-	once    bool
+	ctx       context.Context
+	data      []byte
+	blockAt   int
+	pos       int
+	reached   chan struct{}
+	announced bool
+	released  bool // ctx is done: no more blocking
 }
 
 func newBlockingReader(ctx context.Context, data []byte, blockAt int) *blockingReader {
@@ -297,15 +302,23 @@ func newBlockingReader(ctx context.Context, data []byte, blockAt int) *blockingR
 }
 
 func (r *blockingReader) Read(p []byte) (int, error) {
-	if r.pos >= r.blockAt {
-		if !r.once {
-			r.once = true
-			close(r.reached)
+	end := len(r.data)
+	if !r.released {
+		if r.pos >= r.blockAt {
+			if !r.announced { // a retrying wrapper may seek back and come here again
+				r.announced = true
+				close(r.reached)
+			}
+			<-r.ctx.Done()
+			r.released = true
+		} else {
+			end = r.blockAt
 		}
-		<-r.ctx.Done()
-		return 0, r.ctx.Err()
 	}
-	n := copy(p, r.data[r.pos:r.blockAt])
+	if r.pos >= end {
+		return 0, io.EOF
+	}
+	n := copy(p, r.data[r.pos:end])
 	r.pos += n
 	return n, nil
 }
