@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/lectern/lectern/backends/disk"
+	"github.com/lectern/lectern/conformance"
 	"github.com/lectern/lectern/core/storage"
 )
 
@@ -17,9 +18,11 @@ import (
 // listener, token check, ranged storage Get) with reading the same object straight
 // from the same disk backend ("raw"), and with the plainest HTTPS file server over the
 // same file ("https-baseline": net/http's ServeFile, no router, no auth), which
-// separates the cost of HTTP and TLS from the cost of the API. Compare by ratio:
+// separates the cost of HTTP and TLS from the cost of the API. Each pair runs both
+// sides in every iteration, alternating (conformance.RunPaired), which reports the
+// ratio of the second side named over the first:
 //
-//	go test -run '^$' -bench Content -benchtime 2s ./httpapi/
+//	go test -run '^$' -bench Content -benchtime 1s -count 3 ./httpapi/
 func BenchmarkContent(b *testing.B) {
 	for _, size := range []struct {
 		name string
@@ -48,56 +51,49 @@ func BenchmarkContent(b *testing.B) {
 			url := srv.URL + ContentPath(testOrg, testConf, testName)
 			client := srv.Client()
 
-			b.Run("api", func(b *testing.B) {
-				b.SetBytes(int64(size.n))
-				for b.Loop() {
-					req, _ := http.NewRequest(http.MethodGet, url, nil)
-					req.Header.Set("Authorization", "Bearer "+tok)
-					resp, err := client.Do(req)
-					if err != nil {
-						b.Fatal(err)
-					}
-					n, _ := io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode != 200 || n != int64(size.n) {
-						b.Fatalf("status %d, %d bytes", resp.StatusCode, n)
-					}
+			file := filepath.Join(d.Root(), filepath.FromSlash(key))
+			base := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				http.ServeFile(w, r, file)
+			}))
+			b.Cleanup(base.Close)
+			bc := base.Client()
+			check := func(b *testing.B, status int, n int64) {
+				if status != 200 || n != int64(size.n) {
+					b.Fatalf("status %d, %d bytes", status, n)
 				}
-			})
-			b.Run("https-baseline", func(b *testing.B) {
-				file := filepath.Join(d.Root(), filepath.FromSlash(key))
-				base := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-					http.ServeFile(w, r, file)
-				}))
-				defer base.Close()
-				bc := base.Client()
-				b.SetBytes(int64(size.n))
-				for b.Loop() {
-					resp, err := bc.Get(base.URL + "/f")
-					if err != nil {
-						b.Fatal(err)
-					}
-					n, _ := io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode != 200 || n != int64(size.n) {
-						b.Fatalf("status %d, %d bytes", resp.StatusCode, n)
-					}
+			}
+			api := conformance.PairedSide{Name: "api", Run: func(b *testing.B, _ int) {
+				req, _ := http.NewRequest(http.MethodGet, url, nil)
+				req.Header.Set("Authorization", "Bearer "+tok)
+				resp, err := client.Do(req)
+				if err != nil {
+					b.Fatal(err)
 				}
-			})
-			b.Run("raw", func(b *testing.B) {
-				b.SetBytes(int64(size.n))
-				for b.Loop() {
-					rc, _, err := bucket.Get(context.Background(), key, 0, -1)
-					if err != nil {
-						b.Fatal(err)
-					}
-					n, _ := io.Copy(io.Discard, rc)
-					rc.Close()
-					if n != int64(size.n) {
-						b.Fatal("short read")
-					}
+				n, _ := io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				check(b, resp.StatusCode, n)
+			}}
+			baseline := conformance.PairedSide{Name: "https-baseline", Run: func(b *testing.B, _ int) {
+				resp, err := bc.Get(base.URL + "/f")
+				if err != nil {
+					b.Fatal(err)
 				}
-			})
+				n, _ := io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				check(b, resp.StatusCode, n)
+			}}
+			raw := conformance.PairedSide{Name: "raw", Run: func(b *testing.B, _ int) {
+				rc, _, err := bucket.Get(context.Background(), key, 0, -1)
+				if err != nil {
+					b.Fatal(err)
+				}
+				n, _ := io.Copy(io.Discard, rc)
+				rc.Close()
+				check(b, 200, n)
+			}}
+			b.Run("api-vs-raw", func(b *testing.B) { conformance.RunPaired(b, int64(size.n), raw, api) })
+			b.Run("api-vs-https-baseline", func(b *testing.B) { conformance.RunPaired(b, int64(size.n), baseline, api) })
+			b.Run("https-baseline-vs-raw", func(b *testing.B) { conformance.RunPaired(b, int64(size.n), raw, baseline) })
 		})
 	}
 }
