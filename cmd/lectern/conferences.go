@@ -61,6 +61,14 @@ Roles: admin (global, or of one conference), presenter (also "organizer"), atten
 			if life < 0 || life%time.Second != 0 || life > maxTokenTTL {
 				return usagef("--ttl must be a whole number of seconds up to %s, e.g. 12h, 90m or 365d", duration.Format(maxTokenTTL))
 			}
+			switch role {
+			case "presenter", "organizer", "attendee":
+				// Only an admin token may be global; the server would answer 400, but a
+				// missing flag is the command line's mistake (exit 2, like any required flag).
+				if conf == "" {
+					return usagef("a %s token needs --conference (only an admin token may be global)", role)
+				}
+			}
 			req := map[string]any{"role": role, "conference": conf, "subject": subject}
 			if life > 0 {
 				req["ttl_seconds"] = int64(life / time.Second)

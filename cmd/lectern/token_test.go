@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -61,6 +62,43 @@ func TestTokenTTL(t *testing.T) {
 			// The server stamps the expiry between the two clock readings.
 			if resp.ExpiresAt.Before(before.Add(tt.want)) || resp.ExpiresAt.After(after.Add(tt.want)) {
 				t.Fatalf("expires_at %s, want %s after a time in [%s, %s]", resp.ExpiresAt, tt.want, before, after)
+			}
+		})
+	}
+}
+
+// TestTokenConferenceRequired: a presenter or attendee token is always of one
+// conference, so asking for one without --conference is a usage error (exit 2) found
+// before any request; what the CLI cannot judge goes to the server. The server here is
+// a closed port, so a request that is sent fails with exit 1.
+func TestTokenConferenceRequired(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "https://" + l.Addr().String()
+	l.Close()
+	env := map[string]string{"LECTERN_SERVER": closed, "LECTERN_TOKEN": "x"}
+	tests := []struct {
+		args []string
+		code int
+	}{
+		{[]string{"--role", "presenter"}, exitUsage},
+		{[]string{"--role", "organizer"}, exitUsage},
+		{[]string{"--role", "attendee", "--subject", "bob"}, exitUsage},
+		{[]string{"--role", "presenter", "--conference", ""}, exitUsage},
+		{[]string{"--role", "admin"}, exitError},                             // global admin: sent
+		{[]string{"--role", "presenter", "--conference", "demo"}, exitError}, // sent
+		{[]string{"--role", "wizard"}, exitError},                            // the server names the roles
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			r := cli(t, env, append([]string{"token"}, tt.args...)...)
+			if r.code != tt.code {
+				t.Fatalf("exit %d, want %d; stderr %s", r.code, tt.code, r.stderr)
+			}
+			if tt.code == exitUsage && !strings.Contains(r.stderr, "--conference") {
+				t.Fatalf("the usage error does not name --conference: %s", r.stderr)
 			}
 		})
 	}
