@@ -98,7 +98,7 @@ func envName(flagName string) string {
 
 var options = []option{
 	{"data-dir", "folder for lecternd's own files (config/: TLS certificate, KEK, token secret, admin token) and, by default, the content store", func(c *Config) flag.Value { return (*stringValue)(&c.DataDir) }},
-	{"backend", "storage URL (file:///abs/path, file:rel/path, mem://name; default file://<data-dir>/store)", func(c *Config) flag.Value { return (*stringValue)(&c.Backend) }},
+	{"backend", "storage URL: file:///abs/path or file:rel/path; s3://bucket/prefix?endpoint=URL&region=NAME&path_style=true; smb://[domain;]user@host[:port]/share[/folder]?password_file=FILE; mem://name (tests only); default file://<data-dir>/store (docs/operations.md: Storage URLs)", func(c *Config) flag.Value { return (*stringValue)(&c.Backend) }},
 	{"listen", "address to listen on", func(c *Config) flag.Value { return (*stringValue)(&c.Listen) }},
 	{"tls-cert", "PEM certificate file (default: a self-signed one created in <data-dir>/config)", func(c *Config) flag.Value { return (*stringValue)(&c.TLSCert) }},
 	{"tls-key", "PEM private key file for --tls-cert", func(c *Config) flag.Value { return (*stringValue)(&c.TLSKey) }},
