@@ -19,6 +19,7 @@ import (
 	miniogo "github.com/minio/minio-go/v7"
 
 	"github.com/lectern/lectern/backends/s3"
+	"github.com/lectern/lectern/conformance"
 	"github.com/lectern/lectern/conformance/servers/minio"
 	"github.com/lectern/lectern/core/conference"
 	"github.com/lectern/lectern/core/conference/conferencetest"
@@ -61,37 +62,27 @@ func benchConfig(c *s3.Config) {
 	}
 }
 
-// pair times the backend and the raw client doing the same thing in each iteration,
-// alternating which goes first, and reports both throughputs and their ratio. The
-// ratio is what matters on a machine shared with other work: both sides see the same
-// load.
+// pair runs the backend and the raw client doing the same thing in each iteration,
+// alternating which goes first (conformance.RunPaired: each side's MB/s, ratio,
+// median-ratio), and also reports each side's client CPU time per GiB (user + system,
+// this process): unlike the wall time, it hardly depends on what else the machine
+// is doing.
 func pair(b *testing.B, size int64, lectern, raw func() error) {
 	b.Helper()
-	var tl, tr, cl, cr time.Duration
-	run := func(fn func() error, wall, cpu *time.Duration) {
-		c0, start := cpuTime(), time.Now()
-		if err := fn(); err != nil {
-			b.Fatal(err)
-		}
-		*wall += time.Since(start)
-		*cpu += cpuTime() - c0
+	var cl, cr time.Duration
+	runs := 0
+	side := func(name string, fn func() error, cpu *time.Duration) conformance.PairedSide {
+		return conformance.PairedSide{Name: name, Run: func(b *testing.B, _ int) {
+			c0 := cpuTime()
+			if err := fn(); err != nil {
+				b.Fatal(err)
+			}
+			*cpu += cpuTime() - c0
+			runs++
+		}}
 	}
-	b.ResetTimer()
-	for i := 0; b.Loop(); i++ {
-		if i%2 == 0 {
-			run(lectern, &tl, &cl)
-			run(raw, &tr, &cr)
-		} else {
-			run(raw, &tr, &cr)
-			run(lectern, &tl, &cl)
-		}
-	}
-	gib := float64(size) * float64(b.N) / (1 << 30)
-	b.ReportMetric(gib*1024/tl.Seconds(), "lectern-MiB/s")
-	b.ReportMetric(gib*1024/tr.Seconds(), "minio-go-MiB/s")
-	b.ReportMetric(tr.Seconds()/tl.Seconds(), "ratio")
-	// The client's own CPU time per GiB (user + system, this process): unlike the
-	// wall time, it hardly depends on what else the machine is doing.
+	conformance.RunPaired(b, size, side("minio-go", raw, &cr), side("lectern", lectern, &cl))
+	gib := float64(size) * float64(runs/2) / (1 << 30)
 	b.ReportMetric(cl.Seconds()/gib, "lectern-cpu-s/GiB")
 	b.ReportMetric(cr.Seconds()/gib, "minio-go-cpu-s/GiB")
 }
