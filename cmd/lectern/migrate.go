@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
@@ -90,6 +91,9 @@ type migrateOptions struct {
 	prefix    string
 	overwrite bool
 	parallel  int
+	// removeLeftovers removes, from the target, what writes cut short before this
+	// run began left there (a killed earlier run's partial copies).
+	removeLeftovers bool
 }
 
 // migrateSummary is what migrate did.
@@ -100,6 +104,8 @@ type migrateSummary struct {
 	Bytes    int64    `json:"bytes_copied"`
 	Verified int      `json:"verified"`
 	Failed   []string `json:"failed"`
+	// LeftoversRemoved counts what --remove-leftovers removed from the target.
+	LeftoversRemoved int `json:"leftovers_removed"`
 }
 
 func (a *app) migrateCommand() *cobra.Command {
@@ -116,7 +122,14 @@ that differs is reported and left alone unless --overwrite.
 
 Stop the servers writing to the source first: objects changed during the copy may be
 copied in either state. Both URLs take the forms of lecternd --backend
-(file:///abs/path, s3://…, smb://…).`,
+(file:///abs/path, s3://…, smb://…).
+
+A run that is killed leaves its partial copies on the target where no key names them
+(disk and SMB: hidden temporary files; S3: incomplete multipart uploads, which are
+billed). --remove-leftovers removes those of writes begun before this run, anywhere
+on the target, first: use it only when nothing else writes to the target (on S3 it
+would cut short another writer's upload). A lecternd serving the target removes them
+too, a day later.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return a.migrate(cmd.Context(), o) },
 	}
@@ -126,6 +139,7 @@ copied in either state. Both URLs take the forms of lecternd --backend
 	f.StringVar(&o.prefix, "prefix", "", "copy only keys starting with this prefix")
 	f.BoolVar(&o.overwrite, "overwrite", false, "replace objects that differ on the target")
 	f.IntVar(&o.parallel, "parallel", 4, "objects copied at once")
+	f.BoolVar(&o.removeLeftovers, "remove-leftovers", false, "first remove from the target what killed earlier runs left (only when nothing else writes to it)")
 	_ = c.MarkFlagRequired("from")
 	_ = c.MarkFlagRequired("to")
 	return c
@@ -156,6 +170,19 @@ func (a *app) migrate(ctx context.Context, o migrateOptions) error {
 		return fmt.Errorf("--to: %w", err)
 	}
 	defer dst.Close()
+	started := time.Now()
+
+	var removed int
+	if o.removeLeftovers {
+		n, ok, err := dst.RemoveLeftovers(ctx, started)
+		if err != nil {
+			return fmt.Errorf("--remove-leftovers: %w", err)
+		}
+		if !ok {
+			fmt.Fprintln(a.stderr, "lectern: the target's backend leaves nothing behind to remove; --remove-leftovers did nothing")
+		}
+		removed = n
+	}
 
 	var objs []storage.Attributes
 	var total int64
@@ -168,6 +195,7 @@ func (a *app) migrate(ctx context.Context, o migrateOptions) error {
 	}
 	m := &migration{src: src, dst: dst, o: o, bar: a.newProgress(total, "migrating")}
 	m.sum.Objects = len(objs)
+	m.sum.LeftoversRemoved = removed
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(o.parallel)
 	for _, obj := range objs {
@@ -200,6 +228,9 @@ func (a *app) migrate(ctx context.Context, o migrateOptions) error {
 		}
 		fmt.Fprintf(a.stdout, "%d object(s): %d copied (%d bytes), %d already present and identical, %d failed; %d verified (size and SHA-256 of both sides)\n",
 			s.Objects, s.Copied, s.Bytes, s.Skipped, len(s.Failed), s.Verified)
+		if o.removeLeftovers {
+			fmt.Fprintf(a.stdout, "%d leftover(s) of earlier writes removed from the target\n", s.LeftoversRemoved)
+		}
 	}
 	if len(s.Failed) > 0 {
 		return exitCodeError{code: exitError, msg: fmt.Sprintf("%d object(s) not migrated", len(s.Failed))}

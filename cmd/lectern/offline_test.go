@@ -6,14 +6,18 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lectern/lectern/backends"
 	"github.com/lectern/lectern/core/conference"
@@ -248,6 +252,28 @@ func TestMigrate(t *testing.T) {
 	}
 	if r := cli(t, nil, "migrate", "--from", target, "--to", target); r.code != exitUsage {
 		t.Fatalf("same storage: exit %d", r.code)
+	}
+
+	// A killed run's partial copy (a disk put's temporary file, no process holding its
+	// lock) stays on the target through a plain run, and --remove-leftovers takes it.
+	partial := filepath.Join(strings.TrimPrefix(target, "file://"), filepath.FromSlash(path.Dir(victim)), ".tmp-partial-copy")
+	if err := os.WriteFile(partial, []byte("half an object"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-time.Minute)
+	if err := os.Chtimes(partial, old, old); err != nil {
+		t.Fatal(err)
+	}
+	cli(t, nil, "migrate", "--from", w.s.backendURL(), "--to", target).must(t)
+	if _, err := os.Stat(partial); err != nil {
+		t.Fatalf("a plain run removed the target's temporary file: %v", err)
+	}
+	r = cli(t, nil, "-o", "json", "migrate", "--remove-leftovers", "--from", w.s.backendURL(), "--to", target).must(t)
+	if err := json.Unmarshal([]byte(r.stdout), &sum); err != nil || sum.LeftoversRemoved != 1 || sum.Skipped != n {
+		t.Fatalf("--remove-leftovers: %+v %v", sum, err)
+	}
+	if _, err := os.Stat(partial); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the killed run's partial copy is still there: %v", err)
 	}
 }
 
