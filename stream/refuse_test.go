@@ -12,7 +12,7 @@ import (
 )
 
 // TestHandoutFilenameCheckedAtCreation: a handout the engine could never record (no
-// file name, or one over 255 bytes) is refused when it is created, with nothing
+// file name, one over 255 bytes, or one with characters XML cannot carry) is refused when it is created, with nothing
 // stored, instead of after every byte was sent.
 func TestHandoutFilenameCheckedAtCreation(t *testing.T) {
 	tests := []struct {
@@ -24,6 +24,12 @@ func TestHandoutFilenameCheckedAtCreation(t *testing.T) {
 		{"empty filename", meta("purpose", "handout", "filename", ""), http.StatusBadRequest},
 		{"256 bytes", meta("purpose", "handout", "filename", strings.Repeat("a", 256)), http.StatusBadRequest},
 		{"255 bytes", meta("purpose", "handout", "filename", strings.Repeat("a", 255)), http.StatusCreated},
+		// The XML writer refuses these when the handout is recorded, after the upload.
+		{"control character", meta("purpose", "handout", "filename", "notes\x01.txt"), http.StatusBadRequest},
+		{"NUL", meta("purpose", "handout", "filename", "a\x00.txt"), http.StatusBadRequest},
+		{"invalid UTF-8", meta("purpose", "handout", "filename", "caf\xe9.txt"), http.StatusBadRequest},
+		{"U+FFFE (not an XML character)", meta("purpose", "handout", "filename", "a\uFFFE.txt"), http.StatusBadRequest},
+		{"non-ASCII, tab and astral characters", meta("purpose", "handout", "filename", "Übung\t😀.pdf"), http.StatusCreated},
 		{"slide without filename", meta("purpose", "slide"), http.StatusCreated},
 	}
 	be := newBackend(t)

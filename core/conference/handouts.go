@@ -30,11 +30,16 @@ type HandoutParams struct {
 const MaxHandoutFilename = 255
 
 // ValidateHandoutFilename checks a handout's original file name (1 to
-// MaxHandoutFilename bytes), as AddHandout does: an upload that will become a handout
-// checks it when it begins, not after all its bytes have come.
+// MaxHandoutFilename bytes of characters its XML record can carry), as AddHandout
+// does: an upload that will become a handout checks it when it begins, not after all
+// its bytes have come.
 func ValidateHandoutFilename(name string) error {
 	if name == "" || len(name) > MaxHandoutFilename {
 		return fmt.Errorf("%w: a handout's original file name must be 1-%d bytes", ErrInvalidInput, MaxHandoutFilename)
+	}
+	if !metadata.ValidText(name) {
+		// The name is not quoted: it is what is wrong, and may hold anything.
+		return fmt.Errorf("%w: a handout's original file name must be UTF-8 without control characters (tab, LF and CR aside)", ErrInvalidInput)
 	}
 	return nil
 }

@@ -581,6 +581,12 @@ func isXMLChar(r rune) bool {
 		r >= 0x10000 && r <= 0x10FFFF
 }
 
+// ValidText reports whether s can be written as XML text or an attribute value: valid
+// UTF-8 of XML 1.0 characters only (no control characters but tab, LF and CR). The
+// writer refuses anything else; callers check a value with it when they take it in,
+// before work that would be wasted when the value is finally written.
+func ValidText(s string) bool { return validChars(s) }
+
 func validChars(s string) bool {
 	for i, r := range s {
 		if r == utf8.RuneError {
