@@ -27,7 +27,7 @@ import (
 
 func (s *Server) registerContent() {
 	scope := ConferenceParam("conf")
-	h := []gin.HandlerFunc{validateContentPath, s.requireContent(scope), s.serveContent}
+	h := []gin.HandlerFunc{validateContentPath, s.requireContent(scope), s.guardStalls, s.serveContent}
 	s.api.GET("/content/:org/:conf/:name", h...)
 	s.api.HEAD("/content/:org/:conf/:name", h...)
 }

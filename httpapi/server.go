@@ -76,6 +76,10 @@ type Config struct {
 	// Registry receives the metrics and is served at /metrics. Default: a new registry
 	// with the Go and process collectors.
 	Registry *prometheus.Registry
+	// WriteStallTimeout abandons a download (the content routes, and the routes of
+	// registrars that use StallGuard) whose client takes no bytes for this long.
+	// Default DefaultWriteStallTimeout; negative: never.
+	WriteStallTimeout time.Duration
 	// ReadyTimeout bounds each readiness check. Default 2s.
 	ReadyTimeout time.Duration
 	ReadyChecks  []ReadyCheck
@@ -130,6 +134,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.WriteStallTimeout == 0 {
+		cfg.WriteStallTimeout = DefaultWriteStallTimeout
 	}
 	if cfg.ReadyTimeout <= 0 {
 		cfg.ReadyTimeout = 2 * time.Second
@@ -194,6 +201,10 @@ func (s *Server) API() *gin.RouterGroup { return s.api }
 
 // Authority mints and verifies tokens and signed URLs.
 func (s *Server) Authority() *Authority { return s.auth }
+
+// WriteStallTimeout is how long a guarded download waits for its client to take
+// bytes (Config.WriteStallTimeout after defaults; negative: never).
+func (s *Server) WriteStallTimeout() time.Duration { return s.cfg.WriteStallTimeout }
 
 // Role is the server role.
 func (s *Server) Role() ServerRole { return s.cfg.Role }

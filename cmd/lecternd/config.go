@@ -27,20 +27,22 @@ import (
 // gopkg.in/yaml.v3) is already in the module graph, and because a YAML file can carry
 // comments, which operators want in a config file.
 type Config struct {
-	DataDir          string    `yaml:"data_dir"`
-	Backend          string    `yaml:"backend"`
-	Listen           string    `yaml:"listen"`
-	TLSCert          string    `yaml:"tls_cert"`
-	TLSKey           string    `yaml:"tls_key"`
-	Role             string    `yaml:"role"`
-	LogLevel         string    `yaml:"log_level"`
-	LogFormat        string    `yaml:"log_format"`
-	SnapshotInterval Duration  `yaml:"snapshot_interval"`
-	IdleClose        Duration  `yaml:"idle_close"`
-	ShutdownTimeout  Duration  `yaml:"shutdown_timeout"`
-	AdminTokenTTL    Duration  `yaml:"admin_token_ttl"`
-	Retention        Retention `yaml:"retention"`
-	Limits           Limits    `yaml:"limits"`
+	DataDir          string   `yaml:"data_dir"`
+	Backend          string   `yaml:"backend"`
+	Listen           string   `yaml:"listen"`
+	TLSCert          string   `yaml:"tls_cert"`
+	TLSKey           string   `yaml:"tls_key"`
+	Role             string   `yaml:"role"`
+	LogLevel         string   `yaml:"log_level"`
+	LogFormat        string   `yaml:"log_format"`
+	SnapshotInterval Duration `yaml:"snapshot_interval"`
+	IdleClose        Duration `yaml:"idle_close"`
+	ShutdownTimeout  Duration `yaml:"shutdown_timeout"`
+	// WriteStallTimeout abandons a download whose client takes no bytes for this long.
+	WriteStallTimeout Duration  `yaml:"write_stall_timeout"`
+	AdminTokenTTL     Duration  `yaml:"admin_token_ttl"`
+	Retention         Retention `yaml:"retention"`
+	Limits            Limits    `yaml:"limits"`
 }
 
 // Retention is how long conferences and their content live (SPEC section 1).
@@ -63,16 +65,17 @@ type Limits struct {
 
 func defaultConfig() Config {
 	return Config{
-		DataDir:          "lectern-data",
-		Listen:           ":8443",
-		Role:             string(httpapi.ServeAll),
-		LogLevel:         "info",
-		LogFormat:        "text",
-		SnapshotInterval: Duration(5 * time.Minute),
-		IdleClose:        Duration(30 * time.Minute),
-		ShutdownTimeout:  Duration(30 * time.Second),
-		AdminTokenTTL:    Duration(365 * 24 * time.Hour),
-		Retention:        Retention{Expiry: Duration(14 * 24 * time.Hour), Grace: Duration(14 * 24 * time.Hour)},
+		DataDir:           "lectern-data",
+		Listen:            ":8443",
+		Role:              string(httpapi.ServeAll),
+		LogLevel:          "info",
+		LogFormat:         "text",
+		SnapshotInterval:  Duration(5 * time.Minute),
+		IdleClose:         Duration(30 * time.Minute),
+		ShutdownTimeout:   Duration(30 * time.Second),
+		WriteStallTimeout: Duration(httpapi.DefaultWriteStallTimeout),
+		AdminTokenTTL:     Duration(365 * 24 * time.Hour),
+		Retention:         Retention{Expiry: Duration(14 * 24 * time.Hour), Grace: Duration(14 * 24 * time.Hour)},
 		Limits: Limits{
 			MaxRequestBody:        1 << 20,
 			MaxFileSize:           50_000_000,
@@ -108,6 +111,7 @@ var options = []option{
 	{"snapshot-interval", "how often the engine snapshots metadata", func(c *Config) flag.Value { return &c.SnapshotInterval }},
 	{"idle-close", "a conference no request used for this long is closed (flushed, its memory freed) until the next request", func(c *Config) flag.Value { return &c.IdleClose }},
 	{"shutdown-timeout", "how long a graceful shutdown waits for requests, then again for the flush", func(c *Config) flag.Value { return &c.ShutdownTimeout }},
+	{"write-stall-timeout", "a download (content, or decrypted by the server) whose client takes no bytes for this long is abandoned, freeing its connection and storage read", func(c *Config) flag.Value { return &c.WriteStallTimeout }},
 	{"admin-token-ttl", "lifetime of the admin token minted on first start", func(c *Config) flag.Value { return &c.AdminTokenTTL }},
 	{"retention-expiry", "a conference expires this long after creation (e.g. 14d)", func(c *Config) flag.Value { return &c.Retention.Expiry }},
 	{"retention-grace", "content is deleted this long after its conference expires", func(c *Config) flag.Value { return &c.Retention.Grace }},
@@ -252,7 +256,8 @@ func (c *Config) finish() error {
 	}
 	for name, d := range map[string]Duration{
 		"snapshot-interval": c.SnapshotInterval, "shutdown-timeout": c.ShutdownTimeout, "idle-close": c.IdleClose,
-		"admin-token-ttl": c.AdminTokenTTL, "retention-expiry": c.Retention.Expiry,
+		"write-stall-timeout": c.WriteStallTimeout,
+		"admin-token-ttl":     c.AdminTokenTTL, "retention-expiry": c.Retention.Expiry,
 	} {
 		if d <= 0 {
 			return fmt.Errorf("%s must be positive", name)

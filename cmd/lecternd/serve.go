@@ -65,12 +65,13 @@ func assemble(ctx context.Context, cfg Config, sec *secrets, log *slog.Logger) (
 		a.exts = append(a.exts, e)
 	}
 	acfg := httpapi.Config{
-		Role:     httpapi.ServerRole(cfg.Role),
-		Content:  bucket,
-		Auth:     auth,
-		Limits:   httpapi.Limits{MaxBodyBytes: int64(cfg.Limits.MaxRequestBody)},
-		Logger:   log,
-		Registry: registry,
+		Role:              httpapi.ServerRole(cfg.Role),
+		Content:           bucket,
+		Auth:              auth,
+		Limits:            httpapi.Limits{MaxBodyBytes: int64(cfg.Limits.MaxRequestBody)},
+		WriteStallTimeout: time.Duration(cfg.WriteStallTimeout),
+		Logger:            log,
+		Registry:          registry,
 	}
 	for _, e := range a.exts {
 		if e.Routes != nil {

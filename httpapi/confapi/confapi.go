@@ -162,7 +162,9 @@ func Routes(cfg Config) httpapi.RouteRegistrar {
 
 		c.GET("/content", with(presenter, r.listContent)...)
 		c.DELETE("/content/:name", with(presenter, r.deleteContent)...)
-		c.GET("/content/:name/plain", with(attendee, r.decryptContent)...)
+		// A client that stops reading is let go (httpapi.StallGuard); not the event
+		// stream below, which is quiet between events by design.
+		c.GET("/content/:name/plain", with(attendee, s.StallGuard(), r.decryptContent)...)
 		c.POST("/content/:name/signed-url", with(attendee, r.signContentURL)...)
 
 		if cfg.Events != nil {
