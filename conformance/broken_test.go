@@ -157,6 +157,9 @@ func TestSuiteCatchesBrokenBackends(t *testing.T) {
 		{"append_deaf_midway", []string{
 			"append/cancelled_keeps_prefix",
 		}},
+		{"version_reused_after_delete", []string{
+			"conditional/version_not_reused_after_delete",
+		}},
 	}
 	if os.Getenv(brokenEnv) != "" {
 		t.Skip("inside a child run")

@@ -10,6 +10,7 @@ import (
 	"iter"
 	"runtime"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -24,28 +25,125 @@ import (
 // brokenDrivers maps a name to a constructor over a shared store.
 var brokenDrivers = map[string]func(*memory.Store) storage.Driver{
 	// correct is the control: the unbroken memory driver, which must pass.
-	"correct":                    func(s *memory.Store) storage.Driver { return memory.New(s) },
-	"non_atomic_put":             func(s *memory.Store) storage.Driver { return &inPlacePut{memory.New(s)} },
-	"unlocked_conditional":       func(s *memory.Store) storage.Driver { return &checkThenWrite{memory.New(s)} },
-	"unordered_list":             func(s *memory.Store) storage.Driver { return &reversedList{memory.New(s)} },
-	"range_off_by_one":           func(s *memory.Store) storage.Driver { return &rangeOffByOne{memory.New(s)} },
-	"unclassified_not_found":     func(s *memory.Store) storage.Driver { return &plainNotFound{memory.New(s)} },
-	"delete_missing_errors":      func(s *memory.Store) storage.Driver { return &strictDelete{memory.New(s)} },
-	"stale_version_accepted":     func(s *memory.Store) storage.Driver { return &ignoresVersion{memory.New(s)} },
-	"content_hash_version":       func(s *memory.Store) storage.Driver { return &hashVersion{Driver: memory.New(s)} },
-	"ignores_cancellation":       func(s *memory.Store) storage.Driver { return &noCancel{memory.New(s)} },
-	"visible_temp_files":         func(s *memory.Store) storage.Driver { return &leaksTemp{memory.New(s)} },
-	"trusts_size_hint":           func(s *memory.Store) storage.Driver { return &trustsSize{memory.New(s)} },
-	"undeclared_file_tree":       func(s *memory.Store) storage.Driver { return &fileTree{memory.New(s)} },
-	"move_keeps_source":          func(s *memory.Store) storage.Driver { return &copyingMover{memory.New(s)} },
-	"move_replaces_target":       func(s *memory.Store) storage.Driver { return &replacingMover{memory.New(s)} },
-	"append_at_end":              func(s *memory.Store) storage.Driver { return &endAppender{memory.New(s)} },
-	"append_any_version":         func(s *memory.Store) storage.Driver { return &unversionedAppender{memory.New(s)} },
-	"compose_replaces_target":    func(s *memory.Store) storage.Driver { return &replacingComposer{memory.New(s)} },
-	"leftovers_take_old_objects": func(s *memory.Store) storage.Driver { return &greedyLeftovers{memory.New(s)} },
-	"list_zero_modtime":          func(s *memory.Store) storage.Driver { return &timelessList{memory.New(s)} },
-	"put_deaf_midway":            func(s *memory.Store) storage.Driver { return &deafPut{memory.New(s)} },
-	"append_deaf_midway":         func(s *memory.Store) storage.Driver { return &deafAppend{memory.New(s)} },
+	"correct":                     func(s *memory.Store) storage.Driver { return memory.New(s) },
+	"non_atomic_put":              func(s *memory.Store) storage.Driver { return &inPlacePut{memory.New(s)} },
+	"unlocked_conditional":        func(s *memory.Store) storage.Driver { return &checkThenWrite{memory.New(s)} },
+	"unordered_list":              func(s *memory.Store) storage.Driver { return &reversedList{memory.New(s)} },
+	"range_off_by_one":            func(s *memory.Store) storage.Driver { return &rangeOffByOne{memory.New(s)} },
+	"unclassified_not_found":      func(s *memory.Store) storage.Driver { return &plainNotFound{memory.New(s)} },
+	"delete_missing_errors":       func(s *memory.Store) storage.Driver { return &strictDelete{memory.New(s)} },
+	"stale_version_accepted":      func(s *memory.Store) storage.Driver { return &ignoresVersion{memory.New(s)} },
+	"content_hash_version":        func(s *memory.Store) storage.Driver { return &hashVersion{Driver: memory.New(s)} },
+	"ignores_cancellation":        func(s *memory.Store) storage.Driver { return &noCancel{memory.New(s)} },
+	"visible_temp_files":          func(s *memory.Store) storage.Driver { return &leaksTemp{memory.New(s)} },
+	"trusts_size_hint":            func(s *memory.Store) storage.Driver { return &trustsSize{memory.New(s)} },
+	"undeclared_file_tree":        func(s *memory.Store) storage.Driver { return &fileTree{memory.New(s)} },
+	"move_keeps_source":           func(s *memory.Store) storage.Driver { return &copyingMover{memory.New(s)} },
+	"move_replaces_target":        func(s *memory.Store) storage.Driver { return &replacingMover{memory.New(s)} },
+	"append_at_end":               func(s *memory.Store) storage.Driver { return &endAppender{memory.New(s)} },
+	"append_any_version":          func(s *memory.Store) storage.Driver { return &unversionedAppender{memory.New(s)} },
+	"compose_replaces_target":     func(s *memory.Store) storage.Driver { return &replacingComposer{memory.New(s)} },
+	"leftovers_take_old_objects":  func(s *memory.Store) storage.Driver { return &greedyLeftovers{memory.New(s)} },
+	"list_zero_modtime":           func(s *memory.Store) storage.Driver { return &timelessList{memory.New(s)} },
+	"put_deaf_midway":             func(s *memory.Store) storage.Driver { return &deafPut{memory.New(s)} },
+	"append_deaf_midway":          func(s *memory.Store) storage.Driver { return &deafAppend{memory.New(s)} },
+	"version_reused_after_delete": newGenerations,
+}
+
+// generations versions an object by a per-key generation counter (g1, g2, ...) kept
+// beside it and removed with it, so that a key deleted and created again starts at g1
+// again: a writer holding g1 from before the delete overwrites the new object. The
+// counters live with the store, shared by its instances, as a sidecar file would be.
+// Move, Append and Compose are hidden (those groups skip): they would change objects
+// behind the counters' back.
+type generations struct {
+	storage.Driver
+	st *genState
+}
+
+type genState struct {
+	mu      sync.Mutex
+	gen     map[string]int    // key -> generation of its object
+	version map[string]string // key -> the memory driver's version of that object
+}
+
+var (
+	genStatesMu sync.Mutex
+	genStates   = map[*memory.Store]*genState{}
+)
+
+func newGenerations(s *memory.Store) storage.Driver {
+	genStatesMu.Lock()
+	defer genStatesMu.Unlock()
+	st := genStates[s]
+	if st == nil {
+		st = &genState{gen: map[string]int{}, version: map[string]string{}}
+		genStates[s] = st
+	}
+	return &generations{Driver: memory.New(s), st: st}
+}
+
+func (d *generations) Put(ctx context.Context, key string, r io.Reader, o storage.PutOptions) (storage.Attributes, error) {
+	data, err := io.ReadAll(watching{ctx, r})
+	if err != nil {
+		return storage.Attributes{}, err
+	}
+	d.st.mu.Lock() // makes the conditional put atomic; only the versions are wrong
+	defer d.st.mu.Unlock()
+	gen, exists := d.st.gen[key]
+	if o.IfNotExists && exists || o.IfVersion != "" && (!exists || "g"+strconv.Itoa(gen) != o.IfVersion) {
+		return storage.Attributes{}, storage.NewError(storage.ErrPrecondition, "put", key, nil)
+	}
+	a, err := d.Driver.Put(ctx, key, bytes.NewReader(data), storage.PutOptions{Size: int64(len(data))})
+	if err != nil {
+		return a, err
+	}
+	d.st.gen[key]++
+	d.st.version[key] = a.Version
+	a.Version = "g" + strconv.Itoa(d.st.gen[key])
+	return a, nil
+}
+
+// relabel gives attributes read from the memory driver their generation.
+func (d *generations) relabel(a storage.Attributes) storage.Attributes {
+	d.st.mu.Lock()
+	defer d.st.mu.Unlock()
+	if d.st.version[a.Key] == a.Version {
+		a.Version = "g" + strconv.Itoa(d.st.gen[a.Key])
+	}
+	return a
+}
+
+func (d *generations) Stat(ctx context.Context, key string) (storage.Attributes, error) {
+	a, err := d.Driver.Stat(ctx, key)
+	return d.relabel(a), err
+}
+
+func (d *generations) Get(ctx context.Context, key string, offset, length int64) (io.ReadCloser, storage.Attributes, error) {
+	rc, a, err := d.Driver.Get(ctx, key, offset, length)
+	return rc, d.relabel(a), err
+}
+
+func (d *generations) List(ctx context.Context, prefix string) iter.Seq2[storage.Attributes, error] {
+	return func(yield func(storage.Attributes, error) bool) {
+		for a, err := range d.Driver.List(ctx, prefix) {
+			a.Version = "" // allowed in a listing
+			if !yield(a, err) {
+				return
+			}
+		}
+	}
+}
+
+func (d *generations) Delete(ctx context.Context, key string) error {
+	d.st.mu.Lock()
+	defer d.st.mu.Unlock()
+	if err := d.Driver.Delete(ctx, key); err != nil {
+		return err
+	}
+	delete(d.st.gen, key) // the counter goes with the object
+	delete(d.st.version, key)
+	return nil
 }
 
 // deafPut looks at its context when it starts only: the transfer runs detached from

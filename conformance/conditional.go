@@ -29,6 +29,7 @@ func conditionalChecks() []check {
 		{"replace_race_across_instances", func(t *testing.T, e *env) { e.needReplace(); e.needShared(); replaceRace(t, e, true) }},
 		{"version_changes_on_every_put", versionChanges},
 		{"version_matches_stat", versionMatchesStat},
+		{"version_not_reused_after_delete", versionNotReused},
 		{"failed_conditional_put_creates_nothing", failedConditionalCreatesNothing},
 		{"unsupported_condition_refused", unsupportedCondition},
 	}
@@ -203,6 +204,41 @@ func versionChanges(t *testing.T, e *env) {
 		}
 		seen[v] = i
 	}
+}
+
+// versionNotReused deletes a key and creates it again with the same bytes, twice:
+// every incarnation must get a version never seen before, and a writer holding the
+// version of an incarnation since deleted must be refused. A version kept beside the
+// object and removed with it (a per-key generation counter) starts again at the same
+// value, and that writer would overwrite an object it never read.
+func versionNotReused(t *testing.T, e *env) {
+	data := []byte("same bytes")
+	seen := map[string]int{}
+	var first string
+	for i := range 3 {
+		if i > 0 {
+			if err := e.b.Delete(e.ctx, "vr"); err != nil {
+				t.Fatalf("Delete: %v", err)
+			}
+		}
+		v := e.put("vr", data).Version
+		if v == "" {
+			t.Fatalf("put %d returned an empty version", i)
+		}
+		if j, ok := seen[v]; ok {
+			t.Fatalf("the key's incarnations %d and %d (deleted in between) got the same version %q", j, i, v)
+		}
+		seen[v] = i
+		if i == 0 {
+			first = v
+		}
+	}
+	if !e.caps.ConditionalReplace {
+		return
+	}
+	_, err := e.b.PutBytes(e.ctx, "vr", []byte("stale writer"), ifVersion(first))
+	wantKind(t, err, storage.ErrPrecondition, "replace naming the version of an incarnation since deleted")
+	e.wantContent(e.b, "vr", data)
 }
 
 func versionMatchesStat(t *testing.T, e *env) {
