@@ -2,7 +2,9 @@
 // backend authors outside the project run on theirs: call Run from a test with a
 // Harness that makes fresh storage. It checks the contract of package
 // github.com/lectern/lectern/core/storage, asserting error categories with errors.Is,
-// and skips checks by declared capability, never by backend name.
+// and skips checks by declared capability, never by backend name. RunPaired is the
+// paired benchmark runner (a backend against its raw client, both in every
+// iteration) that the project's benchmarks use and backend authors can measure with.
 //
 // It must not know any concrete backend: backends' own tests import it, not the other
 // way round. The real servers the suite runs against (MinIO, Samba) are started by the
