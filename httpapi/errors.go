@@ -33,6 +33,7 @@ const (
 	CodeTooLarge            Code = "too_large"
 	CodeUnsupportedMedia    Code = "unsupported_media_type"
 	CodeRangeNotSatisfiable Code = "range_not_satisfiable"
+	CodeTooManyRequests     Code = "too_many_requests"
 	CodeInternal            Code = "internal"
 	CodeStorageUnavailable  Code = "storage_unavailable"
 	CodeUnavailable         Code = "unavailable"
@@ -53,6 +54,7 @@ var codeStatus = map[Code]int{
 	CodeTooLarge:            http.StatusRequestEntityTooLarge,
 	CodeUnsupportedMedia:    http.StatusUnsupportedMediaType,
 	CodeRangeNotSatisfiable: http.StatusRequestedRangeNotSatisfiable,
+	CodeTooManyRequests:     http.StatusTooManyRequests,
 	CodeInternal:            http.StatusInternalServerError,
 	CodeStorageUnavailable:  http.StatusServiceUnavailable,
 	CodeUnavailable:         http.StatusServiceUnavailable,

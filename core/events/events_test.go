@@ -6,17 +6,29 @@ import (
 	"testing"
 )
 
+// drain takes n events, waiting on Ready as the HTTP handler does.
 func drain(t *testing.T, s *Subscription, n int) []string {
 	t.Helper()
 	var ids []string
-	for range n {
-		ev, ok := <-s.C
-		if !ok {
-			t.Fatalf("channel closed after %d events", len(ids))
+	for len(ids) < n {
+		ev, ok := s.Next()
+		if ok {
+			ids = append(ids, ev.ID)
+			continue
 		}
-		ids = append(ids, ev.ID)
+		if s.Ended() {
+			t.Fatalf("subscription ended after %d events", len(ids))
+		}
+		<-s.Ready()
 	}
 	return ids
+}
+
+// pending reports whether an event can be taken now.
+func pending(s *Subscription) bool {
+	s.hub.mu.Lock()
+	defer s.hub.mu.Unlock()
+	return !s.lagged && s.next < s.t.next
 }
 
 // seqs returns the sequence numbers of ids, all of which must be of one epoch.
@@ -37,21 +49,19 @@ func seqs(t *testing.T, ids []string) []string {
 
 func TestPublishReachesSubscribersInOrder(t *testing.T) {
 	h := NewHub(16)
-	a, err := h.Subscribe("c1", "")
+	a, err := h.Subscribe("c1", "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, _ := h.Subscribe("c2", "")
+	other, _ := h.Subscribe("c2", "", "")
 	for range 3 {
 		h.Publish("c1", Event{Kind: SlideSetChanged})
 	}
 	if got := seqs(t, drain(t, a, 3)); strings.Join(got, ",") != "1,2,3" {
 		t.Fatalf("seqs %v", got)
 	}
-	select {
-	case ev := <-other.C:
+	if ev, ok := other.Next(); ok {
 		t.Fatalf("conference c2 received c1's event %+v", ev)
-	default:
 	}
 }
 
@@ -87,7 +97,7 @@ func TestResumeAfterLastEventID(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h, evs := newHub()
-			s, err := h.Subscribe("c", tt.last(evs))
+			s, err := h.Subscribe("c", "", tt.last(evs))
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("err %v, want %v", err, tt.wantErr)
 			}
@@ -117,12 +127,12 @@ func TestResumeAfterLastEventID(t *testing.T) {
 // no events yet is an id from which a client later gets every event.
 func TestStartResumesFromTheBeginning(t *testing.T) {
 	h := NewHub(8)
-	first, _ := h.Subscribe("c", "")
+	first, _ := h.Subscribe("c", "", "")
 	start := first.Start
 	first.Close()
 	a := h.Publish("c", Event{Kind: SlideSetCreated})
 	b := h.Publish("c", Event{Kind: SlideSetChanged})
-	s, err := h.Subscribe("c", start)
+	s, err := h.Subscribe("c", "", start)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,32 +149,28 @@ func TestForgetStartsANewEpoch(t *testing.T) {
 	h.Forget("c")
 	h.Publish("c", Event{Kind: SlideSetCreated})
 	h.Publish("c", Event{Kind: SlideSetCreated})
-	if _, err := h.Subscribe("c", old.ID); !errors.Is(err, ErrGap) {
+	if _, err := h.Subscribe("c", "", old.ID); !errors.Is(err, ErrGap) {
 		t.Fatalf("an id of the forgotten conference: %v, want ErrGap", err)
 	}
 }
 
-func TestSlowSubscriberIsClosedNotBlocking(t *testing.T) {
+func TestForgetEndsSubscriptions(t *testing.T) {
 	h := NewHub(2)
-	s, _ := h.Subscribe("c", "")
-	for range 10 {
-		h.Publish("c", Event{Kind: ContentReady}) // must not block
-	}
-	n := 0
-	for range s.C {
-		n++
-	}
-	if !s.Lagged() || n == 0 {
-		t.Fatalf("lagged=%v after %d events", s.Lagged(), n)
-	}
-}
-
-func TestForgetClosesSubscriptions(t *testing.T) {
-	h := NewHub(2)
-	s, _ := h.Subscribe("c", "")
+	s, _ := h.Subscribe("c", "k", "")
+	ev := h.Publish("c", Event{Kind: ConferenceEnded})
 	h.Forget("c")
-	if _, ok := <-s.C; ok {
-		t.Fatal("subscription still open after Forget")
+	if !s.Ended() || s.Lagged() {
+		t.Fatalf("after Forget: ended=%v lagged=%v", s.Ended(), s.Lagged())
+	}
+	// What was published before the end is still delivered (conference.ended).
+	if got, ok := s.Next(); !ok || got.ID != ev.ID {
+		t.Fatalf("pending event after Forget: %+v %v", got, ok)
+	}
+	if _, ok := s.Next(); ok {
+		t.Fatal("an event after the pending one")
 	}
 	s.Close() // idempotent
+	if n := h.perKey["k"]; n != 0 {
+		t.Fatalf("key still counts %d subscriptions", n)
+	}
 }

@@ -18,6 +18,9 @@ import (
 // clients that cannot set headers) is first sent what it missed; if that is no
 // longer available it gets a "reset" event and should reload the conference. Events
 // meant for presenters (content.ready, which carries a key) reach only presenters.
+// A client that reads so slowly that its next event leaves the hub's replay buffer
+// gets a reset and the stream ends. The streams of one token, and of one conference,
+// are capped by the hub (429 too_many_requests with Retry-After).
 // The stream ends when its token would no longer be accepted (its expiry plus the
 // verifier's leeway), with a "token.expired" event first: the token is checked only
 // when the stream opens, and a stream kept alive by heartbeats must not outlive it.
@@ -34,18 +37,25 @@ func (r *routes) events(c *gin.Context) {
 		last = c.Query("last_event_id")
 	}
 	presenter := false
+	key := ""                    // the token's id: the hub caps the streams of one token
 	var expired <-chan time.Time // nil (never) for a request without a token
 	if cl := httpapi.ClaimsOf(c); cl != nil {
 		presenter = cl.Allows(httpapi.RolePresenter, conf)
+		key = cl.ID
 		t := time.NewTimer(r.s.Authority().TimeLeft(cl))
 		defer t.Stop()
 		expired = t.C
 	}
 
-	sub, err := r.cfg.Events.Subscribe(conf, last)
+	sub, err := r.cfg.Events.Subscribe(conf, key, last)
 	reset := errors.Is(err, events.ErrGap)
 	if reset {
-		sub, err = r.cfg.Events.Subscribe(conf, "")
+		sub, err = r.cfg.Events.Subscribe(conf, key, "")
+	}
+	if errors.Is(err, events.ErrLimit) {
+		httpapi.Fail(c, &httpapi.Error{Code: httpapi.CodeTooManyRequests, Message: err.Error(),
+			RetryAfter: streamRetryAfter, Err: err})
+		return
 	}
 	if err != nil {
 		httpapi.Fail(c, err)
@@ -63,9 +73,10 @@ func (r *routes) events(c *gin.Context) {
 		// The reset has the id of the last event before the stream, so that the
 		// browser's next reconnect sends it instead of the stale one: after a reload
 		// the client misses nothing from here on.
-		fmt.Fprintf(w, "id: %s\nevent: reset\ndata: {\"reason\":\"events since Last-Event-ID are no longer available; reload\"}\n\n", sub.Start)
+		writeReset(w, sub.Start, "events since Last-Event-ID are no longer available; reload")
+	} else {
+		w.Flush()
 	}
-	w.Flush()
 
 	heartbeat := time.NewTicker(r.cfg.Heartbeat)
 	defer heartbeat.Stop()
@@ -91,23 +102,48 @@ func (r *routes) events(c *gin.Context) {
 				return
 			}
 			w.Flush()
-		case ev, ok := <-sub.C:
-			if !ok {
-				return // fell behind or conference deleted: the client reconnects
+		case <-sub.Ready():
+			for {
+				ev, ok := sub.Next()
+				if !ok {
+					break
+				}
+				if ev.Audience == events.Presenters && !presenter {
+					continue
+				}
+				data, err := json.Marshal(ev)
+				if err != nil {
+					continue
+				}
+				if _, err := fmt.Fprintf(w, "id: %s\nevent: %s\ndata: %s\n\n", ev.ID, ev.Kind, data); err != nil {
+					return
+				}
 			}
-			if ev.Audience == events.Presenters && !presenter {
-				continue
-			}
-			data, err := json.Marshal(ev)
-			if err != nil {
-				continue
-			}
-			if _, err := fmt.Fprintf(w, "id: %s\nevent: %s\ndata: %s\n\n", ev.ID, ev.Kind, data); err != nil {
+			if sub.Lagged() {
+				// The client read so slowly that its next event left the replay
+				// buffer. It reloads and resumes from the reset's id (the latest
+				// event's), so it misses nothing.
+				writeReset(w, sub.ResetID(), "the stream fell too far behind; reload")
 				return
 			}
 			w.Flush()
+			if sub.Ended() {
+				return // the conference was deleted
+			}
 		}
 	}
+}
+
+// streamRetryAfter is the Retry-After of a stream refused for a limit: streams end
+// when their clients leave, so a place is likely free soon.
+const streamRetryAfter = 10 * time.Second
+
+// writeReset tells the client to reload; the reset has the id to resume from after
+// the reload.
+func writeReset(w gin.ResponseWriter, id, reason string) {
+	data, _ := json.Marshal(map[string]string{"reason": reason}) // a map of strings always marshals
+	fmt.Fprintf(w, "id: %s\nevent: reset\ndata: %s\n\n", id, data)
+	w.Flush()
 }
 
 // endExpired tells the client why its stream ends (it has no id: it is not one of the

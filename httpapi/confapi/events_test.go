@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -228,5 +230,76 @@ func TestLastEventIDOfAnotherProcessGetsAReset(t *testing.T) {
 				t.Fatalf("resuming from the reset's id %s: %+v, want the change published after it", ev.id, got)
 			}
 		})
+	}
+}
+
+// tryStream opens the event stream and returns the response as soon as its headers
+// came, the body unread; a 200 stream stays open until stop is called (or the test
+// ends).
+func (e *env) tryStream(t *testing.T, token string) (resp *http.Response, stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "GET", e.srv.URL+"/v1/conferences/live/events", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := e.srv.Client().Do(req)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	stop = func() { cancel(); resp.Body.Close() }
+	t.Cleanup(stop)
+	return resp, stop
+}
+
+// TestEventStreamLimits: open streams are capped per token and per conference, so
+// that no participant can make the server hold streams without bound; one more is
+// 429 too_many_requests with Retry-After, and a closed stream frees its place.
+func TestEventStreamLimits(t *testing.T) {
+	e := newEnv(t)
+	_, attendee := e.conference("live")
+	e.hub.SetLimits(events.Limits{PerKey: 2, PerConference: 3})
+	other := e.token(httpapi.RoleAttendee, "live")
+	third := e.token(httpapi.RoleAttendee, "live")
+
+	refused := func(t *testing.T, token, limit string) {
+		t.Helper()
+		resp, _ := e.tryStream(t, token)
+		if resp.StatusCode != http.StatusTooManyRequests {
+			t.Fatalf("a stream over the %s limit: %d, want 429", limit, resp.StatusCode)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		if !strings.Contains(string(body), `"too_many_requests"`) || !strings.Contains(string(body), limit) {
+			t.Fatalf("a stream over the %s limit: %d %s", limit, resp.StatusCode, body)
+		}
+		if ra, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || ra <= 0 {
+			t.Fatalf("Retry-After %q", resp.Header.Get("Retry-After"))
+		}
+	}
+	var open []func()
+	for _, tok := range []string{attendee, attendee} {
+		resp, stop := e.tryStream(t, tok)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("stream within the limits: %d", resp.StatusCode)
+		}
+		open = append(open, stop)
+	}
+	refused(t, attendee, "token")
+	if resp, _ := e.tryStream(t, other); resp.StatusCode != http.StatusOK {
+		t.Fatalf("another token's stream: %d", resp.StatusCode)
+	}
+	refused(t, third, "conference")
+
+	// The server notices the closed stream when its request context ends; the
+	// generous bound only keeps a broken server from hanging the test.
+	open[0]()
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		resp, _ := e.tryStream(t, attendee)
+		if resp.StatusCode == http.StatusOK {
+			break
+		}
+		if resp.StatusCode != http.StatusTooManyRequests || time.Now().After(deadline) {
+			t.Fatalf("after a stream closed: %d", resp.StatusCode)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
