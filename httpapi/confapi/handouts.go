@@ -60,6 +60,7 @@ func (r *routes) listHandouts(c *gin.Context) {
 	for _, fs := range list {
 		out = append(out, viewHandout(loc, fs))
 	}
+	noStore(c)
 	c.JSON(http.StatusOK, gin.H{"handouts": out})
 }
 
@@ -84,6 +85,7 @@ func (r *routes) addHandout(c *gin.Context) {
 		return
 	}
 	c.Header("Location", c.Request.URL.Path+"/"+fs.ID)
+	noStore(c)
 	c.JSON(http.StatusCreated, viewHandout(r.location(c), fs))
 }
 
@@ -101,6 +103,7 @@ func (r *routes) getHandout(c *gin.Context) {
 		httpapi.Fail(c, err)
 		return
 	}
+	noStore(c)
 	c.JSON(http.StatusOK, viewHandout(r.location(c), fs))
 }
 
@@ -110,6 +113,7 @@ func (r *routes) deleteHandout(c *gin.Context) {
 		httpapi.Fail(c, err)
 		return
 	}
+	noStore(c)
 	c.JSON(http.StatusOK, viewHandout(r.location(c), fs))
 }
 

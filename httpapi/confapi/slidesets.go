@@ -56,6 +56,7 @@ func (r *routes) createSlideSet(c *gin.Context) {
 		return
 	}
 	c.Header("Location", c.Request.URL.Path+"/"+set.ID)
+	noStore(c)
 	c.JSON(http.StatusCreated, viewSet(r.location(c), set))
 }
 
@@ -69,6 +70,7 @@ func (r *routes) getSlideSet(c *gin.Context) {
 		httpapi.Fail(c, err)
 		return
 	}
+	noStore(c)
 	c.JSON(http.StatusOK, viewSet(r.location(c), set))
 }
 
@@ -82,6 +84,7 @@ func (r *routes) getSlideSetXML(c *gin.Context) {
 		httpapi.Fail(c, err)
 		return
 	}
+	noStore(c)
 	c.Data(http.StatusOK, "application/xml; charset=utf-8", data)
 }
 
@@ -104,6 +107,7 @@ func (r *routes) replaceSlideSetXML(c *gin.Context) {
 		var set *metadata.SlideSet
 		set, err = r.cfg.Engine.ReplaceSlideSetXML(c.Request.Context(), c.Param("conf"), c.Param("set"), body)
 		if err == nil {
+			noStore(c)
 			c.JSON(http.StatusOK, viewSet(r.location(c), set))
 			return
 		}
@@ -119,6 +123,7 @@ func (r *routes) update(c *gin.Context, status int, mutate func(*metadata.SlideS
 		return nil
 	}
 	if status != 0 {
+		noStore(c)
 		c.JSON(status, viewSet(r.location(c), set))
 	}
 	return set
@@ -231,6 +236,7 @@ func (r *routes) addSlide(c *gin.Context) {
 	}
 	added, _ := set.Slide(id)
 	c.Header("Location", c.Request.URL.Path+"/"+id)
+	noStore(c)
 	c.JSON(http.StatusCreated, viewSlide(r.location(c), added))
 }
 
@@ -245,6 +251,7 @@ func (r *routes) getSlide(c *gin.Context) {
 		httpapi.Fail(c, fmt.Errorf("%w: %w", conference.ErrNotFound, err))
 		return
 	}
+	noStore(c)
 	c.JSON(http.StatusOK, viewSlide(r.location(c), sl))
 }
 
@@ -266,6 +273,7 @@ func (r *routes) replaceSlide(c *gin.Context) {
 	})
 	if set != nil {
 		got, _ := set.Slide(id)
+		noStore(c)
 		c.JSON(http.StatusOK, viewSlide(r.location(c), got))
 	}
 }
@@ -318,6 +326,7 @@ func (r *routes) annotate(c *gin.Context) {
 	})
 	if set != nil {
 		sl, _ := set.Slide(c.Param("slide"))
+		noStore(c)
 		c.JSON(http.StatusCreated, viewSlide(r.location(c), sl))
 	}
 }

@@ -7,10 +7,18 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gin-gonic/gin"
+
 	"github.com/lectern/lectern/core/layout"
 	"github.com/lectern/lectern/core/metadata"
 	"github.com/lectern/lectern/httpapi"
 )
+
+// noStore marks an answer that carries content keys (a slide set, a slide, its XML,
+// a handout, the handout list): no cache between client and server may keep it, as
+// for the upload result and the decrypted content. A new, still empty set is marked
+// too: it is the same kind of answer.
+func noStore(c *gin.Context) { c.Header("Cache-Control", "no-store") }
 
 // SlideSetView is the JSON form of a slide set.
 type SlideSetView struct {
