@@ -136,8 +136,10 @@ func (a *app) client(needToken bool) (*client, error) {
 	// No overall timeout: uploads and downloads of large files take as long as they
 	// take; every request has a context, and the transport bounds each phase.
 	c.http = &http.Client{Transport: tr, CheckRedirect: func(req *http.Request, via []*http.Request) error {
-		// Never forward the token to another host.
-		if req.URL.Host != c.base.Host {
+		// Never forward the token to another origin: not to another host, and not to
+		// the same host over http:// or on another port, where it would cross the
+		// network in clear text or reach another service.
+		if !c.sameOrigin(req.URL) {
 			req.Header.Del("Authorization")
 		}
 		if len(via) >= 5 {
@@ -157,9 +159,27 @@ func (c *client) resolve(ref string) (*url.URL, error) {
 	return c.base.ResolveReference(u), nil
 }
 
-// sameOrigin reports whether u is on the configured server (the token may be sent).
+// sameOrigin reports whether u is on the configured server (the token may be sent):
+// the same scheme, host and port (RFC 6454 origin), an omitted port being the
+// scheme's default and host names matched without regard to case.
 func (c *client) sameOrigin(u *url.URL) bool {
-	return u.Scheme == c.base.Scheme && u.Host == c.base.Host
+	return strings.EqualFold(u.Scheme, c.base.Scheme) &&
+		strings.EqualFold(u.Hostname(), c.base.Hostname()) &&
+		originPort(u) == originPort(c.base)
+}
+
+// originPort is u's port, or its scheme's default.
+func originPort(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "https":
+		return "443"
+	case "http":
+		return "80"
+	}
+	return ""
 }
 
 // newRequest prepares a request; the token goes only to the configured server.
