@@ -19,7 +19,8 @@ import (
 // Engine is what the upload stream needs of the conference engine
 // (*conference.Engine implements it).
 type Engine interface {
-	CheckUpload(ctx context.Context, confID string, p conference.Purpose, size int64) error
+	CheckUploadPending(ctx context.Context, confID string, p conference.Purpose, size, pending int64) error
+	UploadRoom(ctx context.Context, confID string, p conference.Purpose) (int64, error)
 	StoreContentAs(ctx context.Context, confID string, p conference.Purpose, name string, key encryption.Key, r io.Reader, sizeHint int64) (conference.Stored, error)
 	AdoptEncrypted(ctx context.Context, confID string, p conference.Purpose, name string, key encryption.Key, srcKeys []string, plainSize int64) (conference.Stored, error)
 	AddHandout(ctx context.Context, confID string, p conference.HandoutParams) (*metadata.FileSet, error)
@@ -47,6 +48,10 @@ const (
 	// crash succeeds. Live holders renew every TTL/3.
 	DefaultLockTTL  = 10 * time.Second
 	DefaultLockWait = 20 * time.Second
+	// DefaultMaxOpenUploads caps a conference's unfinished uploads: enough for a
+	// presenter sending a deck's files in parallel, few enough that counting them
+	// at each creation stays cheap.
+	DefaultMaxOpenUploads = 32
 )
 
 // Config configures the upload stream.
@@ -89,6 +94,10 @@ type Config struct {
 	// correct when a single instance serves uploads. It is forced when the bucket
 	// lacks conditional create.
 	LocalLocksOnly bool
+	// MaxOpenUploads caps the unfinished uploads of one conference (created, not yet
+	// completed, terminated or expired); one more is refused with 413. Default
+	// DefaultMaxOpenUploads; negative means no cap.
+	MaxOpenUploads int
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -116,6 +125,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.LockWait <= 0 {
 		c.LockWait = DefaultLockWait
+	}
+	if c.MaxOpenUploads == 0 {
+		c.MaxOpenUploads = DefaultMaxOpenUploads
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

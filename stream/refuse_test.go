@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"bytes"
 	"context"
 	"net/http"
 	"path"
@@ -156,14 +157,16 @@ func dropFilename(t *testing.T, in *instance, conf, _, loc string) {
 	}
 }
 
-// fillQuota completes a second upload of the same size first, which leaves too little
-// of the conference's quota for the one at loc (created while there was enough).
+// fillQuota stores content of the same size through the engine first (as another
+// instance, or a route that stores content without an upload, can), which leaves too
+// little of the conference's quota for the upload at loc (created while there was
+// enough). A second upload can no longer do it: unfinished uploads count against the
+// quota, so it is refused at creation.
 func fillQuota(data []byte) func(t *testing.T, in *instance, conf, tok, loc string) {
-	return func(t *testing.T, in *instance, conf, tok, _ string) {
+	return func(t *testing.T, in *instance, conf, _, _ string) {
 		t.Helper()
-		other := in.create(conf, tok, int64(len(data)), meta("filename", "b.txt"))
-		if r := in.patch(other, tok, 0, data); r.status != http.StatusNoContent {
-			t.Fatalf("the other upload: %v", r)
+		if _, err := in.engine.StoreContent(context.Background(), conf, conference.SlideContent, "txt", bytes.NewReader(data), int64(len(data))); err != nil {
+			t.Fatalf("the other content: %v", err)
 		}
 	}
 }

@@ -126,6 +126,9 @@ type store struct {
 	cfg   Config
 	log   *slog.Logger
 	locks *gatedLocker // tusd's locker; WriteChunk opens its holder's release gate
+
+	quotaMu sync.Mutex
+	quotas  map[string]*confQuota // by conference, while in use (see quota.go)
 }
 
 // tusID is the id tusd sees: it makes tusd's Location header the upload's URL under
@@ -164,8 +167,14 @@ func (s *store) NewUpload(ctx context.Context, fi handler.FileInfo) (handler.Upl
 	if fi.SizeIsDeferred {
 		size = -1
 	}
-	if err := s.cfg.Engine.CheckUpload(ctx, rs.conf, p, size); err != nil {
-		return nil, confError(ctx, err)
+	// The conference's unfinished uploads are counted and this one's record stored
+	// under one hold, so that concurrent creations in this process count each other.
+	q, done := s.quota(rs.conf)
+	defer done()
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if err := s.checkCreate(ctx, rs.conf, p, size, q); err != nil {
+		return nil, err
 	}
 	name, err := conference.NewContentName(p, contentExt(fi.MetaData))
 	if err != nil {
@@ -592,8 +601,8 @@ func (u *upload) Terminate(ctx context.Context) error {
 func (u *upload) DeclareLength(ctx context.Context, length int64) error {
 	ctx, release := ownContext(ctx)
 	defer release()
-	if err := u.s.cfg.Engine.CheckUpload(ctx, u.conf, u.purpose, length); err != nil {
-		return confError(ctx, err)
+	if err := u.checkDeclare(ctx, length); err != nil {
+		return err
 	}
 	if length < u.offset() {
 		return handler.ErrInvalidUploadLength

@@ -76,13 +76,14 @@ func (u *upload) writeChunk(ctx context.Context, offset int64, src io.Reader) (i
 	}
 	if u.rec.Size < 0 {
 		// tusd bounds a deferred-length body by Tus-Max-Size only; the purpose's own
-		// per-file limit (handouts have a lower one) is enforced here.
-		lim := u.s.cfg.Engine.Limits()
-		maxFile := lim.MaxContentFile
-		if u.purpose == conference.HandoutContent {
-			maxFile = lim.MaxHandoutFile
+		// per-file limit (handouts have a lower one) and the conference quota left
+		// to unfinished uploads are enforced here.
+		capped, release, err := u.deferredCap(ctx, offset, src)
+		if err != nil {
+			return 0, err
 		}
-		src = &capReader{r: src, left: maxFile - offset}
+		defer release()
+		src = capped
 	}
 	rs := stateOf(ctx)
 	if rs != nil && rs.checksum != nil {
@@ -185,27 +186,6 @@ func (e *exactReader) Read(p []byte) (int, error) {
 	if err == io.EOF && e.left > 0 {
 		err = io.ErrUnexpectedEOF
 		e.short = true
-	}
-	return n, err
-}
-
-// capReader fails with a 413 once its source yields more than left bytes.
-type capReader struct {
-	r    io.Reader
-	left int64
-}
-
-func (c *capReader) Read(p []byte) (int, error) {
-	if c.left < 0 {
-		return 0, errFileLimit
-	}
-	if int64(len(p)) > c.left+1 {
-		p = p[:c.left+1]
-	}
-	n, err := c.r.Read(p)
-	c.left -= int64(n)
-	if c.left < 0 {
-		return 0, errFileLimit
 	}
 	return n, err
 }

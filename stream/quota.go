@@ -1,0 +1,282 @@
+package stream
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/tus/tusd/v2/pkg/handler"
+
+	"github.com/lectern/lectern/core/conference"
+	"github.com/lectern/lectern/core/layout"
+	"github.com/lectern/lectern/core/storage"
+)
+
+// maxRecordSize bounds the read of an upload record while counting: a record is a
+// few KiB (its sealed metadata is bounded by the request header size).
+const maxRecordSize = 2 << 20
+
+// The engine charges an upload's bytes to its conference's quota only when the
+// upload completes. So that unfinished uploads cannot hold more than the quota (N
+// uploads each one byte short of it stored N times it until they expired), every
+// creation, length declaration and deferred-length PATCH counts what the
+// conference's other unfinished uploads hold: their declared lengths, or the bytes
+// received so far while a length is deferred. That is derived from the stored upload
+// records, not kept in memory, so it survives a restart and is the same on every
+// instance; only PATCHes of deferred-length uploads running in this process are
+// added from memory, as they grow. The number of unfinished uploads per conference
+// is capped too (Config.MaxOpenUploads), which also bounds the records read.
+
+// openUploads is what a conference's unfinished uploads hold.
+type openUploads struct {
+	count int
+	bytes [2]int64              // by purpose
+	each  map[string]openUpload // by upload id
+}
+
+type openUpload struct {
+	purpose  conference.Purpose
+	bytes    int64
+	deferred bool
+}
+
+// confQuota serialises a conference's checks in this process, and holds the
+// deferred-length PATCHes running in it.
+type confQuota struct {
+	mu      sync.Mutex
+	users   int              // holders of the entry; it is dropped at 0
+	running map[string]int64 // upload id -> bytes it holds (offset + bytes taken)
+	final   map[string]bool  // ids of uploads known done or refused: never read again
+}
+
+func (s *store) quota(conf string) (*confQuota, func()) {
+	s.quotaMu.Lock()
+	defer s.quotaMu.Unlock()
+	if s.quotas == nil {
+		s.quotas = map[string]*confQuota{}
+	}
+	q, ok := s.quotas[conf]
+	if !ok {
+		q = &confQuota{running: map[string]int64{}, final: map[string]bool{}}
+		s.quotas[conf] = q
+	}
+	q.users++
+	return q, func() {
+		s.quotaMu.Lock()
+		defer s.quotaMu.Unlock()
+		if q.users--; q.users == 0 {
+			delete(s.quotas, conf)
+		}
+	}
+}
+
+// scanOpen derives the conference's unfinished uploads from storage, except the
+// upload except. Called with q.mu held.
+func (s *store) scanOpen(ctx context.Context, conf, except string, q *confQuota) (openUploads, error) {
+	prefix := layout.UploadRoot + "/" + conf + "/"
+	type seen struct {
+		info     bool
+		received int64
+	}
+	ids := map[string]*seen{}
+	for attrs, err := range s.cfg.Bucket.List(ctx, prefix) {
+		if err != nil {
+			return openUploads{}, tusError(ctx, err)
+		}
+		id, name, ok := strings.Cut(strings.TrimPrefix(attrs.Key, prefix), "/")
+		if !ok || id == except || ValidateUploadID(id) != nil {
+			continue
+		}
+		u := ids[id]
+		if u == nil {
+			u = &seen{}
+			ids[id] = u
+		}
+		switch {
+		case name == infoObject:
+			u.info = true
+		case strings.HasPrefix(name, partPrefix), name == tailObject:
+			u.received += attrs.Size // ciphertext: a little over the plaintext
+		}
+	}
+	open := openUploads{each: map[string]openUpload{}}
+	now := s.cfg.Now()
+	for id, u := range ids {
+		if !u.info {
+			continue // removed, or not yet created
+		}
+		if q.final[id] {
+			continue
+		}
+		data, _, err := s.cfg.Bucket.ReadAllLimit(ctx, prefix+id+"/"+infoObject, maxRecordSize)
+		var tooLarge *storage.TooLargeError
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+			continue // removed meanwhile
+		case errors.As(err, &tooLarge):
+			s.log.Warn("upload record too large; not counted", slog.String("upload", binding(conf, id)))
+			continue
+		case err != nil:
+			return openUploads{}, tusError(ctx, err)
+		}
+		rec := &record{}
+		if json.Unmarshal(data, rec) != nil || rec.Conference != conf || rec.ID != id {
+			s.log.Warn("upload record unreadable; not counted", slog.String("upload", binding(conf, id)))
+			continue
+		}
+		p, err := parsePurpose(rec.Purpose)
+		if err != nil {
+			continue
+		}
+		if rec.Done != nil || rec.Refused != nil {
+			q.final[id] = true // a finished record never becomes unfinished again
+			continue
+		}
+		if !now.Before(rec.Expires) {
+			continue // resumable no more; the sweep removes it
+		}
+		ou := openUpload{purpose: p, bytes: rec.Size, deferred: rec.Size < 0}
+		if ou.deferred {
+			ou.bytes = max(u.received, q.running[id])
+		}
+		open.each[id] = ou
+		open.count++
+		open.bytes[purposeIndex(p)] += ou.bytes
+	}
+	for id := range q.final {
+		if ids[id] == nil {
+			delete(q.final, id) // removed: forget it
+		}
+	}
+	return open, nil
+}
+
+func purposeIndex(p conference.Purpose) int {
+	if p == conference.HandoutContent {
+		return 1
+	}
+	return 0
+}
+
+// checkCreate checks a new upload against the cap on unfinished uploads and, with
+// the others' bytes, against the quota. Called with q.mu held, which the caller
+// keeps until the new record is stored, so that concurrent creations see it.
+func (s *store) checkCreate(ctx context.Context, conf string, p conference.Purpose, size int64, q *confQuota) error {
+	open, err := s.scanOpen(ctx, conf, "", q)
+	if err != nil {
+		return err
+	}
+	if max := s.cfg.MaxOpenUploads; max > 0 && open.count >= max {
+		return handler.NewError("ERR_LIMIT", fmt.Sprintf("the conference has %d unfinished uploads, the most allowed; finish or terminate one first", open.count), http.StatusRequestEntityTooLarge)
+	}
+	if size < 0 {
+		// A deferred length is checked as its bytes come; it needs room for one
+		// byte now, or it could never take any.
+		size = 1
+	}
+	return confError(ctx, s.cfg.Engine.CheckUploadPending(ctx, conf, p, size, open.bytes[purposeIndex(p)]))
+}
+
+// checkDeclare checks a deferred length now declared, with the other unfinished
+// uploads' bytes.
+func (u *upload) checkDeclare(ctx context.Context, length int64) error {
+	q, done := u.s.quota(u.conf)
+	defer done()
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	open, err := u.s.scanOpen(ctx, u.conf, u.id, q)
+	if err != nil {
+		return err
+	}
+	return confError(ctx, u.s.cfg.Engine.CheckUploadPending(ctx, u.conf, u.purpose, length, open.bytes[purposeIndex(u.purpose)]))
+}
+
+// deferredCap bounds a deferred-length PATCH by the per-file limit and by the quota
+// left after stored content and the other unfinished uploads, counting the other
+// deferred-length PATCHes running in this process as they grow. release ends the
+// PATCH's claim.
+func (u *upload) deferredCap(ctx context.Context, offset int64, src io.Reader) (io.Reader, func(), error) {
+	lim := u.s.cfg.Engine.Limits()
+	maxFile := lim.MaxContentFile
+	if u.purpose == conference.HandoutContent {
+		maxFile = lim.MaxHandoutFile
+	}
+	room, err := u.s.cfg.Engine.UploadRoom(ctx, u.conf, u.purpose)
+	if err != nil {
+		return nil, nil, confError(ctx, err)
+	}
+	q, done := u.s.quota(u.conf)
+	q.mu.Lock()
+	open, err := u.s.scanOpen(ctx, u.conf, u.id, q)
+	if err != nil {
+		q.mu.Unlock()
+		done()
+		return nil, nil, err
+	}
+	q.running[u.id] = offset
+	q.mu.Unlock()
+	release := func() {
+		q.mu.Lock()
+		delete(q.running, u.id)
+		q.mu.Unlock()
+		done()
+	}
+	return &quotaCap{r: src, q: q, id: u.id, purpose: u.purpose, open: open, room: room,
+		fileLeft: maxFile - offset}, release, nil
+}
+
+// quotaCap fails with a 413 once its source yields more than the per-file limit or
+// the quota left allows.
+type quotaCap struct {
+	r        io.Reader
+	q        *confQuota
+	id       string
+	purpose  conference.Purpose
+	open     openUploads // the others, as stored when the PATCH began
+	room     int64       // the quota left after stored content
+	fileLeft int64
+}
+
+// others returns the bytes the other unfinished uploads hold now. Called with q.mu.
+func (c *quotaCap) others() int64 {
+	var n int64
+	for id, ou := range c.open.each {
+		if ou.purpose != c.purpose {
+			continue
+		}
+		if r, ok := c.q.running[id]; ok && ou.deferred {
+			n += max(r, ou.bytes)
+			continue
+		}
+		n += ou.bytes
+	}
+	return n
+}
+
+func (c *quotaCap) Read(p []byte) (int, error) {
+	if c.fileLeft < 0 {
+		return 0, errFileLimit
+	}
+	if int64(len(p)) > c.fileLeft+1 {
+		p = p[:c.fileLeft+1]
+	}
+	n, err := c.r.Read(p)
+	c.fileLeft -= int64(n)
+	if c.fileLeft < 0 {
+		return 0, errFileLimit
+	}
+	c.q.mu.Lock()
+	defer c.q.mu.Unlock()
+	mine := c.q.running[c.id] + int64(n)
+	if others := c.others(); mine+others > c.room {
+		return 0, handler.NewError("ERR_LIMIT", fmt.Sprintf("the upload would be over the conference's %s quota, counting %d bytes of its other unfinished uploads", c.purpose, others), http.StatusRequestEntityTooLarge)
+	}
+	c.q.running[c.id] = mine
+	return n, err
+}

@@ -1,0 +1,156 @@
+package stream
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/lectern/lectern/core/conference"
+	"github.com/lectern/lectern/httpapi"
+)
+
+// TestUnfinishedUploadsCountAgainstTheQuota: the engine charges an upload to its
+// conference's quota only when it completes, so unfinished uploads are counted at
+// every creation, length declaration and deferred-length PATCH: the declared lengths
+// (or bytes received, while a length is deferred) of the conference's unfinished
+// uploads plus its stored content never exceed the quota. Before, each creation was
+// checked against the whole remaining quota alone, and N uploads each one byte short
+// of complete stored N times the quota until they expired.
+func TestUnfinishedUploadsCountAgainstTheQuota(t *testing.T) {
+	const q = 64 << 10
+	limits := conference.Limits{MaxContentFile: q, MaxHandoutFile: q, MaxConferenceContent: q,
+		MaxConferenceHandouts: q, MaxContentFiles: 100, MaxHandoutFiles: 100}
+	type env struct {
+		t    *testing.T
+		be   *backend
+		in   *instance
+		conf string
+		tok  string
+	}
+	post := func(e *env, size int64, md string) reply {
+		e.t.Helper()
+		hdr := map[string]string{"Upload-Metadata": md}
+		if size < 0 {
+			hdr["Upload-Defer-Length"] = "1"
+		} else {
+			hdr["Upload-Length"] = strconv.FormatInt(size, 10)
+		}
+		return e.in.do("POST", "/v1/conferences/"+e.conf+"/uploads", e.tok, hdr, nil)
+	}
+	created := func(e *env, size int64, md string) string {
+		e.t.Helper()
+		r := post(e, size, md)
+		if r.status != http.StatusCreated {
+			e.t.Fatalf("creating a %d-byte upload: %v", size, r)
+		}
+		return locationPath(e.t, r)
+	}
+	refused := func(e *env, r reply, why string) {
+		e.t.Helper()
+		if r.status != http.StatusRequestEntityTooLarge || !strings.Contains(string(r.body), "too_large") ||
+			!strings.Contains(string(r.body), why) {
+			e.t.Fatalf("want 413 too_large saying %q: %v", why, r)
+		}
+	}
+	patched := func(e *env, loc string, off int64, n int) {
+		e.t.Helper()
+		if r := e.in.patch(loc, e.tok, off, textData(n)); r.status != http.StatusNoContent {
+			e.t.Fatalf("PATCH of %d bytes at %d: %v", n, off, r)
+		}
+	}
+	slide, handout := meta("filename", "a.pdf"), meta("filename", "h.pdf", "purpose", "handout")
+	tests := []struct {
+		name string
+		opts []instOption
+		run  func(e *env)
+	}{
+		{"uploads one byte short of complete", nil, func(e *env) {
+			a := created(e, q, slide)
+			patched(e, a, 0, q-1)
+			refused(e, post(e, q, slide), "unfinished uploads")
+			refused(e, post(e, 1, slide), "unfinished uploads")
+			if r := e.in.do("DELETE", a, e.tok, nil, nil); r.status != http.StatusNoContent {
+				e.t.Fatalf("DELETE: %v", r)
+			}
+			created(e, q, slide) // termination gave the room back
+		}},
+		{"declared lengths add up", nil, func(e *env) {
+			created(e, q/2, slide)
+			created(e, q/2, slide)
+			refused(e, post(e, 1, slide), "unfinished uploads")
+			refused(e, post(e, -1, slide), "") // a deferred one has no room either
+		}},
+		{"stored content and unfinished uploads add up", nil, func(e *env) {
+			a := created(e, q/2, slide)
+			patched(e, a, 0, q/2) // complete: now stored content
+			created(e, q/4, slide)
+			refused(e, post(e, q/4+1, slide), "unfinished uploads")
+			created(e, q/4, slide)
+		}},
+		{"bytes a deferred-length upload received", nil, func(e *env) {
+			d := created(e, -1, slide)
+			patched(e, d, 0, q/2)
+			refused(e, post(e, q/2+1024, slide), "unfinished uploads") // its parts hold a little more than q/2
+			created(e, q/4, slide)
+		}},
+		{"a deferred-length PATCH counts the others", nil, func(e *env) {
+			created(e, q/2, slide)
+			d := created(e, -1, slide)
+			patched(e, d, 0, q/4)
+			r := e.in.patch(d, e.tok, q/4, textData(q/4+1))
+			refused(e, r, "unfinished uploads")
+		}},
+		{"a declared length counts the others", nil, func(e *env) {
+			created(e, q/2, slide)
+			d := created(e, -1, slide)
+			r := e.in.patch(d, e.tok, 0, textData(10), "Upload-Length", strconv.Itoa(q/2+1))
+			refused(e, r, "unfinished uploads")
+		}},
+		{"content and handouts have their own quotas", nil, func(e *env) {
+			created(e, q, slide)
+			created(e, q, handout)
+			refused(e, post(e, 1, handout), "unfinished uploads")
+		}},
+		{"expired uploads no longer count", nil, func(e *env) {
+			created(e, q, slide)
+			refused(e, post(e, 1, slide), "unfinished uploads")
+			e.be.clock.Advance(DefaultExpiry)
+			created(e, q, slide)
+		}},
+		{"counted after a restart", nil, func(e *env) {
+			created(e, q, slide)
+			e.in.stop()
+			e.in = e.be.start(e.t, withLimits(limits))
+			refused(e, post(e, 1, slide), "unfinished uploads")
+		}},
+		{"open uploads per conference", []instOption{withStream(func(c *Config) { c.MaxOpenUploads = 3 })}, func(e *env) {
+			var locs []string
+			for range 3 {
+				locs = append(locs, created(e, 10, slide))
+			}
+			refused(e, post(e, 10, slide), "3 unfinished uploads, the most allowed")
+			patched(e, locs[0], 0, 10)      // complete
+			locs[0] = created(e, 10, slide) // a completed upload is no longer open
+			refused(e, post(e, 10, slide), "unfinished uploads")
+			if r := e.in.do("DELETE", locs[1], e.tok, nil, nil); r.status != http.StatusNoContent {
+				e.t.Fatalf("DELETE: %v", r)
+			}
+			created(e, 10, slide)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			be := newBackend(t)
+			in := be.start(t, append([]instOption{withLimits(limits)}, tt.opts...)...)
+			conf := in.conference("conf-a")
+			e := &env{t: t, be: be, in: in, conf: conf, tok: in.token(httpapi.RolePresenter, conf, "alice")}
+			tt.run(e)
+			var held int64
+			for _, a := range be.objects(t, "uploads/"+conf+"/") {
+				held += a.Size
+			}
+			t.Logf("unfinished uploads hold %d bytes of a %d-byte quota", held, q)
+		})
+	}
+}
