@@ -16,7 +16,9 @@ import (
 	"github.com/dustin/go-humanize"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/lectern/lectern/core/events"
 	"github.com/lectern/lectern/httpapi"
+	"github.com/lectern/lectern/stream"
 )
 
 // Config is everything lecternd can be told. Each field can come from the YAML config
@@ -61,6 +63,12 @@ type Limits struct {
 	MaxConferenceHandouts ByteSize `yaml:"max_conference_handouts"`
 	MaxContentFiles       int      `yaml:"max_content_files"`
 	MaxHandouts           int      `yaml:"max_handouts"`
+	// MaxOpenUploads caps a conference's unfinished uploads (package stream).
+	MaxOpenUploads int `yaml:"max_open_uploads"`
+	// MaxStreamsPerToken and MaxStreamsPerConference cap open event streams
+	// (package events).
+	MaxStreamsPerToken      int `yaml:"max_streams_per_token"`
+	MaxStreamsPerConference int `yaml:"max_streams_per_conference"`
 }
 
 func defaultConfig() Config {
@@ -77,13 +85,16 @@ func defaultConfig() Config {
 		AdminTokenTTL:     Duration(365 * 24 * time.Hour),
 		Retention:         Retention{Expiry: Duration(14 * 24 * time.Hour), Grace: Duration(14 * 24 * time.Hour)},
 		Limits: Limits{
-			MaxRequestBody:        1 << 20,
-			MaxFileSize:           50_000_000,
-			MaxHandoutSize:        25_000_000,
-			MaxConferenceContent:  500_000_000,
-			MaxConferenceHandouts: 100_000_000,
-			MaxContentFiles:       8052,
-			MaxHandouts:           30000,
+			MaxRequestBody:          1 << 20,
+			MaxFileSize:             50_000_000,
+			MaxHandoutSize:          25_000_000,
+			MaxConferenceContent:    500_000_000,
+			MaxConferenceHandouts:   100_000_000,
+			MaxContentFiles:         8052,
+			MaxHandouts:             30000,
+			MaxOpenUploads:          stream.DefaultMaxOpenUploads,
+			MaxStreamsPerToken:      events.DefaultMaxPerKey,
+			MaxStreamsPerConference: events.DefaultMaxPerConference,
 		},
 	}
 }
@@ -122,6 +133,9 @@ var options = []option{
 	{"max-conference-handouts", "handout bytes per conference", func(c *Config) flag.Value { return &c.Limits.MaxConferenceHandouts }},
 	{"max-content-files", "content files per conference", func(c *Config) flag.Value { return (*intValue)(&c.Limits.MaxContentFiles) }},
 	{"max-handouts", "handouts per conference", func(c *Config) flag.Value { return (*intValue)(&c.Limits.MaxHandouts) }},
+	{"max-open-uploads", "unfinished uploads per conference", func(c *Config) flag.Value { return (*intValue)(&c.Limits.MaxOpenUploads) }},
+	{"max-streams-per-token", "open event streams per token", func(c *Config) flag.Value { return (*intValue)(&c.Limits.MaxStreamsPerToken) }},
+	{"max-streams-per-conference", "open event streams per conference", func(c *Config) flag.Value { return (*intValue)(&c.Limits.MaxStreamsPerConference) }},
 }
 
 // errUsage reports a configuration mistake (exit code 2).
@@ -276,7 +290,8 @@ func (c *Config) finish() error {
 	}
 	if c.Limits.MaxRequestBody <= 0 || c.Limits.MaxFileSize <= 0 || c.Limits.MaxHandoutSize <= 0 ||
 		c.Limits.MaxConferenceContent <= 0 || c.Limits.MaxConferenceHandouts <= 0 ||
-		c.Limits.MaxContentFiles <= 0 || c.Limits.MaxHandouts <= 0 {
+		c.Limits.MaxContentFiles <= 0 || c.Limits.MaxHandouts <= 0 || c.Limits.MaxOpenUploads <= 0 ||
+		c.Limits.MaxStreamsPerToken <= 0 || c.Limits.MaxStreamsPerConference <= 0 {
 		return errors.New("limits must be positive")
 	}
 	return nil

@@ -37,10 +37,11 @@ retention:
 limits:
   max_request_body: 2MiB
   max_handouts: 10
+  max_streams_per_token: 3
 `)
 	cfg, err := loadConfig(
 		[]string{"--config", file, "--role", "conferencing", "--max-handouts", "12"},
-		env(map[string]string{"LECTERN_ROLE": "all", "LECTERN_SNAPSHOT_INTERVAL": "90s", "LECTERN_MAX_HANDOUTS": "11"}),
+		env(map[string]string{"LECTERN_ROLE": "all", "LECTERN_SNAPSHOT_INTERVAL": "90s", "LECTERN_MAX_HANDOUTS": "11", "LECTERN_MAX_OPEN_UPLOADS": "7"}),
 		io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -59,6 +60,9 @@ limits:
 		{"size with unit", int64(cfg.Limits.MaxRequestBody), int64(2 << 20)},
 		{"count: flag over env over file", cfg.Limits.MaxHandouts, 12},
 		{"default kept", cfg.Limits.MaxContentFiles, def.Limits.MaxContentFiles},
+		{"open uploads from env", cfg.Limits.MaxOpenUploads, 7},
+		{"streams per token from file", cfg.Limits.MaxStreamsPerToken, 3},
+		{"streams per conference default", cfg.Limits.MaxStreamsPerConference, def.Limits.MaxStreamsPerConference},
 		{"log format default", cfg.LogFormat, "text"},
 	}
 	for _, c := range checks {
@@ -94,6 +98,9 @@ func TestConfigRefusesMistakes(t *testing.T) {
 		{"bad duration flag", []string{"--snapshot-interval", "soon"}, nil, "", "snapshot-interval"},
 		{"bad size env", nil, map[string]string{"LECTERN_MAX_FILE_SIZE": "huge"}, "", "LECTERN_MAX_FILE_SIZE"},
 		{"zero snapshot", []string{"--snapshot-interval", "0s"}, nil, "", "positive"},
+		{"zero open uploads", []string{"--max-open-uploads", "0"}, nil, "", "positive"},
+		{"negative streams per token", nil, map[string]string{"LECTERN_MAX_STREAMS_PER_TOKEN": "-1"}, "", "positive"},
+		{"zero streams per conference in file", nil, nil, "limits:\n  max_streams_per_conference: 0\n", "positive"},
 		{"idle-close of nanoseconds", []string{"--idle-close", "3ns"}, nil, "", "idle-close must be at least 1s"},
 		{"idle-close under a second in file", nil, nil, "idle_close: 900ms\n", "idle-close must be at least 1s"},
 		{"bad duration in file", nil, nil, "listen: 127.0.0.1:1\nretention:\n  expiry: soon\n", `line 3: "soon" is not a duration`},

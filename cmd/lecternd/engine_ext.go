@@ -44,6 +44,7 @@ func engineExtension(ctx context.Context, rt *Runtime) (Extension, error) {
 		previousUploadKeys = append(previousUploadKeys, uk)
 	}
 	hub := events.NewHub(1024)
+	hub.SetLimits(events.Limits{PerKey: rt.Config.Limits.MaxStreamsPerToken, PerConference: rt.Config.Limits.MaxStreamsPerConference})
 	eng, err := conference.New(conference.Config{
 		Bucket: rt.Storage, KEK: kek, KEKID: rt.KEKID, PreviousKEKs: previous,
 		Limits:           engineLimits(rt.Config.Limits),
@@ -60,7 +61,8 @@ func engineExtension(ctx context.Context, rt *Runtime) (Extension, error) {
 		return Extension{}, err
 	}
 	uploads, err := stream.New(stream.Config{Engine: eng, Bucket: rt.Storage, UploadKey: uploadKey,
-		PreviousUploadKeys: previousUploadKeys, Logger: rt.Logger.With("part", "uploads")})
+		PreviousUploadKeys: previousUploadKeys, MaxOpenUploads: rt.Config.Limits.MaxOpenUploads,
+		Logger: rt.Logger.With("part", "uploads")})
 	if err != nil {
 		return Extension{}, err
 	}
