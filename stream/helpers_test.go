@@ -58,6 +58,7 @@ type recorder struct {
 	appends  int
 	composes int
 	failPut  func(key string) error
+	gets     map[string]int // reads by key
 	// writes with a context that leads back to the HTTP request (see ownContext),
 	// and all writes checked for it
 	requestContexts, checked atomic.Int64
@@ -83,6 +84,23 @@ func (r *recorder) injected(key string) error {
 		return nil
 	}
 	return fail(key)
+}
+
+func (r *recorder) Get(ctx context.Context, key string, offset, length int64) (io.ReadCloser, storage.Attributes, error) {
+	r.mu.Lock()
+	if r.gets == nil {
+		r.gets = map[string]int{}
+	}
+	r.gets[key]++
+	r.mu.Unlock()
+	return r.Driver.Get(ctx, key, offset, length)
+}
+
+// readsOf returns how often key was read.
+func (r *recorder) readsOf(key string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.gets[key]
 }
 
 func (r *recorder) Put(ctx context.Context, key string, rd io.Reader, o storage.PutOptions) (storage.Attributes, error) {

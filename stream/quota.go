@@ -47,7 +47,7 @@ type openUpload struct {
 }
 
 // confQuota serialises a conference's checks in this process, and holds the
-// deferred-length PATCHes running in it.
+// deferred-length PATCHes running in it. Lock order: store.quotaMu before mu.
 type confQuota struct {
 	mu      sync.Mutex
 	users   int              // holders of the entry; it is dropped at 0
@@ -70,7 +70,15 @@ func (s *store) quota(conf string) (*confQuota, func()) {
 	return q, func() {
 		s.quotaMu.Lock()
 		defer s.quotaMu.Unlock()
-		if q.users--; q.users == 0 {
+		if q.users--; q.users > 0 {
+			return
+		}
+		// Kept while it remembers finished uploads, so that their records are not
+		// read again at the next check; scanOpen forgets those removed since.
+		q.mu.Lock()
+		keep := len(q.final) > 0
+		q.mu.Unlock()
+		if !keep {
 			delete(s.quotas, conf)
 		}
 	}

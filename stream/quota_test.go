@@ -2,6 +2,7 @@ package stream
 
 import (
 	"net/http"
+	"path"
 	"strconv"
 	"strings"
 	"testing"
@@ -123,6 +124,25 @@ func TestUnfinishedUploadsCountAgainstTheQuota(t *testing.T) {
 			e.in.stop()
 			e.in = e.be.start(e.t, withLimits(limits))
 			refused(e, post(e, 1, slide), "unfinished uploads")
+		}},
+		{"finished records are read once", nil, func(e *env) {
+			var done []string
+			for range 3 {
+				loc := created(e, 10, slide)
+				patched(e, loc, 0, 10) // complete: its record stays until it expires
+				done = append(done, uploadPrefix(e.conf, path.Base(loc))+infoObject)
+			}
+			created(e, 10, slide) // reads the finished records, and remembers them
+			before := make([]int, len(done))
+			for i, k := range done {
+				before[i] = e.be.rec.readsOf(k)
+			}
+			created(e, 10, slide)
+			for i, k := range done {
+				if n := e.be.rec.readsOf(k) - before[i]; n != 0 {
+					e.t.Errorf("the finished record %s was read %d more times", k, n)
+				}
+			}
 		}},
 		{"open uploads per conference", []instOption{withStream(func(c *Config) { c.MaxOpenUploads = 3 })}, func(e *env) {
 			var locs []string
