@@ -259,6 +259,8 @@ func TestMintTokenRoute(t *testing.T) {
 		{"bad conference id", e.token(RoleAdmin, ""), `{"role":"attendee","conference":"../x"}`, 400, CodeInvalidID},
 		{"admin needs scope for attendee", e.token(RoleAdmin, ""), `{"role":"attendee"}`, 400, CodeBadRequest},
 		{"negative ttl", presenter, `{"role":"attendee","conference":"conf-1","ttl_seconds":-5}`, 400, CodeBadRequest},
+		{"zero ttl", presenter, `{"role":"attendee","conference":"conf-1","ttl_seconds":0}`, 400, CodeBadRequest},
+		{"ttl over the maximum", e.token(RoleAdmin, ""), `{"role":"attendee","conference":"conf-1","ttl_seconds":31622401}`, 400, CodeBadRequest},
 		{"malformed JSON", presenter, `{"role":`, 400, CodeInvalidJSON},
 		{"wrong type", presenter, `{"role":5}`, 400, CodeInvalidJSON},
 		{"unknown field", presenter, `{"role":"attendee","conference":"conf-1","x":1}`, 400, CodeInvalidJSON},

@@ -27,7 +27,9 @@ type TokenRequest struct {
 	Role       string `json:"role"`
 	Conference string `json:"conference,omitempty"`
 	Subject    string `json:"subject,omitempty"`
-	TTLSeconds int64  `json:"ttl_seconds,omitempty"`
+	// TTLSeconds is the token's lifetime, 1 to MaxTokenTTL in seconds; absent (nil):
+	// DefaultTokenTTL. An explicit 0 is refused, as on the signed-url route.
+	TTLSeconds *int64 `json:"ttl_seconds,omitempty"`
 }
 
 // TokenResponse is the answer of POST /v1/tokens.
@@ -79,12 +81,12 @@ func (s *Server) mintToken(c *gin.Context) {
 		return
 	}
 	ttl := DefaultTokenTTL
-	if req.TTLSeconds != 0 {
-		if req.TTLSeconds < 0 || req.TTLSeconds > int64(MaxTokenTTL/time.Second) {
+	if req.TTLSeconds != nil {
+		if n := *req.TTLSeconds; n < 1 || n > int64(MaxTokenTTL/time.Second) {
 			Fail(c, Errorf(CodeBadRequest, "ttl_seconds must be between 1 and %d", int64(MaxTokenTTL/time.Second)))
 			return
 		}
-		ttl = time.Duration(req.TTLSeconds) * time.Second
+		ttl = time.Duration(*req.TTLSeconds) * time.Second
 	}
 	if !caller.Global() {
 		// On the Authority's clock, which Verify judged the token by. A token past its
