@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -96,9 +97,10 @@ func (a *assembled) close(timeout time.Duration, log *slog.Logger) {
 }
 
 // serve assembles the server, listens, and on ctx's end shuts down: /readyz turns
-// 503, the HTTP server drains for up to the shutdown timeout, then every hosted
-// part's Shutdown (the engine's flush) runs with a timeout of its own, then the
-// backend is closed.
+// 503 and the listener closes, the HTTP server drains for up to the shutdown timeout
+// (then closes what still runs and waits for those handlers to return), then every
+// hosted part's Shutdown (the engine's flush) runs with a timeout of its own, then
+// the backend is closed.
 func serve(ctx context.Context, cfg Config, sec *secrets, log *slog.Logger) error {
 	// The address first: a port already taken fails before the storage is touched.
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -115,8 +117,9 @@ func serve(ctx context.Context, cfg Config, sec *secrets, log *slog.Logger) erro
 	}
 	defer a.close(time.Duration(cfg.ShutdownTimeout), log)
 	api, exts := a.api, a.exts
+	handlers := &handlerCount{}
 	srv := &http.Server{
-		Handler:           api.Handler(),
+		Handler:           handlers.wrap(api.Handler()),
 		TLSConfig:         httpapi.TLSConfig(),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
@@ -149,11 +152,46 @@ func serve(ctx context.Context, cfg Config, sec *secrets, log *slog.Logger) erro
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("requests still running at the shutdown timeout; closing them", "err", err)
 		_ = srv.Close()
+		// Close does not wait for handlers. Those cut off end soon (their connection
+		// and request context are gone), and must have ended before the engine's
+		// flush and the backend's close run under them.
+		if n := handlers.waitIdle(handlerWaitAfterClose); n > 0 {
+			log.Error("requests still running after their connections were closed; flushing anyway", "requests", n)
+		}
 	}
 	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
+}
+
+// handlerWaitAfterClose bounds the wait for handlers whose connections the shutdown
+// closed: they stop at their next read, write or storage call.
+const handlerWaitAfterClose = 10 * time.Second
+
+// handlerCount counts the requests whose handler is running: http.Server.Close, unlike
+// Shutdown, does not wait for them.
+type handlerCount struct{ running atomic.Int64 }
+
+func (h *handlerCount) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.running.Add(1)
+		defer h.running.Add(-1)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// waitIdle waits until no handler runs or the bound has passed, and returns how many
+// still run.
+func (h *handlerCount) waitIdle(bound time.Duration) int64 {
+	deadline := time.Now().Add(bound)
+	for {
+		n := h.running.Load()
+		if n == 0 || !time.Now().Before(deadline) {
+			return n
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func shutdownExtensions(exts []Extension, timeout time.Duration, log *slog.Logger) {
