@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lectern/lectern/core/conference"
 	"github.com/lectern/lectern/core/metadata"
 	"github.com/lectern/lectern/core/metastore"
+	"github.com/lectern/lectern/httpapi"
 	"github.com/lectern/lectern/httpapi/confapi"
 )
 
@@ -137,5 +139,60 @@ func TestSlideSetDocumentLimitIs413(t *testing.T) {
 	}
 	if after := e.must(200, e.do("GET", base+"/xml", presenter, "", nil)).body; !bytes.Equal(own, after) {
 		t.Fatal("the refused set changed the stored one")
+	}
+}
+
+// TestAnnotationAuthor: an attendee whose token names it annotates in its own name
+// (an empty author becomes its subject, another author is 403 and changes nothing);
+// presenters (and organizers, their synonym) and admins, who curate the set, may give
+// any author.
+func TestAnnotationAuthor(t *testing.T) {
+	e := newEnv(t)
+	presenter, attendee, base := whiteboard(t, e, "ink")
+	admin := e.token(httpapi.RoleAdmin, "ink")
+	anonymous, _, err := e.auth.Mint(httpapi.TokenSpec{Role: httpapi.RoleAttendee, Conference: "ink", TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ann := base + "/slides/1/annotations"
+	tests := []struct {
+		name, token, author string
+		status              int
+		wantAuthor          string
+	}{
+		{"attendee, no author", attendee, "", 201, "sip:attendee@contoso.com"},
+		{"attendee, its own subject", attendee, "sip:attendee@contoso.com", 201, "sip:attendee@contoso.com"},
+		{"attendee as the presenter", attendee, "sip:presenter@contoso.com", 403, ""},
+		{"attendee as someone else", attendee, "sip:mallory@contoso.com", 403, ""},
+		{"attendee token without a subject", anonymous, "sip:guest@contoso.com", 201, "sip:guest@contoso.com"},
+		{"presenter carries another's over", presenter, "sip:speaker@contoso.com", 201, "sip:speaker@contoso.com"},
+		{"conference admin carries another's over", admin, "sip:speaker@contoso.com", 201, "sip:speaker@contoso.com"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := e.must(200, e.do("GET", base+"/xml", presenter, "", nil)).body
+			r := e.do("POST", ann, tt.token, "", map[string]any{"data": "00", "author": tt.author})
+			if r.status != tt.status {
+				t.Fatalf("%d %s, want %d", r.status, r.body, tt.status)
+			}
+			if tt.status != 201 {
+				if r.code() != "forbidden" {
+					t.Fatalf("code %q, want forbidden", r.code())
+				}
+				if after := e.must(200, e.do("GET", base+"/xml", presenter, "", nil)).body; !bytes.Equal(before, after) {
+					t.Fatal("a refused annotation changed the slide set")
+				}
+				return
+			}
+			var slide struct {
+				Annotations []struct {
+					Author string `json:"author"`
+				} `json:"annotations"`
+			}
+			r.json(t, &slide)
+			if n := len(slide.Annotations); n == 0 || slide.Annotations[n-1].Author != tt.wantAuthor {
+				t.Fatalf("stored annotations %+v; want the last by %q", slide.Annotations, tt.wantAuthor)
+			}
+		})
 	}
 }

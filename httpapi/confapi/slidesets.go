@@ -312,6 +312,13 @@ func (r *routes) annotate(c *gin.Context) {
 	if ann.Author == "" {
 		ann.Author = subject(c)
 	}
+	// Below presenter, a token that names its holder annotates as that holder: an
+	// attendee must not put words in a presenter's (or another attendee's) name.
+	// Presenters and organizers curate the set, and may carry annotations over.
+	if cl := httpapi.ClaimsOf(c); cl != nil && cl.Subject != "" && ann.Author != cl.Subject && !cl.Allows(httpapi.RolePresenter, c.Param("conf")) {
+		httpapi.Fail(c, httpapi.Errorf(httpapi.CodeForbidden, "an attendee annotates in its own name: author must be empty or the token's subject"))
+		return
+	}
 	id := c.Param("slide")
 	set := r.update(c, 0, func(s *metadata.SlideSet) error {
 		if sl, err := s.Slide(id); err == nil {
