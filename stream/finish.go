@@ -206,7 +206,7 @@ func (u *upload) writeFinal(ctx context.Context) error {
 		_ = pp.wait()
 		return tusError(ctx, err)
 	}
-	pp.pw.Close()
+	pp.pipe.CloseWrite(nil)
 	if err := pp.wait(); err != nil {
 		return tusError(ctx, err)
 	}

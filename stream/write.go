@@ -374,9 +374,9 @@ func (u *upload) setTail(ctx context.Context, tail []byte) error {
 type partPut struct {
 	key      string
 	first    uint64
-	appended bool  // an Append to part 0 at offset
-	offset   int64 // where this put's bytes start in the object
-	pw       *io.PipeWriter
+	appended bool          // an Append to part 0 at offset
+	offset   int64         // where this put's bytes start in the object
+	pipe     *storage.Pipe // the encrypter writes, the Put or Append reads
 	w        *encryption.Writer
 	done     chan error
 	size     int64  // the object's size, once done
@@ -389,30 +389,30 @@ func (u *upload) startPart(ctx context.Context, first uint64) (*partPut, error) 
 			return nil, err
 		}
 	}
-	pr, pw := io.Pipe()
-	w, err := encryption.ResumeWriter(pw, u.key, u.rec.Header, first)
+	pipe := storage.NewPipe()
+	w, err := encryption.ResumeWriter(pipe, u.key, u.rec.Header, first)
 	if err != nil {
 		return nil, err
 	}
-	pp := &partPut{key: u.prefix() + partName(first), first: first, pw: pw, w: w, done: make(chan error, 1)}
+	pp := &partPut{key: u.prefix() + partName(first), first: first, pipe: pipe, w: w, done: make(chan error, 1)}
 	if u.rec.Append && len(u.parts) == 1 {
 		pp.key, pp.appended, pp.offset = u.parts[0].key, true, u.segmentStart(first)
 		go func() {
-			attrs, err := u.s.cfg.Bucket.Append(ctx, pp.key, pp.offset, pr, u.dataVersion)
-			pr.CloseWithError(errors.New("append ended")) // unblocks the writer if the append gave up
+			attrs, err := u.s.cfg.Bucket.Append(ctx, pp.key, pp.offset, pipe, u.dataVersion)
+			pipe.CloseRead(errors.New("append ended")) // unblocks the writer if the append gave up
 			pp.size, pp.version = attrs.Size, attrs.Version
 			pp.done <- err
 		}()
 		return pp, nil
 	}
-	var body io.Reader = pr
+	var body io.Reader = pipe
 	if first == 0 {
-		body = io.MultiReader(bytes.NewReader(u.rec.Header), pr)
+		body = io.MultiReader(bytes.NewReader(u.rec.Header), pipe)
 	}
 	cond := storage.Condition{IfNotExists: u.s.cfg.Bucket.Capabilities().ConditionalCreate}
 	go func() {
 		attrs, err := u.s.cfg.Bucket.Put(ctx, pp.key, body, storage.PutOptions{Condition: cond, Size: -1})
-		pr.CloseWithError(errors.New("put ended")) // unblocks the writer if the put gave up
+		pipe.CloseRead(errors.New("put ended")) // unblocks the writer if the put gave up
 		pp.size, pp.version = attrs.Size, attrs.Version
 		pp.done <- err
 	}()
@@ -453,12 +453,12 @@ func (pp *partPut) finish(ctx context.Context, segs uint64, final bool) error {
 		_ = pp.wait()
 		return fmt.Errorf("stream: writer emitted %d segments, expected %d", pp.w.Segments(), want)
 	}
-	pp.pw.Close()
+	pp.pipe.CloseWrite(nil)
 	return tusError(ctx, pp.wait())
 }
 
 // abort makes the put fail, which leaves nothing behind.
-func (pp *partPut) abort(err error) { pp.pw.CloseWithError(err) }
+func (pp *partPut) abort(err error) { pp.pipe.CloseWrite(err) }
 
 func (pp *partPut) wait() error {
 	err := <-pp.done
@@ -481,21 +481,21 @@ func (u *upload) writeVerified(ctx context.Context, src io.Reader, cs *checksum,
 	h := cs.newHash()
 	counted := &countingReader{r: src}
 	src = counted
-	pr, pw := io.Pipe()
+	pipe := storage.NewPipe()
 	sealed := make(chan struct{})
 	go func() {
 		defer close(sealed)
-		w, err := encryption.NewWriter(pw, u.key)
+		w, err := encryption.NewWriter(pipe, u.key)
 		if err == nil {
 			_, err = io.Copy(w, io.TeeReader(src, h))
 			if cerr := w.Close(); err == nil {
 				err = cerr
 			}
 		}
-		pw.CloseWithError(err)
+		pipe.CloseWrite(err)
 	}()
-	_, err := u.s.cfg.Bucket.Put(ctx, key, pr, storage.PutOptions{Size: -1})
-	pr.CloseWithError(errors.New("put ended"))
+	_, err := u.s.cfg.Bucket.Put(ctx, key, pipe, storage.PutOptions{Size: -1})
+	pipe.CloseRead(errors.New("put ended"))
 	// The body is tusd's again once this returns, and h must be complete: wait for
 	// the sealer to stop reading, even when the put gave up early.
 	<-sealed

@@ -435,22 +435,22 @@ func ContentEvent(st Stored) map[string]any {
 }
 
 // putEncrypted streams r through the encrypter into a create-only put. The pipe keeps
-// memory constant; a failure on either side aborts the put, which leaves nothing. It
+// memory constant and lets encryption and storage overlap (storage.Pipe); a failure on either side aborts the put, which leaves nothing. It
 // returns only once the encrypter has stopped reading r: r is the caller's again, and
 // a quotaReader's count must be final before the caller gives its bytes back.
 func (e *Engine) putEncrypted(ctx context.Context, storageKey string, key encryption.Key, r io.Reader, sizeHint int64) error {
-	pr, pw := io.Pipe()
+	pipe := storage.NewPipe()
 	encrypted := make(chan struct{})
 	go func() {
 		defer close(encrypted)
-		w, err := encryption.NewWriter(pw, key)
+		w, err := encryption.NewWriter(pipe, key)
 		if err == nil {
 			_, err = io.Copy(w, r)
 			if cerr := w.Close(); err == nil {
 				err = cerr
 			}
 		}
-		pw.CloseWithError(err) // nil closes with EOF
+		pipe.CloseWrite(err) // nil ends the stream with EOF
 	}()
 	defer func() { <-encrypted }()
 	size := int64(-1)
@@ -460,8 +460,8 @@ func (e *Engine) putEncrypted(ctx context.Context, storageKey string, key encryp
 		}
 	}
 	cond := storage.Condition{IfNotExists: e.bucket.Capabilities().ConditionalCreate}
-	_, err := e.bucket.Put(ctx, storageKey, pr, storage.PutOptions{Condition: cond, Size: size})
-	pr.CloseWithError(errors.New("put ended")) // stops the encrypter if the put gave up early
+	_, err := e.bucket.Put(ctx, storageKey, pipe, storage.PutOptions{Condition: cond, Size: size})
+	pipe.CloseRead(errors.New("put ended")) // stops the encrypter if the put gave up early
 	return err
 }
 
