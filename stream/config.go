@@ -23,6 +23,7 @@ type Engine interface {
 	UploadRoom(ctx context.Context, confID string, p conference.Purpose) (int64, error)
 	StoreContentAs(ctx context.Context, confID string, p conference.Purpose, name string, key encryption.Key, r io.Reader, sizeHint int64) (conference.Stored, error)
 	AdoptEncrypted(ctx context.Context, confID string, p conference.Purpose, name string, key encryption.Key, srcKeys []string, plainSize int64) (conference.Stored, error)
+	FinishStored(ctx context.Context, confID string, st conference.Stored) error
 	AddHandout(ctx context.Context, confID string, p conference.HandoutParams) (*metadata.FileSet, error)
 	ListHandouts(ctx context.Context, confID string) ([]*metadata.FileSet, error)
 	DeleteContent(ctx context.Context, confID, name string) error

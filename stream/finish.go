@@ -228,5 +228,10 @@ func (u *upload) alreadyStored(ctx context.Context, size int64) (conference.Stor
 	if attrs.Size != size {
 		return conference.Stored{}, u.damaged("content %s exists with another size", u.rec.Name)
 	}
-	return conference.Stored{Name: u.rec.Name, Key: u.key, Size: u.rec.Size, URLPath: loc.ContentURLPath(u.rec.Name), Purpose: u.purpose}, nil
+	st := conference.Stored{Name: u.rec.Name, Key: u.key, Size: u.rec.Size, URLPath: loc.ContentURLPath(u.rec.Name), Purpose: u.purpose}
+	// The store that left it may have been cut short before its compliance copy.
+	if err := u.s.cfg.Engine.FinishStored(ctx, u.conf, st); err != nil {
+		return conference.Stored{}, engineError(ctx, err)
+	}
+	return st, nil
 }

@@ -168,7 +168,12 @@ func (u *upload) storedBefore(ctx context.Context) (conference.Stored, bool, err
 	if err != nil || attrs.Size != want {
 		return conference.Stored{}, false, nil
 	}
-	return conference.Stored{Name: u.rec.Name, Key: u.key, Size: u.rec.Size, URLPath: loc.ContentURLPath(u.rec.Name), Purpose: u.purpose}, true, nil
+	st := conference.Stored{Name: u.rec.Name, Key: u.key, Size: u.rec.Size, URLPath: loc.ContentURLPath(u.rec.Name), Purpose: u.purpose}
+	// The store that left it may have been cut short before its compliance copy.
+	if err := u.s.cfg.Engine.FinishStored(ctx, u.conf, st); err != nil {
+		return conference.Stored{}, false, engineError(ctx, err)
+	}
+	return st, true, nil
 }
 
 // exactReader fails with io.ErrUnexpectedEOF if its source ends before left bytes

@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/lectern/lectern/core/layout"
 	"github.com/lectern/lectern/core/metadata"
 	"github.com/lectern/lectern/core/storage"
 )
@@ -101,6 +102,35 @@ func compliancePlainName(name string) string {
 		return name[:i] + "." + name[i+2:]
 	}
 	return name + ".bin"
+}
+
+// FinishStored completes what a store left undone when it was cut short after the
+// content file was in place (a crash, a lost answer), for callers that recognise such
+// a file and count it as stored (the tus endpoint's retries): the compliance copy,
+// when compliance is on and the copy is missing. With compliance required, a copy
+// that cannot be written fails the call, as it fails a store: nothing is
+// acknowledged that compliance did not see.
+func (e *Engine) FinishStored(ctx context.Context, confID string, st Stored) error {
+	if !e.cfg.Compliance.Enabled {
+		return nil
+	}
+	if err := layout.ValidateContentName(st.Name); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidInput, err)
+	}
+	c, err := e.acquire(ctx, confID)
+	if err != nil {
+		return err
+	}
+	key := c.loc.CompliancePrefix() + "content/" + compliancePlainName(st.Name)
+	_, err = e.bucket.Stat(ctx, key)
+	switch {
+	case err == nil:
+		return nil
+	case !errors.Is(err, storage.ErrNotFound):
+		return e.complianceFailed(ctx, key, err)
+	}
+	e.log.Info("compliance copy of content stored before an interruption written now", "conference", confID, "content", st.Name)
+	return e.complianceContent(ctx, c, st)
 }
 
 func (e *Engine) complianceContent(ctx context.Context, c *conf, st Stored) error {
