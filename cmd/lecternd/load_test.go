@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -145,6 +146,11 @@ func underLoad(t *testing.T, b testBackend) {
 		}
 	}
 	cancel()
+	for i, s := range streams {
+		if err := s.final(want); err != nil {
+			t.Errorf("event stream %d: %v", i, err)
+		}
+	}
 
 	if code := p.stop(t); code != 0 {
 		t.Fatalf("lecternd exited with %d on SIGTERM after the load", code)
@@ -259,14 +265,16 @@ type eventLog struct {
 	epoch  string         // of the first event's id ("<epoch>-<seq>")
 	lastID uint64         // its seq
 	order  error          // the first event whose id did not grow within one epoch
+	done   chan struct{}  // closed when the stream has ended and every event is logged
 }
 
 // collectEvents opens an event stream as the presenter and logs it until ctx ends.
 func (e *e2e) collectEvents(ctx context.Context) *eventLog {
 	e.t.Helper()
-	l := &eventLog{seen: map[string]int{}}
+	l := &eventLog{seen: map[string]int{}, done: make(chan struct{})}
 	evs := e.events(ctx)
 	go func() {
+		defer close(l.done)
 		for ev := range evs {
 			data, _ := ev["data"].(map[string]any)
 			var subject any
@@ -294,6 +302,35 @@ func (e *e2e) collectEvents(ctx context.Context) *eventLog {
 		}
 	}()
 	return l
+}
+
+// final waits for the stream to have ended (its context cancelled) and checks that it
+// carried exactly the wanted events: waitFor stops as soon as the wanted counts are
+// there, so an event repeated late, or one nobody caused, shows only here.
+func (l *eventLog) final(want map[string]int) error {
+	select {
+	case <-l.done:
+	case <-time.After(30 * time.Second):
+		return errors.New("the event stream did not end after its context was cancelled")
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var wrong []string
+	for k, n := range l.seen {
+		if want[k] != n {
+			wrong = append(wrong, fmt.Sprintf("%s: %d, want %d", k, n, want[k]))
+		}
+	}
+	for k, n := range want {
+		if l.seen[k] == 0 && n != 0 {
+			wrong = append(wrong, fmt.Sprintf("%s: 0, want %d", k, n))
+		}
+	}
+	if len(wrong) > 0 {
+		slices.Sort(wrong)
+		return fmt.Errorf("%d events repeated, unexpected or missing at the end, e.g. %s", len(wrong), wrong[0])
+	}
+	return nil
 }
 
 // waitFor waits until the log holds every wanted event exactly as many times as
