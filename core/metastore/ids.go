@@ -120,17 +120,17 @@ func (s *Store) nextIDSwap(ctx context.Context, kind Kind) (string, error) {
 		default:
 			// A valid file behind the ids in use (restored from an older backup, copied
 			// from another conference) would hand out a live document's id, and the
-			// put of the "new" document would replace it. Checked on every allocation:
-			// two reads, for an operation as rare as creating a slide set.
-			inUse, err := s.idInUse(ctx, Doc{Kind: kind, ID: FormatID(next)})
+			// put of the "new" document would replace it; ids between it and the
+			// highest in use may be of documents deleted since. So every allocation
+			// compares it with the highest id in use (a listing, for an operation as
+			// rare as creating a slide set) and, behind, moves past it with the margin
+			// a damaged file gets.
+			floor, err := s.liveFloor(ctx, kind)
 			if err != nil {
 				return "", err
 			}
-			if inUse {
-				if next, err = s.firstFreeID(ctx, kind); err != nil {
-					return "", err
-				}
-				next += idRebuildMargin
+			if next < floor {
+				next = floor + idRebuildMargin
 				s.log.ErrorContext(ctx, "metastore: id file behind the ids in use; moved past them", "kind", kind.String(), "next", FormatID(next))
 			}
 		}
@@ -197,6 +197,16 @@ func (s *Store) nextIDClaim(ctx context.Context, kind Kind) (string, error) {
 func (s *Store) claimStart(ctx context.Context, kind Kind) (uint64, error) {
 	last, version, err := s.readMaxID(ctx, kind)
 	if err == nil && version != "" {
+		// A hint behind the ids in use, restored without the claims made since, as
+		// nextIDSwap checks its counter.
+		floor, err := s.liveFloor(ctx, kind)
+		if err != nil {
+			return 0, err
+		}
+		if last+1 < floor {
+			s.log.ErrorContext(ctx, "metastore: id hint behind the ids in use; moved past them", "kind", kind.String(), "next", FormatID(floor+idRebuildMargin))
+			return floor + idRebuildMargin, nil
+		}
 		return last + 1, nil
 	}
 	if err != nil && !errors.Is(err, ErrCorrupt) {
@@ -267,6 +277,34 @@ func (s *Store) idInUse(ctx context.Context, d Doc) (bool, error) {
 		}
 	}
 	return false, nil
+}
+
+// liveFloor returns the number after the highest id of kind in use: a document file,
+// or a document this Store knows to exist (from the journal or a change). Unlike
+// firstFreeID it ignores entries of documents that do not exist (a Get of a missing
+// id makes one), so that asking for an id before it is made moves nothing.
+func (s *Store) liveFloor(ctx context.Context, kind Kind) (uint64, error) {
+	var floor uint64
+	prefix := s.prefix + kindTable[kind].primary
+	for a, err := range s.bucket.List(ctx, prefix) {
+		if err != nil {
+			return 0, fmt.Errorf("metastore: list %v: %w", kind, err)
+		}
+		if id, _, ok := parseDocKey(kind, a.Key[len(s.prefix):]); ok {
+			n, _ := ParseID(id)
+			floor = max(floor, n+1)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for d, e := range s.docs {
+		if v := e.cur.Load(); d.Kind == kind && v != nil && v.exists {
+			if n, ok := ParseID(d.ID); ok {
+				floor = max(floor, n+1)
+			}
+		}
+	}
+	return floor, nil
 }
 
 // readMaxID returns the last used id number and the file's version; version "" means

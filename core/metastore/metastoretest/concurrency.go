@@ -320,13 +320,17 @@ func testIDsAvoidExisting(t *testing.T, h conformance.Harness) {
 func testStaleIDFile(t *testing.T, h conformance.Harness) {
 	ctx := context.Background()
 	for _, tc := range []struct {
-		name      string
-		wrap      func(storage.Driver) storage.Driver
-		snapshots bool // the documents are in snapshot files only, not in the journal
+		name         string
+		wrap         func(storage.Driver) storage.Driver
+		snapshots    bool // the documents are in snapshot files only, not in the journal
+		deleteMiddle bool // the second document is deleted before the restore
 	}{
-		{"counter, journal", func(d storage.Driver) storage.Driver { return d }, false},
-		{"counter, snapshots", func(d storage.Driver) storage.Driver { return d }, true},
-		{"claims, snapshots", func(d storage.Driver) storage.Driver { return createOnly{d} }, true},
+		{"counter, journal", func(d storage.Driver) storage.Driver { return d }, false, false},
+		{"counter, snapshots", func(d storage.Driver) storage.Driver { return d }, true, false},
+		{"claims, snapshots", func(d storage.Driver) storage.Driver { return createOnly{d} }, true, false},
+		{"counter, journal, a deleted id next", func(d storage.Driver) storage.Driver { return d }, false, true},
+		{"counter, snapshots, a deleted id next", func(d storage.Driver) storage.Driver { return d }, true, true},
+		{"claims, snapshots, a deleted id next", func(d storage.Driver) storage.Driver { return createOnly{d} }, true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			env := NewEnv(t, h)
@@ -336,16 +340,25 @@ func testStaleIDFile(t *testing.T, h conformance.Harness) {
 			s := open()
 			var old []byte // the id file after the first allocation
 			inUse := map[string]bool{}
+			issued := map[string]bool{} // never to be handed out again
 			for i := range 3 {
 				id, err := s.NextID(ctx, metastore.SlideSet)
 				if err != nil {
 					t.Fatal(err)
 				}
-				inUse[id] = true
+				inUse[id], issued[id] = true, true
 				mustPut(t, s, metastore.Doc{Kind: metastore.SlideSet, ID: id}, "live "+id)
 				if i == 0 {
 					old = env.Raw(t, metastore.MaxIDKey(metastore.SlideSet))
 				}
+			}
+			if tc.deleteMiddle {
+				// The id right after the restored file's is then free, though issued:
+				// probing it alone would hand it out again.
+				if err := s.Delete(ctx, metastore.Doc{Kind: metastore.SlideSet, ID: "aab"}); err != nil {
+					t.Fatal(err)
+				}
+				delete(inUse, "aab")
 			}
 			if tc.snapshots {
 				closeStore(t, s) // snapshot, journal trimmed
@@ -359,8 +372,8 @@ func testStaleIDFile(t *testing.T, h conformance.Harness) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if inUse[id] {
-				t.Fatalf("NextID after a stale id file = %s, an id in use (%v)", id, inUse)
+			if issued[id] {
+				t.Fatalf("NextID after a stale id file = %s, an id issued before (in use: %v)", id, inUse)
 			}
 			for live := range inUse {
 				expectDoc(t, s2, metastore.Doc{Kind: metastore.SlideSet, ID: live}, "live "+live)
