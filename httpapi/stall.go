@@ -23,7 +23,11 @@ const DefaultWriteStallTimeout = 60 * time.Second
 // http.Server's WriteTimeout cannot do this: it bounds the whole response, which
 // would cut a large download on a slow but steady link. Here the deadline is moved
 // before every write, so only time spent waiting on the client counts: a client must
-// take one write's worth (up to 128 KiB) within the timeout.
+// take one write's worth (up to 128 KiB) within the timeout. Over HTTP/1.1 a write
+// deadline only fails a write that is blocked; over HTTP/2 it is a timer that resets
+// the stream when it fires, blocked or not, so there it is cleared after every write,
+// lest the server's own time between writes (a slow storage read) count as the
+// client's.
 func (s *Server) StallGuard() gin.HandlerFunc { return s.guardStalls }
 
 func (s *Server) guardStalls(c *gin.Context) {
@@ -32,17 +36,21 @@ func (s *Server) guardStalls(c *gin.Context) {
 		c.Next()
 		return
 	}
-	w := &stallWriter{ResponseWriter: c.Writer, rc: http.NewResponseController(c.Writer), timeout: d}
+	w := &stallWriter{ResponseWriter: c.Writer, rc: http.NewResponseController(c.Writer), timeout: d, h2: c.Request.ProtoMajor >= 2}
 	c.Writer = w
 	defer func() {
 		c.Writer = w.ResponseWriter
-		// net/http flushes the end of the body after the handler returns, and then
-		// clears the deadline (so it never reaches the next request on the
-		// connection): that last flush is bounded too.
 		if w.stallErr != nil {
 			_ = c.Error(fmt.Errorf("the client took no bytes for %s; response abandoned: %w", d, w.stallErr))
 		}
-		w.arm()
+		// HTTP/1.1: net/http flushes the end of the body after the handler returns,
+		// and then clears the deadline (so it never reaches the next request on the
+		// connection): that last flush is bounded too. HTTP/2 sends the end of the
+		// stream from its own loop, and a timer armed now could outlive the stream
+		// and reset it after it ended.
+		if !w.h2 {
+			w.arm()
+		}
 	}()
 	c.Next()
 }
@@ -52,6 +60,7 @@ type stallWriter struct {
 	gin.ResponseWriter
 	rc          *http.ResponseController
 	timeout     time.Duration
+	h2          bool      // an HTTP/2 stream: the deadline is cleared after each write
 	unsupported bool      // the connection has no write deadline (not a net/http server)
 	deadline    time.Time // the last one set
 	stallErr    error     // the first write error met at or past the deadline
@@ -71,12 +80,21 @@ func (w *stallWriter) arm() {
 	w.deadline = dl
 }
 
+// disarm clears an HTTP/2 stream's deadline once a write has returned.
+func (w *stallWriter) disarm() {
+	if !w.h2 || w.unsupported || w.deadline.IsZero() {
+		return
+	}
+	_ = w.rc.SetWriteDeadline(time.Time{})
+}
+
 func (w *stallWriter) Write(p []byte) (int, error) {
 	w.arm()
 	n, err := w.ResponseWriter.Write(p)
 	if err != nil && w.stallErr == nil && !w.deadline.IsZero() && !time.Now().Before(w.deadline) {
 		w.stallErr = err
 	}
+	w.disarm()
 	return n, err
 }
 
@@ -86,4 +104,5 @@ func (w *stallWriter) WriteString(s string) (int, error) { return w.Write([]byte
 func (w *stallWriter) Flush() {
 	w.arm()
 	w.ResponseWriter.Flush()
+	w.disarm()
 }
