@@ -58,7 +58,8 @@ Roles: admin (global, or of one conference), presenter (also "organizer"), atten
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			life := time.Duration(ttl)
-			if life < 0 || life%time.Second != 0 || life > maxTokenTTL {
+			given := cmd.Flags().Changed("ttl")
+			if given && life <= 0 || life%time.Second != 0 || life > maxTokenTTL {
 				return usagef("--ttl must be a whole number of seconds up to %s, e.g. 12h, 90m or 365d", duration.Format(maxTokenTTL))
 			}
 			switch role {
@@ -70,7 +71,7 @@ Roles: admin (global, or of one conference), presenter (also "organizer"), atten
 				}
 			}
 			req := map[string]any{"role": role, "conference": conf, "subject": subject}
-			if life > 0 {
+			if given {
 				req["ttl_seconds"] = int64(life / time.Second)
 			}
 			var resp tokenResponse

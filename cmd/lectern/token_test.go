@@ -36,6 +36,9 @@ func TestTokenTTL(t *testing.T) {
 		{"1.5s", 0, exitUsage},
 		{"-1d", 0, exitUsage},
 		{"-1h", 0, exitUsage},
+		{"0", 0, exitUsage}, // not "the default": the server refuses a 0 lifetime too
+		{"0s", 0, exitUsage},
+		{"0d", 0, exitUsage},
 	}
 	for _, tt := range tests {
 		t.Run("ttl="+tt.ttl, func(t *testing.T) {
