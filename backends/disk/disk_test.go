@@ -477,8 +477,10 @@ func TestPermissionDenied(t *testing.T) {
 	var base string
 	if asRoot {
 		// t.TempDir's folders are 0700, closed to the child: this one is open to it.
+		// It is made in /tmp itself (mode 1777), not $TMPDIR, whose parents may be
+		// closed to other users (TMPDIR=$HOME/tmp as root).
 		var err error
-		if base, err = os.MkdirTemp("", "lectern-disk-permission-"); err != nil {
+		if base, err = os.MkdirTemp("/tmp", "lectern-disk-permission-"); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { os.RemoveAll(base) })
