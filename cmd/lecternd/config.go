@@ -16,6 +16,7 @@ import (
 	"github.com/dustin/go-humanize"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/lectern/lectern/cmd/internal/duration"
 	"github.com/lectern/lectern/core/events"
 	"github.com/lectern/lectern/httpapi"
 	"github.com/lectern/lectern/stream"
@@ -350,19 +351,11 @@ func (d *Duration) String() string {
 	return v.String()
 }
 
-// Set parses "90s", "5m", "336h" or "14d".
+// Set parses "90s", "5m", "336h" or "14d", by the rule the lectern CLI shares.
 func (d *Duration) Set(s string) error {
-	if n, ok := strings.CutSuffix(s, "d"); ok {
-		days, err := strconv.ParseInt(n, 10, 64)
-		if err != nil || days < 0 || days > 100*365 {
-			return fmt.Errorf("%q is not a duration", s)
-		}
-		*d = Duration(time.Duration(days) * 24 * time.Hour)
-		return nil
-	}
-	v, err := time.ParseDuration(s)
+	v, err := duration.Parse(s)
 	if err != nil {
-		return fmt.Errorf("%q is not a duration (e.g. 90s, 5m, 12h, 14d)", s)
+		return err
 	}
 	*d = Duration(v)
 	return nil

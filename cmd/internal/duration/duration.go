@@ -1,8 +1,8 @@
 // Package duration parses the durations Lectern's commands take on their command lines
 // and in their configuration: Go's spellings ("90s", "5m", "336h") and whole days
-// ("14d"), since retention and token lifetimes are counted in days. It is the rule
-// lecternd's configuration uses (cmd/lecternd/config.go, Duration.Set), so that one
-// spelling works for both commands.
+// ("14d"), since retention and token lifetimes are counted in days. lecternd's
+// configuration (cmd/lecternd/config.go, Duration.Set) and the lectern CLI both parse
+// with it, so that one spelling works for both commands.
 //
 // It must not know the commands or what their durations mean (limits such as a
 // token's longest lifetime are the caller's).
@@ -19,6 +19,13 @@ import (
 // ErrInvalid classifies a string that is not a duration.
 var ErrInvalid = errors.New("invalid duration")
 
+// invalid is a Parse error: its text names the string and shows the spellings, and it
+// matches ErrInvalid.
+type invalid struct{ msg string }
+
+func (e invalid) Error() string        { return e.msg }
+func (e invalid) Is(target error) bool { return target == ErrInvalid }
+
 // maxDays bounds the day form, far above any lifetime Lectern accepts, so that the
 // product in nanoseconds cannot overflow.
 const maxDays = 100 * 365
@@ -29,13 +36,13 @@ func Parse(s string) (time.Duration, error) {
 	if n, ok := strings.CutSuffix(s, "d"); ok {
 		days, err := strconv.ParseInt(n, 10, 64)
 		if err != nil || days < 0 || days > maxDays {
-			return 0, fmt.Errorf("%w: %q (days are a whole number from 0 to %d, e.g. 14d)", ErrInvalid, s, maxDays)
+			return 0, invalid{fmt.Sprintf("%q is not a duration (days are a whole number from 0 to %d, e.g. 14d)", s, maxDays)}
 		}
 		return time.Duration(days) * 24 * time.Hour, nil
 	}
 	v, err := time.ParseDuration(s)
 	if err != nil {
-		return 0, fmt.Errorf("%w: %q (e.g. 90s, 5m, 12h, 14d)", ErrInvalid, s)
+		return 0, invalid{fmt.Sprintf("%q is not a duration (e.g. 90s, 5m, 12h, 14d)", s)}
 	}
 	return v, nil
 }
