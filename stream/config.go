@@ -103,6 +103,11 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+
+	// capRead, when set (by tests of this package), is called under the quota
+	// entry's lock each time a deferred-length PATCH takes bytes, with what the
+	// upload then holds: a test waits on it instead of sleeping.
+	capRead func(id string, held int64)
 }
 
 func (c *Config) setDefaults() error {

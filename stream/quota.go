@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -30,8 +31,12 @@ const maxRecordSize = 2 << 20
 // received so far while a length is deferred. That is derived from the stored upload
 // records, not kept in memory, so it survives a restart and is the same on every
 // instance; only PATCHes of deferred-length uploads running in this process are
-// added from memory, as they grow. The number of unfinished uploads per conference
-// is capped too (Config.MaxOpenUploads), which also bounds the records read.
+// added from memory, as they grow. A deferred-length PATCH reads the records once,
+// when it begins; the creations and length declarations made in this process while it
+// runs are recorded in the conference's entry (confQuota.changed), and it adds them
+// too, so that it and a creation made meanwhile cannot together pass the quota. The
+// number of unfinished uploads per conference is capped too (Config.MaxOpenUploads),
+// which also bounds the records read.
 
 // openUploads is what a conference's unfinished uploads hold.
 type openUploads struct {
@@ -50,9 +55,39 @@ type openUpload struct {
 // deferred-length PATCHes running in it. Lock order: store.quotaMu before mu.
 type confQuota struct {
 	mu      sync.Mutex
-	users   int              // holders of the entry; it is dropped at 0
-	running map[string]int64 // upload id -> bytes it holds (offset + bytes taken)
-	final   map[string]bool  // ids of uploads known done or refused: never read again
+	users   int                     // holders of the entry; it is dropped at 0
+	running map[string]runningPatch // by upload id: deferred-length PATCHes running
+	final   map[string]bool         // ids of uploads known done or refused: never read again
+
+	// changed holds what creations and length declarations added while PATCHes were
+	// running (by upload id; a creation, whose id is not known yet at its check, by
+	// a key of its own), each with the seq of the change, so that a PATCH adds only
+	// those made after its own read of the records. Emptied when no PATCH runs.
+	changed map[string]change
+	seq     uint64 // of the last change
+}
+
+type runningPatch struct {
+	purpose conference.Purpose
+	bytes   int64 // what the upload holds: offset + bytes taken
+}
+
+type change struct {
+	openUpload
+	seq uint64
+}
+
+// record notes, for the PATCHes running, an upload created or whose length was
+// declared. Called with q.mu held.
+func (q *confQuota) record(id string, ou openUpload) {
+	if len(q.running) == 0 {
+		return // nobody would read it: later PATCHes read the stored records
+	}
+	q.seq++
+	if id == "" {
+		id = "creation " + strconv.FormatUint(q.seq, 10) // not an upload id
+	}
+	q.changed[id] = change{openUpload: ou, seq: q.seq}
 }
 
 func (s *store) quota(conf string) (*confQuota, func()) {
@@ -63,7 +98,7 @@ func (s *store) quota(conf string) (*confQuota, func()) {
 	}
 	q, ok := s.quotas[conf]
 	if !ok {
-		q = &confQuota{running: map[string]int64{}, final: map[string]bool{}}
+		q = &confQuota{running: map[string]runningPatch{}, final: map[string]bool{}, changed: map[string]change{}}
 		s.quotas[conf] = q
 	}
 	q.users++
@@ -151,7 +186,7 @@ func (s *store) scanOpen(ctx context.Context, conf, except string, q *confQuota)
 		}
 		ou := openUpload{purpose: p, bytes: rec.Size, deferred: rec.Size < 0}
 		if ou.deferred {
-			ou.bytes = max(u.received, q.running[id])
+			ou.bytes = max(u.received, q.running[id].bytes)
 		}
 		open.each[id] = ou
 		open.count++
@@ -183,12 +218,19 @@ func (s *store) checkCreate(ctx context.Context, conf string, p conference.Purpo
 	if max := s.cfg.MaxOpenUploads; max > 0 && open.count >= max {
 		return handler.NewError("ERR_LIMIT", fmt.Sprintf("the conference has %d unfinished uploads, the most allowed; finish or terminate one first", open.count), http.StatusRequestEntityTooLarge)
 	}
+	need := size
 	if size < 0 {
 		// A deferred length is checked as its bytes come; it needs room for one
 		// byte now, or it could never take any.
-		size = 1
+		need = 1
 	}
-	return confError(ctx, s.cfg.Engine.CheckUploadPending(ctx, conf, p, size, open.bytes[purposeIndex(p)]))
+	if err := confError(ctx, s.cfg.Engine.CheckUploadPending(ctx, conf, p, need, open.bytes[purposeIndex(p)])); err != nil {
+		return err
+	}
+	// The caller stores the record under q.mu, so the record is as good as made; if
+	// storing it fails, the running PATCHes count it for nothing until they end.
+	q.record("", openUpload{purpose: p, bytes: max(size, 0), deferred: size < 0})
+	return nil
 }
 
 // checkDeclare checks a deferred length now declared, with the other unfinished
@@ -202,7 +244,13 @@ func (u *upload) checkDeclare(ctx context.Context, length int64) error {
 	if err != nil {
 		return err
 	}
-	return confError(ctx, u.s.cfg.Engine.CheckUploadPending(ctx, u.conf, u.purpose, length, open.bytes[purposeIndex(u.purpose)]))
+	if err := confError(ctx, u.s.cfg.Engine.CheckUploadPending(ctx, u.conf, u.purpose, length, open.bytes[purposeIndex(u.purpose)])); err != nil {
+		return err
+	}
+	// Recorded before the record is replaced: should that fail, the running PATCHes
+	// count the length for nothing until they end.
+	q.record(u.id, openUpload{purpose: u.purpose, bytes: length})
+	return nil
 }
 
 // deferredCap bounds a deferred-length PATCH by the per-file limit and by the quota
@@ -227,16 +275,20 @@ func (u *upload) deferredCap(ctx context.Context, offset int64, src io.Reader) (
 		done()
 		return nil, nil, err
 	}
-	q.running[u.id] = offset
+	q.running[u.id] = runningPatch{purpose: u.purpose, bytes: offset}
+	seq := q.seq
 	q.mu.Unlock()
 	release := func() {
 		q.mu.Lock()
 		delete(q.running, u.id)
+		if len(q.running) == 0 {
+			clear(q.changed)
+		}
 		q.mu.Unlock()
 		done()
 	}
-	return &quotaCap{r: src, q: q, id: u.id, purpose: u.purpose, open: open, room: room,
-		fileLeft: maxFile - offset}, release, nil
+	return &quotaCap{r: src, q: q, id: u.id, purpose: u.purpose, open: open, seq: seq, room: room,
+		fileLeft: maxFile - offset, hook: u.s.cfg.capRead}, release, nil
 }
 
 // quotaCap fails with a 413 once its source yields more than the per-file limit or
@@ -247,22 +299,49 @@ type quotaCap struct {
 	id       string
 	purpose  conference.Purpose
 	open     openUploads // the others, as stored when the PATCH began
+	seq      uint64      // q.seq when open was read: later changes are added to it
 	room     int64       // the quota left after stored content
 	fileLeft int64
+	hook     func(id string, held int64) // Config.capRead
 }
 
-// others returns the bytes the other unfinished uploads hold now. Called with q.mu.
+// others returns the bytes the other unfinished uploads hold now: those read when the
+// PATCH began, as changed since, the ones created since, and the deferred-length
+// PATCHes running. Called with q.mu.
 func (c *quotaCap) others() int64 {
 	var n int64
-	for id, ou := range c.open.each {
+	held := func(id string, ou openUpload) int64 {
 		if ou.purpose != c.purpose {
-			continue
+			return 0
 		}
 		if r, ok := c.q.running[id]; ok && ou.deferred {
-			n += max(r, ou.bytes)
+			return max(r.bytes, ou.bytes)
+		}
+		return ou.bytes
+	}
+	newer := func(id string) (change, bool) {
+		ch, ok := c.q.changed[id]
+		return ch, ok && ch.seq > c.seq
+	}
+	for id, ou := range c.open.each {
+		if ch, ok := newer(id); ok {
+			ou = ch.openUpload
+		}
+		n += held(id, ou)
+	}
+	for id, ch := range c.q.changed {
+		if _, known := c.open.each[id]; known || id == c.id || ch.seq <= c.seq {
 			continue
 		}
-		n += ou.bytes
+		n += held(id, ch.openUpload)
+	}
+	for id, r := range c.q.running {
+		// A deferred-length upload created after the PATCH began, now receiving.
+		_, known := c.open.each[id]
+		if _, ok := newer(id); known || ok || id == c.id || r.purpose != c.purpose {
+			continue
+		}
+		n += r.bytes
 	}
 	return n
 }
@@ -281,10 +360,13 @@ func (c *quotaCap) Read(p []byte) (int, error) {
 	}
 	c.q.mu.Lock()
 	defer c.q.mu.Unlock()
-	mine := c.q.running[c.id] + int64(n)
+	mine := c.q.running[c.id].bytes + int64(n)
 	if others := c.others(); mine+others > c.room {
 		return 0, handler.NewError("ERR_LIMIT", fmt.Sprintf("the upload would be over the conference's %s quota, counting %d bytes of its other unfinished uploads", c.purpose, others), http.StatusRequestEntityTooLarge)
 	}
-	c.q.running[c.id] = mine
+	c.q.running[c.id] = runningPatch{purpose: c.purpose, bytes: mine}
+	if c.hook != nil {
+		c.hook(c.id, mine)
+	}
 	return n, err
 }

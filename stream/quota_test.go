@@ -1,10 +1,12 @@
 package stream
 
 import (
+	"io"
 	"net/http"
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/lectern/lectern/core/conference"
@@ -171,6 +173,95 @@ func TestUnfinishedUploadsCountAgainstTheQuota(t *testing.T) {
 				held += a.Size
 			}
 			t.Logf("unfinished uploads hold %d bytes of a %d-byte quota", held, q)
+		})
+	}
+}
+
+// TestDeferredPatchCountsUploadsMadeWhileItRuns: a deferred-length PATCH reads the
+// conference's unfinished uploads when it begins; a creation or a length declaration
+// made while it runs counts the PATCH's bytes so far, and the PATCH must count it in
+// turn. Before, the PATCH compared against what it read when it began only, and it and
+// an upload created meanwhile together held up to twice the quota.
+func TestDeferredPatchCountsUploadsMadeWhileItRuns(t *testing.T) {
+	const q = 256 << 10
+	const first = 1000 // the PATCH's bytes before the other upload is made
+	limits := conference.Limits{MaxContentFile: q, MaxHandoutFile: q, MaxConferenceContent: q,
+		MaxConferenceHandouts: q, MaxContentFiles: 100, MaxHandoutFiles: 100}
+	slide := meta("filename", "a.pdf")
+	deferred := func(in *instance, conf, tok string) string {
+		in.t.Helper()
+		r := in.do("POST", "/v1/conferences/"+conf+"/uploads", tok, map[string]string{"Upload-Defer-Length": "1", "Upload-Metadata": slide}, nil)
+		if r.status != http.StatusCreated {
+			in.t.Fatalf("creating a deferred-length upload: %v", r)
+		}
+		return locationPath(in.t, r)
+	}
+	tests := []struct {
+		name string
+		// before runs before the PATCH begins; during, once it holds first bytes,
+		// makes an upload of q-first bytes and returns its path.
+		before func(in *instance, conf, tok string) string
+		during func(t *testing.T, in *instance, conf, tok, before string) string
+	}{
+		{"an upload created", nil, func(t *testing.T, in *instance, conf, tok, _ string) string {
+			r := in.do("POST", "/v1/conferences/"+conf+"/uploads", tok, map[string]string{"Upload-Length": strconv.Itoa(q - first), "Upload-Metadata": slide}, nil)
+			if r.status != http.StatusCreated {
+				t.Fatalf("creating an upload of the quota left: %v", r)
+			}
+			return locationPath(t, r)
+		}},
+		{"a length declared", deferred, func(t *testing.T, in *instance, conf, tok, other string) string {
+			if r := in.patch(other, tok, 0, nil, "Upload-Length", strconv.Itoa(q-first)); r.status != http.StatusNoContent {
+				t.Fatalf("declaring the quota left: %v", r)
+			}
+			return other
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			reached := make(chan struct{})
+			var once sync.Once
+			be := newBackend(t)
+			in := be.start(t, withLimits(limits), withStream(func(c *Config) {
+				c.capRead = func(_ string, held int64) {
+					if held >= first {
+						once.Do(func() { close(reached) })
+					}
+				}
+			}))
+			conf := in.conference("conf-a")
+			tok := in.token(httpapi.RolePresenter, conf, "alice")
+			var before string
+			if tt.before != nil {
+				before = tt.before(in, conf, tok)
+			}
+			d := deferred(in, conf, tok)
+
+			pr, pw := io.Pipe()
+			t.Cleanup(func() { pr.Close() })
+			patched := make(chan reply, 1)
+			go func() { patched <- in.doReader("PATCH", d, tok, patchHeaders(0, nil), pr) }()
+			data := textData(q)
+			if _, err := pw.Write(data[:first]); err != nil {
+				t.Fatal(err)
+			}
+			<-reached // the PATCH holds its first bytes
+			other := tt.during(t, in, conf, tok, before)
+			go func() {
+				// Cut by the server, the body is not read to its end; the close
+				// below ends this write then.
+				if _, err := pw.Write(data[first:]); err == nil {
+					pw.Close()
+				}
+			}()
+			r := <-patched
+			pr.Close()
+			if r.status != http.StatusRequestEntityTooLarge || !strings.Contains(string(r.body), "unfinished uploads") {
+				t.Errorf("the deferred-length PATCH past the quota left: want 413 counting unfinished uploads, got %v", r)
+			}
+			if got := in.offset(d, tok); got+(q-first) > q {
+				t.Fatalf("the deferred-length upload holds %d bytes and %s holds %d: %d, over the %d-byte quota", got, other, q-first, got+q-first, q)
+			}
 		})
 	}
 }
