@@ -182,7 +182,14 @@ func (s *store) scanOpen(ctx context.Context, conf, except string, q *confQuota)
 			continue
 		}
 		if !now.Before(rec.Expires) {
-			continue // resumable no more; the sweep removes it
+			// Resumable no more, so no longer counted: its bytes go now too, as
+			// load removes an expired upload it meets. The engine's sweep removes
+			// objects by their own age, up to UploadAge after the last part was
+			// written, and would leave them next to the uploads made in their room.
+			if err := s.remove(context.WithoutCancel(ctx), conf, id); err != nil {
+				s.log.Warn("expired upload not removed; the sweep will", slog.String("upload", binding(conf, id)), slog.String("error", err.Error()))
+			}
+			continue
 		}
 		ou := openUpload{purpose: p, bytes: rec.Size, deferred: rec.Size < 0}
 		if ou.deferred {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/lectern/lectern/core/conference"
 	"github.com/lectern/lectern/httpapi"
@@ -120,6 +121,17 @@ func TestUnfinishedUploadsCountAgainstTheQuota(t *testing.T) {
 			refused(e, post(e, 1, slide), "unfinished uploads")
 			e.be.clock.Advance(DefaultExpiry)
 			created(e, q, slide)
+		}},
+		{"expired uploads lose their bytes when they stop counting", nil, func(e *env) {
+			a := created(e, q, slide)
+			e.be.clock.Advance(DefaultExpiry - time.Minute)
+			patched(e, a, 0, q-1) // its parts are a minute old at its expiry
+			e.be.clock.Advance(time.Minute)
+			created(e, q, slide) // counts a no more
+			prefix := uploadPrefix(e.conf, path.Base(a))
+			if left := e.be.objects(e.t, prefix); len(left) != 0 {
+				e.t.Fatalf("the expired upload, no longer counted, still holds %d objects under %s", len(left), prefix)
+			}
 		}},
 		{"counted after a restart", nil, func(e *env) {
 			created(e, q, slide)
