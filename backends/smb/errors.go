@@ -22,6 +22,7 @@ import (
 const (
 	statusInvalidHandle          = 0xC0000008
 	statusInvalidParameter       = 0xC000000D
+	statusNoSuchFile             = 0xC000000F
 	statusObjectNameInvalid      = 0xC0000033
 	statusObjectPathSyntaxBad    = 0xC000003B
 	statusSharingViolation       = 0xC0000043

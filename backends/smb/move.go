@@ -59,9 +59,9 @@ func (d *Driver) Move(ctx context.Context, src, dst string) (storage.Attributes,
 				return storage.Attributes{}, storage.NewError(storage.ErrUnavailable, "move", dst, errors.New("its folder kept being removed by concurrent deletes"))
 			}
 			dir, _ := splitPath(dp)
-			if err := d.mkdirAll(sh, dst, dir); err != nil {
+			if err := d.mkdirAll(sh, dst, dir); err != nil && !goneOrGoing(err) {
 				return storage.Attributes{}, classify("move", dst, o.note(err))
-			}
+			} // else a parent was pruned meanwhile: the loop makes it again
 		}
 		if err != nil {
 			return storage.Attributes{}, o.note(err)

@@ -181,17 +181,31 @@ func (d *Driver) endChange(w *change) {
 func (d *Driver) createTemp(sh *smb2.Share, key, tmp string) (*smb2.File, error) {
 	dir, _ := splitPath(tmp)
 	var err error
-	for range 4 {
+	for attempt := range createAttempts {
+		if attempt > 0 {
+			time.Sleep(time.Duration(attempt) * time.Millisecond)
+		}
 		var f *smb2.File
 		f, err = sh.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
-		if err == nil || !errors.Is(err, os.ErrNotExist) {
+		if err == nil || !goneOrGoing(err) {
 			return f, err
 		}
-		if err := d.mkdirAll(sh, key, dir); err != nil {
+		if err = d.mkdirAll(sh, key, dir); err != nil && !goneOrGoing(err) {
 			return nil, err
 		}
+		// A folder of the path was removed (or is being removed) by the prune of
+		// another put or delete, between our look and our create: make it again.
 	}
 	return nil, err
+}
+
+// createAttempts bounds createTemp's races with prunes of the folders it needs.
+const createAttempts = 8
+
+// goneOrGoing reports an error of a path with a folder that does not exist, or that
+// is being removed (delete pending).
+func goneOrGoing(err error) bool {
+	return errors.Is(err, os.ErrNotExist) || hasStatus(err, statusDeletePending)
 }
 
 // mkdirAll creates dir and its parents. A path running through an existing file (key

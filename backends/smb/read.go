@@ -170,8 +170,20 @@ func (d *Driver) walk(ctx context.Context, folder, prefix string, top bool, yiel
 		return false
 	}
 	entries, err := d.readDir(ctx, folder)
-	if errors.Is(err, os.ErrNotExist) || hasStatus(err, statusNotADirectory) {
-		return true // no such folder (or it went away meanwhile): no keys in it
+	// A folder being removed (the prune after its last key went, by this client or
+	// another) is held open for the removal: Samba and Windows refuse the listing's
+	// open of it with a sharing violation for that moment. Wait a little for it.
+	for attempt := 1; hasStatus(err, statusSharingViolation) && attempt <= listBusyAttempts; attempt++ {
+		if serr := sleep(ctx, time.Duration(attempt)*listBusyBackoff); serr != nil {
+			yield(storage.Attributes{}, serr)
+			return false
+		}
+		entries, err = d.readDir(ctx, folder)
+	}
+	if errors.Is(err, os.ErrNotExist) || hasStatus(err, statusNotADirectory, statusDeletePending, statusNoSuchFile, statusFileDeleted) {
+		// No such folder, or it went away (or is going) while it was read: a folder
+		// is only ever removed empty, so it holds no keys.
+		return true
 	}
 	if err != nil {
 		yield(storage.Attributes{}, classify("list", prefix, err))
@@ -198,6 +210,13 @@ func (d *Driver) walk(ctx context.Context, folder, prefix string, top bool, yiel
 	}
 	return true
 }
+
+// listBusyAttempts and listBusyBackoff bound walk's wait for a folder that is being
+// removed: 8 more tries, 10 ms more apart each time (360 ms in all).
+const (
+	listBusyAttempts = 8
+	listBusyBackoff  = 10 * time.Millisecond
+)
 
 // readDir returns folder's entries, sorted for walk, on a connection of its own (no
 // connection is held while the caller consumes keys).
