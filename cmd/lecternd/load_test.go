@@ -123,6 +123,11 @@ func underLoad(t *testing.T, b testBackend) {
 		t.Error(err)
 	}
 	if t.Failed() {
+		for _, line := range strings.Split(p.stderr.String(), "\n") {
+			if strings.Contains(line, `"level":"ERROR"`) || strings.Contains(line, `"status":503`) || strings.Contains(line, `"level":"WARN"`) {
+				t.Logf("lecternd: %s", line)
+			}
+		}
 		t.FailNow()
 	}
 
