@@ -12,10 +12,13 @@
 // A subscription holds no events of its own: it is a cursor into its conference's
 // replay buffer and a one-slot wake-up channel, so an idle stream costs a few hundred
 // bytes whatever the buffer size. A subscriber that falls so far behind that its next
-// event leaves the buffer is ended as lagged; its client resumes from ResetID after a
-// reload, so it misses nothing either way. Concurrent subscriptions are capped per
-// conference and per key (the HTTP tier's token id), so that no participant can make
-// the server hold an unbounded number of streams.
+// event leaves the buffer is marked lagged and woken; its client resumes from ResetID
+// after a reload, so it misses nothing either way. Concurrent subscriptions are capped
+// per conference and per key (the HTTP tier's token id), so that no participant can
+// make the server hold an unbounded number of streams. A subscription keeps its place
+// under the caps until Close, lagged or not: a lagging subscriber is usually one whose
+// handler is stuck writing to a client that stopped reading, and freeing its place at
+// the lag let one token hold any number of such handlers.
 //
 // So that an id of another process can never be taken for one of this one, an event
 // id is "<epoch>-<seq>": seq counts a conference's events from 1, and epoch is drawn
@@ -128,7 +131,8 @@ func (t *topic) oldest() uint64 {
 
 // Subscription is a cursor into a conference's events. Wait on Ready, then take the
 // pending events with Next until it reports none; when Next reports none and Ended is
-// true, the subscription is over (Lagged tells whether it fell behind).
+// true, the subscription is over (Lagged tells whether it fell behind). Close it when
+// done with it: until then it holds its place under the hub's Limits, even ended.
 type Subscription struct {
 	// Start is the id of the last event published before the subscription started
 	// (with seq 0 when there was none): a client that has seen everything up to the
@@ -182,7 +186,8 @@ func newEpoch() string {
 
 // Publish assigns the event the conference's next id and delivers it. It never
 // blocks: subscribers are woken and take the event from the replay buffer when they
-// can. A subscriber whose next event falls out of the buffer is ended as lagged.
+// can. A subscriber whose next event falls out of the buffer is marked lagged and
+// woken; it keeps its place under the Limits until it is closed.
 func (h *Hub) Publish(conf string, ev Event) Event {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -201,10 +206,11 @@ func (h *Hub) Publish(conf string, ev Event) Event {
 	}
 	oldest := t.oldest()
 	for s := range t.subs {
+		if s.lagged {
+			continue // woken when it lagged; nothing more to give it
+		}
 		if s.next < oldest {
 			s.lagged = true
-			h.endLocked(s)
-			continue
 		}
 		s.wake()
 	}
@@ -271,9 +277,8 @@ func (s *Subscription) Next() (ev Event, ok bool) {
 		return Event{}, false
 	}
 	oldest := s.t.oldest()
-	if s.next < oldest { // cannot happen: Publish ends such a subscription
+	if s.next < oldest { // cannot happen: Publish marks such a subscription lagged
 		s.lagged = true
-		s.hub.endLocked(s)
 		return Event{}, false
 	}
 	ev = s.t.buffer[s.next-oldest]
@@ -286,10 +291,11 @@ func (s *Subscription) Next() (ev Event, ok bool) {
 func (s *Subscription) Ended() bool {
 	s.hub.mu.Lock()
 	defer s.hub.mu.Unlock()
-	return s.ended
+	return s.ended || s.lagged
 }
 
-// Lagged reports whether the subscription was ended because it fell behind.
+// Lagged reports whether the subscription fell behind: it delivers nothing more, and
+// keeps its place under the Limits until Close.
 func (s *Subscription) Lagged() bool {
 	s.hub.mu.Lock()
 	defer s.hub.mu.Unlock()

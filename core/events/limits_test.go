@@ -92,10 +92,14 @@ func TestBehindWithinTheBufferMissesNothing(t *testing.T) {
 // TestLaggedSubscriberResumesFromResetID: a subscriber whose next event leaves the
 // buffer is ended as lagged; resuming from its ResetID (after the client reloads)
 // gets every event published after it, so the reload and the resume miss nothing.
+// The lagged subscription keeps its place under the limits until it is closed: its
+// handler may be stuck writing to a client that stopped reading, and before, the lag
+// freed its place at once, so that one key held any number of such handlers.
 func TestLaggedSubscriberResumesFromResetID(t *testing.T) {
 	for _, read := range []int{0, 2} { // events read before falling behind
 		t.Run(fmt.Sprint(read, " read"), func(t *testing.T) {
 			h := NewHub(4)
+			h.SetLimits(Limits{PerKey: 1})
 			s, _ := h.Subscribe("c", "k", "")
 			for range read {
 				h.Publish("c", Event{Kind: ContentReady})
@@ -115,8 +119,17 @@ func TestLaggedSubscriberResumesFromResetID(t *testing.T) {
 			if reset != last.ID {
 				t.Fatalf("ResetID %s, want the latest event's %s", reset, last.ID)
 			}
+			if _, err := h.Subscribe("c", "k", reset); !errors.Is(err, ErrLimit) {
+				t.Fatalf("with the lagged subscription still open, its key took another place: %v", err)
+			}
+			select {
+			case <-s.Ready(): // woken, so that its handler learns of the lag
+			default:
+				t.Fatal("the lagged subscription was not woken")
+			}
+			s.Close()
 			if n := h.perKey["k"]; n != 0 {
-				t.Fatalf("the lagged subscription still counts: %d", n)
+				t.Fatalf("the closed lagged subscription still counts: %d", n)
 			}
 			after := h.Publish("c", Event{Kind: HandoutAdded})
 			again, err := h.Subscribe("c", "k", reset)

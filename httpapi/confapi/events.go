@@ -24,6 +24,11 @@ import (
 // The stream ends when its token would no longer be accepted (its expiry plus the
 // verifier's leeway), with a "token.expired" event first: the token is checked only
 // when the stream opens, and a stream kept alive by heartbeats must not outlive it.
+// A client that stops reading is dropped: every write must be taken within
+// stallHeartbeats heartbeats, or it fails and the handler returns. Otherwise its
+// handler would stay blocked in a write for as long as the connection lives, past
+// the token's expiry, holding its place under the hub's caps (it is freed when the
+// handler returns, not when the subscription lags).
 func (r *routes) events(c *gin.Context) {
 	conf := c.Param("conf")
 	if _, err := r.cfg.Engine.GetConference(c.Request.Context(), conf); err != nil {
@@ -63,7 +68,8 @@ func (r *routes) events(c *gin.Context) {
 	}
 	defer sub.Close()
 
-	w := c.Writer
+	w := &deadlineWriter{ResponseWriter: c.Writer, rc: http.NewResponseController(c.Writer),
+		stall: stallHeartbeats * r.cfg.Heartbeat}
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Accel-Buffering", "no")
@@ -132,6 +138,43 @@ func (r *routes) events(c *gin.Context) {
 			}
 		}
 	}
+}
+
+// stallHeartbeats is how many heartbeats long a client may take to accept one write of
+// its event stream: a client that reads keeps up with heartbeats easily, and one that
+// stops reading is dropped soon after its buffers fill.
+const stallHeartbeats = 3
+
+// deadlineWriter moves the connection's write deadline stall ahead before each write
+// and flush, as httpapi's StallGuard does for downloads; the stream has its own
+// because its bound follows the heartbeat, not the download timeout. A write that
+// fails at the deadline breaks the connection, and net/http closes it (crypto/tls
+// then gives its close_notify up to 5 s more).
+type deadlineWriter struct {
+	gin.ResponseWriter
+	rc    *http.ResponseController
+	stall time.Duration
+}
+
+func (w *deadlineWriter) arm() {
+	// ErrNotSupported (a test recorder) leaves nothing to bound; a connection
+	// already gone fails the write that follows.
+	_ = w.rc.SetWriteDeadline(time.Now().Add(w.stall))
+}
+
+func (w *deadlineWriter) Write(p []byte) (int, error) {
+	w.arm()
+	return w.ResponseWriter.Write(p)
+}
+
+func (w *deadlineWriter) WriteString(s string) (int, error) {
+	w.arm()
+	return w.ResponseWriter.WriteString(s)
+}
+
+func (w *deadlineWriter) Flush() {
+	w.arm()
+	w.ResponseWriter.Flush()
 }
 
 // streamRetryAfter is the Retry-After of a stream refused for a limit: streams end
