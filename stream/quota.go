@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/tus/tusd/v2/pkg/handler"
 
@@ -54,8 +55,11 @@ type openUpload struct {
 // confQuota serialises a conference's checks in this process, and holds the
 // deferred-length PATCHes running in it. Lock order: store.quotaMu before mu.
 type confQuota struct {
+	// Guarded by store.quotaMu.
+	users     int       // holders of the entry
+	idleSince time.Time // when users last fell to 0
+
 	mu      sync.Mutex
-	users   int                     // holders of the entry; it is dropped at 0
 	running map[string]runningPatch // by upload id: deferred-length PATCHes running
 	final   map[string]bool         // ids of uploads known done or refused: never read again
 
@@ -90,11 +94,24 @@ func (q *confQuota) record(id string, ou openUpload) {
 	q.changed[id] = change{openUpload: ou, seq: q.seq}
 }
 
+// quotaIdleAge is how long the entry of a conference nobody checks is kept for the
+// finished uploads it remembers. A conference in use keeps its entry; one deleted, or
+// idle longer, has its finished records read once more at its next check.
+const quotaIdleAge = 10 * time.Minute
+
 func (s *store) quota(conf string) (*confQuota, func()) {
 	s.quotaMu.Lock()
 	defer s.quotaMu.Unlock()
 	if s.quotas == nil {
 		s.quotas = map[string]*confQuota{}
+	}
+	// A walk of the entries at every check: each check lists the conference's
+	// uploads in storage anyway, which costs far more than this.
+	now := s.cfg.Now()
+	for c, q := range s.quotas {
+		if q.users == 0 && now.Sub(q.idleSince) >= quotaIdleAge {
+			delete(s.quotas, c)
+		}
 	}
 	q, ok := s.quotas[conf]
 	if !ok {
@@ -109,13 +126,16 @@ func (s *store) quota(conf string) (*confQuota, func()) {
 			return
 		}
 		// Kept while it remembers finished uploads, so that their records are not
-		// read again at the next check; scanOpen forgets those removed since.
+		// read again at the next check (scanOpen forgets those removed since), until
+		// it has been idle quotaIdleAge.
 		q.mu.Lock()
 		keep := len(q.final) > 0
 		q.mu.Unlock()
 		if !keep {
 			delete(s.quotas, conf)
+			return
 		}
+		q.idleSince = s.cfg.Now()
 	}
 }
 

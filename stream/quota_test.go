@@ -158,6 +158,30 @@ func TestUnfinishedUploadsCountAgainstTheQuota(t *testing.T) {
 				}
 			}
 		}},
+		{"entries of idle conferences are dropped", nil, func(e *env) {
+			entries := func() int {
+				e.t.Helper()
+				s := e.in.h.store
+				s.quotaMu.Lock()
+				defer s.quotaMu.Unlock()
+				return len(s.quotas)
+			}
+			loc := created(e, 10, slide)
+			patched(e, loc, 0, 10)
+			created(e, 10, slide) // remembers loc as finished
+			if n := entries(); n != 1 {
+				e.t.Fatalf("%d quota entries remembering finished uploads, want 1", n)
+			}
+			if err := e.in.engine.DeleteConference(e.t.Context(), e.conf); err != nil {
+				e.t.Fatal(err)
+			}
+			e.be.clock.Advance(quotaIdleAge)
+			other := e.in.conference("conf-b")
+			e.in.create(other, e.in.token(httpapi.RolePresenter, other, "bob"), 10, slide)
+			if n := entries(); n != 0 {
+				e.t.Fatalf("%d quota entries held after their conferences were idle %v (one deleted)", n, quotaIdleAge)
+			}
+		}},
 		{"open uploads per conference", []instOption{withStream(func(c *Config) { c.MaxOpenUploads = 3 })}, func(e *env) {
 			var locs []string
 			for range 3 {
