@@ -243,7 +243,7 @@ func (s *store) checkCreate(ctx context.Context, conf string, p conference.Purpo
 		return err
 	}
 	if max := s.cfg.MaxOpenUploads; max > 0 && open.count >= max {
-		return handler.NewError("ERR_LIMIT", fmt.Sprintf("the conference has %d unfinished uploads, the most allowed; finish or terminate one first", open.count), http.StatusRequestEntityTooLarge)
+		return handler.NewError("ERR_LIMIT", fmt.Sprintf("the conference has %d unfinished uploads, and at most %d are allowed; finish or terminate one first", open.count, max), http.StatusRequestEntityTooLarge)
 	}
 	need := size
 	if size < 0 {
@@ -251,13 +251,27 @@ func (s *store) checkCreate(ctx context.Context, conf string, p conference.Purpo
 		// byte now, or it could never take any.
 		need = 1
 	}
-	if err := confError(ctx, s.cfg.Engine.CheckUploadPending(ctx, conf, p, need, open.bytes[purposeIndex(p)])); err != nil {
+	if err := s.checkPending(ctx, conf, p, need, open.bytes[purposeIndex(p)]); err != nil {
 		return err
 	}
 	// The caller stores the record under q.mu, so the record is as good as made; if
 	// storing it fails, the running PATCHes count it for nothing until they end.
 	q.record("", openUpload{purpose: p, bytes: max(size, 0), deferred: size < 0})
 	return nil
+}
+
+// checkPending checks size with the pending bytes of the other unfinished uploads.
+// When that fails, size is checked alone: if it is over what the stored content
+// leaves, that is the refusal, so that its message does not blame the unfinished
+// uploads (which the engine's names whenever it is given pending bytes).
+func (s *store) checkPending(ctx context.Context, conf string, p conference.Purpose, size, pending int64) error {
+	err := s.cfg.Engine.CheckUploadPending(ctx, conf, p, size, pending)
+	if err != nil && pending > 0 {
+		if alone := s.cfg.Engine.CheckUploadPending(ctx, conf, p, size, 0); alone != nil {
+			err = alone
+		}
+	}
+	return confError(ctx, err)
 }
 
 // checkDeclare checks a deferred length now declared, with the other unfinished
@@ -271,7 +285,7 @@ func (u *upload) checkDeclare(ctx context.Context, length int64) error {
 	if err != nil {
 		return err
 	}
-	if err := confError(ctx, u.s.cfg.Engine.CheckUploadPending(ctx, u.conf, u.purpose, length, open.bytes[purposeIndex(u.purpose)])); err != nil {
+	if err := u.s.checkPending(ctx, u.conf, u.purpose, length, open.bytes[purposeIndex(u.purpose)]); err != nil {
 		return err
 	}
 	// Recorded before the record is replaced: should that fail, the running PATCHes

@@ -182,12 +182,22 @@ func TestUnfinishedUploadsCountAgainstTheQuota(t *testing.T) {
 				e.t.Fatalf("%d quota entries held after their conferences were idle %v (one deleted)", n, quotaIdleAge)
 			}
 		}},
+		{"too large alone", nil, func(e *env) {
+			a := created(e, q/2, slide)
+			patched(e, a, 0, q/2) // complete: now stored content
+			created(e, 10, slide)
+			r := post(e, q/2+1, slide) // over the room left without the unfinished upload
+			refused(e, r, "")
+			if strings.Contains(string(r.body), "unfinished uploads") {
+				e.t.Fatalf("a length over the quota left by stored content alone is blamed on unfinished uploads: %v", r)
+			}
+		}},
 		{"open uploads per conference", []instOption{withStream(func(c *Config) { c.MaxOpenUploads = 3 })}, func(e *env) {
 			var locs []string
 			for range 3 {
 				locs = append(locs, created(e, 10, slide))
 			}
-			refused(e, post(e, 10, slide), "3 unfinished uploads, the most allowed")
+			refused(e, post(e, 10, slide), "3 unfinished uploads, and at most 3 are allowed")
 			patched(e, locs[0], 0, 10)      // complete
 			locs[0] = created(e, 10, slide) // a completed upload is no longer open
 			refused(e, post(e, 10, slide), "unfinished uploads")
@@ -195,6 +205,10 @@ func TestUnfinishedUploadsCountAgainstTheQuota(t *testing.T) {
 				e.t.Fatalf("DELETE: %v", r)
 			}
 			created(e, 10, slide)
+			// Restarted with a lower cap, the message gives both numbers.
+			e.in.stop()
+			e.in = e.be.start(e.t, withLimits(limits), withStream(func(c *Config) { c.MaxOpenUploads = 2 }))
+			refused(e, post(e, 10, slide), "3 unfinished uploads, and at most 2 are allowed")
 		}},
 	}
 	for _, tt := range tests {
