@@ -170,17 +170,6 @@ func (s *Store) nextIDClaim(ctx context.Context, kind Kind) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("metastore: claim %v id: %w", kind, err)
 		}
-		// Claims missing for ids in use (a folder restored without them) must not
-		// hand out a live document's id either.
-		inUse, err := s.idInUse(ctx, Doc{Kind: kind, ID: id})
-		if err != nil {
-			return "", err
-		}
-		if inUse {
-			s.log.ErrorContext(ctx, "metastore: id claim missing for an id in use; skipped", "kind", kind.String(), "id", id)
-			n++
-			continue
-		}
 		s.nextClaim[kind] = n + 1
 		// The hint may go backwards under a race between Stores; that only costs
 		// the next allocator a few extra claims, because the claims decide.
@@ -253,30 +242,6 @@ func (s *Store) firstFreeID(ctx context.Context, kind Kind) (uint64, error) {
 		}
 	}
 	return next, nil
-}
-
-// idInUse reports whether d exists: known to this Store (journal replay, a change),
-// or with a document file of either copy. (An entry alone is no proof: a Get of a
-// missing document makes one.)
-func (s *Store) idInUse(ctx context.Context, d Doc) (bool, error) {
-	s.mu.Lock()
-	e := s.docs[d]
-	s.mu.Unlock()
-	if e != nil {
-		if v := e.cur.Load(); v != nil && v.exists {
-			return true, nil
-		}
-	}
-	for _, key := range []string{d.PrimaryKey(), d.BackupKey()} {
-		_, err := s.bucket.Stat(ctx, s.prefix+key)
-		switch {
-		case err == nil:
-			return true, nil
-		case !errors.Is(err, storage.ErrNotFound):
-			return false, fmt.Errorf("metastore: allocate %v id: %w", d.Kind, err)
-		}
-	}
-	return false, nil
 }
 
 // liveFloor returns the number after the highest id of kind in use: a document file,
