@@ -221,8 +221,26 @@ func (s *Store) claimStart(ctx context.Context, kind Kind) (uint64, error) {
 }
 
 // firstFreeID returns the number after the highest id of kind that a document file or
-// a journal record uses (0 if none).
+// a journal record uses (0 if none): every document this Store has an entry for
+// counts, deleted ones too, since their ids were handed out.
 func (s *Store) firstFreeID(ctx context.Context, kind Kind) (uint64, error) {
+	return s.afterIDsInUse(ctx, kind, func(*entry) bool { return true })
+}
+
+// liveFloor is firstFreeID counting only the documents this Store knows to exist, not
+// every entry: a Get of a missing id makes one, and asking for an id before it is
+// made must not move the counter a thousand ids on (nextIDSwap's check of a stale id
+// file runs at every allocation).
+func (s *Store) liveFloor(ctx context.Context, kind Kind) (uint64, error) {
+	return s.afterIDsInUse(ctx, kind, func(e *entry) bool {
+		v := e.cur.Load()
+		return v != nil && v.exists
+	})
+}
+
+// afterIDsInUse returns the number after the highest id of kind among the document
+// files and the entries counts accepts.
+func (s *Store) afterIDsInUse(ctx context.Context, kind Kind, counts func(*entry) bool) (uint64, error) {
 	var next uint64
 	prefix := s.prefix + kindTable[kind].primary
 	for a, err := range s.bucket.List(ctx, prefix) {
@@ -236,40 +254,12 @@ func (s *Store) firstFreeID(ctx context.Context, kind Kind) (uint64, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for d := range s.docs {
-		if n, ok := ParseID(d.ID); ok && d.Kind == kind {
+	for d, e := range s.docs {
+		if n, ok := ParseID(d.ID); ok && d.Kind == kind && counts(e) {
 			next = max(next, n+1)
 		}
 	}
 	return next, nil
-}
-
-// liveFloor returns the number after the highest id of kind in use: a document file,
-// or a document this Store knows to exist (from the journal or a change). Unlike
-// firstFreeID it ignores entries of documents that do not exist (a Get of a missing
-// id makes one), so that asking for an id before it is made moves nothing.
-func (s *Store) liveFloor(ctx context.Context, kind Kind) (uint64, error) {
-	var floor uint64
-	prefix := s.prefix + kindTable[kind].primary
-	for a, err := range s.bucket.List(ctx, prefix) {
-		if err != nil {
-			return 0, fmt.Errorf("metastore: list %v: %w", kind, err)
-		}
-		if id, _, ok := parseDocKey(kind, a.Key[len(s.prefix):]); ok {
-			n, _ := ParseID(id)
-			floor = max(floor, n+1)
-		}
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for d, e := range s.docs {
-		if v := e.cur.Load(); d.Kind == kind && v != nil && v.exists {
-			if n, ok := ParseID(d.ID); ok {
-				floor = max(floor, n+1)
-			}
-		}
-	}
-	return floor, nil
 }
 
 // readMaxID returns the last used id number and the file's version; version "" means
