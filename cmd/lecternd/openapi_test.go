@@ -15,21 +15,7 @@ import (
 // hosted part) and fails when a served route is missing from docs/openapi.yaml or the
 // file documents an operation no route serves.
 func TestOpenAPIMatchesServer(t *testing.T) {
-	cfg, err := loadConfig([]string{"--data-dir", filepath.Join(t.TempDir(), "data")},
-		func(string) (string, bool) { return "", false }, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	sec, err := bootstrap(cfg, log, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := assemble(context.Background(), cfg, sec, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.close(0, log) })
+	a := assembleInProcess(t)
 
 	spec, err := os.ReadFile("../../docs/openapi.yaml")
 	if err != nil {
@@ -45,4 +31,26 @@ func TestOpenAPIMatchesServer(t *testing.T) {
 	for _, x := range extra {
 		t.Errorf("docs/openapi.yaml documents %s, which lecternd does not serve", x)
 	}
+}
+
+// assembleInProcess assembles the server as lecternd does for the given flags (on a
+// fresh data dir, nothing from the environment), in this process, closed at cleanup.
+func assembleInProcess(t *testing.T, args ...string) *assembled {
+	t.Helper()
+	cfg, err := loadConfig(append([]string{"--data-dir", filepath.Join(t.TempDir(), "data")}, args...),
+		func(string) (string, bool) { return "", false }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	sec, err := bootstrap(cfg, log, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := assemble(context.Background(), cfg, sec, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.close(0, log) })
+	return a
 }

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"context"
 	"io"
-	"log/slog"
 	"path/filepath"
 	"testing"
 	"time"
@@ -54,20 +52,7 @@ func TestWriteStallTimeoutConfig(t *testing.T) {
 	}
 
 	t.Run("reaches the server", func(t *testing.T) {
-		cfg, err := loadConfig([]string{"--data-dir", filepath.Join(t.TempDir(), "data"), "--write-stall-timeout", "7s"}, env(nil), io.Discard)
-		if err != nil {
-			t.Fatal(err)
-		}
-		log := slog.New(slog.NewTextHandler(io.Discard, nil))
-		sec, err := bootstrap(cfg, log, io.Discard)
-		if err != nil {
-			t.Fatal(err)
-		}
-		a, err := assemble(context.Background(), cfg, sec, log)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { a.close(0, log) })
+		a := assembleInProcess(t, "--write-stall-timeout", "7s")
 		if got := a.api.WriteStallTimeout(); got != 7*time.Second {
 			t.Fatalf("the API server's stall timeout is %s, want 7s", got)
 		}
