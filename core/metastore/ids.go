@@ -227,14 +227,16 @@ func (s *Store) firstFreeID(ctx context.Context, kind Kind) (uint64, error) {
 	return s.afterIDsInUse(ctx, kind, func(*entry) bool { return true })
 }
 
-// liveFloor is firstFreeID counting only the documents this Store knows to exist, not
-// every entry: a Get of a missing id makes one, and asking for an id before it is
-// made must not move the counter a thousand ids on (nextIDSwap's check of a stale id
-// file runs at every allocation).
+// liveFloor is firstFreeID counting only the documents this Store knows were made (they
+// exist, or a change deleted them: a generation), not every entry: a Get of a missing
+// id makes one, and asking for an id before it is made must not move the counter a
+// thousand ids on (nextIDSwap's check of a stale id file runs at every allocation).
+// A document deleted and trimmed from the journal before the restore leaves no trace
+// here: its id may be handed out again, as after a damaged id file.
 func (s *Store) liveFloor(ctx context.Context, kind Kind) (uint64, error) {
 	return s.afterIDsInUse(ctx, kind, func(e *entry) bool {
 		v := e.cur.Load()
-		return v != nil && v.exists
+		return v != nil && (v.exists || v.gen > 0)
 	})
 }
 
