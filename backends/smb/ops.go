@@ -180,23 +180,21 @@ func (d *Driver) endChange(w *change) {
 // (a concurrent delete may prune them between the two: then it tries again).
 func (d *Driver) createTemp(sh *smb2.Share, key, tmp string) (*smb2.File, error) {
 	dir, _ := splitPath(tmp)
-	var err error
 	for attempt := range createAttempts {
 		if attempt > 0 {
 			time.Sleep(time.Duration(attempt) * time.Millisecond)
 		}
-		var f *smb2.File
-		f, err = sh.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+		f, err := sh.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 		if err == nil || !goneOrGoing(err) {
 			return f, err
 		}
-		if err = d.mkdirAll(sh, key, dir); err != nil && !goneOrGoing(err) {
+		if err := d.mkdirAll(sh, key, dir); err != nil && !goneOrGoing(err) {
 			return nil, err
 		}
 		// A folder of the path was removed (or is being removed) by the prune of
 		// another put or delete, between our look and our create: make it again.
 	}
-	return nil, err
+	return nil, storage.NewError(storage.ErrUnavailable, "put", key, errors.New("its folder kept being removed by concurrent deletes"))
 }
 
 // createAttempts bounds createTemp's races with prunes of the folders it needs.
