@@ -43,16 +43,24 @@ func (s *Server) guardStalls(c *gin.Context) {
 		if w.stallErr != nil {
 			_ = c.Error(fmt.Errorf("the client took no bytes for %s; response abandoned: %w", d, w.stallErr))
 		}
-		// HTTP/1.1: net/http flushes the end of the body after the handler returns,
-		// and then clears the deadline (so it never reaches the next request on the
-		// connection): that last flush is bounded too. HTTP/2 sends the end of the
-		// stream from its own loop, and a timer armed now could outlive the stream
-		// and reset it after it ended.
-		if !w.h2 {
-			w.arm()
-		}
 	}()
 	c.Next()
+	// What the handler wrote last may still be buffered (HTTP/2 keeps writes under
+	// 4 KiB, HTTP/1.1 its bufio), and net/http flushes it after the handler returns:
+	// that last flush is bounded too.
+	if w.h2 {
+		// Flushed here, under the deadline and disarmed after, while the stream is
+		// open: a timer armed after the handler could outlive the stream and reset it
+		// after it ended. A response with nothing written is left alone (a flush
+		// would send its headers).
+		if w.Written() && w.stallErr == nil {
+			w.Flush()
+		}
+		return
+	}
+	// HTTP/1.1 clears the deadline itself once the request is done, so that it never
+	// reaches the next request on the connection.
+	w.arm()
 }
 
 // stallWriter moves the connection's write deadline timeout ahead before each write.

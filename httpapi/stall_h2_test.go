@@ -154,3 +154,66 @@ func TestHeadOverH2LeavesNoLateReset(t *testing.T) {
 type sliceWriter struct{ b *[]byte }
 
 func (w *sliceWriter) Write(p []byte) (int, error) { *w.b = append(*w.b, p...); return len(p), nil }
+
+// TestStalledTailOverH2IsCut: over HTTP/2 a small body (under 4 KiB, buffered by
+// net/http until the handler returns) to a client that grants no window is still cut
+// after the stall timeout: the guard flushes it under the deadline before the handler
+// returns, instead of leaving net/http's final flush unbounded.
+func TestStalledTailOverH2IsCut(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.WriteStallTimeout = 500 * time.Millisecond })
+	e.srv.Close()
+	srv := httptest.NewUnstartedServer(e.api.Handler())
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	e.put(layout.Conference{OrgHash: testOrg, ID: testConf}.ContentKey(testName), []byte("hello, a small file"))
+	signed := e.auth.SignedContentURL(ContentPath(testOrg, testConf, testName), time.Hour)
+
+	conn, err := tls.Dial("tcp", srv.Listener.Addr().String(), &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte(http2.ClientPreface)); err != nil {
+		t.Fatal(err)
+	}
+	fr := http2.NewFramer(conn, conn)
+	if err := fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0}); err != nil {
+		t.Fatal(err)
+	}
+	var buf []byte
+	enc := hpack.NewEncoder(&sliceWriter{&buf})
+	for _, f := range [][2]string{{":method", "GET"}, {":scheme", "https"}, {":authority", "x"}, {":path", signed}} {
+		_ = enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: buf, EndStream: true, EndHeaders: true}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_ = conn.SetReadDeadline(time.Now().Add(4 * time.Second))
+	status := false
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			break
+		}
+		switch f := f.(type) {
+		case *http2.SettingsFrame:
+			if !f.IsAck() {
+				_ = fr.WriteSettingsAck()
+			}
+		case *http2.HeadersFrame:
+			status = f.StreamID == 1
+		case *http2.RSTStreamFrame:
+			if f.StreamID == 1 {
+				t.Logf("stream reset (%v) after %v: the stalled client was let go", f.ErrCode, time.Since(start).Round(time.Millisecond))
+				return
+			}
+		case *http2.DataFrame:
+			if f.StreamID == 1 && f.StreamEnded() {
+				t.Fatal("body sent with no window?")
+			}
+		}
+	}
+	t.Fatalf("headers sent: %v; a client taking no bytes was still held %v after the 500ms stall timeout (no RST_STREAM)", status, time.Since(start).Round(time.Millisecond))
+}
