@@ -202,12 +202,17 @@ func (s *store) scanOpen(ctx context.Context, conf, except string, q *confQuota)
 			continue
 		}
 		if !now.Before(rec.Expires) {
-			// Resumable no more, so no longer counted: its bytes go now too, as
-			// load removes an expired upload it meets. The engine's sweep removes
-			// objects by their own age, up to UploadAge after the last part was
-			// written, and would leave them next to the uploads made in their room.
-			if err := s.remove(context.WithoutCancel(ctx), conf, id); err != nil {
-				s.log.Warn("expired upload not removed; the sweep will", slog.String("upload", binding(conf, id)), slog.String("error", err.Error()))
+			// Resumable no more, so no longer counted: its bytes go too, as load
+			// removes an expired upload it meets (the engine's sweep removes objects
+			// by their own age, up to UploadAge after the last part was written, and
+			// would leave them next to the uploads made in their room). But not
+			// under a request that holds the upload's lease (a PATCH that began
+			// before the expiry is still writing), and not before the expiry is
+			// past on every instance's clock: this check holds no lease itself.
+			if now.After(rec.Expires.Add(expiredRemovalMargin)) && !s.leaseHeld(ctx, conf, id, now) {
+				if err := s.remove(context.WithoutCancel(ctx), conf, id); err != nil {
+					s.log.Warn("expired upload not removed; the sweep will", slog.String("upload", binding(conf, id)), slog.String("error", err.Error()))
+				}
 			}
 			continue
 		}
@@ -410,4 +415,22 @@ func (c *quotaCap) Read(p []byte) (int, error) {
 		c.hook(c.id, mine)
 	}
 	return n, err
+}
+
+// expiredRemovalMargin is how long past its expiry an upload must be before a quota
+// check removes it: more than instances' clocks differ.
+const expiredRemovalMargin = 5 * time.Minute
+
+// leaseHeld reports whether a request holds the upload's lease now (or whether that
+// cannot be told: a read that failed counts as held, so nothing is removed on doubt).
+func (s *store) leaseHeld(ctx context.Context, conf, id string, now time.Time) bool {
+	data, _, err := s.cfg.Bucket.ReadAllLimit(ctx, uploadPrefix(conf, id)+lockObject, 1<<10)
+	if errors.Is(err, storage.ErrNotFound) {
+		return false
+	}
+	if err != nil {
+		return true
+	}
+	exp, _ := parseLease(data)
+	return now.UnixMilli() < exp
 }

@@ -126,7 +126,7 @@ func TestUnfinishedUploadsCountAgainstTheQuota(t *testing.T) {
 			a := created(e, q, slide)
 			e.be.clock.Advance(DefaultExpiry - time.Minute)
 			patched(e, a, 0, q-1) // its parts are a minute old at its expiry
-			e.be.clock.Advance(time.Minute)
+			e.be.clock.Advance(time.Minute + expiredRemovalMargin + time.Second)
 			created(e, q, slide) // counts a no more
 			prefix := uploadPrefix(e.conf, path.Base(a))
 			if left := e.be.objects(e.t, prefix); len(left) != 0 {
