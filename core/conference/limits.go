@@ -155,3 +155,61 @@ func (q *quotaReader) Read(b []byte) (int, error) {
 	}
 	return n, err
 }
+
+// CheckUpload tells early (before any byte arrives) whether content of size bytes
+// (-1: unknown) may be stored: the conference exists and accepts changes, and the
+// size is within the per-file limit and the conference's remaining quota.
+func (e *Engine) CheckUpload(ctx context.Context, confID string, p Purpose, size int64) error {
+	return e.CheckUploadPending(ctx, confID, p, size, 0)
+}
+
+// CheckUploadPending is CheckUpload for a conference whose unfinished uploads of
+// purpose p already hold pending bytes (their declared lengths, or what they received
+// so far while their length is deferred): size plus pending must fit in the remaining
+// quota, so that unfinished uploads and stored content together never exceed it.
+func (e *Engine) CheckUploadPending(ctx context.Context, confID string, p Purpose, size, pending int64) error {
+	c, err := e.lockOpen(ctx, confID, true)
+	if err != nil {
+		return err
+	}
+	err = e.writable(c)
+	c.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if maxFile := e.cfg.Limits.fileLimit(p); size > maxFile {
+		return e.limitError(p, "file", maxFile)
+	}
+	if n := max(size, 0) + max(pending, 0); n > 0 {
+		if err := e.take(c.usage, p, n); err != nil {
+			if pending > 0 {
+				return fmt.Errorf("%w (counting %d bytes of the conference's unfinished uploads: finish or terminate them first)", err, pending)
+			}
+			return err
+		}
+		c.usage.release(p, n, false)
+	}
+	return nil
+}
+
+// UploadRoom returns how many more bytes of purpose p the conference's quota takes
+// now, after its stored content (negative when it is over); it fails as CheckUpload
+// does for an unknown conference or one that accepts no changes.
+func (e *Engine) UploadRoom(ctx context.Context, confID string, p Purpose) (int64, error) {
+	c, err := e.lockOpen(ctx, confID, true)
+	if err != nil {
+		return 0, err
+	}
+	err = e.writable(c)
+	c.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	max := e.cfg.Limits.MaxConferenceContent
+	if p == HandoutContent {
+		max = e.cfg.Limits.MaxConferenceHandouts
+	}
+	c.usage.mu.Lock()
+	defer c.usage.mu.Unlock()
+	return max - c.usage.bytes[p], nil
+}
