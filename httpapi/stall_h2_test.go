@@ -82,46 +82,14 @@ func TestStallCountsOnlyTheClientsTime(t *testing.T) {
 	}
 }
 
-// TestZZHeadLeavesNoLateReset: a HEAD of content over HTTP/2 is answered and its
-// stream ends; nothing may be sent on that stream afterwards. StallGuard's last
-// SetWriteDeadline (after the handler, with no write before it) can land after the
-// stream closed and start a timer that sends RST_STREAM on the closed stream a stall
-// timeout later.
 // TestHeadOverH2LeavesNoLateReset: answers with no body over HTTP/2 (HEAD here) arm
 // no stall timer that could outlive their stream and reset it after it ended, which a
 // peer may treat as a connection error. (It happened to a few of 200 HEADs a run.)
 func TestHeadOverH2LeavesNoLateReset(t *testing.T) {
-	e := newEnv(t, func(c *Config) { c.WriteStallTimeout = 500 * time.Millisecond })
-	e.srv.Close()
-	srv := httptest.NewUnstartedServer(e.api.Handler())
-	srv.EnableHTTP2 = true
-	srv.StartTLS()
-	t.Cleanup(srv.Close)
-	e.put(layout.Conference{OrgHash: testOrg, ID: testConf}.ContentKey(testName), []byte("hello"))
-	signed := e.auth.SignedContentURL(ContentPath(testOrg, testConf, testName), time.Hour)
-
-	conn, err := tls.Dial("tcp", srv.Listener.Addr().String(), &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := conn.Write([]byte(http2.ClientPreface)); err != nil {
-		t.Fatal(err)
-	}
-	fr := http2.NewFramer(conn, conn)
-	if err := fr.WriteSettings(); err != nil {
-		t.Fatal(err)
-	}
+	conn, fr, signed := h2ContentClient(t, []byte("hello"))
 	const n = 200
 	for i := 0; i < n; i++ {
-		var buf []byte
-		enc := hpack.NewEncoder(&sliceWriter{&buf})
-		for _, f := range [][2]string{{":method", "HEAD"}, {":scheme", "https"}, {":authority", "x"}, {":path", signed}} {
-			_ = enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
-		}
-		if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: uint32(2*i + 1), BlockFragment: buf, EndStream: true, EndHeaders: true}); err != nil {
-			t.Fatal(err)
-		}
+		h2Request(t, fr, uint32(2*i+1), "HEAD", signed)
 	}
 	ended := map[uint32]time.Time{}
 	_ = conn.SetReadDeadline(time.Now().Add(3 * time.Second))
@@ -150,6 +118,47 @@ func TestHeadOverH2LeavesNoLateReset(t *testing.T) {
 	}
 }
 
+// h2ContentClient serves data as the test content over HTTP/2 with a 500 ms stall
+// timeout, and returns a raw HTTP/2 connection to it (preface and settings sent), its
+// framer and the content's signed path.
+func h2ContentClient(t *testing.T, data []byte, settings ...http2.Setting) (*tls.Conn, *http2.Framer, string) {
+	t.Helper()
+	e := newEnv(t, func(c *Config) { c.WriteStallTimeout = 500 * time.Millisecond })
+	e.srv.Close()
+	srv := httptest.NewUnstartedServer(e.api.Handler())
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	e.put(layout.Conference{OrgHash: testOrg, ID: testConf}.ContentKey(testName), data)
+	signed := e.auth.SignedContentURL(ContentPath(testOrg, testConf, testName), time.Hour)
+	conn, err := tls.Dial("tcp", srv.Listener.Addr().String(), &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	if _, err := conn.Write([]byte(http2.ClientPreface)); err != nil {
+		t.Fatal(err)
+	}
+	fr := http2.NewFramer(conn, conn)
+	if err := fr.WriteSettings(settings...); err != nil {
+		t.Fatal(err)
+	}
+	return conn, fr, signed
+}
+
+// h2Request sends a request with no body on stream id.
+func h2Request(t *testing.T, fr *http2.Framer, id uint32, method, path string) {
+	t.Helper()
+	var buf []byte
+	enc := hpack.NewEncoder(&sliceWriter{&buf})
+	for _, f := range [][2]string{{":method", method}, {":scheme", "https"}, {":authority", "x"}, {":path", path}} {
+		_ = enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: buf, EndStream: true, EndHeaders: true}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // sliceWriter appends to a byte slice (for the HPACK encoder).
 type sliceWriter struct{ b *[]byte }
 
@@ -160,35 +169,8 @@ func (w *sliceWriter) Write(p []byte) (int, error) { *w.b = append(*w.b, p...); 
 // after the stall timeout: the guard flushes it under the deadline before the handler
 // returns, instead of leaving net/http's final flush unbounded.
 func TestStalledTailOverH2IsCut(t *testing.T) {
-	e := newEnv(t, func(c *Config) { c.WriteStallTimeout = 500 * time.Millisecond })
-	e.srv.Close()
-	srv := httptest.NewUnstartedServer(e.api.Handler())
-	srv.EnableHTTP2 = true
-	srv.StartTLS()
-	t.Cleanup(srv.Close)
-	e.put(layout.Conference{OrgHash: testOrg, ID: testConf}.ContentKey(testName), []byte("hello, a small file"))
-	signed := e.auth.SignedContentURL(ContentPath(testOrg, testConf, testName), time.Hour)
-
-	conn, err := tls.Dial("tcp", srv.Listener.Addr().String(), &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := conn.Write([]byte(http2.ClientPreface)); err != nil {
-		t.Fatal(err)
-	}
-	fr := http2.NewFramer(conn, conn)
-	if err := fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0}); err != nil {
-		t.Fatal(err)
-	}
-	var buf []byte
-	enc := hpack.NewEncoder(&sliceWriter{&buf})
-	for _, f := range [][2]string{{":method", "GET"}, {":scheme", "https"}, {":authority", "x"}, {":path", signed}} {
-		_ = enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
-	}
-	if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: buf, EndStream: true, EndHeaders: true}); err != nil {
-		t.Fatal(err)
-	}
+	conn, fr, signed := h2ContentClient(t, []byte("hello, a small file"), http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
+	h2Request(t, fr, 1, "GET", signed)
 	start := time.Now()
 	_ = conn.SetReadDeadline(time.Now().Add(4 * time.Second))
 	status := false
