@@ -37,6 +37,19 @@ func TestOpenAPIMatchesServer(t *testing.T) {
 // fresh data dir, nothing from the environment), in this process, closed at cleanup.
 func assembleInProcess(t *testing.T, args ...string) *assembled {
 	t.Helper()
+	cfg, sec, log := bootstrapInProcess(t, args...)
+	a, err := assemble(context.Background(), cfg, sec, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.close(0, log) })
+	return a
+}
+
+// bootstrapInProcess loads the configuration of the given flags (on a fresh data dir,
+// nothing from the environment) and prepares the data dir, as a start does.
+func bootstrapInProcess(t *testing.T, args ...string) (Config, *secrets, *slog.Logger) {
+	t.Helper()
 	cfg, err := loadConfig(append([]string{"--data-dir", filepath.Join(t.TempDir(), "data")}, args...),
 		func(string) (string, bool) { return "", false }, io.Discard)
 	if err != nil {
@@ -47,10 +60,5 @@ func assembleInProcess(t *testing.T, args ...string) *assembled {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := assemble(context.Background(), cfg, sec, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.close(0, log) })
-	return a
+	return cfg, sec, log
 }

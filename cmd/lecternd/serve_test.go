@@ -192,23 +192,14 @@ func TestShutdownEndsEventStreams(t *testing.T) {
 // TestAssembleReportsTheFailingPart: a hosted part that fails to start is named by
 // its position, and what it opened before is released.
 func TestAssembleReportsTheFailingPart(t *testing.T) {
-	cfg, err := loadConfig([]string{"--listen", "127.0.0.1:0", "--data-dir", filepath.Join(t.TempDir(), "data")},
-		func(string) (string, bool) { return "", false }, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	sec, err := bootstrap(cfg, log, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, sec, log := bootstrapInProcess(t, "--listen", "127.0.0.1:0")
 	saved := extensionFactories
 	t.Cleanup(func() { extensionFactories = saved })
 	boom := errors.New("boom")
 	extensionFactories = append(append([]ExtensionFactory(nil), saved...), func(context.Context, *Runtime) (Extension, error) {
 		return Extension{}, boom
 	})
-	_, err = assemble(context.Background(), cfg, sec, log)
+	_, err := assemble(context.Background(), cfg, sec, log)
 	want := fmt.Sprintf("starting hosted part %d: boom", len(saved))
 	if !errors.Is(err, boom) || err.Error() != want {
 		t.Fatalf("assemble = %v, want %q", err, want)
