@@ -13,7 +13,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
-	"time"
 
 	"github.com/lectern/lectern/backends/memory"
 	"github.com/lectern/lectern/core/conference"
@@ -232,33 +231,38 @@ func (d heldList) List(ctx context.Context, prefix string) iter.Seq2[storage.Att
 // conference that no longer exists, and a new conference of the same id would be
 // written with the old one's master key).
 func TestDeleteWhileOpening(t *testing.T) {
-	held := heldList{Driver: memory.New(memory.NewStore()), prefix: layout.ContentRoot + "/", first: &atomic.Bool{},
-		entered: make(chan struct{}), release: make(chan struct{})}
-	e := quotaEngine(t, held) // creates "quota"; nothing opens it yet
-	opened := make(chan error, 1)
-	go func() {
-		_, err := e.GetConference(t.Context(), "quota")
-		opened <- err
-	}()
-	<-held.entered // the open is measuring the conference's usage
-	// The delete waits for the open to end; the open goes on once released.
-	deleted := make(chan error, 1)
-	go func() { deleted <- e.DeleteConference(t.Context(), "quota") }()
-	select {
-	case err := <-deleted:
-		deleted <- err
-	case <-time.After(200 * time.Millisecond):
-	}
-	close(held.release)
-	if err := <-deleted; err != nil {
-		t.Fatal(err)
-	}
-	if err := <-opened; !errors.Is(err, conference.ErrNotFound) {
-		t.Errorf("open that raced a delete: %v, want ErrNotFound", err)
-	}
-	if info, err := e.GetConference(t.Context(), "quota"); !errors.Is(err, conference.ErrNotFound) {
-		t.Fatalf("deleted conference still answers: %+v, %v", info, err)
-	}
+	// In a bubble, synctest.Wait returns once every other goroutine is blocked, so the
+	// delete is seen waiting for the open (or not) without a time window.
+	synctest.Test(t, func(t *testing.T) {
+		held := heldList{Driver: memory.New(memory.NewStore()), prefix: layout.ContentRoot + "/", first: &atomic.Bool{},
+			entered: make(chan struct{}), release: make(chan struct{})}
+		e := quotaEngine(t, held) // creates "quota"; nothing opens it yet
+		opened := make(chan error, 1)
+		go func() {
+			_, err := e.GetConference(t.Context(), "quota")
+			opened <- err
+		}()
+		<-held.entered // the open is measuring the conference's usage
+		deleted := make(chan error, 1)
+		go func() { deleted <- e.DeleteConference(t.Context(), "quota") }()
+		synctest.Wait()
+		select {
+		case err := <-deleted:
+			close(held.release) // so that the bubble can end
+			t.Fatalf("the delete ended (%v) while an open of the conference was under way", err)
+		default:
+		}
+		close(held.release)
+		if err := <-deleted; err != nil {
+			t.Fatal(err)
+		}
+		if err := <-opened; !errors.Is(err, conference.ErrNotFound) {
+			t.Errorf("open that raced a delete: %v, want ErrNotFound", err)
+		}
+		if info, err := e.GetConference(t.Context(), "quota"); !errors.Is(err, conference.ErrNotFound) {
+			t.Fatalf("deleted conference still answers: %+v, %v", info, err)
+		}
+	})
 }
 
 // StoreEncrypted charges the quota by the stated plaintext size, so the ciphertext
