@@ -5,8 +5,9 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"sync/atomic"
 	"testing"
-	"time"
+	"testing/synctest"
 
 	"github.com/lectern/lectern/core/storage"
 )
@@ -128,32 +129,34 @@ func TestPipeReaderGivingUpStopsTheWriter(t *testing.T) {
 }
 
 // TestPipeReadAheadIsBounded: a writer whose reader holds back stops after the chunks
-// the pipe may hold, so that memory per stream stays bounded. (The window below only
-// gives a writer that does not stop time to show it; a correct one passes whatever
-// the machine's speed.)
+// the pipe may hold, so that memory per stream stays bounded. In a synctest bubble,
+// Wait returns once the writer is blocked, or after it has written everything it had.
 func TestPipeReadAheadIsBounded(t *testing.T) {
-	p := storage.NewPipe()
-	const bound = (storage.PipeDepth + 1) * storage.PipeChunkSize
-	var accepted = make(chan int, 1)
-	go func() {
-		n := 0
-		for n <= 4*bound {
-			k, err := p.Write(make([]byte, 65536))
-			n += k
-			if err != nil {
-				break
+	synctest.Test(t, func(t *testing.T) {
+		p := storage.NewPipe()
+		const bound = (storage.PipeDepth + 1) * storage.PipeChunkSize
+		var accepted atomic.Int64
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for accepted.Load() <= 4*bound {
+				k, err := p.Write(make([]byte, 65536))
+				accepted.Add(int64(k))
+				if err != nil {
+					break
+				}
 			}
+		}()
+		synctest.Wait()
+		if n := accepted.Load(); n > bound {
+			t.Errorf("the writer got %d bytes in with nobody reading; the pipe holds at most %d", n, bound)
 		}
-		accepted <- n
-	}()
-	time.Sleep(100 * time.Millisecond)
-	select {
-	case n := <-accepted:
-		t.Fatalf("the writer got %d bytes in with nobody reading; the pipe holds at most %d", n, bound)
-	default:
-	}
-	p.CloseRead(nil)
-	if n := <-accepted; n > bound {
-		t.Fatalf("the writer got %d bytes in with nobody reading; the pipe holds at most %d", n, bound)
-	}
+		select {
+		case <-done:
+			t.Errorf("the writer was never held back (%d bytes in)", accepted.Load())
+		default:
+		}
+		p.CloseRead(nil)
+		<-done
+	})
 }
