@@ -69,7 +69,8 @@ func randomConferenceID() (string, error) {
 }
 
 // CreateConference creates a conference with a fresh master key. The id is claimed
-// with a create-only put, so two servers can never create the same conference.
+// with a create-only put, so two servers can never create the same conference. A
+// delete of the id in this engine waits for the create to end.
 func (e *Engine) CreateConference(ctx context.Context, p CreateParams) (Info, error) {
 	if err := validateOrganizer(p.Organizer); err != nil {
 		return Info{}, err
@@ -93,6 +94,11 @@ func (e *Engine) CreateConference(ctx context.Context, p CreateParams) (Info, er
 	}
 	info := Info{ID: p.ID, Organizer: p.Organizer, OrgHash: layout.OrganizerHash(p.Organizer),
 		Created: now, Expires: p.Expires.UTC().Truncate(time.Millisecond)}
+	// A delete of the id waits until both files are written (see Engine.exclusive).
+	if err := e.beginExclusive(ctx, info.ID); err != nil {
+		return Info{}, err
+	}
+	defer e.endExclusive(info.ID)
 
 	_, err := e.bucket.PutBytes(ctx, layout.IndexKey(info.ID), []byte(info.OrgHash), storage.Condition{IfNotExists: true})
 	if errors.Is(err, storage.ErrPrecondition) {
@@ -216,9 +222,9 @@ func (e *Engine) acquire(ctx context.Context, id string) (*conf, error) {
 		e.mu.Unlock()
 		return c, nil
 	}
-	if _, deleting := e.deleting[id]; deleting {
+	if _, busy := e.exclusive[id]; busy {
 		e.mu.Unlock()
-		return nil, fmt.Errorf("conference %q is being deleted: %w", id, ErrNotFound)
+		return nil, fmt.Errorf("conference %q is being created or deleted: %w", id, ErrNotFound)
 	}
 	e.mu.Unlock()
 
@@ -251,10 +257,10 @@ func (e *Engine) openConference(ctx context.Context, id string) (*conf, error) {
 		e.mu.Unlock()
 		return c, nil
 	}
-	if _, deleting := e.deleting[id]; deleting {
+	if _, busy := e.exclusive[id]; busy {
 		// Asked for before the delete began, started after it waited for opens.
 		e.mu.Unlock()
-		return nil, fmt.Errorf("conference %q is being deleted: %w", id, ErrNotFound)
+		return nil, fmt.Errorf("conference %q is being created or deleted: %w", id, ErrNotFound)
 	}
 	e.mu.Unlock()
 	loc, err := e.locate(ctx, id)
@@ -275,14 +281,14 @@ func (e *Engine) openConference(ctx context.Context, id string) (*conf, error) {
 		_ = store.Close(ctx)
 		return nil, err
 	}
-	c := &conf{loc: loc, info: info, master: master, store: store, usage: u, lastUsed: e.now()}
+	c := &conf{loc: loc, info: info, master: master, store: store, mu: newConfMutex(), usage: u, lastUsed: e.now()}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
 		_ = store.Close(ctx)
 		return nil, storage.NewError(storage.ErrClosed, "conference", id, nil)
 	}
-	if _, deleting := e.deleting[id]; deleting {
+	if _, busy := e.exclusive[id]; busy {
 		// A delete began while this open read it (and waits for it to end): what was
 		// read is going. Abandoned, not closed: a final snapshot would write the
 		// documents back into the folder the delete empties.
@@ -442,16 +448,17 @@ func (e *Engine) writable(c *conf) error {
 // is free for a new conference only once nothing of the old one is left.
 //
 // While it runs, this engine does not open the conference (requests get not found),
-// and the delete waits for an open under way to end first. Deletes of one id run one
-// after another; the second then finds nothing to delete (ErrNotFound).
+// and the delete waits for an open under way to end first. Creates and deletes of one
+// id run one after another in this engine; a second delete finds nothing to delete
+// (ErrNotFound).
 func (e *Engine) DeleteConference(ctx context.Context, id string) error {
 	if err := layout.ValidateConferenceID(id); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidInput, err)
 	}
-	if err := e.beginDelete(ctx, id); err != nil {
+	if err := e.beginExclusive(ctx, id); err != nil {
 		return err
 	}
-	defer e.endDelete(id)
+	defer e.endExclusive(id)
 	// Looked up only now: a delete of the same id that ran meanwhile has removed it.
 	loc, err := e.locate(ctx, id)
 	if err != nil {
@@ -464,14 +471,14 @@ func (e *Engine) DeleteConference(ctx context.Context, id string) error {
 	return e.removeConference(ctx, loc)
 }
 
-// beginDelete waits for a delete of the same id under way, then marks the id as
-// being deleted, which stops it from being opened.
-func (e *Engine) beginDelete(ctx context.Context, id string) error {
+// beginExclusive waits for a create or delete of the same id under way, then marks
+// the id as being created or deleted, which stops it from being opened.
+func (e *Engine) beginExclusive(ctx context.Context, id string) error {
 	for {
 		e.mu.Lock()
-		running, busy := e.deleting[id]
+		running, busy := e.exclusive[id]
 		if !busy {
-			e.deleting[id] = make(chan struct{})
+			e.exclusive[id] = make(chan struct{})
 			e.mu.Unlock()
 			return nil
 		}
@@ -484,11 +491,11 @@ func (e *Engine) beginDelete(ctx context.Context, id string) error {
 	}
 }
 
-func (e *Engine) endDelete(id string) {
+func (e *Engine) endExclusive(id string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	close(e.deleting[id])
-	delete(e.deleting, id)
+	close(e.exclusive[id])
+	delete(e.exclusive, id)
 }
 
 // drop drops the conference if it is open: requests that hold it get ErrNotFound.

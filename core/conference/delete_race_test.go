@@ -63,27 +63,42 @@ func (d *hookDriver) List(ctx context.Context, prefix string) iter.Seq2[storage.
 
 func hookedEngine(t *testing.T) (*conference.Engine, *hookDriver) {
 	t.Helper()
+	engines, d := hookedEngines(t, 1)
+	return engines[0], d
+}
+
+// hookedEngines returns n engines over one hooked memory store with one KEK, as n
+// servers sharing a store.
+func hookedEngines(t *testing.T, n int) ([]*conference.Engine, *hookDriver) {
+	t.Helper()
 	var kek [32]byte
 	if _, err := rand.Read(kek[:]); err != nil {
 		t.Fatal(err)
 	}
 	d := &hookDriver{Driver: memory.New(memory.NewStore())}
-	e, err := conference.New(conference.Config{Bucket: storage.NewBucket(d), KEK: kek, SnapshotInterval: -1,
-		Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
+	engines := make([]*conference.Engine, n)
+	for i := range engines {
+		e, err := conference.New(conference.Config{Bucket: storage.NewBucket(d), KEK: kek, SnapshotInterval: -1,
+			Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = e.Close(context.Background()) })
+		engines[i] = e
 	}
-	t.Cleanup(func() { _ = e.Close(context.Background()) })
-	return e, d
+	return engines, d
 }
 
 // TestRecreateRightAfterDelete: the id of a deleted conference is free again only
 // once nothing of the old one is left, so that a conference created with it the
 // moment it is free keeps everything it wrote. (The delete used to remove its
 // index entry and then sweep the metadata folder once more, taking the new
-// conference.xml with it: an acknowledged create, unreadable, its id taken.)
+// conference.xml with it: an acknowledged create, unreadable, its id taken.) The
+// re-create comes from another engine over the same store: in one engine, a create
+// waits for a delete of the same id to end.
 func TestRecreateRightAfterDelete(t *testing.T) {
-	e, d := hookedEngine(t)
+	engines, d := hookedEngines(t, 2)
+	e, other := engines[0], engines[1]
 	ctx := t.Context()
 	p := conference.CreateParams{ID: "room", Organizer: "sip:o@example.com"}
 	if _, err := e.CreateConference(ctx, p); err != nil {
@@ -93,7 +108,7 @@ func TestRecreateRightAfterDelete(t *testing.T) {
 	var recreateErr error
 	d.afterDelete = func(key string) {
 		if key == layout.IndexKey("room") && recreated.CompareAndSwap(false, true) {
-			_, recreateErr = e.CreateConference(context.Background(), p)
+			_, recreateErr = other.CreateConference(context.Background(), p)
 		}
 	}
 	if err := e.DeleteConference(ctx, "room"); err != nil {

@@ -66,14 +66,17 @@ type Engine struct {
 	open    map[string]*conf // by conference id
 	closed  bool
 	opening singleflight.Group
-	// deleting holds, by id, the DeleteConference under way; its channel is closed
-	// when it ends. While one runs, the conference is not opened: an open would write
-	// into the folders being emptied (replaying the journal heals copies of
-	// documents), and content stored through it could land after the delete had
-	// listed its folder. An open that began before the delete does not put the
-	// conference back into open. Deletes of one id run one after another: one still
-	// running would remove a conference created after the other had freed the id.
-	deleting map[string]chan struct{}
+	// exclusive holds, by id, the CreateConference or DeleteConference under way;
+	// its channel is closed when it ends. While one runs, the conference is not
+	// opened: an open would write into the folders being emptied (replaying the
+	// journal heals copies of documents), and content stored through it could land
+	// after the delete had listed its folder. An open that began before the delete
+	// does not put the conference back into open. Creates and deletes of one id run
+	// one after another: a delete still running would remove a conference created
+	// after another delete had freed the id, and a delete that ran between a create's
+	// index entry and its conference.xml would answer "deleted" before the create
+	// answered "created", and leave that conference.xml behind.
+	exclusive map[string]chan struct{}
 }
 
 // conf is an open conference: its master key and metadata store. mu serialises the
@@ -83,7 +86,7 @@ type conf struct {
 	info   Info
 	master encryption.Key
 	store  *metastore.Store
-	mu     sync.Mutex
+	mu     confMutex
 	usage  *usage
 	// deleted is set (c.mu held) when DeleteConference removes the conference, for
 	// requests that acquired it before.
@@ -125,7 +128,7 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Engine{cfg: cfg, bucket: cfg.Bucket, log: cfg.Logger, now: cfg.Now, open: map[string]*conf{}, deleting: map[string]chan struct{}{}}, nil
+	return &Engine{cfg: cfg, bucket: cfg.Bucket, log: cfg.Logger, now: cfg.Now, open: map[string]*conf{}, exclusive: map[string]chan struct{}{}}, nil
 }
 
 // Bucket returns the engine's bucket.

@@ -9,14 +9,17 @@ import (
 // lockOpen returns the conference open and locked (c.mu held). A conference that
 // CloseIdle closed between acquire and the lock is opened again. touch records the
 // use; the retention sweep does not touch, so that sweeping every conference does not
-// keep every conference open.
+// keep every conference open. A request whose context ends while it waits for the
+// lock (its client went away while a change held the conference) gives up.
 func (e *Engine) lockOpen(ctx context.Context, id string, touch bool) (*conf, error) {
 	for {
 		c, err := e.acquire(ctx, id)
 		if err != nil {
 			return nil, err
 		}
-		c.mu.Lock()
+		if err := c.mu.LockContext(ctx); err != nil {
+			return nil, err
+		}
 		if !c.evicted {
 			if touch {
 				c.lastUsed = e.now()

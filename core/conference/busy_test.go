@@ -1,0 +1,107 @@
+package conference_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/lectern/lectern/core/conference"
+	"github.com/lectern/lectern/core/storage"
+)
+
+// A request waiting for a conference that a slow change holds gives up when its
+// context ends (its client went away), instead of waiting as long as the change's
+// storage write takes and then doing its work for nobody.
+func TestWaitForABusyConferenceEndsWithItsContext(t *testing.T) {
+	e, d := hookedEngine(t)
+	ctx := t.Context()
+	if _, err := e.CreateConference(ctx, conference.CreateParams{ID: "busy", Organizer: "sip:o@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	d.beforePut = func(key string) {
+		if strings.Contains(key, "/busy/") {
+			once.Do(func() { close(entered); <-release })
+		}
+	}
+	changed := make(chan error, 1)
+	go func() {
+		_, err := e.CreateSlideSet(ctx, "busy", "Deck", "sip:p@example.com")
+		changed <- err
+	}()
+	<-entered // the change holds the conference while its write waits
+	wctx, cancel := context.WithCancel(ctx)
+	waited := make(chan error, 1)
+	go func() {
+		_, err := e.GetConference(wctx, "busy")
+		waited <- err
+	}()
+	cancel()
+	select {
+	case err := <-waited:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("a request whose context ended while it waited: %v, want context.Canceled", err)
+		}
+	case <-time.After(30 * time.Second): // generous: a bound, not a measure
+		t.Error("a request still waited for the busy conference 30 s after its context ended")
+	}
+	close(release)
+	if err := <-changed; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.GetConference(ctx, "busy"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A delete that comes while a create of the same id is between its index entry and
+// its conference.xml waits for the create, then deletes the conference whole. Run
+// in between, it answered "deleted" before the create answered "created", and left
+// that conference.xml, with its wrapped master key, where nothing names it.
+func TestDeleteDuringCreateWaitsForIt(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e, d := hookedEngine(t)
+		entered, release := make(chan struct{}), make(chan struct{})
+		d.beforePut = func(key string) {
+			if strings.HasSuffix(key, "/conference.xml") {
+				close(entered)
+				<-release
+			}
+		}
+		created := make(chan error, 1)
+		var info conference.Info
+		go func() {
+			var err error
+			info, err = e.CreateConference(t.Context(), conference.CreateParams{ID: "race", Organizer: "sip:o@example.com"})
+			created <- err
+		}()
+		<-entered // the index entry is written, conference.xml not yet
+		deleted := make(chan error, 1)
+		go func() { deleted <- e.DeleteConference(t.Context(), "race") }()
+		synctest.Wait()
+		select {
+		case err := <-deleted:
+			close(release) // so that the bubble can end
+			t.Fatalf("the delete ended (%v) while the create was under way", err)
+		default:
+		}
+		close(release)
+		if err := <-created; err != nil {
+			t.Fatal(err)
+		}
+		if err := <-deleted; err != nil {
+			t.Fatalf("the delete after the create: %v", err)
+		}
+		if _, err := e.GetConference(t.Context(), "race"); !errors.Is(err, conference.ErrNotFound) {
+			t.Fatalf("deleted conference: %v, want ErrNotFound", err)
+		}
+		if _, err := d.Driver.Stat(t.Context(), info.Location().ConferenceFile()); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("conference.xml after the delete: %v, want not found", err)
+		}
+	})
+}
