@@ -62,6 +62,8 @@ type envOptions struct {
 	authNow func() time.Time
 	// logger is the server's and the engine's; nil: discard.
 	logger *slog.Logger
+	// engine, when set, wraps the engine the routes use (to step in between calls).
+	engine func(*conference.Engine) confapi.Engine
 }
 
 func newEnvWith(t *testing.T, o envOptions) *env {
@@ -103,8 +105,12 @@ func newEnvWith(t *testing.T, o envOptions) *env {
 	if o.authNow != nil {
 		auth = auth.WithClock(o.authNow)
 	}
+	var routesEngine confapi.Engine = eng
+	if o.engine != nil {
+		routesEngine = o.engine(eng)
+	}
 	s, err := httpapi.New(httpapi.Config{Content: bucket, Auth: auth, Logger: logger,
-		Routes: []httpapi.RouteRegistrar{confapi.Routes(confapi.Config{Engine: eng, Events: hub, Heartbeat: time.Second, MaxXMLBody: maxXML})}})
+		Routes: []httpapi.RouteRegistrar{confapi.Routes(confapi.Config{Engine: routesEngine, Events: hub, Heartbeat: time.Second, MaxXMLBody: maxXML})}})
 	if err != nil {
 		t.Fatal(err)
 	}

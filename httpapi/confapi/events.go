@@ -9,6 +9,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/lectern/lectern/core/conference"
 	"github.com/lectern/lectern/core/events"
 	"github.com/lectern/lectern/httpapi"
 )
@@ -31,7 +32,8 @@ import (
 // handler returns, not when the subscription lags).
 func (r *routes) events(c *gin.Context) {
 	conf := c.Param("conf")
-	if _, err := r.cfg.Engine.GetConference(c.Request.Context(), conf); err != nil {
+	info, err := r.cfg.Engine.GetConference(c.Request.Context(), conf)
+	if err != nil {
 		httpapi.Fail(c, err)
 		return
 	}
@@ -67,6 +69,17 @@ func (r *routes) events(c *gin.Context) {
 		return
 	}
 	defer sub.Close()
+	// A delete that ended between the look above and Subscribe has already ended
+	// the conference's subscriptions (events.Hub.Forget), and this one would never
+	// end, then carry the events of a conference created later with the same id. A
+	// delete that ends from here on ends this subscription too.
+	if now, err := r.cfg.Engine.GetConference(c.Request.Context(), conf); err != nil || !now.Created.Equal(info.Created) {
+		if err == nil {
+			err = fmt.Errorf("conference %q: %w", conf, conference.ErrNotFound)
+		}
+		httpapi.Fail(c, err)
+		return
+	}
 
 	w := &deadlineWriter{ResponseWriter: c.Writer, rc: http.NewResponseController(c.Writer),
 		stall: stallHeartbeats * r.cfg.Heartbeat}
