@@ -2,14 +2,18 @@ package conference_test
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/lectern/lectern/backends/memory"
 	"github.com/lectern/lectern/core/conference"
+	"github.com/lectern/lectern/core/events"
 	"github.com/lectern/lectern/core/storage"
 )
 
@@ -102,6 +106,60 @@ func TestDeleteDuringCreateWaitsForIt(t *testing.T) {
 		}
 		if _, err := d.Driver.Stat(t.Context(), info.Location().ConferenceFile()); !errors.Is(err, storage.ErrNotFound) {
 			t.Fatalf("conference.xml after the delete: %v, want not found", err)
+		}
+	})
+}
+
+// Content whose conference is deleted during its compliance copy is not announced:
+// the delete has ended the conference's event subscriptions (events.Hub.Forget), and
+// a content.ready published after it started a new topic for the id, which a
+// conference created later with the same id inherited, with the deleted content's
+// key in its replay buffer. The store fails as for an unknown conference.
+func TestContentOfAConferenceDeletedDuringItsComplianceCopyIsNotAnnounced(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var kek [32]byte
+		if _, err := rand.Read(kek[:]); err != nil {
+			t.Fatal(err)
+		}
+		d := &hookDriver{Driver: memory.New(memory.NewStore())}
+		hub := events.NewHub(16)
+		e, err := conference.New(conference.Config{Bucket: storage.NewBucket(d), KEK: kek, SnapshotInterval: -1,
+			Events: hub, Compliance: conference.Compliance{Enabled: true}, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = e.Close(context.Background()) })
+		info, err := e.CreateConference(t.Context(), conference.CreateParams{ID: "gone", Organizer: "sip:o@example.com"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		entered, release := make(chan struct{}), make(chan struct{})
+		var once sync.Once
+		d.beforePut = func(key string) {
+			if strings.HasPrefix(key, info.Location().CompliancePrefix()+"content/") {
+				once.Do(func() { close(entered); <-release })
+			}
+		}
+		stored := make(chan error, 1)
+		go func() {
+			_, err := e.StoreContent(t.Context(), "gone", conference.SlideContent, "png", strings.NewReader("slide"), 5)
+			stored <- err
+		}()
+		<-entered // the content is stored; its compliance copy waits
+		if err := e.DeleteConference(t.Context(), "gone"); err != nil {
+			t.Fatal(err)
+		}
+		close(release)
+		if err := <-stored; !errors.Is(err, conference.ErrNotFound) {
+			t.Errorf("store into a conference deleted during its compliance copy: %v, want ErrNotFound", err)
+		}
+		sub, err := hub.Subscribe("gone", "", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sub.Close()
+		if !strings.HasSuffix(sub.Start, "-0") {
+			t.Errorf("the deleted conference's id has events again (the last is %s): one was published after the delete", sub.Start)
 		}
 	})
 }

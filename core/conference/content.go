@@ -367,7 +367,25 @@ func (e *Engine) finishStoreUndo(ctx context.Context, c *conf, p Purpose, name s
 		c.usage.release(p, n, true)
 		return Stored{}, err
 	}
-	e.publish(c.info.ID, events.ContentReady, events.Presenters, ContentEvent(st))
+	// Announced under the lock, and only while the conference lives: a delete that
+	// came during the compliance copy has removed the content (it marks the conference
+	// before it removes folders) and ended the conference's event subscriptions; an
+	// event published after that would start a new topic for the id, which a
+	// conference created later with the same id would inherit, key included.
+	c.mu.Lock()
+	deleted = c.deleted
+	if !deleted {
+		e.publish(c.info.ID, events.ContentReady, events.Presenters, ContentEvent(st))
+	}
+	c.mu.Unlock()
+	if deleted {
+		// As above; the delete has most likely removed them already.
+		if err := e.bucket.Delete(context.WithoutCancel(ctx), c.loc.ContentKey(name)); err != nil {
+			e.log.Warn("content stored into a deleted conference could not be removed", "conference", c.info.ID, "content", name, "err", err)
+		}
+		c.usage.release(p, n, true)
+		return Stored{}, fmt.Errorf("%w: conference %q was deleted while its content was being stored", ErrNotFound, c.info.ID)
+	}
 	return st, nil
 }
 
