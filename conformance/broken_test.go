@@ -47,9 +47,10 @@ func TestBrokenHelper(t *testing.T) {
 func TestSuiteCatchesBrokenBackends(t *testing.T) {
 	tests := []struct {
 		driver string
-		caught []string // checks (group/check) that must fail; nil for the control
+		caught []string // checks (group/check) that must fail; nil for the controls
 	}{
 		{"correct", nil},
+		{"correct_without_conditional_replace", nil},
 		{"non_atomic_put", []string{
 			"put/reader_fails_midway_keeps_old",
 			"put/reader_fails_midway_creates_nothing",

@@ -25,29 +25,42 @@ import (
 // brokenDrivers maps a name to a constructor over a shared store.
 var brokenDrivers = map[string]func(*memory.Store) storage.Driver{
 	// correct is the control: the unbroken memory driver, which must pass.
-	"correct":                     func(s *memory.Store) storage.Driver { return memory.New(s) },
-	"non_atomic_put":              func(s *memory.Store) storage.Driver { return &inPlacePut{memory.New(s)} },
-	"unlocked_conditional":        func(s *memory.Store) storage.Driver { return &checkThenWrite{memory.New(s)} },
-	"unordered_list":              func(s *memory.Store) storage.Driver { return &reversedList{memory.New(s)} },
-	"range_off_by_one":            func(s *memory.Store) storage.Driver { return &rangeOffByOne{memory.New(s)} },
-	"unclassified_not_found":      func(s *memory.Store) storage.Driver { return &plainNotFound{memory.New(s)} },
-	"delete_missing_errors":       func(s *memory.Store) storage.Driver { return &strictDelete{memory.New(s)} },
-	"stale_version_accepted":      func(s *memory.Store) storage.Driver { return &ignoresVersion{memory.New(s)} },
-	"content_hash_version":        func(s *memory.Store) storage.Driver { return &hashVersion{Driver: memory.New(s)} },
-	"ignores_cancellation":        func(s *memory.Store) storage.Driver { return &noCancel{memory.New(s)} },
-	"visible_temp_files":          func(s *memory.Store) storage.Driver { return &leaksTemp{memory.New(s)} },
-	"trusts_size_hint":            func(s *memory.Store) storage.Driver { return &trustsSize{memory.New(s)} },
-	"undeclared_file_tree":        func(s *memory.Store) storage.Driver { return &fileTree{memory.New(s)} },
-	"move_keeps_source":           func(s *memory.Store) storage.Driver { return &copyingMover{memory.New(s)} },
-	"move_replaces_target":        func(s *memory.Store) storage.Driver { return &replacingMover{memory.New(s)} },
-	"append_at_end":               func(s *memory.Store) storage.Driver { return &endAppender{memory.New(s)} },
-	"append_any_version":          func(s *memory.Store) storage.Driver { return &unversionedAppender{memory.New(s)} },
-	"compose_replaces_target":     func(s *memory.Store) storage.Driver { return &replacingComposer{memory.New(s)} },
-	"leftovers_take_old_objects":  func(s *memory.Store) storage.Driver { return &greedyLeftovers{memory.New(s)} },
-	"list_zero_modtime":           func(s *memory.Store) storage.Driver { return &timelessList{memory.New(s)} },
-	"put_deaf_midway":             func(s *memory.Store) storage.Driver { return &deafPut{memory.New(s)} },
-	"append_deaf_midway":          func(s *memory.Store) storage.Driver { return &deafAppend{memory.New(s)} },
-	"version_reused_after_delete": newGenerations,
+	"correct": func(s *memory.Store) storage.Driver { return memory.New(s) },
+	// correct_without_conditional_replace is a control too: honest about lacking
+	// replace-if-version, it must pass (the checks that need it skip).
+	"correct_without_conditional_replace": func(s *memory.Store) storage.Driver { return &noReplace{memory.New(s)} },
+	"non_atomic_put":                      func(s *memory.Store) storage.Driver { return &inPlacePut{memory.New(s)} },
+	"unlocked_conditional":                func(s *memory.Store) storage.Driver { return &checkThenWrite{memory.New(s)} },
+	"unordered_list":                      func(s *memory.Store) storage.Driver { return &reversedList{memory.New(s)} },
+	"range_off_by_one":                    func(s *memory.Store) storage.Driver { return &rangeOffByOne{memory.New(s)} },
+	"unclassified_not_found":              func(s *memory.Store) storage.Driver { return &plainNotFound{memory.New(s)} },
+	"delete_missing_errors":               func(s *memory.Store) storage.Driver { return &strictDelete{memory.New(s)} },
+	"stale_version_accepted":              func(s *memory.Store) storage.Driver { return &ignoresVersion{memory.New(s)} },
+	"content_hash_version":                func(s *memory.Store) storage.Driver { return &hashVersion{Driver: memory.New(s)} },
+	"ignores_cancellation":                func(s *memory.Store) storage.Driver { return &noCancel{memory.New(s)} },
+	"visible_temp_files":                  func(s *memory.Store) storage.Driver { return &leaksTemp{memory.New(s)} },
+	"trusts_size_hint":                    func(s *memory.Store) storage.Driver { return &trustsSize{memory.New(s)} },
+	"undeclared_file_tree":                func(s *memory.Store) storage.Driver { return &fileTree{memory.New(s)} },
+	"move_keeps_source":                   func(s *memory.Store) storage.Driver { return &copyingMover{memory.New(s)} },
+	"move_replaces_target":                func(s *memory.Store) storage.Driver { return &replacingMover{memory.New(s)} },
+	"append_at_end":                       func(s *memory.Store) storage.Driver { return &endAppender{memory.New(s)} },
+	"append_any_version":                  func(s *memory.Store) storage.Driver { return &unversionedAppender{memory.New(s)} },
+	"compose_replaces_target":             func(s *memory.Store) storage.Driver { return &replacingComposer{memory.New(s)} },
+	"leftovers_take_old_objects":          func(s *memory.Store) storage.Driver { return &greedyLeftovers{memory.New(s)} },
+	"list_zero_modtime":                   func(s *memory.Store) storage.Driver { return &timelessList{memory.New(s)} },
+	"put_deaf_midway":                     func(s *memory.Store) storage.Driver { return &deafPut{memory.New(s)} },
+	"append_deaf_midway":                  func(s *memory.Store) storage.Driver { return &deafAppend{memory.New(s)} },
+	"version_reused_after_delete":         newGenerations,
+}
+
+// noReplace declares no ConditionalReplace; the Bucket then refuses if-version puts
+// before they reach it.
+type noReplace struct{ *memory.Driver }
+
+func (d *noReplace) Capabilities() storage.Capabilities {
+	c := d.Driver.Capabilities()
+	c.ConditionalReplace = false
+	return c
 }
 
 // generations versions an object by a per-key generation counter (g1, g2, ...) kept

@@ -194,12 +194,18 @@ func putFailedLeavesNoFolder(t *testing.T, e *env) {
 		t.Fatal("Put succeeded although its reader failed")
 	}
 	version := e.put("v", []byte("a version to ask for")).Version
-	_, err = e.b.PutBytes(e.ctx, "refused/deeper/f", []byte("x"), storage.Condition{IfVersion: version})
-	wantKind(t, err, storage.ErrPrecondition, "Put if-version of a missing key")
-	e.wantKeys(e.b, "", "v")
+	want := []string{"lost", "v"}
+	// A backend without ConditionalReplace never sees an if-version put (the Bucket
+	// refuses it): only the failed reader's folder is checked then.
+	if e.caps.ConditionalReplace {
+		_, err = e.b.PutBytes(e.ctx, "refused/deeper/f", []byte("x"), storage.Condition{IfVersion: version})
+		wantKind(t, err, storage.ErrPrecondition, "Put if-version of a missing key")
+		e.wantKeys(e.b, "", "v")
+		e.put("refused", []byte("a key where the refused put's folder would be"))
+		want = []string{"lost", "refused", "v"}
+	}
 	e.put("lost", []byte("a key where the failed put's folder would be"))
-	e.put("refused", []byte("a key where the refused put's folder would be"))
-	e.wantKeys(e.b, "", "lost", "refused", "v")
+	e.wantKeys(e.b, "", want...)
 }
 
 func putReaderFailsAtOnce(t *testing.T, e *env) {
