@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"io"
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -160,6 +162,67 @@ func TestContentOfAConferenceDeletedDuringItsComplianceCopyIsNotAnnounced(t *tes
 		defer sub.Close()
 		if !strings.HasSuffix(sub.Start, "-0") {
 			t.Errorf("the deleted conference's id has events again (the last is %s): one was published after the delete", sub.Start)
+		}
+	})
+}
+
+// hangingPuts makes every Put wait, while hang is set, until its context ends: a
+// storage server that takes requests and never answers.
+type hangingPuts struct {
+	storage.Driver
+	hang atomic.Bool
+}
+
+func (d *hangingPuts) Put(ctx context.Context, key string, r io.Reader, opts storage.PutOptions) (storage.Attributes, error) {
+	if d.hang.Load() {
+		<-ctx.Done()
+		return storage.Attributes{}, ctx.Err()
+	}
+	return d.Driver.Put(ctx, key, r, opts)
+}
+
+// An idle close ends on a hung storage. lecternd's idle loop calls CloseIdle with a
+// context that never ends, and the close holds the conference's lock while it writes
+// the conference's documents: it used to hold it for as long as the storage hung,
+// and every request for the conference waited. (In a synctest bubble the minutes
+// below pass at once.)
+func TestIdleCloseEndsOnAHungStorage(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var kek [32]byte
+		if _, err := rand.Read(kek[:]); err != nil {
+			t.Fatal(err)
+		}
+		d := &hangingPuts{Driver: memory.New(memory.NewStore())}
+		e, err := conference.New(conference.Config{Bucket: storage.NewBucket(d), KEK: kek, SnapshotInterval: -1,
+			Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = e.Close(context.Background()) })
+		ctx := t.Context()
+		if _, err := e.CreateConference(ctx, conference.CreateParams{ID: "room", Organizer: "sip:o@example.com"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.CreateSlideSet(ctx, "room", "Deck", "sip:p@example.com"); err != nil { // a dirty document
+			t.Fatal(err)
+		}
+		d.hang.Store(true)
+		closed := make(chan error, 1)
+		go func() {
+			_, err := e.CloseIdle(context.Background(), 0)
+			closed <- err
+		}()
+		select {
+		case err := <-closed:
+			if err == nil {
+				t.Error("CloseIdle on a hung storage reported no error")
+			}
+		case <-time.After(10 * time.Minute):
+			t.Fatal("CloseIdle still writing after 10 minutes of a hung storage")
+		}
+		d.hang.Store(false)
+		if _, err := e.ListSlideSets(ctx, "room"); err != nil {
+			t.Fatalf("the conference after an idle close that failed: %v", err)
 		}
 	})
 }

@@ -67,7 +67,17 @@ func (e *Engine) CloseIdle(ctx context.Context, idle time.Duration) (int, error)
 	return closed, errors.Join(errs...)
 }
 
+// idleCloseTimeout bounds the writes of one conference's idle close, as the periodic
+// snapshot's are bounded: lecternd's idle loop calls CloseIdle with a context that
+// never ends, and the close holds the conference's lock, so on a hung storage every
+// request for the conference would wait for as long as the storage hangs. (They stop
+// waiting when their own context ends; see lockOpen.) A close that fails loses
+// nothing: the journal holds every acknowledged change.
+const idleCloseTimeout = time.Minute
+
 func (e *Engine) closeIfIdle(ctx context.Context, c *conf, cutoff time.Time) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, idleCloseTimeout)
+	defer cancel()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.evicted || c.deleted || c.busy > 0 || c.lastUsed.After(cutoff) {
