@@ -215,18 +215,32 @@ func (x *lease) askToRelease(ctx context.Context, holder string, ask bool) (rele
 // withdrawUnlock removes the unlock request for holder, if it is still there: the
 // holder has let go (this lease was taken), or the request is no longer wanted.
 func (x *lease) withdrawUnlock(holder string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), backgroundTimeout)
 	defer cancel()
 	if data, _, err := x.l.b.ReadAll(ctx, x.unlockKey); err == nil && string(data) == holder {
 		_ = x.l.b.Delete(ctx, x.unlockKey)
 	}
 }
 
-// hold renews the lease and watches for release requests until Unlock.
+// backgroundTimeout bounds each storage call the lease makes outside a request's
+// context (a renewal round, Unlock, withdrawing an unlock request): a storage server
+// that hangs must not keep a handler that waits for them from ending.
+const backgroundTimeout = 10 * time.Second
+
+// hold renews the lease and watches for release requests until Unlock. Each round's
+// requests share one backgroundTimeout, and Unlock ends a round in flight: Unlock
+// waits for hold to stop, and neither may wait on a hung storage for longer.
 func (x *lease) hold(requestUnlock func()) {
 	defer close(x.stopped)
-	ctx, cancel := context.WithCancel(context.Background())
+	life, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	go func() {
+		select {
+		case <-x.stop:
+			cancel()
+		case <-life.Done():
+		}
+	}()
 	renewEvery := x.l.ttl / 3
 	lastRenew := time.Now()
 	ticker := time.NewTicker(x.l.poll)
@@ -237,31 +251,42 @@ func (x *lease) hold(requestUnlock func()) {
 			return
 		case <-ticker.C:
 		}
-		if data, _, err := x.l.b.ReadAll(ctx, x.unlockKey); err == nil && string(data) == x.token {
-			// Each request is answered (tusd's cancel is idempotent) and consumed, so
-			// that a later waiter's request is seen too.
-			_ = x.l.b.Delete(ctx, x.unlockKey)
-			requestUnlock()
+		lastRenew = x.round(life, requestUnlock, renewEvery, lastRenew)
+	}
+}
+
+// round is one round of hold: it answers an unlock request addressed to this holder
+// and renews the lease when due; it returns the time of the last renewal.
+func (x *lease) round(life context.Context, requestUnlock func(), renewEvery time.Duration, lastRenew time.Time) time.Time {
+	ctx, cancel := context.WithTimeout(life, backgroundTimeout)
+	defer cancel()
+	if data, _, err := x.l.b.ReadAll(ctx, x.unlockKey); err == nil && string(data) == x.token {
+		// Each request is answered (tusd's cancel is idempotent) and consumed, so
+		// that a later waiter's request is seen too.
+		_ = x.l.b.Delete(ctx, x.unlockKey)
+		requestUnlock()
+	}
+	if time.Since(lastRenew) >= renewEvery {
+		cond := storage.Condition{IfVersion: x.version}
+		if !x.l.b.Capabilities().ConditionalReplace {
+			cond = storage.Condition{}
 		}
-		if time.Since(lastRenew) >= renewEvery {
-			cond := storage.Condition{IfVersion: x.version}
-			if !x.l.b.Capabilities().ConditionalReplace {
-				cond = storage.Condition{}
-			}
-			attrs, err := x.l.b.PutBytes(ctx, x.key, x.body(), cond)
-			switch {
-			case err == nil:
-				x.version, lastRenew = attrs.Version, time.Now()
-			case errors.Is(err, storage.ErrPrecondition):
-				// Someone took the lease over (this holder was stalled past the
-				// TTL): stop writing at once. The create-only part puts keep the
-				// two from ever storing the same segment twice.
-				requestUnlock()
-			default:
-				x.l.log.Warn("upload lease not renewed", slog.String("error", err.Error()))
-			}
+		attrs, err := x.l.b.PutBytes(ctx, x.key, x.body(), cond)
+		switch {
+		case err == nil:
+			x.version, lastRenew = attrs.Version, time.Now()
+		case errors.Is(err, storage.ErrPrecondition):
+			// Someone took the lease over (this holder was stalled past the
+			// TTL): stop writing at once. The create-only part puts keep the
+			// two from ever storing the same segment twice.
+			requestUnlock()
+		case life.Err() != nil:
+			// Unlock ended the round; it removes the lease itself.
+		default:
+			x.l.log.Warn("upload lease not renewed", slog.String("error", err.Error()))
 		}
 	}
+	return lastRenew
 }
 
 // Unlock releases the lease if it is still this holder's.
@@ -271,7 +296,7 @@ func (x *lease) Unlock() error {
 	}
 	close(x.stop)
 	<-x.stopped
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), backgroundTimeout)
 	defer cancel()
 	// Local waiters are woken once the lease object is gone (or was not ours).
 	defer func() {

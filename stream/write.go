@@ -53,15 +53,24 @@ var errBodyCut = errors.New("stream: the request body ended early")
 // instance, or its conference deleted). What the request wrote after the removal
 // would stay in a folder nothing lists any more, so it is removed, and the answer is
 // 404. Any other failure is returned as it is.
+//
+// The check and the removal run even when the request's context has ended (the
+// client left), but within backgroundTimeout: the failure may be a storage server
+// that hangs, and the handler must still end.
 func (u *upload) orVanished(ctx context.Context, err error) error {
 	if err == nil {
 		return nil
 	}
-	_, serr := u.s.cfg.Bucket.Stat(context.WithoutCancel(ctx), u.prefix()+infoObject)
+	bg := context.WithoutCancel(ctx)
+	sctx, cancel := context.WithTimeout(bg, backgroundTimeout)
+	_, serr := u.s.cfg.Bucket.Stat(sctx, u.prefix()+infoObject)
+	cancel()
 	if !errors.Is(serr, storage.ErrNotFound) {
 		return err
 	}
-	if rerr := u.s.remove(context.WithoutCancel(ctx), u.conf, u.id); rerr != nil {
+	rctx, cancel := context.WithTimeout(bg, backgroundTimeout)
+	defer cancel()
+	if rerr := u.s.remove(rctx, u.conf, u.id); rerr != nil {
 		u.s.log.Warn("what a request wrote into a removed upload could not be removed", slog.String("upload", binding(u.conf, u.id)), slog.String("error", rerr.Error()))
 	}
 	return handler.ErrNotFound
