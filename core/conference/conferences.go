@@ -100,11 +100,16 @@ func (e *Engine) CreateConference(ctx context.Context, p CreateParams) (Info, er
 	}
 	defer e.endExclusive(info.ID)
 
+	if err := e.releaseUnfinishedCreate(ctx, info.ID); err != nil {
+		return Info{}, err
+	}
 	_, err := e.bucket.PutBytes(ctx, layout.IndexKey(info.ID), []byte(info.OrgHash), storage.Condition{IfNotExists: true})
 	if errors.Is(err, storage.ErrPrecondition) {
 		return Info{}, fmt.Errorf("%w: conference %q", ErrExists, info.ID)
 	}
 	if err != nil {
+		// The entry may have been written all the same (an answer lost on the way).
+		e.noteUnfinishedCreate(info.ID, info.OrgHash)
 		return Info{}, err
 	}
 	master, err := encryption.NewKey()
@@ -115,11 +120,60 @@ func (e *Engine) CreateConference(ctx context.Context, p CreateParams) (Info, er
 		// Release the id so that the caller can try again.
 		if derr := e.bucket.Delete(context.WithoutCancel(ctx), layout.IndexKey(info.ID)); derr != nil {
 			e.log.Warn("could not release conference id after a failed create", "conference", info.ID, "err", derr)
+			e.noteUnfinishedCreate(info.ID, info.OrgHash)
 		}
 		return Info{}, err
 	}
 	e.log.Info("conference created", "conference", info.ID, "organizer_hash", info.OrgHash)
 	return info, nil
+}
+
+// noteUnfinishedCreate remembers a create of id that failed and may have left its
+// index entry (naming orgHash) behind: typically the storage went down between the
+// entry and conference.xml, so that the release of the entry failed too. The caller
+// was told to try again later (503), and its retry must not meet its own leftover
+// as "already exists" until the retention sweep removes it a day later.
+func (e *Engine) noteUnfinishedCreate(id, orgHash string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.unfinishedCreates[id] = orgHash
+}
+
+// releaseUnfinishedCreate removes the index entry a failed create of id in this
+// engine left behind, if it is still there, still names the same organizer, and no
+// conference.xml came with it. Anything else is left alone: a conference that is
+// there whole (its create failed only in its answer) answers "already exists", as
+// does one another server created. Called with the id held (beginExclusive).
+func (e *Engine) releaseUnfinishedCreate(ctx context.Context, id string) error {
+	e.mu.Lock()
+	orgHash, ok := e.unfinishedCreates[id]
+	e.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	data, _, err := e.readBounded(ctx, layout.IndexKey(id), maxIndexEntrySize)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+	case err != nil:
+		return err
+	case string(data) == orgHash:
+		loc := layout.Conference{OrgHash: orgHash, ID: id}
+		_, err := e.bucket.Stat(ctx, loc.ConferenceFile())
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, storage.ErrNotFound) {
+			return err
+		}
+		if err := e.bucket.Delete(ctx, layout.IndexKey(id)); err != nil {
+			return err
+		}
+		e.log.Info("index entry of a failed create released", "conference", id)
+	}
+	e.mu.Lock()
+	delete(e.unfinishedCreates, id)
+	e.mu.Unlock()
+	return nil
 }
 
 func (e *Engine) writeConferenceFile(ctx context.Context, info Info, master encryption.Key) error {

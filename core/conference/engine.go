@@ -77,6 +77,9 @@ type Engine struct {
 	// index entry and its conference.xml would answer "deleted" before the create
 	// answered "created", and leave that conference.xml behind.
 	exclusive map[string]chan struct{}
+	// unfinishedCreates holds, by id, the organizer hash of creates that failed and
+	// may have left their index entry (see noteUnfinishedCreate).
+	unfinishedCreates map[string]string
 }
 
 // conf is an open conference: its master key and metadata store. mu serialises the
@@ -128,7 +131,8 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Engine{cfg: cfg, bucket: cfg.Bucket, log: cfg.Logger, now: cfg.Now, open: map[string]*conf{}, exclusive: map[string]chan struct{}{}}, nil
+	return &Engine{cfg: cfg, bucket: cfg.Bucket, log: cfg.Logger, now: cfg.Now, open: map[string]*conf{}, exclusive: map[string]chan struct{}{},
+		unfinishedCreates: map[string]string{}}, nil
 }
 
 // Bucket returns the engine's bucket.

@@ -1,0 +1,134 @@
+package conference_test
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+
+	"github.com/lectern/lectern/backends/faulty"
+	"github.com/lectern/lectern/backends/memory"
+	"github.com/lectern/lectern/core/conference"
+	"github.com/lectern/lectern/core/layout"
+	"github.com/lectern/lectern/core/storage"
+)
+
+// lostAnswer stores a Put of key, then answers it as unavailable, once: an answer
+// lost on the way back from the storage.
+type lostAnswer struct {
+	storage.Driver
+	key  string
+	done bool
+}
+
+func (d *lostAnswer) Put(ctx context.Context, key string, r io.Reader, opts storage.PutOptions) (storage.Attributes, error) {
+	a, err := d.Driver.Put(ctx, key, r, opts)
+	if err == nil && key == d.key && !d.done {
+		d.done = true
+		return storage.Attributes{}, storage.NewError(storage.ErrUnavailable, "put", key, errors.New("connection reset"))
+	}
+	return a, err
+}
+
+// A create that the storage cut after its index entry was answered "unavailable, try
+// again later" (503); the retry, once the storage is back, creates the conference. It
+// used to meet the failed create's own index entry and answer "already exists" (409)
+// for a day, until the retention sweep removed the entry.
+func TestCreateRetriedAfterAnOutageSucceeds(t *testing.T) {
+	params := conference.CreateParams{ID: "room", Organizer: "sip:o@example.com"}
+	tests := []struct {
+		name string
+		// driver returns the store and, if any, the switch that brings it back up.
+		driver func(inner storage.Driver) (storage.Driver, *faulty.Switch)
+	}{
+		{"down between the index entry and conference.xml", func(inner storage.Driver) (storage.Driver, *faulty.Switch) {
+			sw := &faulty.Switch{}
+			hd := &hookDriver{Driver: faulty.New(inner, faulty.Config{}, sw)}
+			var once sync.Once
+			hd.afterPut = func(key string) {
+				if key == layout.IndexKey(params.ID) {
+					once.Do(sw.Down)
+				}
+			}
+			return hd, sw
+		}},
+		{"the index entry's answer lost", func(inner storage.Driver) (storage.Driver, *faulty.Switch) {
+			return &lostAnswer{Driver: inner, key: layout.IndexKey(params.ID)}, nil
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var kek [32]byte
+			if _, err := rand.Read(kek[:]); err != nil {
+				t.Fatal(err)
+			}
+			d, sw := tt.driver(memory.New(memory.NewStore()))
+			e, err := conference.New(conference.Config{Bucket: storage.NewBucket(d), KEK: kek, SnapshotInterval: -1,
+				Logger: slog.New(slog.DiscardHandler)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = e.Close(context.Background()) })
+			if _, err := e.CreateConference(t.Context(), params); !errors.Is(err, storage.ErrUnavailable) {
+				t.Fatalf("create cut by the storage: %v, want unavailable", err)
+			}
+			if sw != nil {
+				sw.Up()
+			}
+			if _, err := e.CreateConference(t.Context(), params); err != nil {
+				t.Fatalf("the create retried as told: %v", err)
+			}
+			if _, err := e.CreateSlideSet(t.Context(), params.ID, "Deck", "sip:p@example.com"); err != nil {
+				t.Fatalf("the conference of the retried create: %v", err)
+			}
+		})
+	}
+}
+
+// refusingDelete answers a Delete of key as unavailable, once.
+type refusingDelete struct {
+	storage.Driver
+	key  string
+	done bool
+}
+
+func (d *refusingDelete) Delete(ctx context.Context, key string) error {
+	if key == d.key && !d.done {
+		d.done = true
+		return storage.NewError(storage.ErrUnavailable, "delete", key, errors.New("connection reset"))
+	}
+	return d.Driver.Delete(ctx, key)
+}
+
+// What a failed create's retry removes is only its own leftover: a conference that is
+// there whole (its create failed only in its answer) is kept, and the retry answers
+// "already exists".
+func TestCreateRetryKeepsAWholeConference(t *testing.T) {
+	var kek [32]byte
+	if _, err := rand.Read(kek[:]); err != nil {
+		t.Fatal(err)
+	}
+	params := conference.CreateParams{ID: "room", Organizer: "sip:o@example.com"}
+	file := layout.Conference{OrgHash: layout.OrganizerHash(params.Organizer), ID: params.ID}.ConferenceFile()
+	// conference.xml is stored but its answer lost, and the release of the index
+	// entry that follows fails too.
+	d := &lostAnswer{Driver: &refusingDelete{Driver: memory.New(memory.NewStore()), key: layout.IndexKey(params.ID)}, key: file}
+	e, err := conference.New(conference.Config{Bucket: storage.NewBucket(d), KEK: kek, SnapshotInterval: -1,
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Close(context.Background()) })
+	if _, err := e.CreateConference(t.Context(), params); !errors.Is(err, storage.ErrUnavailable) {
+		t.Fatalf("create whose conference.xml answer was lost: %v, want unavailable", err)
+	}
+	if _, err := e.CreateConference(t.Context(), params); !errors.Is(err, conference.ErrExists) {
+		t.Fatalf("retry of a create that is there whole: %v, want ErrExists", err)
+	}
+	if _, err := e.CreateSlideSet(t.Context(), params.ID, "Deck", "sip:p@example.com"); err != nil {
+		t.Fatalf("the conference the first create made: %v", err)
+	}
+}
