@@ -104,7 +104,9 @@ func (d *Driver) removeDeadTemp(p string) bool {
 		d.log.Warn("disk: could not remove a dead put's temporary file", "path", p, "err", err)
 		return false
 	}
-	d.log.Info("disk: removed the temporary file of a put that did not finish (a crash)", "path", p)
+	// Mostly a crashed put's; it can also be a running put's, taken between its
+	// create and its lock, and that put then starts again (see lockTemp).
+	d.log.Info("disk: removed an unlocked temporary file (a put that crashed, or one that starts again)", "path", p)
 	return true
 }
 
