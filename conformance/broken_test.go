@@ -29,7 +29,7 @@ func TestBrokenHelper(t *testing.T) {
 	if !ok {
 		t.Fatalf("no broken driver %q", name)
 	}
-	conformance.Run(t, conformance.Harness{
+	h := conformance.Harness{
 		NewStorage: func(t testing.TB) conformance.Opener {
 			store := memory.NewStore()
 			return func(t testing.TB) storage.Driver {
@@ -38,7 +38,11 @@ func TestBrokenHelper(t *testing.T) {
 				return d
 			}
 		},
-	})
+	}
+	if strings.HasPrefix(name, "outage_") {
+		h.Server = outageSwitch{}
+	}
+	conformance.Run(t, h)
 }
 
 // TestSuiteCatchesBrokenBackends runs the suite on each broken driver in a child
@@ -47,7 +51,7 @@ func TestBrokenHelper(t *testing.T) {
 func TestSuiteCatchesBrokenBackends(t *testing.T) {
 	tests := []struct {
 		driver string
-		caught []string // checks (group/check) that must fail; nil for the controls
+		caught []string // checks (group/check[/subtest]) that must fail; nil for the controls
 	}{
 		{"correct", nil},
 		{"correct_without_conditional_replace", nil},
@@ -161,6 +165,11 @@ func TestSuiteCatchesBrokenBackends(t *testing.T) {
 		{"version_reused_after_delete", []string{
 			"conditional/version_not_reused_after_delete",
 		}},
+		{"outage_control", nil},
+		{"outage_writes_anyway", []string{
+			"faults/server_outage",
+			"faults/server_outage/data_survives",
+		}},
 	}
 	if os.Getenv(brokenEnv) != "" {
 		t.Skip("inside a child run")
@@ -169,6 +178,11 @@ func TestSuiteCatchesBrokenBackends(t *testing.T) {
 		t.Run(tt.driver, func(t *testing.T) {
 			t.Parallel()
 			failed, out, err := runChild(t, tt.driver)
+			// A check that fails must fail by itself, not abort the run or its group
+			// (a subtest that fails its parent shows as "panic(nil) or runtime.Goexit").
+			if strings.Contains(out, "panic:") || strings.Contains(out, "panic(") {
+				t.Errorf("the suite panicked on %q:\n%s", tt.driver, tail(out))
+			}
 			if tt.caught == nil {
 				if err != nil || len(failed) > 0 {
 					t.Fatalf("the suite fails the correct control driver (%v): %q\n%s", err, failed, tail(out))
@@ -189,10 +203,10 @@ func TestSuiteCatchesBrokenBackends(t *testing.T) {
 	}
 }
 
-var failLine = regexp.MustCompile(`(?m)^\s*--- FAIL: TestBrokenHelper/([^/\s]+/[^/\s]+) \(`)
+var failLine = regexp.MustCompile(`(?m)^\s*--- FAIL: TestBrokenHelper/([^/\s]+/[^\s]+) \(`)
 
 // runChild runs the suite on the named driver in a child process and returns the
-// group/check names that failed there.
+// group/check names (and group/check/subtest names) that failed there.
 func runChild(t *testing.T, driver string) ([]string, string, error) {
 	t.Helper()
 	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestBrokenHelper$", "-test.short", "-test.v", "-test.count=1", "-test.timeout=5m")

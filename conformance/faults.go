@@ -77,11 +77,13 @@ func serverOutage(t *testing.T, e *env) {
 		}
 	})
 	t.Run("data_survives", func(t *testing.T) {
+		e := e.sub(t)
 		// The delete attempted during the outage failed, so the object must be whole.
 		e.wantContent(e.b, "f/before", before)
 		e.wantMissing(e.b, "f/during")
 	})
 	t.Run("writes_after_recovery", func(t *testing.T) {
+		e := e.sub(t)
 		e.put("f/after", []byte("after"))
 		e.wantContent(e.b, "f/after", []byte("after"))
 		e.wantKeys(e.b, "f/", "f/after", "f/before")

@@ -88,6 +88,14 @@ func newEnv(t *testing.T, h Harness) *env {
 	return e
 }
 
+// sub is e for a subtest: its helpers fail t, the subtest, never the parent (a
+// FailNow on the parent from a subtest aborts the run instead of failing the check).
+func (e *env) sub(t *testing.T) *env {
+	c := *e
+	c.t = t
+	return &c
+}
+
 // instance opens another driver over the same storage.
 func (e *env) instance() *storage.Bucket {
 	e.t.Helper()
