@@ -110,6 +110,19 @@ func (s *store) NewUpload(ctx context.Context, fi handler.FileInfo) (handler.Upl
 	if err := u.putRecord(ctx, storage.Condition{IfNotExists: s.cfg.Bucket.Capabilities().ConditionalCreate}); err != nil {
 		return nil, tusError(ctx, err)
 	}
+	// A delete of the conference that ran since the check above may have emptied
+	// its upload folder before the record was there, where nothing would ever find
+	// it. So the conference is looked at again: a delete that has begun by now
+	// answers not found (the engine opens no conference being deleted), and one that
+	// begins later lists the folder after the record is in it.
+	if _, err := s.cfg.Engine.Location(ctx, rs.conf); err != nil {
+		if errors.Is(err, conference.ErrNotFound) {
+			if rerr := s.remove(context.WithoutCancel(ctx), rs.conf, id); rerr != nil {
+				s.log.Warn("the upload record of a deleted conference could not be removed", "conference", rs.conf, "upload", id, "err", rerr)
+			}
+		}
+		return nil, confError(ctx, err)
+	}
 	rs.expires = rec.Expires
 	rs.created = tusID(rs.conf, id)
 	return u, nil
