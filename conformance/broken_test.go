@@ -25,6 +25,25 @@ func TestBrokenHelper(t *testing.T) {
 	if name == "" {
 		t.Skip("run by TestSuiteCatchesBrokenBackends only")
 	}
+	if newTree, ok := brokenTreeDrivers[name]; ok {
+		open := func(t testing.TB, dir string) storage.Driver {
+			d, err := newTree(dir)
+			if err != nil {
+				t.Fatalf("opening %q over %s: %v", name, dir, err)
+			}
+			t.Cleanup(func() { d.Close() })
+			return d
+		}
+		conformance.Run(t, conformance.Harness{
+			NewStorage: func(t testing.TB) conformance.Opener {
+				dir := t.TempDir()
+				return func(t testing.TB) storage.Driver { return open(t, dir) }
+			},
+			NewLocation:  func(t testing.TB) string { return t.TempDir() },
+			OpenLocation: open,
+		})
+		return
+	}
 	newDriver, ok := brokenDrivers[name]
 	if !ok {
 		t.Fatalf("no broken driver %q", name)
@@ -164,6 +183,10 @@ func TestSuiteCatchesBrokenBackends(t *testing.T) {
 		}},
 		{"version_reused_after_delete", []string{
 			"conditional/version_not_reused_after_delete",
+		}},
+		{"tree_correct", nil},
+		{"process_local_conditional", []string{
+			"instances/conditional_puts_across_processes",
 		}},
 		{"outage_control", nil},
 		{"outage_writes_anyway", []string{

@@ -31,6 +31,22 @@ type Harness struct {
 	// Server, when not nil, lets the suite take the backend's server away and bring it
 	// back, to check that failures are retryable and that a driver recovers.
 	Server ServerControl
+	// NewLocation and OpenLocation, when both set, let the suite open the same
+	// storage from another process, to check that conditional puts are atomic across
+	// processes and not only across the instances of one process (a lock held in a
+	// process-global map passes every other check). NewLocation prepares fresh, empty
+	// storage like NewStorage and returns a string that locates it (a folder path; a
+	// bucket, with the endpoint if the server is not found by the environment);
+	// OpenLocation opens a driver over the storage such a string locates, closed by
+	// its own t.Cleanup. The suite runs the test binary again (os.Args[0], with
+	// -test.run naming the test that called Run, and the environment of this process)
+	// and, in that child process, Run calls only OpenLocation and races the parent
+	// instead of running the suite: whatever the test does before calling Run runs
+	// there too, and the location must hold all the child needs. Without them the
+	// check instances/conditional_puts_across_processes skips. They mean nothing for
+	// storage held in the test's own memory.
+	NewLocation  func(t testing.TB) string
+	OpenLocation func(t testing.TB, location string) storage.Driver
 	// Large enables checks with objects of 1 GiB and more (they are skipped otherwise,
 	// and always under -short).
 	Large bool

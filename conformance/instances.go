@@ -15,6 +15,7 @@ func instanceChecks() []check {
 		{"second_lists_first", instLists},
 		{"conditional_create_across_instances", instCreate},
 		{"stale_version_across_instances", instStale},
+		{"conditional_puts_across_processes", instAcrossProcesses},
 		{"closed_put", func(t *testing.T, e *env) { closedOp(t, e, "put") }},
 		{"closed_get", func(t *testing.T, e *env) { closedOp(t, e, "get") }},
 		{"closed_stat", func(t *testing.T, e *env) { closedOp(t, e, "stat") }},

@@ -1,0 +1,85 @@
+package conformance_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+
+	"github.com/lectern/lectern/backends/disk"
+	"github.com/lectern/lectern/core/storage"
+)
+
+// Deliberately broken drivers over a folder, for the promises only storage outside
+// the test's memory can break: atomicity across processes, and what a file tree leaves
+// behind. Each wraps the disk backend as a plain storage.Driver (its Move, Append,
+// Compose and RemoveLeftovers hidden, so those groups skip) and breaks one promise.
+// TestBrokenHelper gives them a folder, and its path as the location the suite's
+// child processes open.
+
+// brokenTreeDrivers maps a name to a constructor over a folder.
+var brokenTreeDrivers = map[string]func(dir string) (storage.Driver, error){
+	// tree_correct is the control: the plain disk driver, which must pass.
+	"tree_correct": func(dir string) (storage.Driver, error) { return openTree(dir) },
+	"process_local_conditional": func(dir string) (storage.Driver, error) {
+		d, err := openTree(dir)
+		return &processLocal{Driver: d, mu: processLock(dir)}, err
+	},
+}
+
+// tree is the disk driver without its optional interfaces.
+type tree struct{ storage.Driver }
+
+func openTree(dir string) (*tree, error) {
+	d, err := disk.New(dir)
+	if err != nil {
+		return nil, err
+	}
+	return &tree{d}, nil
+}
+
+var (
+	processLocksMu sync.Mutex
+	processLocks   = map[string]*sync.Mutex{}
+)
+
+// processLock is the one mutex of this process for the folder dir.
+func processLock(dir string) *sync.Mutex {
+	processLocksMu.Lock()
+	defer processLocksMu.Unlock()
+	if processLocks[dir] == nil {
+		processLocks[dir] = &sync.Mutex{}
+	}
+	return processLocks[dir]
+}
+
+// processLocal checks a put's condition and then writes, both under a mutex shared by
+// every instance over the folder in this process: atomic for all of them, and for none
+// in another process, which checks and writes between this one's check and write.
+type processLocal struct {
+	storage.Driver
+	mu *sync.Mutex
+}
+
+func (d *processLocal) Put(ctx context.Context, key string, r io.Reader, o storage.PutOptions) (storage.Attributes, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !o.Condition.IsZero() {
+		cur, err := d.Driver.Stat(ctx, key)
+		exists := err == nil
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return storage.Attributes{}, err
+		}
+		if (o.IfNotExists && exists) || (o.IfVersion != "" && (!exists || cur.Version != o.IfVersion)) {
+			return storage.Attributes{}, storage.NewError(storage.ErrPrecondition, "put", key, errors.New("the condition does not hold"))
+		}
+	}
+	o.Condition = storage.Condition{}
+	return d.Driver.Put(ctx, key, r, o)
+}
+
+func (d *processLocal) Delete(ctx context.Context, key string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.Driver.Delete(ctx, key)
+}
