@@ -188,6 +188,9 @@ func TestSuiteCatchesBrokenBackends(t *testing.T) {
 		{"process_local_conditional", []string{
 			"instances/conditional_puts_across_processes",
 		}},
+		{"delete_leaves_folders", []string{
+			"delete/leaves_nothing_in_the_way",
+		}},
 		{"outage_control", nil},
 		{"outage_writes_anyway", []string{
 			"faults/server_outage",

@@ -87,7 +87,29 @@ func deleteChecks() []check {
 		{"keeps_neighbours", deleteNeighbours},
 		{"recreate_after_delete", deleteRecreate},
 		{"key_that_is_a_prefix", deletePrefixKey},
+		{"leaves_nothing_in_the_way", deleteLeavesNothing},
 	}
+}
+
+// deleteLeavesNothing: on a file tree, deleting the last key under a folder must take
+// the folders made for it too (up to the storage's root), or a key named like one of
+// them could never be stored again; elsewhere the check is plain.
+func deleteLeavesNothing(t *testing.T, e *env) {
+	e.put("x/y/z", []byte("deep"))
+	if err := e.b.Delete(e.ctx, "x/y/z"); err != nil {
+		t.Fatalf("Delete(x/y/z): %v", err)
+	}
+	e.wantKeys(e.b, "")
+	for _, k := range []string{"x/y", "x"} {
+		if _, err := e.b.PutBytes(e.ctx, k, []byte(k), storage.Condition{}); err != nil {
+			t.Fatalf("Put(%q) after the only key under it, x/y/z, was deleted: %v", k, err)
+		}
+		e.wantContent(e.b, k, []byte(k))
+		if err := e.b.Delete(e.ctx, k); err != nil {
+			t.Fatalf("Delete(%q): %v", k, err)
+		}
+	}
+	e.wantKeys(e.b, "")
 }
 
 func deleteRemoves(t *testing.T, e *env) {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"sync"
 
 	"github.com/lectern/lectern/backends/disk"
@@ -25,6 +27,24 @@ var brokenTreeDrivers = map[string]func(dir string) (storage.Driver, error){
 		d, err := openTree(dir)
 		return &processLocal{Driver: d, mu: processLock(dir)}, err
 	},
+	"delete_leaves_folders": func(dir string) (storage.Driver, error) {
+		d, err := openTree(dir)
+		return &keepsFolders{Driver: d, root: dir}, err
+	},
+}
+
+// keepsFolders leaves the folders of a deleted key behind, as a delete that unlinks
+// the file and prunes nothing does: a key named like one of them can no longer be put.
+type keepsFolders struct {
+	storage.Driver
+	root string
+}
+
+func (d *keepsFolders) Delete(ctx context.Context, key string) error {
+	if err := d.Driver.Delete(ctx, key); err != nil {
+		return err
+	}
+	return os.MkdirAll(filepath.Dir(filepath.Join(d.root, filepath.FromSlash(key))), 0o755)
 }
 
 // tree is the disk driver without its optional interfaces.
