@@ -82,7 +82,7 @@ func (d *Driver) appendClaimed(ctx context.Context, cl *appendClaim, w *change, 
 		werr = w.o.note(f.Truncate(offset))
 	}
 	if werr == nil {
-		_, werr = upload(cl.ctx, io.NewOffsetWriter(f, offset), r, d.cfg.InFlight, -1)
+		_, werr = upload(cl.ctx, w.c.tcp, io.NewOffsetWriter(f, offset), r, d.cfg.InFlight, -1)
 	}
 	if werr == nil {
 		werr = w.o.note(f.Sync())
@@ -211,6 +211,7 @@ func claimPath(p string) string { return strings.TrimSuffix(lockPath(p), ".lock"
 // context, or when the claim is about to become breakable.
 type appendClaim struct {
 	f      *smb2.File
+	tcp    *watchedConn // its renewals may be in flight while the transfer waits for its reader
 	path   string
 	ctx    context.Context
 	cancel context.CancelCauseFunc
@@ -237,7 +238,7 @@ func (d *Driver) claimAppend(ctx context.Context, w *change, key, p string) (*ap
 		acquired := time.Now()
 		f, err := w.sh.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 		if err == nil {
-			return d.holdClaim(ctx, f, name, acquired), nil
+			return d.holdClaim(ctx, w.c.tcp, f, name, acquired), nil
 		}
 		switch {
 		case errors.Is(err, os.ErrExist):
@@ -283,9 +284,9 @@ func (d *Driver) claimAppend(ctx context.Context, w *change, key, p string) (*ap
 }
 
 // holdClaim starts renewing a claim just created (its request sent at acquired).
-func (d *Driver) holdClaim(ctx context.Context, f *smb2.File, name string, acquired time.Time) *appendClaim {
+func (d *Driver) holdClaim(ctx context.Context, tcp *watchedConn, f *smb2.File, name string, acquired time.Time) *appendClaim {
 	cctx, cancel := context.WithCancelCause(ctx)
-	cl := &appendClaim{f: f, path: name, ctx: cctx, cancel: cancel, stop: make(chan struct{}), done: make(chan struct{})}
+	cl := &appendClaim{f: f, tcp: tcp, path: name, ctx: cctx, cancel: cancel, stop: make(chan struct{}), done: make(chan struct{})}
 	go cl.renew(acquired, d.staleAfter/16, d.staleAfter/2)
 	return cl
 }
@@ -305,7 +306,10 @@ func (cl *appendClaim) renew(acquired time.Time, every, maxAge time.Duration) {
 		case <-tick.C:
 		}
 		sent := time.Now()
-		if _, err := cl.f.WriteAt([]byte{'+'}, n); err != nil {
+		cl.tcp.engage()
+		_, err := cl.f.WriteAt([]byte{'+'}, n)
+		cl.tcp.disengage()
+		if err != nil {
 			cl.err = err
 			cl.cancel(fmt.Errorf("renewing the append claim: %w", err))
 			return

@@ -65,7 +65,7 @@ func (d *Driver) Put(ctx context.Context, key string, r io.Reader, opts storage.
 			d.pruneEmpty(sh, p)
 		}
 	}()
-	size, werr := upload(ctx, f, r, d.cfg.InFlight, opts.Size)
+	size, werr := upload(ctx, c.tcp, f, r, d.cfg.InFlight, opts.Size)
 	if werr == nil {
 		// Flushed before the rename publishes it, as Append does: the contract
 		// promises a put is durable when it returns, and a file server that loses

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,6 +26,9 @@ const maxCredits = 512
 const (
 	dialTimeout   = 15 * time.Second
 	logoffTimeout = 2 * time.Second
+	// DefaultTimeout is how long a request may go without any answer from the server
+	// before its connection is given up (Config.Timeout).
+	DefaultTimeout = 30 * time.Second
 )
 
 // conn is one SMB session (one TCP connection) with the share mounted on it. A conn is
@@ -76,10 +80,16 @@ func (p *pool) get(ctx context.Context) (*conn, error) {
 		}
 		p.mu.Unlock()
 		c.reused = true
+		c.tcp.engage()
 		return c, nil
 	}
 	p.mu.Unlock()
-	return p.dial(ctx)
+	c, err := p.dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.tcp.engage()
+	return c, nil
 }
 
 // put gives c back after an operation that ended with err: c is kept only if err says
@@ -88,6 +98,7 @@ func (p *pool) put(c *conn, err error) {
 	if c == nil {
 		return
 	}
+	c.tcp.disengage()
 	if err != nil && (isConnectionLost(err) || isContext(err) || hasStatus(err, statusInvalidHandle)) || c.tcp.dead.Load() {
 		p.discard(c)
 		return
@@ -122,6 +133,7 @@ func (p *pool) discard(c *conn) {
 				s.tcp.Close()
 				return
 			}
+			s.tcp.engage() // as if got: put disengages
 			p.put(s, nil)
 		}(s)
 	}
@@ -151,7 +163,9 @@ func (c *conn) close() {
 
 func (p *pool) dial(parent context.Context) (*conn, error) {
 	cfg := p.cfg
-	ctx, cancel := context.WithTimeout(parent, dialTimeout)
+	// A server that accepts the connection and then hangs holds the handshake: it is
+	// bounded by the dial timeout, or the request timeout when that is shorter.
+	ctx, cancel := context.WithTimeout(parent, min(dialTimeout, cfg.Timeout))
 	defer cancel()
 	var nd net.Dialer
 	raw, err := nd.DialContext(ctx, "tcp", cfg.Host)
@@ -162,7 +176,7 @@ func (p *pool) dial(parent context.Context) (*conn, error) {
 		}
 		return nil, classify("connect", "", err)
 	}
-	tcp := &watchedConn{Conn: raw}
+	tcp := newWatchedConn(raw, cfg.Timeout)
 	d := &smb2.Dialer{
 		MaxCreditBalance: maxCredits,
 		Initiator: &smb2.NTLMInitiator{
@@ -208,15 +222,101 @@ func classifyDial(err error) error {
 // watchedConn notes when its connection fails, so that the pool can drop a connection
 // whose server went away while it sat idle without a round trip: go-smb2's receiver
 // goroutine reads all the time and sees the close at once.
+//
+// It also bounds how long a request waits for a server that hangs (accepts, never
+// answers). go-smb2 has no timeout of its own: a request waits for its response, or
+// for its context, which for a change detached from its caller (ops.go) or a body
+// being read may not end for a long time. So while the connection is engaged (an
+// operation holds it and is not waiting on its own caller, or a request of a transfer
+// is in flight) and no byte arrives for stallAfter, the connection is closed: every
+// request on it fails as unavailable, the pool discards it, and the next operation
+// dials afresh. A healthy server answers each request within that time; a transfer
+// in progress receives responses all along; an idle connection, or one whose
+// operation waits for its caller (a slow request body, a body read slowly), is not
+// watched.
 type watchedConn struct {
 	net.Conn
-	dead atomic.Bool
+	dead       atomic.Bool
+	stallAfter time.Duration
+	lastRead   atomic.Int64 // unix nanoseconds of the last byte received
+	stalled    atomic.Bool
+
+	mu      sync.Mutex
+	engaged int       // reasons to expect an answer (engage/disengage)
+	since   time.Time // when engaged last became positive
+	timer   *time.Timer
+}
+
+func newWatchedConn(raw net.Conn, stallAfter time.Duration) *watchedConn {
+	w := &watchedConn{Conn: raw, stallAfter: stallAfter}
+	w.lastRead.Store(time.Now().UnixNano())
+	return w
+}
+
+// engage starts (or adds a reason for) watching for answers; every engage must be
+// matched by one disengage.
+func (w *watchedConn) engage() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.engaged++
+	if w.engaged > 1 || w.stallAfter <= 0 {
+		return
+	}
+	w.since = time.Now()
+	if w.timer == nil {
+		w.timer = time.AfterFunc(w.stallAfter, w.check)
+	} else {
+		w.timer.Reset(w.stallAfter)
+	}
+}
+
+func (w *watchedConn) disengage() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.engaged--
+	if w.engaged == 0 && w.timer != nil {
+		w.timer.Stop()
+	}
+}
+
+// check runs when stallAfter may have passed without an answer.
+func (w *watchedConn) check() {
+	w.mu.Lock()
+	if w.engaged <= 0 {
+		w.mu.Unlock()
+		return
+	}
+	last := time.Unix(0, w.lastRead.Load())
+	if w.since.After(last) {
+		last = w.since
+	}
+	if wait := w.stallAfter - time.Since(last); wait > 0 {
+		w.timer.Reset(wait)
+		w.mu.Unlock()
+		return
+	}
+	w.mu.Unlock()
+	w.stalled.Store(true)
+	w.Close()
+}
+
+// errStalled is what the requests on a connection closed by check fail with. It
+// wraps os.ErrDeadlineExceeded, a net.Error: the connection is lost (errors.go), and
+// the operation fails as unavailable.
+func (w *watchedConn) errStalled() error {
+	return fmt.Errorf("smb: the server sent nothing for %v while a request waited (hung?): %w", w.stallAfter, os.ErrDeadlineExceeded)
 }
 
 func (w *watchedConn) Read(p []byte) (int, error) {
 	n, err := w.Conn.Read(p)
+	if n > 0 {
+		w.lastRead.Store(time.Now().UnixNano())
+	}
 	if err != nil {
 		w.dead.Store(true)
+		if w.stalled.Load() {
+			err = w.errStalled()
+		}
 	}
 	return n, err
 }
@@ -225,11 +325,19 @@ func (w *watchedConn) Write(p []byte) (int, error) {
 	n, err := w.Conn.Write(p)
 	if err != nil {
 		w.dead.Store(true)
+		if w.stalled.Load() {
+			err = w.errStalled()
+		}
 	}
 	return n, err
 }
 
 func (w *watchedConn) Close() error {
 	w.dead.Store(true)
+	w.mu.Lock()
+	if w.timer != nil {
+		w.timer.Stop()
+	}
+	w.mu.Unlock()
 	return w.Conn.Close()
 }

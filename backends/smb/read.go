@@ -84,11 +84,13 @@ func (d *Driver) Get(ctx context.Context, key string, offset, length int64) (io.
 		return io.NopCloser(ctxReader{ctx, bytes.NewReader(buf)}), attrs, nil
 	}
 	handedOver = true
+	c.tcp.disengage() // the body's reads engage it while they are in flight
 	var once sync.Once
-	body := &download{ctx: ctx, key: key, f: f, next: offset, end: end, inflight: d.cfg.InFlight}
+	body := &download{ctx: ctx, key: key, tcp: c.tcp, f: f, next: offset, end: end, inflight: d.cfg.InFlight}
 	body.done = func(error) error {
 		var err error
 		once.Do(func() {
+			c.tcp.engage() // as during Get: pool.put disengages
 			err = o.note(f.Close())
 			stop()
 			d.pool.put(c, o.bad)

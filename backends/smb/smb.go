@@ -43,7 +43,8 @@
 //     without long path support needs max_key_length= so that the full path stays
 //     under 260 characters.
 //
-// Connections come from a pool that drops a connection after any transport error and
+// Connections come from a pool that drops a connection after any transport error, or
+// once a request on it got no answer for Config.Timeout (a server that hangs), and
 // dials again (pool.go); large reads and writes keep several 1 MiB requests in flight
 // (transfer.go). Errors are classified by go-smb2's error types and NT status codes
 // (errors.go).
@@ -100,6 +101,11 @@ type Config struct {
 	InFlight int
 	// MaxIdle is the number of idle connections kept (default 8).
 	MaxIdle int
+	// Timeout bounds how long a request waits without any answer from the server
+	// (default DefaultTimeout, 30 s): then its connection is closed and the operation
+	// fails as storage.ErrUnavailable (pool.go). Connecting is bounded by the shorter
+	// of 15 s and Timeout.
+	Timeout time.Duration
 	// Logger receives diagnostics (never credentials); nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -142,6 +148,9 @@ func Open(ctx context.Context, cfg Config) (*Driver, error) {
 	if cfg.MaxIdle <= 0 {
 		cfg.MaxIdle = 8
 	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTimeout
+	}
 	if cfg.MaxKeyLength < 0 || cfg.MaxKeyLength > storage.MaxKeyLength {
 		cfg.MaxKeyLength = 0
 	}
@@ -164,7 +173,7 @@ func Open(ctx context.Context, cfg Config) (*Driver, error) {
 // the file named by the password_file query parameter, or else from the environment
 // variable LECTERN_SMB_PASSWORD; a URL carrying a password is refused, so that it can
 // never end up in a log. Further parameters: sign=true, encrypt=true,
-// max_key_length=N, inflight=N.
+// max_key_length=N, inflight=N, timeout=DURATION (Config.Timeout, e.g. 30s).
 func OpenURL(ctx context.Context, u *url.URL) (*Driver, error) {
 	cfg, err := ParseURL(u)
 	if err != nil {
@@ -202,7 +211,7 @@ func ParseURL(u *url.URL) (Config, error) {
 	}
 	for k, values := range q {
 		switch k {
-		case "password_file", "sign", "encrypt", "max_key_length", "inflight":
+		case "password_file", "sign", "encrypt", "max_key_length", "inflight", "timeout":
 		default:
 			return bad("unknown parameter %q", k)
 		}
@@ -231,6 +240,13 @@ func ParseURL(u *url.URL) (Config, error) {
 			}
 			*dst = n
 		}
+	}
+	if v := q.Get("timeout"); v != "" {
+		t, err := time.ParseDuration(v)
+		if err != nil || t <= 0 {
+			return bad("timeout must be a positive duration such as 30s")
+		}
+		cfg.Timeout = t
 	}
 	if f := q.Get("password_file"); f != "" {
 		b, err := os.ReadFile(f)

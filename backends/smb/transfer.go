@@ -30,8 +30,11 @@ func (e *readerError) Unwrap() error { return e.err }
 
 // upload copies r into f from offset 0, with up to inflight writes in flight. It stops
 // at the first error, or when ctx ends, after the writes in flight have finished. f is
-// an *smb2.File, or an io.OffsetWriter over one (Append writes after an offset).
-func upload(ctx context.Context, f io.WriterAt, r io.Reader, inflight int, sizeHint int64) (int64, error) {
+// an *smb2.File, or an io.OffsetWriter over one (Append writes after an offset), on
+// the connection tcp: while upload waits for r, only its writes in flight keep tcp
+// watched for a server that stopped answering (pool.go), so a slow caller is not
+// taken for a hung server.
+func upload(ctx context.Context, tcp *watchedConn, f io.WriterAt, r io.Reader, inflight int, sizeHint int64) (int64, error) {
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex
@@ -72,11 +75,15 @@ func upload(ctx context.Context, f io.WriterAt, r io.Reader, inflight int, sizeH
 			// Read one byte more than announced: it tells the end without another read.
 			buf = buf[:sizeHint-off+1]
 		}
+		tcp.disengage()
 		n, rerr := io.ReadFull(r, buf)
+		tcp.engage()
 		if n > 0 {
 			wg.Add(1)
+			tcp.engage()
 			go func(slot *[]byte, b []byte, at int64) {
 				defer wg.Done()
+				defer tcp.disengage()
 				if _, err := f.WriteAt(b, at); err != nil {
 					mu.Lock()
 					if werr == nil {
@@ -112,10 +119,13 @@ func upload(ctx context.Context, f io.WriterAt, r io.Reader, inflight int, sizeH
 
 // download is the body of a Get: it reads [off, end) of f with up to inflight reads in
 // flight, and delivers the bytes in order. Close waits for the reads in flight, closes
-// the handle and gives the connection back.
+// the handle and gives the connection back. Only its reads in flight keep the
+// connection watched for a server that stopped answering: a caller may take its time
+// between Reads.
 type download struct {
 	ctx      context.Context // the caller's: every Read checks it
 	key      string
+	tcp      *watchedConn
 	f        *smb2.File
 	next     int64 // the next offset to request
 	end      int64
@@ -140,8 +150,10 @@ func (d *download) fill() {
 	for len(d.queue) < d.inflight && d.next < d.end {
 		want := int(min(int64(chunkSize), d.end-d.next))
 		c := &chunk{slot: chunkPool.Get().(*[]byte), want: want, done: make(chan struct{})}
+		d.tcp.engage()
 		go func(c *chunk, at int64) {
 			defer close(c.done)
+			defer d.tcp.disengage()
 			c.n, c.err = d.f.ReadAt((*c.slot)[:c.want], at)
 			if c.n == c.want {
 				c.err = nil // io.EOF exactly at the end is no error
