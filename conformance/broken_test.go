@@ -188,6 +188,9 @@ func TestSuiteCatchesBrokenBackends(t *testing.T) {
 		{"process_local_conditional", []string{
 			"instances/conditional_puts_across_processes",
 		}},
+		{"list_shows_temp_files", []string{
+			"concurrency/list_while_writing",
+		}},
 		{"delete_leaves_folders", []string{
 			"delete/leaves_nothing_in_the_way",
 		}},

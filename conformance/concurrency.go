@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -179,6 +180,30 @@ func concurrentListWhileWriting(t *testing.T, e *env) {
 	for i := range 200 {
 		added = append(added, fmt.Sprintf("lw/new-%03d", i))
 	}
+	// One put stays in flight, its body half read, through every listing: whatever
+	// the backend stages it in (a temporary file, an upload) must not be listed.
+	const inFlight = "lw/in-flight"
+	held := &heldReader{data: payload(100_000, inFlight), holdAt: 50_000, reached: make(chan struct{}), release: make(chan struct{})}
+	heldErr := make(chan error, 1)
+	go func() {
+		_, err := e.b.Put(e.ctx, inFlight, held, storage.PutOptions{Size: -1})
+		heldErr <- err
+	}()
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			close(held.release)
+		}
+	}
+	defer release() // a failed check must not leave the put hanging
+	select {
+	case <-held.reached:
+	case err := <-heldErr:
+		t.Fatalf("Put(%q) ended before reading its body: %v", inFlight, err)
+	}
+	putKeys := append(slices.Clone(base), added...)
+	putKeys = append(putKeys, inFlight)
 	errc := make(chan error, 1)
 	go func() { errc <- putAll(e.ctx, e.b, added, 8) }()
 	for range 10 {
@@ -191,13 +216,50 @@ func concurrentListWhileWriting(t *testing.T, e *env) {
 				t.Fatalf("a listing during writes lacks %q, which existed before", k)
 			}
 		}
+		for _, k := range got {
+			if !slices.Contains(putKeys, k) {
+				t.Fatalf("a listing during writes has %q, which was never put", k)
+			}
+		}
 	}
 	if err := <-errc; err != nil {
 		t.Fatal(err)
 	}
-	if got := e.keys(e.b, "lw/"); len(got) != len(base)+len(added) {
-		t.Fatalf("final listing has %d keys, want %d", len(got), len(base)+len(added))
+	release()
+	if err := <-heldErr; err != nil {
+		t.Fatalf("Put(%q): %v", inFlight, err)
 	}
+	if got := e.keys(e.b, "lw/"); len(got) != len(putKeys) {
+		t.Fatalf("final listing has %d keys, want %d", len(got), len(putKeys))
+	}
+}
+
+// heldReader yields data up to holdAt bytes, announces that on reached and blocks
+// until release is closed; then it yields the rest.
+type heldReader struct {
+	data             []byte
+	holdAt, pos      int
+	reached, release chan struct{}
+	announced        bool
+}
+
+func (r *heldReader) Read(p []byte) (int, error) {
+	end := len(r.data)
+	if r.pos < r.holdAt {
+		end = r.holdAt
+	} else {
+		if !r.announced {
+			r.announced = true
+			close(r.reached)
+		}
+		<-r.release
+	}
+	if r.pos >= end {
+		return 0, io.EOF
+	}
+	n := copy(p, r.data[r.pos:end])
+	r.pos += n
+	return n, nil
 }
 
 // concurrentDeletesPuts races deletes against puts on the same keys; each key must end

@@ -8,6 +8,7 @@ import (
 	"hash/fnv"
 	"io"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -191,11 +192,19 @@ func (e *env) keys(b *storage.Bucket, prefix string) []string {
 	return out
 }
 
+// listAll lists prefix completely. A key that is not a valid key (a temporary file's
+// dot-name, say) or lacks the prefix is an error: no put could have made it.
 func listAll(ctx context.Context, b *storage.Bucket, prefix string) ([]storage.Attributes, error) {
 	var out []storage.Attributes
 	for a, err := range b.List(ctx, prefix) {
 		if err != nil {
 			return out, err
+		}
+		if err := storage.ValidateKey(a.Key); err != nil {
+			return out, fmt.Errorf("List(%q) yielded %q, which no put can make (%w)", prefix, a.Key, err)
+		}
+		if !strings.HasPrefix(a.Key, prefix) {
+			return out, fmt.Errorf("List(%q) yielded %q, which lacks the prefix", prefix, a.Key)
 		}
 		out = append(out, a)
 	}

@@ -4,8 +4,12 @@ import (
 	"context"
 	"errors"
 	"io"
+	"io/fs"
+	"iter"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/lectern/lectern/backends/disk"
@@ -26,6 +30,10 @@ var brokenTreeDrivers = map[string]func(dir string) (storage.Driver, error){
 	"process_local_conditional": func(dir string) (storage.Driver, error) {
 		d, err := openTree(dir)
 		return &processLocal{Driver: d, mu: processLock(dir)}, err
+	},
+	"list_shows_temp_files": func(dir string) (storage.Driver, error) {
+		d, err := openTree(dir)
+		return &listsTemps{Driver: d, root: dir}, err
 	},
 	"delete_leaves_folders": func(dir string) (storage.Driver, error) {
 		d, err := openTree(dir)
@@ -73,33 +81,73 @@ func processLock(dir string) *sync.Mutex {
 	return processLocks[dir]
 }
 
-// processLocal checks a put's condition and then writes, both under a mutex shared by
-// every instance over the folder in this process: atomic for all of them, and for none
-// in another process, which checks and writes between this one's check and write.
+// processLocal checks a conditional put's condition and then writes, both under a
+// mutex shared by every instance over the folder in this process: atomic for all of
+// them, and for none in another process, which checks and writes between this one's
+// check and write.
 type processLocal struct {
 	storage.Driver
 	mu *sync.Mutex
 }
 
 func (d *processLocal) Put(ctx context.Context, key string, r io.Reader, o storage.PutOptions) (storage.Attributes, error) {
+	if o.Condition.IsZero() {
+		return d.Driver.Put(ctx, key, r, o)
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if !o.Condition.IsZero() {
-		cur, err := d.Driver.Stat(ctx, key)
-		exists := err == nil
-		if err != nil && !errors.Is(err, storage.ErrNotFound) {
-			return storage.Attributes{}, err
-		}
-		if (o.IfNotExists && exists) || (o.IfVersion != "" && (!exists || cur.Version != o.IfVersion)) {
-			return storage.Attributes{}, storage.NewError(storage.ErrPrecondition, "put", key, errors.New("the condition does not hold"))
-		}
+	cur, err := d.Driver.Stat(ctx, key)
+	exists := err == nil
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return storage.Attributes{}, err
+	}
+	if (o.IfNotExists && exists) || (o.IfVersion != "" && (!exists || cur.Version != o.IfVersion)) {
+		return storage.Attributes{}, storage.NewError(storage.ErrPrecondition, "put", key, errors.New("the condition does not hold"))
 	}
 	o.Condition = storage.Condition{}
 	return d.Driver.Put(ctx, key, r, o)
 }
 
-func (d *processLocal) Delete(ctx context.Context, key string) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.Driver.Delete(ctx, key)
+// listsTemps lists the temporary files of puts in flight beside the objects, as a
+// listing that only skips folders would (the disk backend names them .tmp-*).
+type listsTemps struct {
+	storage.Driver
+	root string
+}
+
+func (d *listsTemps) List(ctx context.Context, prefix string) iter.Seq2[storage.Attributes, error] {
+	return func(yield func(storage.Attributes, error) bool) {
+		var all []storage.Attributes
+		for a, err := range d.Driver.List(ctx, prefix) {
+			if err != nil {
+				yield(a, err)
+				return
+			}
+			all = append(all, a)
+		}
+		err := filepath.WalkDir(d.root, func(p string, de fs.DirEntry, err error) error {
+			if err != nil || de.IsDir() || !strings.HasPrefix(de.Name(), ".tmp-") {
+				return err
+			}
+			rel, err := filepath.Rel(d.root, p)
+			if key := filepath.ToSlash(rel); err == nil && strings.HasPrefix(key, prefix) {
+				all = append(all, storage.Attributes{Key: key})
+			}
+			return err
+		})
+		if err != nil {
+			yield(storage.Attributes{}, storage.NewError(storage.ErrUnavailable, "list", prefix, err))
+			return
+		}
+		slices.SortFunc(all, func(a, b storage.Attributes) int { return strings.Compare(a.Key, b.Key) })
+		for _, a := range all {
+			if err := ctx.Err(); err != nil {
+				yield(storage.Attributes{}, err)
+				return
+			}
+			if !yield(a, nil) {
+				return
+			}
+		}
+	}
 }
