@@ -12,6 +12,9 @@ type Attributes struct {
 	Key     string
 	Size    int64
 	Version string // opaque; changes on every successful Put. May be empty in List.
+	// ModTime is the time the object was put (or last changed in place by Append):
+	// never zero for a stored object, and List reports the same time as Stat (the
+	// leftover sweeps and the engine's age checks compare them).
 	ModTime time.Time
 }
 
@@ -71,6 +74,9 @@ type Capabilities struct {
 // is the caller's failure, not the storage's.
 type Driver interface {
 	// Put stores the bytes of r under key atomically, subject to opts.Condition.
+	// When it returns nil the object is durable (on disk, fsynced, with its folder;
+	// acknowledged by the server): a crash or power loss after that keeps it, since
+	// the engine tells clients the upload is stored at that moment.
 	Put(ctx context.Context, key string, r io.Reader, opts PutOptions) (Attributes, error)
 	// Get opens a byte range of the object. length -1 means "to the end". The returned
 	// Attributes describe the whole object.
