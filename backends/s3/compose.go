@@ -65,7 +65,7 @@ func (d *Driver) Compose(ctx context.Context, dst string, srcs []string) (storag
 			Bucket: aws.String(d.bucket), Key: aws.String(d.ObjectKey(dst)), UploadId: uploadID,
 			MultipartUpload: &types.CompletedMultipartUpload{Parts: completed},
 			IfNoneMatch:     aws.String("*"),
-		})
+		}, d.slowOp)
 		if err == nil {
 			return storage.Attributes{Key: dst, Size: total, Version: aws.ToString(out.ETag), ModTime: time.Now()}, nil
 		}
@@ -136,7 +136,7 @@ func (d *Driver) copyParts(ctx context.Context, dst string, uploadID *string, ra
 				PartNumber:      aws.Int32(int32(i + 1)),
 				CopySource:      aws.String(copySource(d.bucket, r.object)),
 				CopySourceRange: aws.String(fmt.Sprintf("bytes=%d-%d", r.first, r.last)),
-			})
+			}, d.slowOp)
 			if err != nil {
 				return classify(ctx, "compose", dst, err, false)
 			}

@@ -3,6 +3,7 @@ package s3
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -54,10 +55,21 @@ const (
 	// on a fresh context, so that an upload whose own context was cancelled still
 	// leaves no parts behind.
 	failTimeout = 30 * time.Second
-	// responseHeaderTimeout bounds the wait for a response once a request has been sent,
-	// so that a server that hangs (rather than refusing connections) surfaces as a
-	// retryable error instead of blocking forever.
-	responseHeaderTimeout = 2 * time.Minute
+	// DefaultTimeout bounds, per attempt, how long a request waits for the server
+	// without receiving a byte (or without the server taking a byte of the request):
+	// a server that hangs rather than refusing connections then fails the attempt,
+	// and with DefaultMaxAttempts the request, in about 3 × 10 s plus the backoff
+	// (Config.Timeout). A healthy server sends a response's headers well within it
+	// (a put's part only once its bytes are in: the wait starts when they are sent).
+	DefaultTimeout = 10 * time.Second
+	// maxTimeout bounds what a URL may ask for.
+	maxTimeout = 10 * time.Minute
+	// slowTimeout replaces Timeout, when shorter, for the two requests a server may
+	// answer only once it has moved the bytes: UploadPartCopy (Compose copies parts of
+	// up to 5 GiB; Lectern's are 64 MiB) and CompleteMultipartUpload (AWS sends the
+	// status early and then keeps the connection alive with spaces while it works,
+	// but other servers need not).
+	slowTimeout = 2 * time.Minute
 )
 
 // Config configures a Driver. Only Bucket is required.
@@ -97,9 +109,16 @@ type Config struct {
 	// MaxBackoff caps the exponential backoff between attempts (default
 	// DefaultMaxBackoff).
 	MaxBackoff time.Duration
+	// Timeout is how long an attempt waits for the server without a byte arriving
+	// (for the response's headers, or in its body) or being taken (the request's
+	// body), and bounds connecting; then the attempt fails and is retried like a lost
+	// connection (default DefaultTimeout). UploadPartCopy and CompleteMultipartUpload
+	// wait at least 2 minutes.
+	Timeout time.Duration
 
-	// wrapHTTPClient, when set (by this package's tests only), wraps the HTTP client
-	// every request goes through, to see what the SDK sends.
+	// wrapHTTPClient, when set (by this package's tests only), wraps each HTTP client
+	// requests go through (the one for most, then the slow requests' one), to see
+	// what the SDK sends.
 	wrapHTTPClient func(aws.HTTPClient) aws.HTTPClient
 }
 
@@ -132,6 +151,9 @@ func (c *Config) setDefaults() error {
 	if c.MaxBackoff <= 0 {
 		c.MaxBackoff = DefaultMaxBackoff
 	}
+	if c.Timeout <= 0 {
+		c.Timeout = DefaultTimeout
+	}
 	return nil
 }
 
@@ -143,13 +165,17 @@ func New(ctx context.Context, cfg Config) (*Driver, error) {
 	}
 
 	// The SDK's buildable client (so that the chain can still add a custom CA bundle),
-	// with a response header timeout and a larger idle pool for many concurrent
+	// with the stall timeouts (stall.go) and a larger idle pool for many concurrent
 	// readers. It is frozen after loading so that Close can release its connections.
-	httpClient := awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
-		tr.ResponseHeaderTimeout = responseHeaderTimeout
-		tr.MaxIdleConns = 256
-		tr.MaxIdleConnsPerHost = 128
-	})
+	var dial dialFunc
+	httpClient := awshttp.NewBuildableClient().
+		WithDialerOptions(func(d *net.Dialer) { d.Timeout = min(d.Timeout, cfg.Timeout) }).
+		WithTransportOptions(func(tr *http.Transport) {
+			dial = tr.DialContext
+			stallTimeouts(tr, dial, cfg.Timeout)
+			tr.MaxIdleConns = 256
+			tr.MaxIdleConnsPerHost = 128
+		})
 
 	opts := []func(*config.LoadOptions) error{
 		config.WithHTTPClient(httpClient),
@@ -186,15 +212,25 @@ func New(ctx context.Context, cfg Config) (*Driver, error) {
 	if awsCfg.Region == "" {
 		awsCfg.Region = "us-east-1"
 	}
-	var idle idleCloser
+	var idle []idleCloser
+	slowClient := awsCfg.HTTPClient
 	if bc, ok := awsCfg.HTTPClient.(*awshttp.BuildableClient); ok {
+		// The slow requests' client is the same but for its timeout (and its own
+		// connections, whose deadlines are its own).
+		slow := bc.WithTransportOptions(func(tr *http.Transport) { stallTimeouts(tr, dial, max(cfg.Timeout, slowTimeout)) }).Freeze()
 		frozen := bc.Freeze()
-		awsCfg.HTTPClient = frozen
-		idle, _ = frozen.(idleCloser)
+		awsCfg.HTTPClient, slowClient = frozen, slow
+		for _, c := range []aws.HTTPClient{frozen, slow} {
+			if ic, ok := c.(idleCloser); ok {
+				idle = append(idle, ic)
+			}
+		}
 	}
 	if cfg.wrapHTTPClient != nil {
 		awsCfg.HTTPClient = cfg.wrapHTTPClient(awsCfg.HTTPClient)
+		slowClient = cfg.wrapHTTPClient(slowClient)
 	}
+	slowOp := func(o *s3api.Options) { o.HTTPClient = slowClient }
 
 	client := s3api.NewFromConfig(awsCfg, func(o *s3api.Options) {
 		if cfg.Endpoint != "" {
@@ -210,7 +246,7 @@ func New(ctx context.Context, cfg Config) (*Driver, error) {
 	// cancelled multipart upload on a fresh context (manager aborts on the caller's
 	// context, so a cancelled upload left its parts behind), and If-Match /
 	// If-None-Match passed through to CompleteMultipartUpload.
-	uploader := transfermanager.New(client, func(o *transfermanager.Options) {
+	uploader := transfermanager.New(slowCompletes{Client: client, slowOp: slowOp}, func(o *transfermanager.Options) {
 		o.PartSizeBytes = cfg.PartSize
 		// Objects smaller than one part go up as a single PutObject.
 		o.MultipartUploadThreshold = cfg.PartSize
@@ -221,6 +257,7 @@ func New(ctx context.Context, cfg Config) (*Driver, error) {
 
 	return &Driver{
 		client:   client,
+		slowOp:   slowOp,
 		uploader: uploader,
 		idle:     idle,
 		bucket:   cfg.Bucket,
@@ -232,8 +269,21 @@ func New(ctx context.Context, cfg Config) (*Driver, error) {
 // idleCloser is the part of *http.Client that Close uses.
 type idleCloser interface{ CloseIdleConnections() }
 
+// slowCompletes is the client the transfer manager uses: its CompleteMultipartUpload
+// goes through the slow requests' client (see slowTimeout). The transfer manager's
+// own options come after, as it expects: it wraps the client it is given.
+type slowCompletes struct {
+	*s3api.Client
+	slowOp func(*s3api.Options)
+}
+
+func (c slowCompletes) CompleteMultipartUpload(ctx context.Context, in *s3api.CompleteMultipartUploadInput, opts ...func(*s3api.Options)) (*s3api.CompleteMultipartUploadOutput, error) {
+	return c.Client.CompleteMultipartUpload(ctx, in, append([]func(*s3api.Options){c.slowOp}, opts...)...)
+}
+
 // OpenURL opens s3://bucket/prefix?endpoint=URL&region=NAME&path_style=true&profile=NAME
-// &max_attempts=N&max_backoff=DURATION. Every query parameter is optional.
+// &max_attempts=N&max_backoff=DURATION&timeout=DURATION. Every query parameter is
+// optional.
 // Credentials never go in the URL (URLs end up in logs and process listings): they
 // come from the standard AWS chain, for instance the AWS_ACCESS_KEY_ID and
 // AWS_SECRET_ACCESS_KEY environment variables.
@@ -297,8 +347,14 @@ func OpenURL(ctx context.Context, u *url.URL) (*Driver, error) {
 				return nil, bad("max_backoff %q is not a duration over 0 and up to %s", v, maxMaxBackoff)
 			}
 			cfg.MaxBackoff = d
+		case "timeout":
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 || d > maxTimeout {
+				return nil, bad("timeout %q is not a duration over 0 and up to %s", v, maxTimeout)
+			}
+			cfg.Timeout = d
 		default:
-			return nil, bad("unknown parameter %q (known: endpoint, region, path_style, profile, max_attempts, max_backoff)", name)
+			return nil, bad("unknown parameter %q (known: endpoint, region, path_style, profile, max_attempts, max_backoff, timeout)", name)
 		}
 	}
 	return New(ctx, cfg)

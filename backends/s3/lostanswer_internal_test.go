@@ -16,15 +16,23 @@ import (
 
 // losesOneAnswer passes requests on to the server, and loses the answer of the first
 // one that lose matches, after the server has acted on it: the connection reset after
-// a put was stored, which the SDK's retryer then retries.
+// a put was stored, which the SDK's retryer then retries. It wraps each of the
+// driver's HTTP clients (wrap).
 type losesOneAnswer struct {
-	wrapped aws.HTTPClient
-	lose    func(*http.Request) bool
-	lost    atomic.Bool
+	lose func(*http.Request) bool
+	lost atomic.Bool
 }
 
-func (l *losesOneAnswer) Do(req *http.Request) (*http.Response, error) {
-	resp, err := l.wrapped.Do(req)
+func (l *losesOneAnswer) wrap(c aws.HTTPClient) aws.HTTPClient { return &answerLoser{l: l, wrapped: c} }
+
+type answerLoser struct {
+	l       *losesOneAnswer
+	wrapped aws.HTTPClient
+}
+
+func (c *answerLoser) Do(req *http.Request) (*http.Response, error) {
+	l := c.l
+	resp, err := c.wrapped.Do(req)
 	if err == nil && l.lose(req) && !l.lost.Swap(true) {
 		resp.Body.Close()
 		return nil, errors.New("read tcp 127.0.0.1:1->127.0.0.1:2: read: connection reset by peer")
@@ -68,7 +76,7 @@ func TestPutWhoseAnswerWasLost(t *testing.T) {
 			d, err := New(context.Background(), Config{
 				Bucket: srv.NewBucket(t), Endpoint: srv.Endpoint, Region: srv.Region, UsePathStyle: true,
 				AccessKeyID: srv.AccessKey, SecretAccessKey: srv.SecretKey, PartSize: minPartSize,
-				wrapHTTPClient: func(c aws.HTTPClient) aws.HTTPClient { l.wrapped = c; return l },
+				wrapHTTPClient: l.wrap,
 			})
 			if err != nil {
 				t.Fatal(err)

@@ -16,25 +16,28 @@ import (
 )
 
 // payloadRecorder records the X-Amz-Content-Sha256 header of every request that
-// carries a body.
+// carries a body, through whichever of the driver's HTTP clients it goes.
 type payloadRecorder struct {
-	mu      sync.Mutex
-	hashes  []string
-	wrapped aws.HTTPClient
+	mu     sync.Mutex
+	hashes []string
 }
 
 func (r *payloadRecorder) wrap(c aws.HTTPClient) aws.HTTPClient {
-	r.wrapped = c
-	return r
+	return &recordingClient{r: r, wrapped: c}
 }
 
-func (r *payloadRecorder) Do(req *http.Request) (*http.Response, error) {
+type recordingClient struct {
+	r       *payloadRecorder
+	wrapped aws.HTTPClient
+}
+
+func (c *recordingClient) Do(req *http.Request) (*http.Response, error) {
 	if req.Method == http.MethodPut && req.Header.Get("X-Amz-Copy-Source") == "" {
-		r.mu.Lock()
-		r.hashes = append(r.hashes, req.Header.Get("X-Amz-Content-Sha256"))
-		r.mu.Unlock()
+		c.r.mu.Lock()
+		c.r.hashes = append(c.r.hashes, req.Header.Get("X-Amz-Content-Sha256"))
+		c.r.mu.Unlock()
 	}
-	return r.wrapped.Do(req)
+	return c.wrapped.Do(req)
 }
 
 // unsignedPayload is SigV4's sentinel for a body the signature does not cover.

@@ -63,8 +63,9 @@ import (
 // concurrent use.
 type Driver struct {
 	client   *s3api.Client
+	slowOp   func(*s3api.Options) // for the requests slowTimeout covers
 	uploader *transfermanager.Client
-	idle     idleCloser // nil when the HTTP client cannot release its connections
+	idle     []idleCloser // the HTTP clients that can release their connections
 	bucket   string
 	prefix   string
 	partSize int64
@@ -422,8 +423,8 @@ func (d *Driver) Close() error {
 	if d.closed.Swap(true) {
 		return nil
 	}
-	if d.idle != nil {
-		d.idle.CloseIdleConnections()
+	for _, c := range d.idle {
+		c.CloseIdleConnections()
 	}
 	return nil
 }
