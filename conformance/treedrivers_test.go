@@ -1,6 +1,7 @@
 package conformance_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -34,6 +35,14 @@ var brokenTreeDrivers = map[string]func(dir string) (storage.Driver, error){
 	"list_shows_temp_files": func(dir string) (storage.Driver, error) {
 		d, err := openTree(dir)
 		return &listsTemps{Driver: d, root: dir}, err
+	},
+	"buffer_put": func(dir string) (storage.Driver, error) {
+		d, err := openTree(dir)
+		return &bufferPut{d}, err
+	},
+	"buffer_get": func(dir string) (storage.Driver, error) {
+		d, err := openTree(dir)
+		return &bufferGet{d}, err
 	},
 	"delete_leaves_folders": func(dir string) (storage.Driver, error) {
 		d, err := openTree(dir)
@@ -150,4 +159,40 @@ func (d *listsTemps) List(ctx context.Context, prefix string) iter.Seq2[storage.
 			}
 		}
 	}
+}
+
+// bufferPut reads the whole body before it writes, as a driver computing a hash or a
+// length up front would: correct, but an object held in memory.
+type bufferPut struct{ storage.Driver }
+
+func (d *bufferPut) Put(ctx context.Context, key string, r io.Reader, o storage.PutOptions) (storage.Attributes, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return storage.Attributes{}, err
+	}
+	return d.Driver.Put(ctx, key, bytes.NewReader(data), o)
+}
+
+// bufferGet reads the whole object and slices the range out of it, as os.ReadFile
+// and a slice would.
+type bufferGet struct{ storage.Driver }
+
+func (d *bufferGet) Get(ctx context.Context, key string, offset, length int64) (io.ReadCloser, storage.Attributes, error) {
+	rc, a, err := d.Driver.Get(ctx, key, 0, -1)
+	if err != nil {
+		return nil, a, err
+	}
+	data, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil {
+		return nil, a, err
+	}
+	if offset > int64(len(data)) {
+		return nil, storage.Attributes{}, storage.NewError(storage.ErrInvalidRange, "get", key, errors.New("offset past the end"))
+	}
+	end := int64(len(data))
+	if length >= 0 {
+		end = min(end, offset+length)
+	}
+	return io.NopCloser(watching{ctx, bytes.NewReader(data[offset:end])}), a, nil
 }
