@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -44,12 +45,13 @@ func TestEndToEndHungStorage(t *testing.T) {
 			data, _ := os.ReadFile(path)
 			contentURL := e.patch(e.createUpload("a.pdf", "handout", len(data)), 0, data, 204).Get("Lectern-Content-Url")
 			loc := e.createUpload("big.pdf", "handout", 8<<20)
+			leftLoc := e.createUpload("left.pdf", "handout", 4<<20)
 
 			// A PATCH under way when the storage hangs: 3 MiB, then the rest.
 			body, feed := io.Pipe()
 			patched := make(chan answer, 1)
 			go func() {
-				patched <- e.do(body, "PATCH", loc, e.presenter, "application/offset+octet-stream",
+				patched <- e.do(context.Background(), body, "PATCH", loc, e.presenter, "application/offset+octet-stream",
 					"Tus-Resumable", "1.0.0", "Upload-Offset", "0")
 			}()
 			chunk := make([]byte, 1<<20)
@@ -79,13 +81,32 @@ func TestEndToEndHungStorage(t *testing.T) {
 			answers := make([]answer, len(reqs))
 			var wg sync.WaitGroup
 			for i, r := range reqs {
-				wg.Go(func() { answers[i] = e.do(bytes.NewReader([]byte(r.in)), r.method, r.path, r.token, r.ctype) })
+				wg.Go(func() {
+					answers[i] = e.do(context.Background(), bytes.NewReader([]byte(r.in)), r.method, r.path, r.token, r.ctype)
+				})
 			}
 			wg.Wait()
 			for i, r := range reqs {
 				answers[i].want503(t, r.what)
 			}
 			(<-patched).want503(t, "PATCH under way")
+
+			// A PATCH whose client leaves while the storage hangs: its handler ends
+			// too (before, on SMB, it ran for as long as the storage hung).
+			waitInFlight(t, e, "every request before answered", func(n int) bool { return n == 1 })
+			left, leave := context.WithCancel(context.Background())
+			leftBody, leftFeed := io.Pipe()
+			leftDone := make(chan answer, 1)
+			go func() {
+				leftDone <- e.do(left, leftBody, "PATCH", leftLoc, e.presenter, "application/offset+octet-stream",
+					"Tus-Resumable", "1.0.0", "Upload-Offset", "0")
+			}()
+			go func() { _, _ = leftFeed.Write(chunk) }()
+			waitInFlight(t, e, "the PATCH being served", func(n int) bool { return n >= 2 })
+			leave()
+			<-leftDone
+			leftFeed.CloseWithError(context.Canceled)
+			waitInFlight(t, e, "the left PATCH's handler ended", func(n int) bool { return n == 1 })
 
 			f.unfreeze()
 			waitReady(t, e)
@@ -152,9 +173,10 @@ type answer struct {
 // hanging it.
 const hungLimit = 3 * time.Minute
 
-// do sends a request from any goroutine (it never fails the test itself).
-func (e *e2e) do(body io.Reader, method, path, token, ctype string, headers ...string) answer {
-	ctx, cancel := context.WithTimeout(context.Background(), hungLimit)
+// do sends a request from any goroutine (it never fails the test itself); the client
+// gives up when ctx ends, or after hungLimit.
+func (e *e2e) do(ctx context.Context, body io.Reader, method, path, token, ctype string, headers ...string) answer {
+	ctx, cancel := context.WithTimeout(ctx, hungLimit)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, e.base+path, body)
 	if err != nil {
@@ -201,12 +223,37 @@ func waitReady(t *testing.T, e *e2e) {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for {
-		a := e.do(nil, "GET", "/readyz", "", "")
+		a := e.do(context.Background(), nil, "GET", "/readyz", "", "")
 		if a.status == http.StatusOK {
 			return
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("not ready a minute after the storage came back: %d %v %s", a.status, a.err, a.body)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// waitInFlight waits, for at most hungLimit, until lecternd's gauge of requests in
+// flight (which counts the /metrics request asking) satisfies ok.
+func waitInFlight(t *testing.T, e *e2e, what string, ok func(int) bool) {
+	t.Helper()
+	deadline := time.Now().Add(hungLimit)
+	last := -1
+	for {
+		a := e.do(context.Background(), nil, "GET", "/metrics", "", "")
+		for _, line := range strings.Split(string(a.body), "\n") {
+			if v, found := strings.CutPrefix(line, "lectern_http_requests_in_flight "); found {
+				if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
+					last = n
+				}
+			}
+		}
+		if last >= 0 && ok(last) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: lectern_http_requests_in_flight is %d after %v", what, last, hungLimit)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
