@@ -288,6 +288,9 @@ func (s *slowReader) Read(p []byte) (int, error) {
 // its bytes (a slow upload's body, a download read slowly, a connection left idle) is
 // not taken for a server that stopped answering.
 func TestSlowCallerIsNotAHungServer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("pauses of seconds between a caller's reads: not under -short")
+	}
 	f := newFixture(t)
 	b, _ := frozenBucket(t, f)
 	data := make([]byte, 3<<20+5)

@@ -295,6 +295,9 @@ func (s *slowReader) Read(p []byte) (int, error) {
 // between its bytes (a slow upload's body, a download read slowly) is not taken for a
 // server that stopped answering: the timeout watches requests in flight only.
 func TestSlowCallerIsNotAHungServer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("pauses of seconds between a caller's reads: not under -short")
+	}
 	b, _ := openFrozen(t)
 	data := make([]byte, 3*chunkSize+7)
 	if _, err := rand.Read(data); err != nil {
