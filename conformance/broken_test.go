@@ -170,6 +170,10 @@ func TestSuiteCatchesBrokenBackends(t *testing.T) {
 			"cancellation/put_cancelled_midway_creates_nothing",
 			"list/no_hidden_entries_after_failed_puts",
 		}},
+		{"no_modtime", []string{
+			"stat/fields",
+			"list/modtime_agrees_with_stat",
+		}},
 		{"list_zero_modtime", []string{
 			"list/modtime_agrees_with_stat",
 		}},
@@ -227,6 +231,14 @@ func TestSuiteCatchesBrokenBackends(t *testing.T) {
 				}
 				return
 			}
+			for _, line := range strings.Split(out, "\n") {
+				if len(line) > maxLine {
+					t.Errorf("a line of %d bytes in the suite's output on %q, starting %.120q", len(line), tt.driver, line)
+				}
+			}
+			if want, ok := says[tt.driver]; ok && !strings.Contains(out, want) {
+				t.Errorf("the suite's output on %q does not say %q:\n%s", tt.driver, want, tail(out))
+			}
 			var exit *exec.ExitError
 			if !errors.As(err, &exit) {
 				t.Fatalf("the suite passed the broken driver %q (run error %v)\n%s", tt.driver, err, tail(out))
@@ -239,6 +251,16 @@ func TestSuiteCatchesBrokenBackends(t *testing.T) {
 			t.Logf("%q is caught by %d checks: %q", tt.driver, len(failed), failed)
 		})
 	}
+}
+
+// maxLine bounds the lines of the suite's output: a failure message tells where and
+// how much, it does not quote objects.
+const maxLine = 1000
+
+// says holds what the failures on a driver must say, beside failing.
+var says = map[string]string{
+	"range_off_by_one": "got 50001 bytes, want 50000; the first 50000 agree",
+	"no_modtime":       "ModTime is missing",
 }
 
 // largeOnly names the drivers whose breakage only objects of 64 MiB and more show:

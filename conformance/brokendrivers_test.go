@@ -49,6 +49,7 @@ var brokenDrivers = map[string]func(*memory.Store) storage.Driver{
 	"append_any_version":                  func(s *memory.Store) storage.Driver { return &unversionedAppender{memory.New(s)} },
 	"compose_replaces_target":             func(s *memory.Store) storage.Driver { return &replacingComposer{memory.New(s)} },
 	"leftovers_take_old_objects":          func(s *memory.Store) storage.Driver { return &greedyLeftovers{memory.New(s)} },
+	"no_modtime":                          func(s *memory.Store) storage.Driver { return &timeless{timelessList{memory.New(s)}} },
 	"list_zero_modtime":                   func(s *memory.Store) storage.Driver { return &timelessList{memory.New(s)} },
 	"put_deaf_midway":                     func(s *memory.Store) storage.Driver { return &deafPut{memory.New(s)} },
 	"append_deaf_midway":                  func(s *memory.Store) storage.Driver { return &deafAppend{memory.New(s)} },
@@ -198,6 +199,27 @@ func (d *timelessList) List(ctx context.Context, prefix string) iter.Seq2[storag
 			}
 		}
 	}
+}
+
+// timeless never fills in ModTime, in List or anywhere else.
+type timeless struct{ timelessList }
+
+func (d *timeless) Put(ctx context.Context, key string, r io.Reader, o storage.PutOptions) (storage.Attributes, error) {
+	a, err := d.Driver.Put(ctx, key, r, o)
+	a.ModTime = time.Time{}
+	return a, err
+}
+
+func (d *timeless) Stat(ctx context.Context, key string) (storage.Attributes, error) {
+	a, err := d.Driver.Stat(ctx, key)
+	a.ModTime = time.Time{}
+	return a, err
+}
+
+func (d *timeless) Get(ctx context.Context, key string, offset, length int64) (io.ReadCloser, storage.Attributes, error) {
+	rc, a, err := d.Driver.Get(ctx, key, offset, length)
+	a.ModTime = time.Time{}
+	return rc, a, err
 }
 
 // greedyLeftovers counts every object written before the given time as a leftover,

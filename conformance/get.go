@@ -195,14 +195,38 @@ func getStreamsSmallBuffer(t *testing.T, e *env) {
 func getBodyReaderTest(t *testing.T, e *env) {
 	data := payload(100_000, "iotest")
 	e.put("io", data)
+	want := data[1000:51_000]
+	// The bytes first, so that a wrong range is told by where it goes wrong:
+	// iotest.TestReader's own errors quote the whole content.
+	got, _, err := readRange(e.ctx, e.b, "io", 1000, 50_000)
+	if err != nil {
+		t.Fatalf("Get(1000, 50000): %v", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("Get(1000, 50000) of a 100000-byte object = %s, want %s: %s", describe(got), describe(want), firstDifference(got, want))
+	}
 	rc, _, err := e.b.Get(e.ctx, "io", 1000, 50_000)
 	if err != nil {
 		t.Fatalf("Get: %v", err)
 	}
 	defer rc.Close()
-	if err := iotest.TestReader(rc, data[1000:51_000]); err != nil {
-		t.Fatal(err)
+	if err := iotest.TestReader(rc, want); err != nil {
+		msg := err.Error()
+		if len(msg) > 300 {
+			msg = msg[:300] + "…"
+		}
+		t.Fatalf("the body of Get(1000, 50000) does not behave as an io.Reader (iotest.TestReader): %s", msg)
 	}
+}
+
+// firstDifference says where got first differs from want.
+func firstDifference(got, want []byte) string {
+	for i := range min(len(got), len(want)) {
+		if got[i] != want[i] {
+			return fmt.Sprintf("first difference at offset %d (got %d bytes, want %d)", i, len(got), len(want))
+		}
+	}
+	return fmt.Sprintf("got %d bytes, want %d; the first %d agree", len(got), len(want), min(len(got), len(want)))
 }
 
 func getCloseEarly(t *testing.T, e *env) {
@@ -240,8 +264,8 @@ func getManyOpenBodies(t *testing.T, e *env) {
 	for i, rc := range bodies {
 		got, err := io.ReadAll(rc)
 		rc.Close()
-		if err != nil || !bytes.Equal(got, data[i*100:i*100+100]) {
-			t.Fatalf("body %d = %s, %v", i, describe(got), err)
+		if want := data[i*100 : i*100+100]; err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("body %d (Get(%d, 100), read after 20 bodies were opened) = %s, %v; want %s: %s", i, i*100, describe(got), err, describe(want), firstDifference(got, want))
 		}
 	}
 }

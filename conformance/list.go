@@ -166,7 +166,15 @@ func listModTime(t *testing.T, e *env) {
 		}
 		// A sanity bound, as in stat/fields: a zero time means the field was not
 		// filled in.
-		if a.ModTime.IsZero() || a.ModTime.Year() < 2000 {
+		listZero, statZero := a.ModTime.IsZero() || a.ModTime.Year() < 2000, st.ModTime.IsZero() || st.ModTime.Year() < 2000
+		switch {
+		case listZero && statZero:
+			t.Errorf("List and Stat both report %q with ModTime %v: ModTime is missing (it must be the time of the put)", a.Key, a.ModTime)
+			continue
+		case statZero:
+			t.Errorf("Stat reports %q with ModTime %v: ModTime is missing (it must be the time of the put, as List's %v)", a.Key, st.ModTime, a.ModTime)
+			continue
+		case listZero:
 			t.Errorf("List reports %q with ModTime %v, want the time Stat reports (%v)", a.Key, a.ModTime, st.ModTime)
 			continue
 		}
