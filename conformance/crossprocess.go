@@ -67,6 +67,15 @@ const (
 	crossVersionsKey = "xp/versions"
 )
 
+// ChildProcess reports whether this process is one the suite started for the check
+// instances/conditional_puts_across_processes. Run then calls only the harness's
+// OpenLocation, so a harness may skip starting its test server: the location names
+// the parent's.
+func ChildProcess() bool {
+	_, ok := os.LookupEnv(childEnv)
+	return ok
+}
+
 // crossProcessChild is Run in a child process: the child's half of the race, on the
 // storage the location names. It reports false when this process is no child.
 func crossProcessChild(t *testing.T, h Harness) bool {

@@ -42,7 +42,8 @@ type Harness struct {
 	// -test.run naming the test that called Run, and the environment of this process)
 	// and, in that child process, Run calls only OpenLocation and races the parent
 	// instead of running the suite: whatever the test does before calling Run runs
-	// there too, and the location must hold all the child needs. Without them the
+	// there too (a harness can ask ChildProcess and skip starting a server), and the
+	// location must hold all the child needs. Without them the
 	// check instances/conditional_puts_across_processes skips. They mean nothing for
 	// storage held in the test's own memory.
 	NewLocation  func(t testing.TB) string

@@ -47,19 +47,43 @@ func fresh(t testing.TB) (*storage.Bucket, *samba.Server, string) {
 	return storage.NewBucket(openOn(t, srv, folder, "")), srv, folder
 }
 
+// harness gives every check a new folder of the test share. A folder's URL (with the
+// password file, which lives as long as the parent test) locates it for the suite's
+// child processes, which open the parent's share and start no server of their own.
 func harness(t testing.TB) conformance.Harness {
+	if conformance.ChildProcess() {
+		return conformance.Harness{OpenLocation: openLocation}
+	}
 	srv := samba.Start(t)
 	h := conformance.Harness{
 		NewStorage: func(t testing.TB) conformance.Opener {
 			folder := srv.NewFolder(t)
 			return func(t testing.TB) storage.Driver { return openOn(t, srv, folder, "") }
 		},
-		Large: true,
+		NewLocation: func(t testing.TB) string {
+			return srv.URL(srv.NewFolder(t)) + "?password_file=" + url.QueryEscape(srv.PasswordFile(t))
+		},
+		OpenLocation: openLocation,
+		Large:        true,
 	}
 	if srv.Restartable() {
 		h.Server = srv
 	}
 	return h
+}
+
+// openLocation opens a driver on the share folder a harness location names.
+func openLocation(t testing.TB, location string) storage.Driver {
+	u, err := url.Parse(location)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := OpenURL(testCtx(t), u)
+	if err != nil {
+		t.Fatalf("OpenURL(%s): %v", u.Redacted(), err)
+	}
+	t.Cleanup(func() { _ = d.Close() })
+	return d
 }
 
 func TestConformance(t *testing.T) {
