@@ -170,6 +170,12 @@ func TestSuiteCatchesBrokenBackends(t *testing.T) {
 			"cancellation/put_cancelled_midway_creates_nothing",
 			"list/no_hidden_entries_after_failed_puts",
 		}},
+		{"crashing_stat", []string{
+			"stat/fields",
+			"stat/missing_key_not_found",
+			"delete/removes_object",
+			"instances/second_sees_overwrite",
+		}},
 		{"no_modtime", []string{
 			"stat/fields",
 			"list/modtime_agrees_with_stat",
@@ -261,6 +267,7 @@ const maxLine = 1000
 var says = map[string]string{
 	"range_off_by_one": "got 50001 bytes, want 50000; the first 50000 agree",
 	"no_modtime":       "ModTime is missing",
+	"crashing_stat":    "the check panicked: runtime error: invalid memory address or nil pointer dereference",
 }
 
 // largeOnly names the drivers whose breakage only objects of 64 MiB and more show:

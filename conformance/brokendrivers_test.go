@@ -49,6 +49,7 @@ var brokenDrivers = map[string]func(*memory.Store) storage.Driver{
 	"append_any_version":                  func(s *memory.Store) storage.Driver { return &unversionedAppender{memory.New(s)} },
 	"compose_replaces_target":             func(s *memory.Store) storage.Driver { return &replacingComposer{memory.New(s)} },
 	"leftovers_take_old_objects":          func(s *memory.Store) storage.Driver { return &greedyLeftovers{memory.New(s)} },
+	"crashing_stat":                       func(s *memory.Store) storage.Driver { return &crashingStat{memory.New(s)} },
 	"no_modtime":                          func(s *memory.Store) storage.Driver { return &timeless{timelessList{memory.New(s)}} },
 	"list_zero_modtime":                   func(s *memory.Store) storage.Driver { return &timelessList{memory.New(s)} },
 	"put_deaf_midway":                     func(s *memory.Store) storage.Driver { return &deafPut{memory.New(s)} },
@@ -199,6 +200,14 @@ func (d *timelessList) List(ctx context.Context, prefix string) iter.Seq2[storag
 			}
 		}
 	}
+}
+
+// crashingStat panics in Stat, as a driver with a nil map or an unchecked index does.
+type crashingStat struct{ *memory.Driver }
+
+func (d *crashingStat) Stat(ctx context.Context, key string) (storage.Attributes, error) {
+	var cache map[string]*storage.Attributes
+	return *cache[key], nil
 }
 
 // timeless never fills in ModTime, in List or anywhere else.

@@ -57,6 +57,7 @@ func serverOutage(t *testing.T, e *env) {
 	}
 	for _, op := range ops {
 		t.Run("unavailable_"+op.name, func(t *testing.T) {
+			defer failOnPanic(t)
 			ctx, cancel := context.WithTimeout(e.ctx, outageDeadline)
 			defer cancel()
 			err := op.do(ctx)
@@ -72,17 +73,20 @@ func serverOutage(t *testing.T, e *env) {
 
 	start(t)
 	t.Run("same_instance_recovers", func(t *testing.T) {
+		defer failOnPanic(t)
 		if err := pollUntil(e.ctx, func(ctx context.Context) error { _, err := e.b.Stat(ctx, "f/before"); return err }); err != nil {
 			t.Fatalf("the driver did not recover after the server came back: %v", err)
 		}
 	})
 	t.Run("data_survives", func(t *testing.T) {
+		defer failOnPanic(t)
 		e := e.sub(t)
 		// The delete attempted during the outage failed, so the object must be whole.
 		e.wantContent(e.b, "f/before", before)
 		e.wantMissing(e.b, "f/during")
 	})
 	t.Run("writes_after_recovery", func(t *testing.T) {
+		defer failOnPanic(t)
 		e := e.sub(t)
 		e.put("f/after", []byte("after"))
 		e.wantContent(e.b, "f/after", []byte("after"))

@@ -59,12 +59,14 @@ func streamRoundTrip(t *testing.T, e *env, key string, size int64) {
 	}
 	t.Run("put_streams", func(t *testing.T) { putHeap.check(t, inMemory, "the Put") })
 	t.Run("stat_size", func(t *testing.T) {
+		defer failOnPanic(t)
 		st, err := e.b.Stat(e.ctx, key)
 		if err != nil || st.Size != size {
 			t.Fatalf("Stat = %+v, %v; want size %d", st, err, size)
 		}
 	})
 	t.Run("hash_of_whole_read", func(t *testing.T) {
+		defer failOnPanic(t)
 		want := sha256.New()
 		if _, err := io.Copy(want, &genReader{size: size}); err != nil {
 			t.Fatal(err)
@@ -87,6 +89,7 @@ func streamRoundTrip(t *testing.T, e *env, key string, size int64) {
 		getHeap.check(t, inMemory, "the Get")
 	})
 	t.Run("range_near_end", func(t *testing.T) {
+		defer failOnPanic(t)
 		off := size - 100_000
 		got, _, err := readRange(e.ctx, e.b, key, off, 200_000)
 		if err != nil {

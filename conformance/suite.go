@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -33,6 +34,7 @@ func Run(t *testing.T, h Harness) {
 		t.Run(g.name, func(t *testing.T) {
 			for _, c := range g.checks {
 				t.Run(c.name, func(t *testing.T) {
+					defer failOnPanic(t)
 					e := newEnv(t, h)
 					e.runName = runName
 					c.fn(t, e)
@@ -40,6 +42,30 @@ func Run(t *testing.T, h Harness) {
 			}
 		})
 	}
+}
+
+// failOnPanic turns a panic in a check's goroutine (a driver's, most likely) into
+// the failure of that check, with where it happened, so that the other checks still
+// run. A panic in a goroutine a check started still ends the run: nothing can
+// recover it from here.
+func failOnPanic(t *testing.T) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	t.Errorf("the check panicked: %v; at\n%s", r, panicSite(debug.Stack()))
+}
+
+// panicSite is the frames of stack under the panic call: where it happened.
+func panicSite(stack []byte) string {
+	lines := strings.Split(string(stack), "\n")
+	for i, l := range lines {
+		if strings.HasPrefix(l, "panic(") {
+			rest := lines[min(i+2, len(lines)):]
+			return strings.Join(rest[:min(8, len(rest))], "\n")
+		}
+	}
+	return string(stack)
 }
 
 type check struct {
