@@ -123,11 +123,19 @@ func TestEventStream(t *testing.T) {
 // TestEventStreamEndsWhenItsTokenExpires: the token is checked when the stream
 // opens; the stream must not outlive it (heartbeats would keep it open for ever).
 // The token is minted on a clock set back so that it has a few seconds left, leeway
-// included, so the test waits seconds, not the token's lifetime.
+// included, so the test waits seconds, not the token's lifetime. token.expired must
+// come when the verifier stops accepting the token (its exp plus the leeway), not
+// before (the client would reconnect with a token still good) and not materially
+// after: a stream that outlived its token several times over would pass a test that
+// only waited for the event to come at all.
 func TestEventStreamEndsWhenItsTokenExpires(t *testing.T) {
+	// endMargin is what the event may take to reach the client after the instant;
+	// it is less than the token's remaining life (about 3 s), so that a stream kept
+	// twice as long fails.
+	const endMargin = 2 * time.Second
 	e := newEnv(t)
 	presenter, _ := e.conference("live")
-	mint := func(a *httpapi.Authority) (string, time.Duration) {
+	mint := func(a *httpapi.Authority) (string, *httpapi.Claims, time.Duration) {
 		t.Helper()
 		// ScopeSince now: the token is for this conference, not an earlier one of the
 		// same id, though its clock says it was minted before the conference.
@@ -135,22 +143,37 @@ func TestEventStreamEndsWhenItsTokenExpires(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return tok, e.auth.TimeLeft(cl)
+		return tok, cl, e.auth.TimeLeft(cl)
 	}
-	_, full := mint(e.auth) // a minute and the leeway
+	_, _, full := mint(e.auth) // a minute and the leeway
 	back := full - 3*time.Second
-	short, left := mint(e.auth.WithClock(func() time.Time { return time.Now().Add(-back) }))
+	short, cl, left := mint(e.auth.WithClock(func() time.Time { return time.Now().Add(-back) }))
 	if left <= time.Second || left > 5*time.Second {
 		t.Fatalf("setup: the token has %s left, want a few seconds", left)
 	}
+	// The instant the verifier stops accepting the token, from the token's own exp
+	// and the verifier's leeway (what TimeLeft adds to the exp).
+	expiry := cl.ExpiresAt.Time
+	leeway := (e.auth.TimeLeft(cl) - time.Until(expiry)).Round(time.Second)
+	refusedFrom := expiry.Add(leeway)
 
 	ch := e.subscribe(t, short, "")
 	e.must(201, e.do("POST", "/v1/conferences/live/slidesets", presenter, "", map[string]string{"name": "Deck"}))
 	if ev := next(t, ch); ev.kind != "slideset.created" {
 		t.Fatalf("first event: %+v", ev)
 	}
-	if ev := next(t, ch); ev.kind != "token.expired" || ev.id != "" {
+	ev := next(t, ch) // next's own bound only keeps a hung stream from hanging the test
+	arrived := time.Now()
+	if ev.kind != "token.expired" || ev.id != "" {
 		t.Fatalf("after the token's expiry: %+v, want token.expired without an id", ev)
+	}
+	if arrived.Before(refusedFrom.Add(-time.Second)) {
+		t.Fatalf("token.expired at %s, %s before the token stops being accepted (exp %s + leeway %s)",
+			arrived.Format(time.RFC3339Nano), refusedFrom.Sub(arrived), expiry.Format(time.RFC3339), leeway)
+	}
+	if late := arrived.Sub(refusedFrom); late > endMargin {
+		t.Fatalf("token.expired %s after the token stopped being accepted (exp %s + leeway %s): the stream outlived its token",
+			late, expiry.Format(time.RFC3339), leeway)
 	}
 	select {
 	case ev, ok := <-ch:
