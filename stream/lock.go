@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -79,6 +80,7 @@ func (x *lease) body() []byte {
 
 // Lock takes the lease, asking the current holder to let go, until ctx ends.
 func (x *lease) Lock(ctx context.Context, requestUnlock func()) error {
+	caller := ctx
 	ctx, release := ownContext(ctx)
 	defer release()
 	var t [12]byte
@@ -113,7 +115,13 @@ func (x *lease) Lock(ctx context.Context, requestUnlock func()) error {
 			break
 		}
 		if err != nil && !errors.Is(err, storage.ErrNotFound) {
-			if ctx.Err() != nil {
+			// The storage failed, or had not answered when the wait for the lock
+			// (tusd's deadline) ran out, its own timeout being the longer one: that
+			// is the storage's trouble (503), not a holder's (423). ownContext turns
+			// the caller's deadline into a cancellation, hence the look at caller.
+			if errors.Is(caller.Err(), context.DeadlineExceeded) {
+				err = fmt.Errorf("%w: the storage did not answer while the request waited for the upload's lease: %w", storage.ErrUnavailable, err)
+			} else if ctx.Err() != nil {
 				return errLocked
 			}
 			return tusError(ctx, err)
