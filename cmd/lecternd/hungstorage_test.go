@@ -104,8 +104,10 @@ func TestEndToEndHungStorage(t *testing.T) {
 			go func() { _, _ = leftFeed.Write(chunk) }()
 			waitInFlight(t, e, "the PATCH being served", func(n int) bool { return n >= 2 })
 			leave()
-			<-leftDone
+			// The body ends too: net/http's client waits for its body writer to stop
+			// before Do returns, and that writer waits for more of the body.
 			leftFeed.CloseWithError(context.Canceled)
+			<-leftDone
 			waitInFlight(t, e, "the left PATCH's handler ended", func(n int) bool { return n == 1 })
 
 			f.unfreeze()
