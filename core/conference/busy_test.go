@@ -16,6 +16,7 @@ import (
 	"github.com/lectern/lectern/backends/memory"
 	"github.com/lectern/lectern/core/conference"
 	"github.com/lectern/lectern/core/events"
+	"github.com/lectern/lectern/core/layout"
 	"github.com/lectern/lectern/core/storage"
 )
 
@@ -225,4 +226,38 @@ func TestIdleCloseEndsOnAHungStorage(t *testing.T) {
 			t.Fatalf("the conference after an idle close that failed: %v", err)
 		}
 	})
+}
+
+// A create of an id that exists (it will answer ErrExists) does not hide the
+// conference meanwhile: only a delete does. The engine below has not opened the
+// conference (another server created it, or it was closed as idle), so the open
+// during the create used to answer "being created or deleted: not found".
+func TestCreateOfAnExistingIDLeavesItVisible(t *testing.T) {
+	engines, d := hookedEngines(t, 2)
+	ctx := t.Context()
+	if _, err := engines[0].CreateConference(ctx, conference.CreateParams{ID: "live", Organizer: "sip:o@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	e := engines[1]
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	d.beforePut = func(key string) {
+		if key == layout.IndexKey("live") {
+			once.Do(func() { close(entered); <-release })
+		}
+	}
+	created := make(chan error, 1)
+	go func() {
+		_, err := e.CreateConference(ctx, conference.CreateParams{ID: "live", Organizer: "sip:o@example.com"})
+		created <- err
+	}()
+	<-entered // the create's put of the index entry waits
+	_, getErr := e.GetConference(ctx, "live")
+	close(release)
+	if err := <-created; !errors.Is(err, conference.ErrExists) {
+		t.Fatalf("create of an existing id: %v, want ErrExists", err)
+	}
+	if getErr != nil {
+		t.Errorf("the existing conference while a create of its id was under way: %v", getErr)
+	}
 }

@@ -75,7 +75,10 @@ func (e *Engine) CreateConference(ctx context.Context, p CreateParams) (Info, er
 	if err := validateOrganizer(p.Organizer); err != nil {
 		return Info{}, err
 	}
-	if p.ID == "" {
+	// Only a client that named the id can retry a failed create of it (see
+	// noteUnfinishedCreate); a server-chosen id is never asked for again.
+	named := p.ID != ""
+	if !named {
 		id, err := randomConferenceID()
 		if err != nil {
 			return Info{}, err
@@ -95,7 +98,7 @@ func (e *Engine) CreateConference(ctx context.Context, p CreateParams) (Info, er
 	info := Info{ID: p.ID, Organizer: p.Organizer, OrgHash: layout.OrganizerHash(p.Organizer),
 		Created: now, Expires: p.Expires.UTC().Truncate(time.Millisecond)}
 	// A delete of the id waits until both files are written (see Engine.exclusive).
-	if err := e.beginExclusive(ctx, info.ID); err != nil {
+	if err := e.beginExclusive(ctx, info.ID, false); err != nil {
 		return Info{}, err
 	}
 	defer e.endExclusive(info.ID)
@@ -109,7 +112,9 @@ func (e *Engine) CreateConference(ctx context.Context, p CreateParams) (Info, er
 	}
 	if err != nil {
 		// The entry may have been written all the same (an answer lost on the way).
-		e.noteUnfinishedCreate(info.ID, info.OrgHash)
+		if named {
+			e.noteUnfinishedCreate(info.ID, info.OrgHash)
+		}
 		return Info{}, err
 	}
 	master, err := encryption.NewKey()
@@ -120,7 +125,9 @@ func (e *Engine) CreateConference(ctx context.Context, p CreateParams) (Info, er
 		// Release the id so that the caller can try again.
 		if derr := e.bucket.Delete(context.WithoutCancel(ctx), layout.IndexKey(info.ID)); derr != nil {
 			e.log.Warn("could not release conference id after a failed create", "conference", info.ID, "err", derr)
-			e.noteUnfinishedCreate(info.ID, info.OrgHash)
+			if named {
+				e.noteUnfinishedCreate(info.ID, info.OrgHash)
+			}
 		}
 		return Info{}, err
 	}
@@ -164,6 +171,16 @@ func (e *Engine) releaseUnfinishedCreate(ctx context.Context, id string) error {
 		}
 		if !errors.Is(err, storage.ErrNotFound) {
 			return err
+		}
+		// The entry alone, as the sweep tells a create that stopped (headlessTrace):
+		// anything more is a conference whose delete did not finish (the failed
+		// create may have met an existing id), which only the delete may remove.
+		trace, err := e.headlessTrace(ctx, loc)
+		if err != nil {
+			return err
+		}
+		if trace != traceCreate {
+			break
 		}
 		if err := e.bucket.Delete(ctx, layout.IndexKey(id)); err != nil {
 			return err
@@ -276,9 +293,9 @@ func (e *Engine) acquire(ctx context.Context, id string) (*conf, error) {
 		e.mu.Unlock()
 		return c, nil
 	}
-	if _, busy := e.exclusive[id]; busy {
+	if e.exclusive[id].deleting {
 		e.mu.Unlock()
-		return nil, fmt.Errorf("conference %q is being created or deleted: %w", id, ErrNotFound)
+		return nil, fmt.Errorf("conference %q is being deleted: %w", id, ErrNotFound)
 	}
 	e.mu.Unlock()
 
@@ -311,10 +328,10 @@ func (e *Engine) openConference(ctx context.Context, id string) (*conf, error) {
 		e.mu.Unlock()
 		return c, nil
 	}
-	if _, busy := e.exclusive[id]; busy {
+	if e.exclusive[id].deleting {
 		// Asked for before the delete began, started after it waited for opens.
 		e.mu.Unlock()
-		return nil, fmt.Errorf("conference %q is being created or deleted: %w", id, ErrNotFound)
+		return nil, fmt.Errorf("conference %q is being deleted: %w", id, ErrNotFound)
 	}
 	e.mu.Unlock()
 	loc, err := e.locate(ctx, id)
@@ -342,7 +359,7 @@ func (e *Engine) openConference(ctx context.Context, id string) (*conf, error) {
 		_ = store.Close(ctx)
 		return nil, storage.NewError(storage.ErrClosed, "conference", id, nil)
 	}
-	if _, busy := e.exclusive[id]; busy {
+	if e.exclusive[id].deleting {
 		// A delete began while this open read it (and waits for it to end): what was
 		// read is going. Abandoned, not closed: a final snapshot would write the
 		// documents back into the folder the delete empties.
@@ -427,7 +444,9 @@ func (e *Engine) peekConference(ctx context.Context, id string) (Info, error) {
 	c, ok := e.open[id]
 	e.mu.Unlock()
 	if ok {
-		c.mu.Lock()
+		if err := c.mu.LockContext(ctx); err != nil {
+			return Info{}, err
+		}
 		defer c.mu.Unlock()
 		return c.info, nil
 	}
@@ -509,7 +528,7 @@ func (e *Engine) DeleteConference(ctx context.Context, id string) error {
 	if err := layout.ValidateConferenceID(id); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidInput, err)
 	}
-	if err := e.beginExclusive(ctx, id); err != nil {
+	if err := e.beginExclusive(ctx, id, true); err != nil {
 		return err
 	}
 	defer e.endExclusive(id)
@@ -526,29 +545,37 @@ func (e *Engine) DeleteConference(ctx context.Context, id string) error {
 }
 
 // beginExclusive waits for a create or delete of the same id under way, then marks
-// the id as being created or deleted, which stops it from being opened.
-func (e *Engine) beginExclusive(ctx context.Context, id string) error {
+// the id as being created or (deleting) deleted. A delete stops the id from being
+// opened; a create only makes deletes of the id wait (the id may name a conference
+// that exists, whose create-only put will fail).
+func (e *Engine) beginExclusive(ctx context.Context, id string, deleting bool) error {
 	for {
 		e.mu.Lock()
 		running, busy := e.exclusive[id]
 		if !busy {
-			e.exclusive[id] = make(chan struct{})
+			e.exclusive[id] = exclusiveOp{done: make(chan struct{}), deleting: deleting}
 			e.mu.Unlock()
 			return nil
 		}
 		e.mu.Unlock()
 		select {
-		case <-running:
+		case <-running.done:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
 }
 
+// exclusiveOp is a create or delete under way (Engine.exclusive).
+type exclusiveOp struct {
+	done     chan struct{} // closed when it ends
+	deleting bool
+}
+
 func (e *Engine) endExclusive(id string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	close(e.exclusive[id])
+	close(e.exclusive[id].done)
 	delete(e.exclusive, id)
 }
 

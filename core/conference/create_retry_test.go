@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 
@@ -130,5 +131,81 @@ func TestCreateRetryKeepsAWholeConference(t *testing.T) {
 	}
 	if _, err := e.CreateSlideSet(t.Context(), params.ID, "Deck", "sip:p@example.com"); err != nil {
 		t.Fatalf("the conference the first create made: %v", err)
+	}
+}
+
+// flakyPutAndDeletes answers one Put of putKey as unavailable (without storing it),
+// and every Delete under delPrefix while failDeletes is set.
+type flakyPutAndDeletes struct {
+	storage.Driver
+	putKey      string
+	delPrefix   string
+	failDeletes bool
+}
+
+func (d *flakyPutAndDeletes) Put(ctx context.Context, key string, r io.Reader, o storage.PutOptions) (storage.Attributes, error) {
+	if key == d.putKey {
+		d.putKey = ""
+		return storage.Attributes{}, storage.NewError(storage.ErrUnavailable, "put", key, errors.New("connection reset"))
+	}
+	return d.Driver.Put(ctx, key, r, o)
+}
+
+func (d *flakyPutAndDeletes) Delete(ctx context.Context, key string) error {
+	if d.failDeletes && strings.HasPrefix(key, d.delPrefix) {
+		return storage.NewError(storage.ErrUnavailable, "delete", key, errors.New("connection reset"))
+	}
+	return d.Driver.Delete(ctx, key)
+}
+
+// The leftover a failed create's retry releases is an index entry alone. A create of
+// an existing id that failed in an outage, then that conference's delete stopping
+// midway (conference.xml gone, its marker and journal left), must not let the next
+// create release the entry and write a new conference.xml over the old remains: it
+// answered 201, and every request then failed as corrupt.
+func TestCreateRetryLeavesAnUnfinishedDelete(t *testing.T) {
+	var kek [32]byte
+	if _, err := rand.Read(kek[:]); err != nil {
+		t.Fatal(err)
+	}
+	params := conference.CreateParams{ID: "room", Organizer: "sip:o@example.com"}
+	loc := layout.Conference{OrgHash: layout.OrganizerHash(params.Organizer), ID: params.ID}
+	d := &flakyPutAndDeletes{Driver: memory.New(memory.NewStore())}
+	e, err := conference.New(conference.Config{Bucket: storage.NewBucket(d), KEK: kek, SnapshotInterval: -1,
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Close(context.Background()) })
+	ctx := t.Context()
+	if _, err := e.CreateConference(ctx, params); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.CreateSlideSet(ctx, params.ID, "Deck", "sip:p@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	d.putKey = layout.IndexKey(params.ID) // a create of the existing id, in an outage
+	if _, err := e.CreateConference(ctx, params); !errors.Is(err, storage.ErrUnavailable) {
+		t.Fatalf("create of an existing id in an outage: %v, want unavailable", err)
+	}
+	d.delPrefix, d.failDeletes = loc.MetadataPrefix()+"journal", true
+	if err := e.DeleteConference(ctx, params.ID); err == nil {
+		t.Fatal("the delete did not stop midway: the test tested nothing")
+	}
+	d.failDeletes = false
+	if _, err := d.Driver.Stat(ctx, loc.ConferenceFile()); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("the delete stopped before conference.xml (%v): the test tested nothing", err)
+	}
+	if _, err := e.CreateConference(ctx, params); !errors.Is(err, conference.ErrExists) {
+		t.Fatalf("create over an unfinished delete: %v, want ErrExists (until the delete is finished)", err)
+	}
+	if err := e.DeleteConference(ctx, params.ID); err != nil {
+		t.Fatalf("finishing the delete: %v", err)
+	}
+	if _, err := e.CreateConference(ctx, params); err != nil {
+		t.Fatalf("create after the delete finished: %v", err)
+	}
+	if _, err := e.ListSlideSets(ctx, params.ID); err != nil {
+		t.Fatalf("the new conference: %v", err)
 	}
 }

@@ -76,7 +76,7 @@ type Engine struct {
 	// after another delete had freed the id, and a delete that ran between a create's
 	// index entry and its conference.xml would answer "deleted" before the create
 	// answered "created", and leave that conference.xml behind.
-	exclusive map[string]chan struct{}
+	exclusive map[string]exclusiveOp
 	// unfinishedCreates holds, by id, the organizer hash of creates that failed and
 	// may have left their index entry (see noteUnfinishedCreate).
 	unfinishedCreates map[string]string
@@ -131,7 +131,7 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Engine{cfg: cfg, bucket: cfg.Bucket, log: cfg.Logger, now: cfg.Now, open: map[string]*conf{}, exclusive: map[string]chan struct{}{},
+	return &Engine{cfg: cfg, bucket: cfg.Bucket, log: cfg.Logger, now: cfg.Now, open: map[string]*conf{}, exclusive: map[string]exclusiveOp{},
 		unfinishedCreates: map[string]string{}}, nil
 }
 
