@@ -25,12 +25,17 @@ import (
 // child's half instead of the suite: it opens the same storage by the harness's
 // location string and races the parent and the other children on create-only puts,
 // replace-if-version puts and a counter incremented by read, +1, replace-if-version.
-// The children wait on their stdin until all of them have started, so that the
-// processes really race; each prints its results on one line of its output.
+// Each child prints a ready line once its storage is open, then waits on its stdin,
+// which the parent closes once every child is ready, so that the processes really
+// race; each prints its results on one line of its output.
 
 // childEnv carries a crossChild (JSON) to a child process.
 const childEnv = "LECTERN_CONFORMANCE_CROSS_PROCESS"
 
+// childReadyLine is what a child prints when it is ready to race.
+const childReadyLine = "LECTERN-CONFORMANCE-CHILD-READY"
+
+// childResultPrefix starts the line of a child's results.
 const childResultPrefix = "LECTERN-CONFORMANCE-CHILD-RESULT "
 
 // crossChild is a child's part of the race.
@@ -102,7 +107,8 @@ func crossProcessChild(t *testing.T, h Harness) bool {
 		}
 		versions = strings.Split(string(data), "\n")
 	}
-	_, _ = io.Copy(io.Discard, os.Stdin) // the start signal: every process is running
+	fmt.Println(childReadyLine)
+	_, _ = io.Copy(io.Discard, os.Stdin) // the start signal: every process is ready
 	res := crossRace(t, b, c, versions)
 	line, err := json.Marshal(res)
 	if err != nil {
@@ -195,6 +201,14 @@ func instAcrossProcesses(t *testing.T, e *env) {
 	results := make([]crossResult, crossChildren+1)
 	var starts []io.Closer
 	var wg sync.WaitGroup
+	// Each child says when it is ready to race (running, its storage open); the
+	// start signal goes out once all are, so that the processes really race.
+	ready := make(chan struct{}, crossChildren)
+	startAll := func() {
+		for _, s := range starts {
+			s.Close()
+		}
+	}
 	for i := range crossChildren {
 		c := part
 		c.ID = "child" + strconv.Itoa(i+1)
@@ -215,15 +229,23 @@ func instAcrossProcesses(t *testing.T, e *env) {
 		var stderr strings.Builder
 		cmd.Stderr = &stderr
 		if err := cmd.Start(); err != nil {
+			startAll() // the children started so far end, and report, before this check does
+			wg.Wait()
 			t.Fatalf("starting a child process (%s): %v", os.Args[0], err)
 		}
 		starts = append(starts, stdin)
 		wg.Go(func() {
 			var transcript strings.Builder
 			found := false
+			var readyOnce sync.Once
+			defer readyOnce.Do(func() { ready <- struct{}{} }) // one that never got ready
 			sc := bufio.NewScanner(out)
 			sc.Buffer(nil, 1<<20)
 			for sc.Scan() {
+				if sc.Text() == childReadyLine {
+					readyOnce.Do(func() { ready <- struct{}{} })
+					continue
+				}
 				if rest, ok := strings.CutPrefix(sc.Text(), childResultPrefix); ok {
 					found = json.Unmarshal([]byte(rest), &results[i+1]) == nil
 				} else {
@@ -235,9 +257,10 @@ func instAcrossProcesses(t *testing.T, e *env) {
 			}
 		})
 	}
-	for _, s := range starts {
-		s.Close()
+	for range crossChildren {
+		<-ready
 	}
+	startAll()
 	p := part
 	p.ID = "parent"
 	results[0] = crossRace(t, b, p, versions)

@@ -145,10 +145,12 @@ func (g *genReader) Seek(off int64, whence int) (int64, error) {
 // before slicing a range) shows it there. The heap is sampled at every step of the
 // object's progress after a forced collection, so that garbage not yet collected
 // does not count, and compared with the heap before the transfer began. The bound
-// // is generous, half the object, at least 32 MiB and at most 256 MiB: buffers of a few
-// parts (an S3 multipart upload's, some 20 MiB) fit in it, a whole object of 64 MiB
-// or more does not (below that the bound catches nothing, and only logs). A backend that keeps its
-// objects in the test's memory (found by the heap still holding the object after the
+// is generous, three quarters of the object, at least 48 MiB and at most 256 MiB:
+// buffers of a few parts (the S3 driver's own defaults, two 8 MiB parts in flight
+// and one being read, hold some 33 MiB at 64 MiB) fit in it, a whole object of 64
+// MiB or more does not (below that the bound catches nothing, and only logs). A
+// backend that keeps its objects in the test's memory (found by the heap still
+// holding the object after the
 // put) is not held to it.
 type heapWatch struct {
 	base, step, bound uint64
@@ -159,7 +161,7 @@ type heapWatch struct {
 }
 
 func newHeapWatch(size int64) *heapWatch {
-	w := &heapWatch{step: max(1<<20, uint64(size)/64), bound: min(max(uint64(size)/2, 32<<20), 256<<20)}
+	w := &heapWatch{step: max(1<<20, uint64(size)/64), bound: min(max(uint64(size)/4*3, 48<<20), 256<<20)}
 	w.base = liveHeap()
 	return w
 }
