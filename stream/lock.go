@@ -109,22 +109,29 @@ func (x *lease) Lock(ctx context.Context, requestUnlock func()) error {
 		}
 		waitOnly = rs.waitOnly
 	}
+	sawHolder := false // a look at the lease has found another request holding it
 	for {
 		holder, err := x.try(ctx)
 		if err == nil && holder == "" {
 			break
 		}
 		if err != nil && !errors.Is(err, storage.ErrNotFound) {
-			// The storage failed, or had not answered when the wait for the lock
-			// (tusd's deadline) ran out, its own timeout being the longer one: that
-			// is the storage's trouble (503), not a holder's (423). ownContext turns
-			// the caller's deadline into a cancellation, hence the look at caller.
-			if errors.Is(caller.Err(), context.DeadlineExceeded) {
+			// The wait for the lock (tusd's deadline) ran out during a look at the
+			// lease. Having seen a holder, the request was waiting for it (423,
+			// however slow the storage); having seen none, it was waiting for the
+			// storage, whose own timeout is the longer one: the storage's trouble
+			// (503). ownContext turns the caller's deadline into a cancellation,
+			// hence the look at caller.
+			if ctx.Err() != nil {
+				if sawHolder || !errors.Is(caller.Err(), context.DeadlineExceeded) {
+					return errLocked
+				}
 				err = fmt.Errorf("%w: the storage did not answer while the request waited for the upload's lease: %w", storage.ErrUnavailable, err)
-			} else if ctx.Err() != nil {
-				return errLocked
 			}
 			return tusError(ctx, err)
+		}
+		if holder != "" {
+			sawHolder = true
 		}
 		var released chan struct{}
 		if holder != "" && !waitOnly {
