@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"sync"
 	"testing"
 	"time"
@@ -22,15 +25,22 @@ type requestLog struct {
 	copies     int
 }
 
+// isSlowRequest reports whether req is an UploadPartCopy or a CompleteMultipartUpload.
+func isSlowRequest(req *http.Request) bool {
+	return isCopyPart(req) || req.Method == http.MethodPost && req.URL.Query().Has("uploadId")
+}
+
+func isCopyPart(req *http.Request) bool {
+	return req.Method == http.MethodPut && req.Header.Get("X-Amz-Copy-Source") != "" && req.URL.Query().Has("partNumber")
+}
+
 func (l *requestLog) Do(req *http.Request) (*http.Response, error) {
-	copyPart := req.Method == http.MethodPut && req.Header.Get("X-Amz-Copy-Source") != "" && req.URL.Query().Has("partNumber")
-	completion := req.Method == http.MethodPost && req.URL.Query().Has("uploadId")
 	l.mu.Lock()
 	switch {
-	case copyPart:
+	case isCopyPart(req):
 		l.slow++
 		l.copies++
-	case completion:
+	case isSlowRequest(req):
 		l.slow++
 	default:
 		l.fast++
@@ -43,11 +53,27 @@ func (l *requestLog) Do(req *http.Request) (*http.Response, error) {
 // which a server may answer only once it has moved the bytes, go through the HTTP
 // client whose timeout is at least slowTimeout (of a multipart put and of a compose);
 // every other request through the one with Config.Timeout, here 1 s.
+//
+// A proxy in front of MinIO holds back the answers to those two requests for longer
+// than Config.Timeout, so that they fail if their client had the short timeout.
 func TestSlowRequestsUseTheLongerTimeout(t *testing.T) {
 	srv := minio.Start(t)
+	target, err := url.Parse(srv.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target) // keeps the Host header, so signatures hold
+	proxy.ModifyResponse = func(resp *http.Response) error {
+		if isSlowRequest(resp.Request) {
+			time.Sleep(1500 * time.Millisecond) // past Config.Timeout below
+		}
+		return nil
+	}
+	front := httptest.NewServer(proxy)
+	t.Cleanup(front.Close)
 	var clients []*requestLog
 	d, err := New(context.Background(), Config{
-		Bucket: srv.NewBucket(t), Endpoint: srv.Endpoint, Region: srv.Region, UsePathStyle: true,
+		Bucket: srv.NewBucket(t), Endpoint: front.URL, Region: srv.Region, UsePathStyle: true,
 		AccessKeyID: srv.AccessKey, SecretAccessKey: srv.SecretKey, PartSize: minPartSize, Timeout: time.Second,
 		wrapHTTPClient: func(c aws.HTTPClient) aws.HTTPClient {
 			l := &requestLog{wrapped: c}
