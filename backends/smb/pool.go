@@ -27,8 +27,11 @@ const (
 	dialTimeout   = 15 * time.Second
 	logoffTimeout = 2 * time.Second
 	// DefaultTimeout is how long a request may go without any answer from the server
-	// before its connection is given up (Config.Timeout).
-	DefaultTimeout = 30 * time.Second
+	// before its connection is given up (Config.Timeout). Longer than the 35 s a
+	// Windows server gives another client to acknowledge an oplock or lease break,
+	// during which it answers a CREATE only with an interim reply: a server that
+	// waits for a slow client is not a hung server.
+	DefaultTimeout = 45 * time.Second
 )
 
 // conn is one SMB session (one TCP connection) with the share mounted on it. A conn is

@@ -102,7 +102,7 @@ type Config struct {
 	// MaxIdle is the number of idle connections kept (default 8).
 	MaxIdle int
 	// Timeout bounds how long a request waits without any answer from the server
-	// (default DefaultTimeout, 30 s): then its connection is closed and the operation
+	// (default DefaultTimeout, 45 s): then its connection is closed and the operation
 	// fails as storage.ErrUnavailable (pool.go). Connecting is bounded by the shorter
 	// of 15 s and Timeout.
 	Timeout time.Duration
