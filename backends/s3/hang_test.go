@@ -6,141 +6,14 @@ import (
 	"crypto/rand"
 	"errors"
 	"io"
-	"net"
 	"net/url"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/lectern/lectern/backends/s3"
+	"github.com/lectern/lectern/conformance/servers/freezer"
 	"github.com/lectern/lectern/core/storage"
 )
-
-// The freezer is the one of backends/smb's tests: test files cannot be shared
-// between the two packages.
-
-// freezer is a TCP proxy in front of the test MinIO that, while frozen, passes no
-// byte either way and forwards no new connection, yet keeps every connection open: a
-// server that hangs rather than refusing, which only a timeout of the client ends.
-type freezer struct {
-	ln       net.Listener
-	target   string
-	accepted atomic.Int64
-
-	mu     sync.Mutex
-	frozen bool
-	thaw   chan struct{}
-	conns  []net.Conn
-	done   bool // closed: connections are no longer taken
-	wg     sync.WaitGroup
-}
-
-func newFreezer(t *testing.T, target string) *freezer {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &freezer{ln: ln, target: target, thaw: make(chan struct{})}
-	f.wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			f.accepted.Add(1)
-			if !f.track(c) {
-				return
-			}
-			f.wg.Go(func() { f.serve(c) })
-		}
-	})
-	t.Cleanup(func() {
-		ln.Close()
-		f.mu.Lock()
-		f.done = true
-		for _, c := range f.conns {
-			c.Close()
-		}
-		f.mu.Unlock()
-		f.unfreeze()
-		f.wg.Wait()
-	})
-	return f
-}
-
-// track records c so that the cleanup closes it; false (and c closed) once the
-// proxy is closed.
-func (f *freezer) track(c net.Conn) bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.done {
-		c.Close()
-		return false
-	}
-	f.conns = append(f.conns, c)
-	return true
-}
-
-func (f *freezer) freeze() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if !f.frozen {
-		f.frozen, f.thaw = true, make(chan struct{})
-	}
-}
-
-func (f *freezer) unfreeze() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.frozen {
-		f.frozen = false
-		close(f.thaw)
-	}
-}
-
-// gate waits while the proxy is frozen.
-func (f *freezer) gate() {
-	f.mu.Lock()
-	frozen, thaw := f.frozen, f.thaw
-	f.mu.Unlock()
-	if frozen {
-		<-thaw
-	}
-}
-
-func (f *freezer) serve(c net.Conn) {
-	f.gate()
-	s, err := net.Dial("tcp", f.target)
-	if err != nil {
-		c.Close()
-		return
-	}
-	if !f.track(s) {
-		c.Close()
-		return
-	}
-	pump := func(dst, src net.Conn) {
-		buf := make([]byte, 32<<10)
-		for {
-			n, err := src.Read(buf)
-			if n > 0 {
-				f.gate()
-				if _, werr := dst.Write(buf[:n]); werr != nil {
-					break
-				}
-			}
-			if err != nil {
-				break
-			}
-		}
-		dst.Close()
-		src.Close()
-	}
-	f.wg.Go(func() { pump(s, c) })
-	pump(c, s)
-}
 
 // hangTimeout is the driver's timeout in these tests: short, so that they run in
 // seconds.
@@ -148,14 +21,14 @@ const hangTimeout = 500 * time.Millisecond
 
 // frozenBucket opens a driver on the fixture's bucket through a freezer, with the
 // timeout set to hangTimeout by the URL's parameter.
-func frozenBucket(t *testing.T, f *fixture) (*storage.Bucket, *freezer) {
+func frozenBucket(t *testing.T, f *fixture) (*storage.Bucket, *freezer.Proxy) {
 	t.Helper()
 	ep, err := url.Parse(f.srv.Endpoint)
 	if err != nil {
 		t.Fatal(err)
 	}
-	fr := newFreezer(t, ep.Host)
-	ep.Host = fr.ln.Addr().String()
+	fr := freezer.Start(t, ep.Host)
+	ep.Host = fr.Addr()
 	t.Setenv("AWS_ACCESS_KEY_ID", f.srv.AccessKey)
 	t.Setenv("AWS_SECRET_ACCESS_KEY", f.srv.SecretKey)
 	u, err := url.Parse("s3://" + f.bucket + "/hang?path_style=true&max_backoff=200ms&timeout=" + hangTimeout.String() +
@@ -177,12 +50,12 @@ type freezingReader struct {
 	r    io.Reader
 	half int64
 	n    int64
-	f    *freezer
+	f    *freezer.Proxy
 }
 
 func (fr *freezingReader) Read(p []byte) (int, error) {
 	if fr.n >= fr.half {
-		fr.f.freeze()
+		fr.f.Freeze()
 	}
 	n, err := fr.r.Read(p)
 	fr.n += int64(n)
@@ -205,34 +78,34 @@ func TestHungServer(t *testing.T) {
 	}
 	tests := []struct {
 		name string
-		run  func(ctx context.Context, b *storage.Bucket, f *freezer) error
+		run  func(ctx context.Context, b *storage.Bucket, f *freezer.Proxy) error
 	}{
-		{"stat", func(ctx context.Context, b *storage.Bucket, f *freezer) error {
-			f.freeze()
+		{"stat", func(ctx context.Context, b *storage.Bucket, f *freezer.Proxy) error {
+			f.Freeze()
 			_, err := b.Stat(ctx, "big")
 			return err
 		}},
-		{"get-body", func(ctx context.Context, b *storage.Bucket, f *freezer) error {
+		{"get-body", func(ctx context.Context, b *storage.Bucket, f *freezer.Proxy) error {
 			rc, _, err := b.Get(ctx, "big", 0, -1)
 			if err != nil {
 				return err
 			}
 			defer rc.Close()
-			f.freeze()
+			f.Freeze()
 			_, err = io.Copy(io.Discard, rc)
 			return err
 		}},
-		{"put-midway", func(ctx context.Context, b *storage.Bucket, f *freezer) error {
+		{"put-midway", func(ctx context.Context, b *storage.Bucket, f *freezer.Proxy) error {
 			r := &freezingReader{r: bytes.NewReader(data), half: int64(len(data) / 2), f: f}
 			_, err := b.Put(ctx, "other", hiddenReader{r}, storage.PutOptions{Size: -1})
 			return err
 		}},
-		{"delete", func(ctx context.Context, b *storage.Bucket, f *freezer) error {
-			f.freeze()
+		{"delete", func(ctx context.Context, b *storage.Bucket, f *freezer.Proxy) error {
+			f.Freeze()
 			return b.Delete(ctx, "big")
 		}},
-		{"list", func(ctx context.Context, b *storage.Bucket, f *freezer) error {
-			f.freeze()
+		{"list", func(ctx context.Context, b *storage.Bucket, f *freezer.Proxy) error {
+			f.Freeze()
 			for _, err := range b.List(ctx, "") {
 				if err != nil {
 					return err
@@ -257,7 +130,7 @@ func TestHungServer(t *testing.T) {
 			}
 			// (The requests the freezer held may reach the server now: a hung
 			// server that recovers may still carry them out.)
-			fr.unfreeze()
+			fr.Unfreeze()
 			if _, err := b.PutBytes(context.Background(), "after", data[:100], storage.Condition{}); err != nil {
 				t.Fatalf("put after the server came back: %v", err)
 			}

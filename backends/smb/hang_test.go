@@ -6,138 +6,14 @@ import (
 	"crypto/rand"
 	"errors"
 	"io"
-	"net"
 	"net/url"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/lectern/lectern/conformance/servers/freezer"
 	"github.com/lectern/lectern/conformance/servers/samba"
 	"github.com/lectern/lectern/core/storage"
 )
-
-// freezer is a TCP proxy in front of the test Samba that, while frozen, passes no
-// byte either way and forwards no new connection, yet keeps every connection open: a
-// server that hangs rather than refusing, which only a timeout of the client ends.
-type freezer struct {
-	ln       net.Listener
-	target   string
-	accepted atomic.Int64
-
-	mu     sync.Mutex
-	frozen bool
-	thaw   chan struct{}
-	conns  []net.Conn
-	done   bool // closed: connections are no longer taken
-	wg     sync.WaitGroup
-}
-
-func newFreezer(t *testing.T, target string) *freezer {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &freezer{ln: ln, target: target, thaw: make(chan struct{})}
-	f.wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			f.accepted.Add(1)
-			if !f.track(c) {
-				return
-			}
-			f.wg.Go(func() { f.serve(c) })
-		}
-	})
-	t.Cleanup(func() {
-		ln.Close()
-		f.mu.Lock()
-		f.done = true
-		for _, c := range f.conns {
-			c.Close()
-		}
-		f.mu.Unlock()
-		f.unfreeze()
-		f.wg.Wait()
-	})
-	return f
-}
-
-// track records c so that the cleanup closes it; false (and c closed) once the
-// proxy is closed.
-func (f *freezer) track(c net.Conn) bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.done {
-		c.Close()
-		return false
-	}
-	f.conns = append(f.conns, c)
-	return true
-}
-
-func (f *freezer) freeze() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if !f.frozen {
-		f.frozen, f.thaw = true, make(chan struct{})
-	}
-}
-
-func (f *freezer) unfreeze() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.frozen {
-		f.frozen = false
-		close(f.thaw)
-	}
-}
-
-// gate waits while the proxy is frozen.
-func (f *freezer) gate() {
-	f.mu.Lock()
-	frozen, thaw := f.frozen, f.thaw
-	f.mu.Unlock()
-	if frozen {
-		<-thaw
-	}
-}
-
-func (f *freezer) serve(c net.Conn) {
-	f.gate()
-	s, err := net.Dial("tcp", f.target)
-	if err != nil {
-		c.Close()
-		return
-	}
-	if !f.track(s) {
-		c.Close()
-		return
-	}
-	pump := func(dst, src net.Conn) {
-		buf := make([]byte, 32<<10)
-		for {
-			n, err := src.Read(buf)
-			if n > 0 {
-				f.gate()
-				if _, werr := dst.Write(buf[:n]); werr != nil {
-					break
-				}
-			}
-			if err != nil {
-				break
-			}
-		}
-		dst.Close()
-		src.Close()
-	}
-	f.wg.Go(func() { pump(s, c) })
-	pump(c, s)
-}
 
 // hangTimeout is the driver's request timeout in these tests: short, so that they run
 // in seconds.
@@ -145,11 +21,11 @@ const hangTimeout = 500 * time.Millisecond
 
 // openFrozen opens a driver on a new folder of the test share through a freezer, with
 // the request timeout set to hangTimeout by the URL.
-func openFrozen(t *testing.T) (*storage.Bucket, *freezer) {
+func openFrozen(t *testing.T) (*storage.Bucket, *freezer.Proxy) {
 	t.Helper()
 	srv := samba.Start(t)
 	folder := srv.NewFolder(t)
-	f := newFreezer(t, srv.Host)
+	f := freezer.Start(t, srv.Host)
 	u, err := url.Parse(srv.URL(folder) + "?password_file=" + url.QueryEscape(srv.PasswordFile(t)) + "&timeout=" + hangTimeout.String() +
 		// Two reads in flight, not eight: a Get body then has requests still to send
 		// when the test freezes the server after its first MiB.
@@ -157,7 +33,7 @@ func openFrozen(t *testing.T) (*storage.Bucket, *freezer) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u.Host = f.ln.Addr().String()
+	u.Host = f.Addr()
 	d, err := OpenURL(testCtx(t), u)
 	if err != nil {
 		t.Fatalf("OpenURL through the freezer: %v", err)
@@ -172,12 +48,12 @@ type frozenReader struct {
 	r    io.Reader
 	half int64
 	n    int64
-	f    *freezer
+	f    *freezer.Proxy
 }
 
 func (fr *frozenReader) Read(p []byte) (int, error) {
 	if fr.n >= fr.half {
-		fr.f.freeze()
+		fr.f.Freeze()
 	}
 	n, err := fr.r.Read(p)
 	fr.n += int64(n)
@@ -198,24 +74,24 @@ func TestHungServer(t *testing.T) {
 	tests := []struct {
 		name string
 		// run performs the operation, freezing f at its point; it returns the error.
-		run func(ctx context.Context, b *storage.Bucket, f *freezer) error
+		run func(ctx context.Context, b *storage.Bucket, f *freezer.Proxy) error
 	}{
-		{"stat", func(ctx context.Context, b *storage.Bucket, f *freezer) error {
-			f.freeze()
+		{"stat", func(ctx context.Context, b *storage.Bucket, f *freezer.Proxy) error {
+			f.Freeze()
 			_, err := b.Stat(ctx, "big")
 			return err
 		}},
-		{"put-before", func(ctx context.Context, b *storage.Bucket, f *freezer) error {
-			f.freeze()
+		{"put-before", func(ctx context.Context, b *storage.Bucket, f *freezer.Proxy) error {
+			f.Freeze()
 			_, err := b.PutBytes(ctx, "small", []byte("x"), storage.Condition{})
 			return err
 		}},
-		{"put-midway", func(ctx context.Context, b *storage.Bucket, f *freezer) error {
+		{"put-midway", func(ctx context.Context, b *storage.Bucket, f *freezer.Proxy) error {
 			r := &frozenReader{r: bytes.NewReader(data), half: int64(len(data) / 2), f: f}
 			_, err := b.Put(ctx, "other", r, storage.PutOptions{Size: int64(len(data))})
 			return err
 		}},
-		{"get-body-midway", func(ctx context.Context, b *storage.Bucket, f *freezer) error {
+		{"get-body-midway", func(ctx context.Context, b *storage.Bucket, f *freezer.Proxy) error {
 			rc, _, err := b.Get(ctx, "big", 0, -1)
 			if err != nil {
 				return err
@@ -224,16 +100,16 @@ func TestHungServer(t *testing.T) {
 			if _, err := io.ReadFull(rc, make([]byte, chunkSize)); err != nil {
 				return err
 			}
-			f.freeze()
+			f.Freeze()
 			_, err = io.Copy(io.Discard, rc)
 			return err
 		}},
-		{"delete", func(ctx context.Context, b *storage.Bucket, f *freezer) error {
-			f.freeze()
+		{"delete", func(ctx context.Context, b *storage.Bucket, f *freezer.Proxy) error {
+			f.Freeze()
 			return b.Delete(ctx, "big")
 		}},
-		{"list", func(ctx context.Context, b *storage.Bucket, f *freezer) error {
-			f.freeze()
+		{"list", func(ctx context.Context, b *storage.Bucket, f *freezer.Proxy) error {
+			f.Freeze()
 			for _, err := range b.List(ctx, "") {
 				if err != nil {
 					return err
@@ -258,8 +134,8 @@ func TestHungServer(t *testing.T) {
 			}
 			// (The requests the freezer held may reach the server now: a hung
 			// server that recovers may still carry them out.)
-			f.unfreeze()
-			before := f.accepted.Load()
+			f.Unfreeze()
+			before := f.Accepted()
 			if _, err := b.PutBytes(testCtx(t), "after", data[:100], storage.Condition{}); err != nil {
 				t.Fatalf("put after the server came back: %v", err)
 			}
@@ -267,7 +143,7 @@ func TestHungServer(t *testing.T) {
 			if err != nil || !bytes.Equal(got, data[:100]) {
 				t.Fatalf("after the server came back: %d bytes, %v; want the object", len(got), err)
 			}
-			if f.accepted.Load() == before {
+			if f.Accepted() == before {
 				t.Errorf("the requests after the hang reused a connection of the hung server; want a fresh one")
 			}
 		})

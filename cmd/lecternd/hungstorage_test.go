@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lectern/lectern/conformance/servers/freezer"
 	"github.com/lectern/lectern/conformance/servers/minio"
 	"github.com/lectern/lectern/conformance/servers/samba"
 )
@@ -60,7 +61,7 @@ func TestEndToEndHungStorage(t *testing.T) {
 					t.Fatalf("PATCH body: %v", err)
 				}
 			}
-			f.freeze()
+			f.Freeze()
 			go func() {
 				for range 5 {
 					if _, err := feed.Write(chunk); err != nil {
@@ -110,7 +111,7 @@ func TestEndToEndHungStorage(t *testing.T) {
 			<-leftDone
 			waitInFlight(t, e, "the left PATCH's handler ended", func(n int) bool { return n == 1 })
 
-			f.unfreeze()
+			f.Unfreeze()
 			waitReady(t, e)
 			e.call("POST", "/v1/conferences", e.admin, `{"id":"after","organizer":"sip:bob@example.com"}`, 201, nil)
 		})
@@ -119,10 +120,10 @@ func TestEndToEndHungStorage(t *testing.T) {
 
 // hungBackend starts lecternd on backend name ("smb" or "s3"), reached through a
 // freezer, with timeout=hungTimeout().
-func hungBackend(t *testing.T, name string) (*e2e, *freezer) {
+func hungBackend(t *testing.T, name string) (*e2e, *freezer.Proxy) {
 	t.Helper()
 	var backend string
-	var f *freezer
+	var f *freezer.Proxy
 	q := url.Values{}
 	if v := hungTimeout(); v != "default" {
 		q.Set("timeout", v)
@@ -131,12 +132,12 @@ func hungBackend(t *testing.T, name string) (*e2e, *freezer) {
 	case "smb":
 		srv := samba.Start(t)
 		folder := srv.NewFolder(t)
-		f = newFreezer(t, srv.Host)
+		f = freezer.Start(t, srv.Host)
 		u, err := url.Parse(srv.URL(folder))
 		if err != nil {
 			t.Fatal(err)
 		}
-		u.Host = f.ln.Addr().String()
+		u.Host = f.Addr()
 		q.Set("password_file", srv.PasswordFile(t))
 		u.RawQuery = q.Encode()
 		backend = u.String()
@@ -149,8 +150,8 @@ func hungBackend(t *testing.T, name string) (*e2e, *freezer) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		f = newFreezer(t, ep.Host)
-		ep.Host = f.ln.Addr().String()
+		f = freezer.Start(t, ep.Host)
+		ep.Host = f.Addr()
 		q.Set("path_style", "true")
 		q.Set("region", srv.Region)
 		q.Set("endpoint", ep.String())
