@@ -2,10 +2,8 @@ package conference_test
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"io"
-	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -120,18 +118,9 @@ func TestDeleteDuringCreateWaitsForIt(t *testing.T) {
 // key in its replay buffer. The store fails as for an unknown conference.
 func TestContentOfAConferenceDeletedDuringItsComplianceCopyIsNotAnnounced(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var kek [32]byte
-		if _, err := rand.Read(kek[:]); err != nil {
-			t.Fatal(err)
-		}
 		d := &hookDriver{Driver: memory.New(memory.NewStore())}
 		hub := events.NewHub(16)
-		e, err := conference.New(conference.Config{Bucket: storage.NewBucket(d), KEK: kek, SnapshotInterval: -1,
-			Events: hub, Compliance: conference.Compliance{Enabled: true}, Logger: slog.New(slog.DiscardHandler)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = e.Close(context.Background()) })
+		e := openEngine(t, d, randomKEK(t), func(c *conference.Config) { c.Events = hub; c.Compliance = conference.Compliance{Enabled: true} })
 		info, err := e.CreateConference(t.Context(), conference.CreateParams{ID: "gone", Organizer: "sip:o@example.com"})
 		if err != nil {
 			t.Fatal(err)
@@ -189,17 +178,8 @@ func (d *hangingPuts) Put(ctx context.Context, key string, r io.Reader, opts sto
 // below pass at once.)
 func TestIdleCloseEndsOnAHungStorage(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var kek [32]byte
-		if _, err := rand.Read(kek[:]); err != nil {
-			t.Fatal(err)
-		}
 		d := &hangingPuts{Driver: memory.New(memory.NewStore())}
-		e, err := conference.New(conference.Config{Bucket: storage.NewBucket(d), KEK: kek, SnapshotInterval: -1,
-			Logger: slog.New(slog.DiscardHandler)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = e.Close(context.Background()) })
+		e := openEngine(t, d, randomKEK(t))
 		ctx := t.Context()
 		if _, err := e.CreateConference(ctx, conference.CreateParams{ID: "room", Organizer: "sip:o@example.com"}); err != nil {
 			t.Fatal(err)

@@ -2,10 +2,8 @@ package conference_test
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"io"
-	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -62,17 +60,8 @@ func TestCreateRetriedAfterAnOutageSucceeds(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var kek [32]byte
-			if _, err := rand.Read(kek[:]); err != nil {
-				t.Fatal(err)
-			}
 			d, sw := tt.driver(memory.New(memory.NewStore()))
-			e, err := conference.New(conference.Config{Bucket: storage.NewBucket(d), KEK: kek, SnapshotInterval: -1,
-				Logger: slog.New(slog.DiscardHandler)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = e.Close(context.Background()) })
+			e := openEngine(t, d, randomKEK(t))
 			if _, err := e.CreateConference(t.Context(), params); !errors.Is(err, storage.ErrUnavailable) {
 				t.Fatalf("create cut by the storage: %v, want unavailable", err)
 			}
@@ -108,21 +97,12 @@ func (d *refusingDelete) Delete(ctx context.Context, key string) error {
 // there whole (its create failed only in its answer) is kept, and the retry answers
 // "already exists".
 func TestCreateRetryKeepsAWholeConference(t *testing.T) {
-	var kek [32]byte
-	if _, err := rand.Read(kek[:]); err != nil {
-		t.Fatal(err)
-	}
 	params := conference.CreateParams{ID: "room", Organizer: "sip:o@example.com"}
 	file := layout.Conference{OrgHash: layout.OrganizerHash(params.Organizer), ID: params.ID}.ConferenceFile()
 	// conference.xml is stored but its answer lost, and the release of the index
 	// entry that follows fails too.
 	d := &lostAnswer{Driver: &refusingDelete{Driver: memory.New(memory.NewStore()), key: layout.IndexKey(params.ID)}, key: file}
-	e, err := conference.New(conference.Config{Bucket: storage.NewBucket(d), KEK: kek, SnapshotInterval: -1,
-		Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = e.Close(context.Background()) })
+	e := openEngine(t, d, randomKEK(t))
 	if _, err := e.CreateConference(t.Context(), params); !errors.Is(err, storage.ErrUnavailable) {
 		t.Fatalf("create whose conference.xml answer was lost: %v, want unavailable", err)
 	}
@@ -164,19 +144,10 @@ func (d *flakyPutAndDeletes) Delete(ctx context.Context, key string) error {
 // create release the entry and write a new conference.xml over the old remains: it
 // answered 201, and every request then failed as corrupt.
 func TestCreateRetryLeavesAnUnfinishedDelete(t *testing.T) {
-	var kek [32]byte
-	if _, err := rand.Read(kek[:]); err != nil {
-		t.Fatal(err)
-	}
 	params := conference.CreateParams{ID: "room", Organizer: "sip:o@example.com"}
 	loc := layout.Conference{OrgHash: layout.OrganizerHash(params.Organizer), ID: params.ID}
 	d := &flakyPutAndDeletes{Driver: memory.New(memory.NewStore())}
-	e, err := conference.New(conference.Config{Bucket: storage.NewBucket(d), KEK: kek, SnapshotInterval: -1,
-		Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = e.Close(context.Background()) })
+	e := openEngine(t, d, randomKEK(t))
 	ctx := t.Context()
 	if _, err := e.CreateConference(ctx, params); err != nil {
 		t.Fatal(err)
