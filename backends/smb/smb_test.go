@@ -27,6 +27,12 @@ func openOn(t testing.TB, srv *samba.Server, folder, query string) *Driver {
 	if query != "" {
 		raw += "&" + query
 	}
+	return openURLString(t, raw)
+}
+
+// openURLString opens a driver on the smb:// URL raw, closed at cleanup.
+func openURLString(t testing.TB, raw string) *Driver {
+	t.Helper()
 	u, err := url.Parse(raw)
 	if err != nil {
 		t.Fatal(err)
@@ -73,18 +79,7 @@ func harness(t testing.TB) conformance.Harness {
 }
 
 // openLocation opens a driver on the share folder a harness location names.
-func openLocation(t testing.TB, location string) storage.Driver {
-	u, err := url.Parse(location)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := OpenURL(testCtx(t), u)
-	if err != nil {
-		t.Fatalf("OpenURL(%s): %v", u.Redacted(), err)
-	}
-	t.Cleanup(func() { _ = d.Close() })
-	return d
-}
+func openLocation(t testing.TB, location string) storage.Driver { return openURLString(t, location) }
 
 func TestConformance(t *testing.T) {
 	conformance.Run(t, harness(t))
