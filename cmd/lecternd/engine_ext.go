@@ -18,8 +18,11 @@ import (
 
 func init() { extensionFactories = append(extensionFactories, engineExtension) }
 
-// sweepEvery is how often the conferencing role runs the retention sweep.
+// sweepEvery is how often the conferencing role runs the retention sweep, the first
+// time firstSweepAfter after start (a variable for tests).
 const sweepEvery = time.Hour
+
+var firstSweepAfter = time.Minute
 
 // engineExtension hosts the conference engine, its routes and the tus upload stream
 // in the all and conferencing roles; the components role serves ciphertext only and
@@ -76,10 +79,14 @@ func engineExtension(ctx context.Context, rt *Runtime) (Extension, error) {
 		stopSweeps()
 		return Extension{}, fmt.Errorf("sweep metrics: %w", err)
 	}
-	go sweepLoop(sweepCtx, rt, eng, sm)
-	go idleLoop(sweepCtx, rt, eng, time.Duration(rt.Config.IdleClose))
+	// The loops are waited for at shutdown: a sweep cut short still gives its
+	// clean-up lease back (otherwise the other servers of the pool stand aside until
+	// it expires), and none of them may use the engine after it closed.
+	var loops sync.WaitGroup
+	loops.Go(func() { sweepLoop(sweepCtx, rt, eng, sm) })
+	loops.Go(func() { idleLoop(sweepCtx, rt, eng, time.Duration(rt.Config.IdleClose)) })
 	if len(previous) > 0 {
-		go rewrap(sweepCtx, rt, eng)
+		loops.Go(func() { rewrap(sweepCtx, rt, eng) })
 	}
 	return Extension{
 		Name: "engine",
@@ -92,12 +99,23 @@ func engineExtension(ctx context.Context, rt *Runtime) (Extension, error) {
 			stopSweeps()
 			endStreams()
 		},
-		Shutdown: func(ctx context.Context) error { return eng.Close(ctx) },
+		Shutdown: func(ctx context.Context) error {
+			stopSweeps() // also when the server never started serving
+			// The wait is bounded apart, so that loops stuck on a hung storage still
+			// leave the flush its time.
+			wctx, cancel := context.WithTimeout(ctx, loopStopWait)
+			waitErr := waitGroup(wctx, &loops)
+			cancel()
+			if waitErr != nil {
+				waitErr = fmt.Errorf("the sweep and idle loops did not stop within %v: %w", loopStopWait, waitErr)
+			}
+			return errors.Join(waitErr, eng.Close(ctx))
+		},
 	}, nil
 }
 
 func sweepLoop(ctx context.Context, rt *Runtime, eng *conference.Engine, m *sweepMetrics) {
-	every(ctx, time.Minute, sweepEvery, func() { sweepOnce(ctx, rt, eng, m) })
+	every(ctx, firstSweepAfter, sweepEvery, func() { sweepOnce(ctx, rt, eng, m) })
 }
 
 // sweepOnce runs the retention sweep, logs what it did and counts it.
@@ -138,6 +156,23 @@ func rewrap(ctx context.Context, rt *Runtime, eng *conference.Engine) {
 	}
 	rt.Logger.Info("every conference is wrapped with the current KEK; the previous KEKs may be removed once unfinished uploads have expired",
 		"kek", rt.KEKID, "rewrapped", len(rep.Rewrapped), "already_current", rep.Current)
+}
+
+// loopStopWait bounds the shutdown's wait for the background loops: a cancelled
+// sweep ends at its next storage call and gives its lease back with a timeout of its
+// own.
+const loopStopWait = 15 * time.Second
+
+// waitGroup waits for wg until ctx ends.
+func waitGroup(ctx context.Context, wg *sync.WaitGroup) error {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // every runs fn first after first, then interval after each run ends, until ctx ends.
