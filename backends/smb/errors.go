@@ -97,6 +97,34 @@ func isConnectionLost(err error) bool {
 		statusConnectionDisconnected, statusConnectionReset, statusIOTimeout, statusInvalidHandle, statusFileClosed)
 }
 
+// closedByServer reports a request that failed because the server closed its
+// connection (end of stream, reset): the smbd process serving the connection died, or
+// the server dropped a connection the pool was handing out. Not a server that stopped
+// answering (the watchdog's errStalled), nor a caller that gave up.
+func closedByServer(err error) bool {
+	var te *smb2.TransportError
+	if !errors.As(err, &te) {
+		return false
+	}
+	return errors.Is(te.Err, io.EOF) || errors.Is(te.Err, io.ErrUnexpectedEOF) ||
+		errors.Is(te.Err, syscall.ECONNRESET) || errors.Is(te.Err, syscall.EPIPE)
+}
+
+// onceMoreIfClosed runs op, and runs it once more if it failed because the server
+// closed the connection under it (closedByServer), as net/http retries an idempotent
+// request whose reused connection died. op must be safe to repeat (a read), and takes
+// its connection from the pool: the first one was dropped, so the second run gets a
+// fresh one. Smbd 4.17 closes a connection now and then while other clients create and
+// remove the same folders (its process for the connection ends); without this, such
+// an operation failed as unavailable though the server was up.
+func onceMoreIfClosed(ctx context.Context, op func() error) error {
+	err := op()
+	if err != nil && closedByServer(err) && ctx.Err() == nil {
+		err = op()
+	}
+	return err
+}
+
 func isContext(err error) bool {
 	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }

@@ -53,8 +53,20 @@ func (d *Driver) Put(ctx context.Context, key string, r io.Reader, opts storage.
 	p := d.path(key)
 	tmp := tempPath(p)
 	f, err := d.createTemp(sh, key, tmp)
+	if err != nil && closedByServer(err) && ctx.Err() == nil {
+		// Nothing of r is read yet, and at most a dot-named temporary file exists
+		// (never listed, removed by the sweep): a fresh connection may try again (see
+		// onceMoreIfClosed), under a new temporary name.
+		if err = d.redial(ctx, w, err); err == nil {
+			c, o, sh = w.c, w.o, w.sh
+			tmp = tempPath(p)
+			f, err = d.createTemp(sh, key, tmp)
+		}
+	}
 	if err != nil {
-		d.pruneEmpty(sh, p)
+		if w.c != nil {
+			d.pruneEmpty(sh, p)
+		}
 		return storage.Attributes{}, classify("put", key, o.note(err))
 	}
 	committed := false
@@ -170,6 +182,20 @@ func (d *Driver) beginChange(ctx context.Context) (*change, error) {
 	return &change{c: c, o: &opConn{c: c}, ioCtx: ioCtx, sh: c.on(ioCtx), stop: stop}, nil
 }
 
+// redial drops w's connection, which failed with cause, for another from the pool.
+// On failure w has no connection (endChange accepts that).
+func (d *Driver) redial(ctx context.Context, w *change, cause error) error {
+	w.o.note(cause)
+	d.pool.put(w.c, w.o.bad)
+	w.c = nil
+	c, err := d.pool.get(ctx)
+	if err != nil {
+		return err
+	}
+	w.c, w.o, w.sh = c, &opConn{c: c}, c.on(w.ioCtx)
+	return nil
+}
+
 // endChange gives the connection back, or drops it after a transport error.
 func (d *Driver) endChange(w *change) {
 	w.stop()
@@ -271,12 +297,16 @@ func (d *Driver) Stat(ctx context.Context, key string) (storage.Attributes, erro
 	if err := d.check("stat", key); err != nil {
 		return storage.Attributes{}, err
 	}
-	c, err := d.pool.get(ctx)
-	if err != nil {
-		return storage.Attributes{}, err
-	}
-	fi, err := c.on(ctx).Stat(d.path(key))
-	d.pool.put(c, err)
+	var fi os.FileInfo
+	err := onceMoreIfClosed(ctx, func() error {
+		c, err := d.pool.get(ctx)
+		if err != nil {
+			return err
+		}
+		fi, err = c.on(ctx).Stat(d.path(key))
+		d.pool.put(c, err)
+		return err
+	})
 	if err != nil {
 		return storage.Attributes{}, classify("stat", key, err)
 	}

@@ -51,10 +51,11 @@ func (c *conn) on(ctx context.Context) *smb2.Share { return c.share.WithContext(
 // pool holds idle connections and dials new ones. It is written here because go-smb2
 // has none: a Session is one TCP connection whose failure is final.
 //
-// A connection that saw a transport
-// error, a lost session or an abandoned (cancelled) request is closed, never reused;
-// so after a server restart the first operation fails as unavailable at worst, and the
-// next one dials afresh.
+// A connection that saw a transport error, a lost session or an abandoned
+// (cancelled) request is closed, never reused; so after a server restart the next
+// operation dials afresh. A read, or a put that has not begun sending its data, whose
+// connection the server closed tries once more on a fresh one (onceMoreIfClosed); any
+// other operation fails as unavailable at worst.
 type pool struct {
 	cfg     *Config
 	maxIdle int

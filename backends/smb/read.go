@@ -26,6 +26,17 @@ func (d *Driver) Get(ctx context.Context, key string, offset, length int64) (io.
 	if err := d.check("get", key); err != nil {
 		return nil, storage.Attributes{}, err
 	}
+	var body io.ReadCloser
+	var attrs storage.Attributes
+	err := onceMoreIfClosed(ctx, func() (err error) {
+		body, attrs, err = d.get(ctx, key, offset, length)
+		return err
+	})
+	return body, attrs, err
+}
+
+// get is one try of Get: nothing it did is seen once it fails.
+func (d *Driver) get(ctx context.Context, key string, offset, length int64) (io.ReadCloser, storage.Attributes, error) {
 	c, err := d.pool.get(ctx)
 	if err != nil {
 		return nil, storage.Attributes{}, err
@@ -223,6 +234,15 @@ const (
 // readDir returns folder's entries, sorted for walk, on a connection of its own (no
 // connection is held while the caller consumes keys).
 func (d *Driver) readDir(ctx context.Context, folder string) ([]entry, error) {
+	var entries []entry
+	err := onceMoreIfClosed(ctx, func() (err error) {
+		entries, err = d.readDirOnce(ctx, folder)
+		return err
+	})
+	return entries, err
+}
+
+func (d *Driver) readDirOnce(ctx context.Context, folder string) ([]entry, error) {
 	c, err := d.pool.get(ctx)
 	if err != nil {
 		return nil, err

@@ -1,9 +1,10 @@
 // Package freezer is a TCP proxy for tests of how a client behaves when its server
 // hangs: while frozen it passes no byte either way and forwards no new connection,
 // yet keeps every connection open, which only a timeout of the client ends (a server
-// that is down refuses connections instead, and needs no proxy). It knows nothing of
-// the protocol it carries; the storage backends' tests and lecternd's put it in front
-// of a test MinIO or Samba.
+// that is down refuses connections instead, and needs no proxy). It can also cut a
+// connection at the next request, as a server process that dies on a request does.
+// It knows nothing of the protocol it carries; the storage backends' tests and
+// lecternd's put it in front of a test MinIO or Samba.
 package freezer
 
 import (
@@ -18,6 +19,7 @@ type Proxy struct {
 	ln       net.Listener
 	target   string
 	accepted atomic.Int64
+	cuts     atomic.Int64 // requests still to cut (CutNextRequests)
 
 	mu     sync.Mutex
 	frozen bool
@@ -88,6 +90,25 @@ func (p *Proxy) Unfreeze() {
 	}
 }
 
+// CutNextRequests makes the proxy cut the connection of each of the next n requests
+// (any bytes a client sends, on any connection, a new one's first included): the
+// bytes are not passed on, and both ends are closed, so the client reads end of
+// stream where it waited for an answer.
+func (p *Proxy) CutNextRequests(n int) { p.cuts.Store(int64(n)) }
+
+// cut reports whether a request is to be cut now, and counts it.
+func (p *Proxy) cut() bool {
+	for {
+		n := p.cuts.Load()
+		if n <= 0 {
+			return false
+		}
+		if p.cuts.CompareAndSwap(n, n-1) {
+			return true
+		}
+	}
+}
+
 // track records c so that the cleanup closes it; false (and c closed) once the
 // proxy is closed.
 func (p *Proxy) track(c net.Conn) bool {
@@ -122,12 +143,15 @@ func (p *Proxy) serve(c net.Conn) {
 		c.Close()
 		return
 	}
-	pump := func(dst, src net.Conn) {
+	pump := func(dst, src net.Conn, fromClient bool) {
 		buf := make([]byte, 32<<10)
 		for {
 			n, err := src.Read(buf)
 			if n > 0 {
 				p.gate()
+				if fromClient && p.cut() {
+					break
+				}
 				if _, werr := dst.Write(buf[:n]); werr != nil {
 					break
 				}
@@ -139,6 +163,6 @@ func (p *Proxy) serve(c net.Conn) {
 		dst.Close()
 		src.Close()
 	}
-	p.wg.Go(func() { pump(s, c) })
-	pump(c, s)
+	p.wg.Go(func() { pump(s, c, true) })
+	pump(c, s, false)
 }
