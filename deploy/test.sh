@@ -34,9 +34,11 @@ if ! command -v curl >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl >/dev/null
 fi
 
+# MinIO pinned to the commit the tests were run against (the module publishes no
+# tagged versions; @latest would be whatever its master is on the day).
 if ! command -v minio >/dev/null 2>&1; then
 	log "building the MinIO server from the Go module proxy (once per machine, a few minutes)"
-	GOFLAGS=-buildvcs=false go install github.com/minio/minio@latest
+	GOFLAGS=-buildvcs=false go install github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c
 fi
 
 # A Docker engine for the harness's Docker path and the image smoke test: Debian's
