@@ -20,7 +20,7 @@ import (
 // The cross-process check: SharedAcrossInstances promises that conditional puts are
 // atomic across instances "and processes", and a lock that only works within one
 // process (a mutex in a global map) passes every check made in one process. So the
-// suite re-executes the test binary (os.Args[0], -test.run naming the test that
+// suite re-executes the test binary (os.Executable, -test.run naming the test that
 // called Run) as child processes; in a child, Run finds childEnv set and runs the
 // child's half instead of the suite: it opens the same storage by the harness's
 // location string and races the parent and the other children on create-only puts,
@@ -209,6 +209,13 @@ func instAcrossProcesses(t *testing.T, e *env) {
 			s.Close()
 		}
 	}
+	// The running executable rather than os.Args[0]: a program started through PATH
+	// has a bare name there, which exec would look up in PATH again, perhaps to no
+	// file or another one (lectern conformance runs the suite in the lectern binary).
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatalf("conformance: this process's executable, to start the children: %v", err)
+	}
 	for i := range crossChildren {
 		c := part
 		c.ID = "child" + strconv.Itoa(i+1)
@@ -216,7 +223,7 @@ func instAcrossProcesses(t *testing.T, e *env) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cmd := exec.CommandContext(e.ctx, os.Args[0], "-test.run="+runPattern(e.runName), "-test.count=1", "-test.timeout=5m")
+		cmd := exec.CommandContext(e.ctx, self, "-test.run="+runPattern(e.runName), "-test.count=1", "-test.timeout=5m")
 		cmd.Env = append(os.Environ(), childEnv+"="+string(env))
 		stdin, err := cmd.StdinPipe()
 		if err != nil {
@@ -231,7 +238,7 @@ func instAcrossProcesses(t *testing.T, e *env) {
 		if err := cmd.Start(); err != nil {
 			startAll() // the children started so far end, and report, before this check does
 			wg.Wait()
-			t.Fatalf("starting a child process (%s): %v", os.Args[0], err)
+			t.Fatalf("starting a child process (%s): %v", self, err)
 		}
 		starts = append(starts, stdin)
 		wg.Go(func() {

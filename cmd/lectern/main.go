@@ -38,6 +38,9 @@ const (
 )
 
 func main() {
+	if isConformanceChild(os.Args[1:]) {
+		os.Exit(runConformanceChild()) // started by `lectern conformance` to race it (conformance.go)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.LookupEnv)
 	stop()
