@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/getkin/kin-openapi/openapi3"
+
 	"github.com/lectern/lectern/httpapi/openapicheck"
 )
 
@@ -61,4 +63,25 @@ func bootstrapInProcess(t *testing.T, args ...string) (Config, *secrets, *slog.L
 		t.Fatal(err)
 	}
 	return cfg, sec, log
+}
+
+const openapiFile = "../../docs/openapi.yaml"
+
+// loadOpenAPI parses docs/openapi.yaml as a client generator would.
+func loadOpenAPI(t testing.TB) *openapi3.T {
+	t.Helper()
+	doc, err := openapi3.NewLoader().LoadFromFile(openapiFile)
+	if err != nil {
+		t.Fatalf("%s: %v", openapiFile, err)
+	}
+	return doc
+}
+
+// TestOpenAPIDocumentIsValid: docs/openapi.yaml is a valid OpenAPI document, so that
+// client generators and validators accept it (before, a description with an unquoted
+// comma made a stray schema key, and kin-openapi refused the whole file).
+func TestOpenAPIDocumentIsValid(t *testing.T) {
+	if err := loadOpenAPI(t).Validate(context.Background()); err != nil {
+		t.Fatalf("%s is not a valid OpenAPI document: %v", openapiFile, err)
+	}
 }
