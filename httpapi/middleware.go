@@ -140,7 +140,14 @@ func defaultBodyLimit(n int64) gin.HandlerFunc { return bodyLimit(n, false) }
 func bodyLimit(n int64, eager bool) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if eager && n >= 0 && c.Request.ContentLength > n {
-			c.Header("Connection", "close")
+			if c.Request.ProtoMajor == 1 {
+				// The unread body would otherwise be read (and thrown away) before the
+				// connection could serve another request. Over HTTP/2 the stream is
+				// reset on its own, and Go turns this header into a GOAWAY for the
+				// whole connection, which makes some clients (curl 7.88) drop the
+				// 413's body.
+				c.Header("Connection", "close")
+			}
 			Fail(c, Errorf(CodeTooLarge, "request body is %d bytes, over the limit of %d", c.Request.ContentLength, n))
 			return
 		}
