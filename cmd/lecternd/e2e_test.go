@@ -46,7 +46,9 @@ func newE2E(t *testing.T, extra ...string) (*e2e, *proc) {
 	work := t.TempDir()
 	p := start(t, work, extra...)
 	e := &e2e{t: t, work: work, dataDir: filepath.Join(work, "lectern-data"), base: "https://" + p.addr, conf: "e2e"}
+	// Every answer the tests get is checked against docs/openapi.yaml (openapicheck_test.go).
 	e.client = client(t, e.dataDir)
+	e.client.Transport = newSpecChecker(t).transport(e.client.Transport)
 	tok, err := os.ReadFile(filepath.Join(e.dataDir, "config", "admin-token"))
 	if err != nil {
 		t.Fatal(err)

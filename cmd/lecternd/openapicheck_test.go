@@ -1,0 +1,202 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+)
+
+// The end-to-end tests judge every answer of lecternd against docs/openapi.yaml as
+// their client receives it (kin-openapi, a library made for this, rather than a
+// hand-written reader of the document): the status must be one the operation lists,
+// a JSON body must match the schema listed for its status and content type, another
+// body must be of a content type listed for it, and every error answer must be the
+// one error shape, ErrorBody, with the status of the answer. A client written from
+// the document alone then meets no answer the document does not announce.
+
+// specChecker validates answers against the document and collects what does not match.
+type specChecker struct {
+	router  routers.Router
+	errBody *openapi3.Schema
+
+	mu       sync.Mutex
+	problems []string
+}
+
+var (
+	specOnce   sync.Once
+	specRouter routers.Router
+	specErrs   *openapi3.Schema
+	specErr    error
+)
+
+// newSpecChecker returns a checker whose mismatches fail t when it ends (they are
+// collected, not reported at once, because requests are also sent from goroutines
+// that may outlive their test's last check).
+func newSpecChecker(t testing.TB) *specChecker {
+	t.Helper()
+	specOnce.Do(func() {
+		doc, err := openapi3.NewLoader().LoadFromFile(openapiFile)
+		if err != nil {
+			specErr = err
+			return
+		}
+		// No servers: the routes match on any host, lecternd's free port included.
+		doc.Servers = nil
+		specErrs = doc.Components.Schemas["ErrorBody"].Value
+		specRouter, specErr = gorillamux.NewRouter(doc)
+	})
+	if specErr != nil {
+		t.Fatalf("%s: %v", openapiFile, specErr)
+	}
+	c := &specChecker{router: specRouter, errBody: specErrs}
+	t.Cleanup(func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for _, p := range c.problems {
+			t.Errorf("docs/openapi.yaml does not describe an answer: %s", p)
+		}
+	})
+	return c
+}
+
+func (c *specChecker) fail(req *http.Request, status int, format string, args ...any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.problems = append(c.problems, fmt.Sprintf("%s %s → %d: %s", req.Method, req.URL.RequestURI(), status, fmt.Sprintf(format, args...)))
+}
+
+// transport wraps next so that every answer it brings is checked.
+func (c *specChecker) transport(next http.RoundTripper) http.RoundTripper {
+	return &checkingTransport{next: next, check: c}
+}
+
+type checkingTransport struct {
+	next  http.RoundTripper
+	check *specChecker
+}
+
+func (tr *checkingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := tr.next.RoundTrip(req)
+	if err != nil {
+		return resp, err
+	}
+	var body []byte
+	if req.Method != http.MethodHead && isJSON(resp.Header.Get("Content-Type")) {
+		// JSON answers are small and whole: read here, and handed on unchanged (a
+		// read error too). Other bodies (downloads, the event stream) are left to
+		// stream: only their status, headers and content type are checked.
+		var rerr error
+		body, rerr = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		resp.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body), errReader{rerr}))
+		if rerr != nil {
+			return resp, nil // a cut answer is not judged; the caller sees the error
+		}
+	}
+	tr.check.answer(req, resp, body)
+	return resp, nil
+}
+
+// errReader returns err (io.EOF when nil) after the body read before it.
+type errReader struct{ err error }
+
+func (r errReader) Read([]byte) (int, error) {
+	if r.err == nil {
+		return 0, io.EOF
+	}
+	return 0, r.err
+}
+
+func isJSON(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && mt == "application/json"
+}
+
+// answer checks one answer; body is the JSON body (nil for other content types).
+func (c *specChecker) answer(req *http.Request, resp *http.Response, body []byte) {
+	status := resp.StatusCode
+	if status >= 400 && req.Method != http.MethodHead {
+		c.errorShape(req, resp, body)
+	}
+	route, params, err := c.router.FindRoute(req)
+	if err != nil {
+		// No operation has this path and method. lecternd answers those 404
+		// not_found or 405 method_not_allowed (checked above as errors); anything
+		// else is a route the document lacks.
+		if status != http.StatusNotFound && status != http.StatusMethodNotAllowed {
+			c.fail(req, status, "no operation in the document: %v", err)
+		}
+		return
+	}
+	op := route.Operation
+	ref := op.Responses.Status(status)
+	if ref == nil {
+		ref = op.Responses.Default()
+	}
+	if ref == nil || ref.Value == nil {
+		// kin-openapi checks the status of no HEAD answer, and of no 304: both are
+		// checked here, as the document lists them too.
+		c.fail(req, status, "status not listed for %s", op.OperationID)
+		return
+	}
+	ct := resp.Header.Get("Content-Type")
+	jsonBody := body != nil
+	if len(ref.Value.Content) > 0 && req.Method != http.MethodHead && status != http.StatusNotModified && !jsonBody {
+		// A streamed body: its content type must be one listed (kin-openapi would
+		// read the whole body to check it).
+		if ref.Value.Content.Get(ct) == nil {
+			c.fail(req, status, "content type %q not listed for %s", ct, op.OperationID)
+		}
+	}
+	in := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route},
+		Status:                 status,
+		Header:                 resp.Header,
+		Options:                &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true, ExcludeResponseBody: !jsonBody},
+	}
+	in.SetBodyBytes(body)
+	if err := openapi3filter.ValidateResponse(context.Background(), in); err != nil {
+		c.fail(req, status, "%s: %v (body %.300s)", op.OperationID, err, body)
+	}
+}
+
+// errorShape checks that an error answer is an ErrorBody with its own status.
+func (c *specChecker) errorShape(req *http.Request, resp *http.Response, body []byte) {
+	if body == nil {
+		c.fail(req, resp.StatusCode, "error answer of content type %q, not the JSON ErrorBody", resp.Header.Get("Content-Type"))
+		return
+	}
+	var v any
+	if err := json.Unmarshal(body, &v); err != nil {
+		c.fail(req, resp.StatusCode, "error body is not JSON: %.300s", body)
+		return
+	}
+	if err := c.errBody.VisitJSON(v); err != nil {
+		c.fail(req, resp.StatusCode, "error body %.300s is not an ErrorBody: %s", body, firstLine(err))
+		return
+	}
+	var eb struct {
+		Error struct{ Status int } `json:"error"`
+	}
+	if json.Unmarshal(body, &eb) == nil && eb.Error.Status != resp.StatusCode {
+		c.fail(req, resp.StatusCode, "error body says status %d", eb.Error.Status)
+	}
+}
+
+func firstLine(err error) string {
+	s, _, _ := strings.Cut(err.Error(), "\n")
+	return s
+}
