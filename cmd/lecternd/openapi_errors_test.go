@@ -108,6 +108,9 @@ func TestDocumentedErrorAnswers(t *testing.T) {
 		{"get an unknown slide", "GET", "/v1/conferences/e2e/slidesets/aaa/slides/9999", att, "", "", nil, 404, "not_found"},
 		{"get a slide in a bad conference id", "GET", bad + "/slidesets/aaa/slides/1", adm, "", "", nil, 400, "invalid_id"},
 		{"delete a slide in a bad conference id", "DELETE", bad + "/slidesets/aaa/slides/1", adm, "", "", nil, 400, "invalid_id"},
+		{"get a slide by a bad id", "GET", "/v1/conferences/e2e/slidesets/aaa/slides/x.y", att, "", "", nil, 400, "invalid_id"},
+		{"delete a slide by a dotted id", "DELETE", "/v1/conferences/e2e/slidesets/aaa/slides/%2e%2e", pres, "", "", nil, 400, "invalid_id"},
+		{"move a slide of a bad id", "POST", "/v1/conferences/e2e/slidesets/aaa/slides/..%5c/move", pres, J, `{"position":0}`, nil, 400, "invalid_id"},
 		{"move a slide to -1", "POST", "/v1/conferences/e2e/slidesets/aaa/slides/" + slide.ID + "/move", pres, J, `{"position":-1}`, nil, 400, "bad_request"},
 		{"annotate with bad hex", "POST", "/v1/conferences/e2e/slidesets/aaa/slides/" + slide.ID + "/annotations", att, J, `{"data":"zz"}`, nil, 400, "bad_request"},
 		// uploads

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"strconv"
 
 	"github.com/gin-gonic/gin"
@@ -238,6 +239,20 @@ func (r *routes) addSlide(c *gin.Context) {
 	c.Header("Location", c.Request.URL.Path+"/"+id)
 	noStore(c)
 	c.JSON(http.StatusCreated, viewSlide(r.location(c), added))
+}
+
+// slideIDPattern is the form of a slide id: a positive decimal of at most 18 digits,
+// as package metadata assigns and accepts them (its own pattern is unexported; a
+// test pins the two together through the routes).
+var slideIDPattern = regexp.MustCompile(`^[1-9][0-9]{0,17}$`)
+
+// checkSlideID refuses a path slide id that is not of the form slide ids have with
+// 400 invalid_id, as for every other path id, before any lookup: such an id can name
+// no slide, and the lookup's 404 would carry the metadata package's wording.
+func checkSlideID(c *gin.Context) {
+	if !slideIDPattern.MatchString(c.Param("slide")) {
+		httpapi.Fail(c, httpapi.Errorf(httpapi.CodeInvalidID, "slide id must be a positive decimal number"))
+	}
 }
 
 func (r *routes) getSlide(c *gin.Context) {

@@ -1,0 +1,56 @@
+package confapi_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/lectern/lectern/httpapi"
+)
+
+// TestMalformedSlideIDsAnswerInvalidID: slide ids are positive decimal numbers
+// (core/metadata), and a path slide id of another form is 400 invalid_id on every
+// slide route, as docs/api.md promises for every path id, with a message that names
+// the slide id and no internal detail. Before, it was looked up and answered 404
+// not_found with the metadata package's prefixes in the message.
+func TestMalformedSlideIDsAnswerInvalidID(t *testing.T) {
+	e := newEnv(t)
+	presenter, attendee := e.conference("slides")
+	e.must(201, e.do("POST", "/v1/conferences/slides/slidesets", presenter, "", map[string]string{"name": "deck"}))
+	var sl struct{ ID string }
+	e.must(201, e.do("POST", "/v1/conferences/slides/slidesets/aaa/slides", presenter, "", map[string]string{"kind": "whiteboard"})).json(t, &sl)
+
+	const base = "/v1/conferences/slides/slidesets/aaa/slides/"
+	routes := []struct {
+		method, suffix, token string
+		body                  any
+	}{
+		{"GET", "", attendee, nil},
+		{"PUT", "", presenter, map[string]string{"kind": "text", "text": "x"}},
+		{"DELETE", "", presenter, nil},
+		{"POST", "/move", presenter, map[string]int{"position": 0}},
+		{"POST", "/annotations", attendee, map[string]string{"data": "0a"}},
+	}
+	for _, id := range []string{"%2e%2e", "x.y", "..%5c", "0", "01", "-1", "1.0", "1234567890123456789"} {
+		for _, r := range routes {
+			t.Run(r.method+" "+id+r.suffix, func(t *testing.T) {
+				got := e.do(r.method, base+id+r.suffix, r.token, "", r.body)
+				if got.status != 400 || got.code() != "invalid_id" {
+					t.Fatalf("%d %s, want 400 invalid_id: %s", got.status, got.code(), got.body)
+				}
+				var b httpapi.ErrorBody
+				if err := json.Unmarshal(got.body, &b); err != nil {
+					t.Fatal(err)
+				}
+				if !strings.Contains(b.Error.Message, "slide id") || strings.Contains(b.Error.Message, "metadata") {
+					t.Fatalf("message %q: want one that names the slide id, without internal prefixes", b.Error.Message)
+				}
+			})
+		}
+	}
+	// A well-formed id still reaches the slide, and an unknown one is 404.
+	e.must(200, e.do("GET", base+sl.ID, attendee, "", nil))
+	if got := e.do("GET", base+"999", attendee, "", nil); got.status != 404 || got.code() != "not_found" {
+		t.Fatalf("an unknown slide: %d %s, want 404 not_found", got.status, got.code())
+	}
+}
