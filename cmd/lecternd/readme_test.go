@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -112,5 +113,75 @@ func TestReadmeWalkthrough(t *testing.T) {
 	}
 	if len(enc) <= len(deck) || bytes.Contains(enc, deck[:64]) {
 		t.Error("what participants download is not ciphertext of the deck")
+	}
+}
+
+// TestUploadsCurlStepByStep runs docs/uploads.md's "curl, step by step" as written,
+// in bash, against a real lecternd in a fresh folder, with the presenter token T of
+// a conference demo, and checks that the /result it prints names content that
+// decrypts to the uploaded file. Only the server's address is replaced (exactly
+// once). Before, the block read the Location with a case-sensitive `^Location:`,
+// which finds nothing in curl's HTTP/2 output (header names are lowercase there), and
+// gave curl no CA for the self-signed certificate.
+func TestUploadsCurlStepByStep(t *testing.T) {
+	for _, tool := range []string{"bash", "curl", "base64", "awk", "stat"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			servers.Unavailable(t, "walkthrough", tool+" is not on PATH", "install "+tool)
+		}
+	}
+	raw, err := os.ReadFile("../../docs/uploads.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := readmeBlock(t, string(raw), "### Completion", 0)
+	const addr = "https://localhost:8443/"
+	if n := strings.Count(block, addr); n != 1 {
+		t.Fatalf("docs/uploads.md's curl block holds %q %d times, want once: update this test with it", addr, n)
+	}
+	work := t.TempDir()
+	p := start(t, work)
+	block = strings.Replace(block, addr, "https://"+p.addr+"/", 1)
+
+	dataDir := filepath.Join(work, "lectern-data")
+	c := client(t, dataDir)
+	admin, err := os.ReadFile(filepath.Join(dataDir, "config", "admin-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &e2e{t: t, work: work, dataDir: dataDir, base: "https://" + p.addr, client: c, admin: strings.TrimSpace(string(admin)), conf: "demo"}
+	e.client.Transport = newSpecChecker(t).transport(e.client.Transport)
+	e.call("POST", "/v1/conferences", e.admin, `{"id":"demo","organizer":"sip:alice@example.com"}`, 201, nil)
+	var minted struct{ Token string }
+	e.call("POST", "/v1/tokens", e.admin, `{"role":"presenter","conference":"demo","subject":"alice"}`, 201, &minted)
+
+	talk := make([]byte, 200_000)
+	if _, err := rand.Read(talk); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(work, "talk.pdf"), talk, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", "-euo", "pipefail", "-c", block)
+	cmd.Dir = work
+	cmd.Env = append(os.Environ(), "T="+minted.Token)
+	out, err := cmd.Output()
+	t.Logf("the block printed:\n%s", out)
+	if err != nil {
+		t.Fatalf("docs/uploads.md's curl block failed: %v", err)
+	}
+	// The last line is /result's JSON.
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	var res struct {
+		Name, Key, Purpose string
+		Size               int
+	}
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &res); err != nil || res.Size != len(talk) || res.Purpose != "slide" {
+		t.Fatalf("the block's /result: %q (%v), want the JSON of a %d-byte slide upload", lines[len(lines)-1], err, len(talk))
+	}
+	resp, got := e.send("GET", "/v1/conferences/demo/content/"+res.Name+"/plain", minted.Token, "", nil, "Lectern-Key", res.Key)
+	if resp.StatusCode != 200 || !bytes.Equal(got, talk) {
+		t.Fatalf("the uploaded content (%d) is not talk.pdf", resp.StatusCode)
 	}
 }
