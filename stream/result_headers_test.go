@@ -7,9 +7,10 @@ import (
 	"github.com/lectern/lectern/httpapi"
 )
 
-// TestContentHeadersOnlyOnCompletion: of the requests to a finished upload, only a
-// repeated final PATCH answers the content's URL and key again; HEAD and DELETE do
-// not carry them.
+// TestContentHeadersOnlyOnCompletion: of the requests to a finished upload, only an
+// empty PATCH at Upload-Offset = Upload-Length answers the content's URL and key
+// again (docs/uploads.md, Completion); an identical resend of the final PATCH is 409
+// (its offset is no longer the upload's), and HEAD and DELETE do not carry them.
 func TestContentHeadersOnlyOnCompletion(t *testing.T) {
 	be := newBackend(t)
 	in := be.start(t)
@@ -25,7 +26,8 @@ func TestContentHeadersOnlyOnCompletion(t *testing.T) {
 		status  int
 		withKey bool
 	}{
-		{"repeated final PATCH", func() reply { return in.patch(loc, tok, 3, nil) }, http.StatusNoContent, true},
+		{"identical resend of the final PATCH", func() reply { return in.patch(loc, tok, 0, []byte("abc")) }, http.StatusConflict, false},
+		{"empty PATCH at the upload's length", func() reply { return in.patch(loc, tok, 3, nil) }, http.StatusNoContent, true},
 		{"HEAD", func() reply { return in.do("HEAD", loc, tok, nil, nil) }, http.StatusOK, false},
 		{"DELETE", func() reply { return in.do("DELETE", loc, tok, nil, nil) }, http.StatusNoContent, false},
 	}
