@@ -88,6 +88,9 @@ type Config struct {
 	ErrorRules []ErrorRule
 	// Routes are registered after the built-in routes.
 	Routes []RouteRegistrar
+	// CORS lets browser apps on other origins use the API (see cors.go); zero: no
+	// CORS headers, a browser on another origin can call nothing.
+	CORS CORSConfig
 }
 
 // Server is the assembled HTTP handler.
@@ -102,6 +105,7 @@ type Server struct {
 	metrics    *metrics
 	registry   *prometheus.Registry
 	errorRules []ErrorRule
+	cors       *corsHandler // nil without CORS origins
 
 	mu          sync.Mutex
 	readyChecks []ReadyCheck
@@ -170,6 +174,14 @@ func New(cfg Config) (*Server, error) {
 		readyChecks: append([]ReadyCheck(nil), cfg.ReadyChecks...),
 	}
 	e.Use(s.observe, s.recoverer, defaultBodyLimit(cfg.Limits.MaxBodyBytes))
+	if len(cfg.CORS.Origins) > 0 {
+		// Global, so before every route's authentication, and before NoRoute and
+		// NoMethod are set, so that their chains answer preflights too.
+		if s.cors, err = newCORS(cfg.CORS); err != nil {
+			return nil, fmt.Errorf("httpapi: %w", err)
+		}
+		e.Use(s.cors.serve)
+	}
 	e.NoRoute(s.noRoute)
 	e.NoMethod(s.noMethod)
 

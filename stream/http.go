@@ -29,6 +29,31 @@ const (
 	HeaderHandoutID   = "Lectern-Handout-Id"
 )
 
+// CORSAllowHeaders are the request headers a browser tus client sends (tusd's own
+// list, which follows the protocol and its drafts, and the checksum extension this
+// package adds), for httpapi's CORS preflight answers. Origin and
+// X-HTTP-Method-Override are left out: browsers set the one themselves, and the
+// routes are per method, so the other is dropped.
+var CORSAllowHeaders = corsList(handler.DefaultCorsConfig.AllowHeaders, "Upload-Checksum")
+
+// CORSExposeHeaders are the response headers a browser tus client must read: tusd's
+// list, the expiration and checksum extensions' and the completion's Lectern-*.
+var CORSExposeHeaders = corsList(handler.DefaultCorsConfig.ExposeHeaders,
+	"Upload-Expires", "Tus-Checksum-Algorithm",
+	HeaderContentURL, HeaderContentKey, HeaderContentName, HeaderContentSize, HeaderHandoutID)
+
+func corsList(tusd string, more ...string) []string {
+	var out []string
+	for h := range strings.SplitSeq(tusd, ",") {
+		switch h = strings.TrimSpace(h); h {
+		case "", "Origin", "X-HTTP-Method-Override":
+		default:
+			out = append(out, h)
+		}
+	}
+	return append(out, more...)
+}
+
 // basePath is where tusd believes it is mounted; its ids are "<conf>/uploads/<id>",
 // which makes its Location header /v1/conferences/<conf>/uploads/<id>.
 const basePath = "/v1/conferences/"
@@ -68,8 +93,13 @@ func New(cfg Config) (*Handler, error) {
 		MaxSize:            max(lim.MaxContentFile, lim.MaxHandoutFile),
 		DisableDownload:    true,
 		AcquireLockTimeout: cfg.LockWait,
-		Cors:               &handler.CorsConfig{Disable: true},
-		Logger:             tusdLogger(cfg.Logger),
+		// CORS is answered for every route by the server's middleware (httpapi,
+		// lecternd --cors-origins), with the header lists below: tusd's own runs
+		// after the presenter check, so a preflight (which carries no token) and a
+		// 401 would never get its headers, and beside the middleware it would send
+		// them twice.
+		Cors:   &handler.CorsConfig{Disable: true},
+		Logger: tusdLogger(cfg.Logger),
 	})
 	if err != nil {
 		return nil, err
@@ -91,6 +121,7 @@ func (h *Handler) Routes() httpapi.RouteRegistrar {
 		if err := s.Registry().Register(prometheuscollector.New(h.tus.Metrics)); err != nil {
 			h.cfg.Logger.Warn("upload metrics not registered", slog.String("error", err.Error()))
 		}
+		s.AddCORSHeaders(CORSAllowHeaders, CORSExposeHeaders)
 		conf := httpapi.ConferenceParam("conf")
 		presenter := s.Require(httpapi.RolePresenter, conf)
 		confOK := httpapi.ValidateParams(httpapi.ParamCheck{Name: "conf", Check: layout.ValidateConferenceID})

@@ -46,6 +46,9 @@ type Config struct {
 	AdminTokenTTL     Duration  `yaml:"admin_token_ttl"`
 	Retention         Retention `yaml:"retention"`
 	Limits            Limits    `yaml:"limits"`
+	// CORSOrigins are the origins of the browser apps that may call the API
+	// (docs/operations.md: Browser clients and CORS); empty: none.
+	CORSOrigins Origins `yaml:"cors_origins"`
 }
 
 // Retention is how long conferences and their content live (SPEC section 1).
@@ -136,6 +139,7 @@ var options = []option{
 	{"max-handouts", "handouts per conference", func(c *Config) flag.Value { return (*intValue)(&c.Limits.MaxHandouts) }},
 	{"max-open-uploads", "unfinished uploads per conference", func(c *Config) flag.Value { return (*intValue)(&c.Limits.MaxOpenUploads) }},
 	{"max-streams-per-token", "open event streams per token", func(c *Config) flag.Value { return (*intValue)(&c.Limits.MaxStreamsPerToken) }},
+	{"cors-origins", "comma-separated origins of browser apps allowed to call the API (e.g. https://app.example.org,http://localhost:5173); empty: no CORS", func(c *Config) flag.Value { return &c.CORSOrigins }},
 	{"max-streams-per-conference", "open event streams per conference", func(c *Config) flag.Value { return (*intValue)(&c.Limits.MaxStreamsPerConference) }},
 }
 
@@ -401,4 +405,44 @@ func atLine(n *yaml.Node, err error) error {
 		return fmt.Errorf("line %d: want a single value", n.Line)
 	}
 	return fmt.Errorf("line %d: %w", n.Line, err)
+}
+
+// Origins is the CORS origin list: comma-separated in a flag or the environment, a
+// list or a comma-separated string in the config file. Each origin is checked (and
+// put in the form browsers send) when it is read, so a bad one stops the start.
+type Origins []string
+
+func (o *Origins) String() string { return strings.Join(*o, ",") }
+
+// Set replaces the list (a flag or variable set later wins, as for every setting).
+func (o *Origins) Set(s string) error {
+	v, err := httpapi.ParseOrigins(s)
+	if err != nil {
+		return err
+	}
+	*o = v
+	return nil
+}
+
+// UnmarshalYAML reads a sequence of origins or one comma-separated string.
+func (o *Origins) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		return atLine(n, o.Set(n.Value))
+	case yaml.SequenceNode:
+		var all []string
+		for _, item := range n.Content {
+			if item.Kind != yaml.ScalarNode {
+				return fmt.Errorf("line %d: want an origin", item.Line)
+			}
+			v, err := httpapi.ParseOrigins(item.Value)
+			if err != nil {
+				return atLine(item, err)
+			}
+			all = append(all, v...)
+		}
+		*o = all
+		return nil
+	}
+	return fmt.Errorf("line %d: want a list of origins", n.Line)
 }

@@ -5,6 +5,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -146,7 +148,7 @@ func TestDurationAndSizeRoundTrip(t *testing.T) {
 			t.Errorf("default of %s does not parse back: %v", o.name, err)
 		}
 	}
-	if back != def {
+	if !reflect.DeepEqual(back, def) {
 		t.Errorf("defaults changed by a round trip:\n%+v\n%+v", back, def)
 	}
 }
@@ -240,5 +242,61 @@ func TestConfigFileOneDocument(t *testing.T) {
 		if err != nil || cfg.Listen != want {
 			t.Errorf("%q: listen %q, %v; want %q", file, cfg.Listen, err, want)
 		}
+	}
+}
+
+// TestConfigCORSOrigins: the origin list comes from a flag, the environment or the
+// file (a list or one comma-separated string), in the usual order, in the form
+// browsers send; a value that is not an origin stops the start naming the setting.
+func TestConfigCORSOrigins(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		file string
+		want []string
+		say  string // non-empty: the error must mention it
+	}{
+		{name: "default none"},
+		{name: "flag", args: []string{"--cors-origins", "https://app.example.org,http://localhost:5173"},
+			want: []string{"https://app.example.org", "http://localhost:5173"}},
+		{name: "env", env: map[string]string{"LECTERN_CORS_ORIGINS": " https://App.Example.org:443 "},
+			want: []string{"https://app.example.org"}},
+		{name: "file list", file: "cors_origins:\n  - https://a.example\n  - https://b.example:8443\n",
+			want: []string{"https://a.example", "https://b.example:8443"}},
+		{name: "file string", file: "cors_origins: https://a.example, https://b.example\n",
+			want: []string{"https://a.example", "https://b.example"}},
+		{name: "flag over env over file", file: "cors_origins: [https://file.example]\n",
+			env:  map[string]string{"LECTERN_CORS_ORIGINS": "https://env.example"},
+			args: []string{"--cors-origins", "https://flag.example"}, want: []string{"https://flag.example"}},
+		{name: "env over file", file: "cors_origins: [https://file.example]\n",
+			env: map[string]string{"LECTERN_CORS_ORIGINS": "https://env.example"}, want: []string{"https://env.example"}},
+		{name: "star flag", args: []string{"--cors-origins", "*"}, say: `-cors-origins: bad CORS origin "*"`},
+		{name: "path in env", env: map[string]string{"LECTERN_CORS_ORIGINS": "https://a.example/app"},
+			say: `LECTERN_CORS_ORIGINS: bad CORS origin "https://a.example/app": an origin is scheme, host and port only`},
+		{name: "no scheme in file", file: "cors_origins:\n  - https://a.example\n  - a.example\n",
+			say: `line 3: bad CORS origin "a.example"`},
+		{name: "map in file", file: "cors_origins:\n  a: b\n", say: "line 2: want a list of origins"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := tt.args
+			if tt.file != "" {
+				args = append([]string{"--config", writeConfig(t, tt.file)}, args...)
+			}
+			cfg, err := loadConfig(args, env(tt.env), io.Discard)
+			if tt.say != "" {
+				if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), tt.say) {
+					t.Fatalf("err %v, want a usage error mentioning %q", err, tt.say)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal([]string(cfg.CORSOrigins), tt.want) {
+				t.Fatalf("origins %q, want %q", cfg.CORSOrigins, tt.want)
+			}
+		})
 	}
 }

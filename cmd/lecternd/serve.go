@@ -73,6 +73,7 @@ func assemble(ctx context.Context, cfg Config, sec *secrets, log *slog.Logger) (
 		WriteStallTimeout: time.Duration(cfg.WriteStallTimeout),
 		Logger:            log,
 		Registry:          registry,
+		CORS:              httpapi.CORSConfig{Origins: cfg.CORSOrigins},
 	}
 	for _, e := range a.exts {
 		if e.Routes != nil {
