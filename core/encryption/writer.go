@@ -91,6 +91,17 @@ func (w *Writer) capacity() int {
 	return int(w.h.fullCipherLen(w.index)) - TagSize
 }
 
+// RoomLender is a destination that lends the Writer room for its next segment, so that
+// the segment is sealed in place rather than in the Writer's buffer and then copied
+// (storage.Pipe is one). Room returns a buffer of length 0 with a capacity of at least
+// n; Commit hands over its first n bytes. Seal must not write past n: AES-GCM writes
+// exactly the plaintext's length plus TagSize.
+type RoomLender interface {
+	io.Writer
+	Room(n int) ([]byte, error)
+	Commit(n int) error
+}
+
 // Write encrypts p. Each segment is written to dst as soon as it is full.
 func (w *Writer) Write(p []byte) (int, error) {
 	if w.closed {
@@ -130,8 +141,17 @@ func (w *Writer) seal(pt []byte, final bool) error {
 		return w.err
 	}
 	w.h.nonce(w.nonce[:], w.index, final)
-	ct := w.aead.Seal(w.buf[:0], w.nonce[:], pt, nil)
-	if _, err := w.dst.Write(ct); err != nil {
+	var err error
+	if lender, ok := w.dst.(RoomLender); ok {
+		var room []byte
+		if room, err = lender.Room(len(pt) + TagSize); err == nil {
+			ct := w.aead.Seal(room, w.nonce[:], pt, nil)
+			err = lender.Commit(len(ct))
+		}
+	} else {
+		_, err = w.dst.Write(w.aead.Seal(w.buf[:0], w.nonce[:], pt, nil))
+	}
+	if err != nil {
 		w.err = fmt.Errorf("encryption: writing segment %d: %w", w.index, err)
 		return w.err
 	}

@@ -20,6 +20,10 @@ import (
 // waiting, the one being filled, the one being stored). The reader side implements
 // io.WriterTo, so that a backend copying with io.Copy writes whole chunks.
 //
+// A writer that produces its bytes in place (the encrypter) asks for room in the
+// chunk being filled with Room and hands it over with Commit, which saves a copy of
+// the stream (encryption.RoomLender; docs/benchmarks.md).
+//
 // One goroutine writes and one reads. The writer ends the stream with CloseWrite;
 // the reader gives up with CloseRead, which makes the writer's Write fail.
 type Pipe struct {
@@ -84,6 +88,50 @@ func (p *Pipe) Write(b []byte) (int, error) {
 		}
 	}
 	return written, nil
+}
+
+// Room lends the writer the free part of the chunk being filled, at least n bytes,
+// so that it can produce its next bytes in place (the encrypter seals a segment
+// straight into it) and hand them over with Commit, instead of writing them from a
+// buffer of its own, which costs a copy of the whole stream. A chunk with less room
+// is handed to the reader as it is first. The result has length 0; it fails like
+// Write once the reader gave up or the stream was closed.
+func (p *Pipe) Room(n int) ([]byte, error) {
+	p.mu.Lock()
+	closed := p.writeClosed
+	p.mu.Unlock()
+	if closed {
+		return nil, errPipeWriteClosed
+	}
+	if p.cur != nil && cap(p.cur)-len(p.cur) < n {
+		if len(p.cur) == 0 {
+			p.cur = nil // too small, and nothing in it to hand over
+		} else if err := p.send(); err != nil {
+			return nil, err
+		}
+	}
+	if p.cur == nil {
+		select {
+		case c := <-p.free:
+			p.cur = c
+		default:
+			p.cur = make([]byte, 0, PipeChunkSize)
+		}
+		if cap(p.cur) < n {
+			p.cur = make([]byte, 0, n)
+		}
+	}
+	return p.cur[len(p.cur):len(p.cur)], nil
+}
+
+// Commit hands over the first n bytes of the room Room lent (at most the n it was
+// asked for).
+func (p *Pipe) Commit(n int) error {
+	p.cur = p.cur[:len(p.cur)+n]
+	if len(p.cur) == cap(p.cur) {
+		return p.send()
+	}
+	return nil
 }
 
 func (p *Pipe) send() error {
