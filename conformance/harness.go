@@ -38,7 +38,7 @@ type Harness struct {
 	// storage like NewStorage and returns a string that locates it (a folder path; a
 	// bucket, with the endpoint if the server is not found by the environment);
 	// OpenLocation opens a driver over the storage such a string locates, closed by
-	// its own t.Cleanup. The suite runs the test binary again (os.Args[0], with
+	// its own t.Cleanup. The suite runs the test binary again (the running executable, with
 	// -test.run naming the test that called Run, and the environment of this process)
 	// and, in that child process, Run calls only OpenLocation and races the parent
 	// instead of running the suite: whatever the test does before calling Run runs
