@@ -212,7 +212,10 @@ func TestEndToEndTusJSClient(t *testing.T) {
 
 	const size = 50_000_000
 	path, sum := randomFile(t, e.work, size)
-	cmd := exec.Command(node, script, e.base+"/v1/conferences/e2e/uploads", e.presenter, path, strconv.Itoa(20_000_000))
+	// tus-js-client talks to lecternd through a proxy that checks every answer
+	// against docs/openapi.yaml, as e.client does.
+	proxy := checkingProxy(t, e.base[len("https://"):], e.dataDir)
+	cmd := exec.Command(node, script, proxy+"/v1/conferences/e2e/uploads", e.presenter, path, strconv.Itoa(20_000_000))
 	cmd.Env = append(os.Environ(), "NODE_EXTRA_CA_CERTS="+filepath.Join(e.dataDir, "config", certFile))
 	out, err := cmd.Output()
 	if err != nil {

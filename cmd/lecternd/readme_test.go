@@ -62,9 +62,12 @@ func TestReadmeWalkthrough(t *testing.T) {
 	work := t.TempDir()
 	p := start(t, work)
 	cli := lecternCLI(t)
+	// curl and the CLI talk to lecternd through a proxy that checks every answer
+	// against docs/openapi.yaml.
+	base := checkingProxy(t, p.addr, filepath.Join(work, "lectern-data"))
 	script := curlBlock + cliBlock
 	for _, r := range []struct{ old, new string }{
-		{"export LECTERN=https://localhost:8443\n", "export LECTERN=https://" + p.addr + "\n"},
+		{"export LECTERN=https://localhost:8443\n", "export LECTERN=" + base + "\n"},
 		{"go build -o lectern ./cmd/lectern\n", "cp " + cli + " lectern\n"},
 	} {
 		if n := strings.Count(script, r.old); n != 1 {
@@ -140,7 +143,9 @@ func TestUploadsCurlStepByStep(t *testing.T) {
 	}
 	work := t.TempDir()
 	p := start(t, work)
-	block = strings.Replace(block, addr, "https://"+p.addr+"/", 1)
+	// curl talks to lecternd through a proxy that checks every answer against
+	// docs/openapi.yaml.
+	block = strings.Replace(block, addr, checkingProxy(t, p.addr, filepath.Join(work, "lectern-data"))+"/", 1)
 
 	dataDir := filepath.Join(work, "lectern-data")
 	c := client(t, dataDir)
