@@ -74,11 +74,11 @@ type secrets struct {
 func bootstrap(cfg Config, log *slog.Logger, out io.Writer) (*secrets, error) {
 	dir := filepath.Join(cfg.DataDir, configDirName)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("config dir: %w", err)
+		return nil, fileMistake(fmt.Errorf("config dir: %w", err))
 	}
 	// MkdirAll leaves an existing folder's mode alone; the secrets' folder is private.
 	if err := os.Chmod(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("config dir: %w", err)
+		return nil, fileMistake(fmt.Errorf("config dir: %w", err))
 	}
 	// Two lecternd sharing the data dir on one host may start at the same moment:
 	// each step below is create-once, but steps made of several files (the self-signed
@@ -104,7 +104,10 @@ func bootstrap(cfg Config, log *slog.Logger, out io.Writer) (*secrets, error) {
 		return nil, err
 	}
 	if s.Cert, err = tlscert.LoadFiles(certPath, keyPath); err != nil {
-		return nil, fmt.Errorf("TLS certificate: %w", err)
+		if errors.Is(err, tlscert.ErrInvalidPair) {
+			return nil, configMistake(fmt.Errorf("TLS certificate: %w", err))
+		}
+		return nil, fileMistake(fmt.Errorf("TLS certificate: %w", err))
 	}
 	s.Cert.OnReload = func(leaf *x509.Certificate) {
 		log.Info("TLS certificate files changed; serving the new certificate", "file", certPath,
@@ -221,12 +224,12 @@ func loadOrCreateSecret(path string, n int) ([]byte, bool, error) {
 		v, err := hex.DecodeString(strings.TrimSpace(string(b)))
 		if err != nil || len(v) != n {
 			// Only the file name: never the contents.
-			return nil, false, fmt.Errorf("%s does not hold %d bytes in hex", path, n)
+			return nil, false, configMistake(fmt.Errorf("%s does not hold %d bytes in hex", path, n))
 		}
 		return v, false, nil
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
-		return nil, false, err
+		return nil, false, fileMistake(err)
 	}
 	v := make([]byte, n)
 	if _, err := rand.Read(v); err != nil {
@@ -254,10 +257,10 @@ func loadKEKIDs(dir string) (string, map[string][]byte, error) {
 	case err == nil:
 		id = strings.TrimSpace(string(b))
 		if !kekIDPattern.MatchString(id) {
-			return "", nil, fmt.Errorf("%s: a KEK id is 1-32 of a-z, 0-9 and '-'", filepath.Join(dir, kekIDFile))
+			return "", nil, configMistake(fmt.Errorf("%s: a KEK id is 1-32 of a-z, 0-9 and '-'", filepath.Join(dir, kekIDFile)))
 		}
 	case !errors.Is(err, fs.ErrNotExist):
-		return "", nil, err
+		return "", nil, fileMistake(err)
 	}
 	path := filepath.Join(dir, previousKEKsFile)
 	b, err = readPrivate(path)
@@ -265,7 +268,7 @@ func loadKEKIDs(dir string) (string, map[string][]byte, error) {
 		return id, nil, nil
 	}
 	if err != nil {
-		return "", nil, err
+		return "", nil, fileMistake(err)
 	}
 	prev := map[string][]byte{}
 	for i, line := range strings.Split(string(b), "\n") {
@@ -278,9 +281,9 @@ func loadKEKIDs(dir string) (string, map[string][]byte, error) {
 		switch {
 		case !ok || !kekIDPattern.MatchString(kid) || herr != nil || len(key) != 32:
 			// Only the file name and line: never the contents.
-			return "", nil, fmt.Errorf("%s line %d: want \"<kek id> <64 hex digits>\"", path, i+1)
+			return "", nil, configMistake(fmt.Errorf("%s line %d: want \"<kek id> <64 hex digits>\"", path, i+1))
 		case kid == id:
-			return "", nil, fmt.Errorf("%s line %d: %q is the current KEK's id", path, i+1, kid)
+			return "", nil, configMistake(fmt.Errorf("%s line %d: %q is the current KEK's id", path, i+1, kid))
 		}
 		prev[kid] = key
 	}
@@ -296,7 +299,7 @@ func loadPreviousSecrets(path string) ([][]byte, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, fileMistake(err)
 	}
 	var out [][]byte
 	for i, line := range strings.Split(string(b), "\n") {
@@ -307,7 +310,7 @@ func loadPreviousSecrets(path string) ([][]byte, error) {
 		v, err := hex.DecodeString(line)
 		if err != nil || len(v) < httpapi.MinSecretLength {
 			// Only the file name and line: never the contents.
-			return nil, fmt.Errorf("%s line %d: not a hex secret of at least %d bytes", path, i+1, httpapi.MinSecretLength)
+			return nil, configMistake(fmt.Errorf("%s line %d: not a hex secret of at least %d bytes", path, i+1, httpapi.MinSecretLength))
 		}
 		out = append(out, v)
 	}
@@ -320,9 +323,22 @@ func readPrivate(path string) ([]byte, error) {
 		return nil, err
 	}
 	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("%s is accessible by other users (mode %04o); run chmod 600 on it", path, fi.Mode().Perm())
+		return nil, configMistake(fmt.Errorf("%s is accessible by other users (mode %04o); run chmod 600 on it", path, fi.Mode().Perm()))
 	}
 	return os.ReadFile(path)
+}
+
+// fileMistake marks an error of a file the operator gave or must fix as a
+// configuration mistake: missing, not readable or writable by lecternd's user, a
+// folder where a file belongs, a read-only volume. Other errors (EIO, EMFILE, ENOSPC)
+// may pass, and stay failures a restart can cure.
+func fileMistake(err error) error {
+	for _, mistaken := range []error{fs.ErrNotExist, fs.ErrPermission, syscall.EISDIR, syscall.ENOTDIR, syscall.EROFS} {
+		if errors.Is(err, mistaken) {
+			return configMistake(err)
+		}
+	}
+	return err
 }
 
 // deadTemporary matches writeFileAtomic's temporary files (os.CreateTemp's pattern).
@@ -421,7 +437,7 @@ func certificateFiles(cfg Config, dir string, log *slog.Logger) (certPath, keyPa
 			// every later start.
 			log.Warn("self-signed certificate and key do not match (a renewal was cut short); creating a new pair", "file", certPath)
 		case err != nil:
-			return "", "", fmt.Errorf("self-signed certificate in %s: %w", dir, err)
+			return "", "", configMistake(fmt.Errorf("self-signed certificate in %s: %w", dir, err))
 		default:
 			leaf, err := x509.ParseCertificate(c.Certificate[0])
 			if err != nil {
@@ -433,7 +449,7 @@ func certificateFiles(cfg Config, dir string, log *slog.Logger) (certPath, keyPa
 			log.Warn("self-signed certificate expired; creating a new one", "file", certPath, "expired", leaf.NotAfter)
 		}
 	} else if kerr != nil && !errors.Is(kerr, fs.ErrNotExist) {
-		return "", "", kerr
+		return "", "", fileMistake(kerr)
 	}
 	certPEM, keyPEM, err = tlscert.SelfSigned(certHosts, certValidity)
 	if err != nil {

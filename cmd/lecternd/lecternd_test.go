@@ -301,10 +301,10 @@ func TestLecterndRefusesBadSetup(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(dir, kekFile), []byte(strings.Repeat("ab", 32)), 0o644); err != nil {
 				t.Fatal(err)
 			}
-		}, nil, 1, "chmod 600"},
+		}, nil, 2, "chmod 600"},
 		{"unknown role", nil, []string{"--role", "everything"}, 2, "unknown server role"},
 		{"unknown flag", nil, []string{"--nope"}, 2, "nope"},
-		{"bad backend", nil, []string{"--backend", "ftp://x"}, 1, "unknown scheme"},
+		{"bad backend", nil, []string{"--backend", "ftp://x"}, 2, "unknown scheme"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

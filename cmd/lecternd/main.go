@@ -40,7 +40,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 0
 		}
 		fmt.Fprintln(stderr, "lecternd:", err)
-		return 2
+		return exitUsage
 	}
 	logOut := newLineWriter(stderr)
 	defer logOut.Close()
@@ -48,7 +48,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	sec, err := bootstrap(cfg, log, stdout)
 	if err != nil {
 		log.Error("bootstrap failed", "err", err)
-		return 1
+		return exitCode(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -76,14 +76,46 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}()
 	if err := serve(ctx, cfg, sec, log); err != nil {
 		log.Error("server failed", "err", err)
-		return 1
+		return exitCode(err)
 	}
 	log.Info("stopped")
 	return 0
 }
 
-// exitForced is the exit code after a second SIGINT/SIGTERM cut the shutdown short.
-const exitForced = 1
+// Exit codes. deploy/systemd/lecternd.service restarts on every one but exitUsage
+// (RestartPreventExitStatus=2): a restart cannot fix what the operator must.
+const (
+	// exitFailed: a failure a restart may cure (storage unreachable, address in use).
+	exitFailed = 1
+	// exitUsage: a configuration mistake (errUsage): a flag, a setting, a file the
+	// operator gave or must fix (its mode, its contents), a storage URL.
+	exitUsage = 2
+	// exitForced: a second SIGINT/SIGTERM cut the shutdown short.
+	exitForced = 1
+)
+
+// exitCode is the exit code for a failed start or serve: errUsage is the operator's
+// to fix, anything else may pass.
+func exitCode(err error) int {
+	if errors.Is(err, errUsage) {
+		return exitUsage
+	}
+	return exitFailed
+}
+
+// configMistake marks err as a configuration mistake (errUsage, exit 2) and keeps its
+// text: the log line says what to fix, not "usage". nil stays nil.
+func configMistake(err error) error {
+	if err == nil {
+		return nil
+	}
+	return mistake{err}
+}
+
+type mistake struct{ error }
+
+func (m mistake) Unwrap() error        { return m.error }
+func (m mistake) Is(target error) bool { return target == errUsage }
 
 func newLogger(cfg Config, w io.Writer) *slog.Logger {
 	level, _ := parseLevel(cfg.LogLevel) // checked by loadConfig

@@ -90,8 +90,8 @@ func TestLecterndTokenSecretRotation(t *testing.T) {
 			}
 			defer os.Remove(previous)
 			out, code := runLecternd(t, work)
-			if code != 1 || !strings.Contains(out, previousSecretsFile) {
-				t.Fatalf("lecternd with a bad %s: exit %d (want 1, naming the file):\n%s", previousSecretsFile, code, out)
+			if code != 2 || !strings.Contains(out, previousSecretsFile) {
+				t.Fatalf("lecternd with a bad %s: exit %d (want 2, naming the file):\n%s", previousSecretsFile, code, out)
 			}
 			if strings.Contains(out, strings.TrimSpace(string(oldSecret))) {
 				t.Fatal("the secret is in the error output")
@@ -196,7 +196,7 @@ func TestLecterndKEKRotation(t *testing.T) {
 
 	// A previous-KEK file that repeats the current id is refused at start.
 	write(previousKEKsFile, "kek-2 "+strings.TrimSpace(string(oldKEK))+"\n")
-	if out, code := runLecternd(t, work); code != 1 || !strings.Contains(out, previousKEKsFile) {
+	if out, code := runLecternd(t, work); code != 2 || !strings.Contains(out, previousKEKsFile) {
 		t.Fatalf("a previous KEK with the current id: exit %d:\n%s", code, out)
 	}
 }

@@ -35,7 +35,14 @@ func assemble(ctx context.Context, cfg Config, sec *secrets, log *slog.Logger) (
 	bucket, err := backends.Open(openCtx, cfg.Backend)
 	cancel()
 	if err != nil {
-		return nil, fmt.Errorf("storage: %w", err)
+		err = fmt.Errorf("storage: %w", err)
+		// backends.Open says ErrInvalidArgument of the URL only (scheme, parameters,
+		// credentials in it, a password_file that cannot be read), never of a server
+		// that is down or refuses (ErrUnavailable, ErrPermission): a restart may fix those.
+		if errors.Is(err, storage.ErrInvalidArgument) {
+			return nil, configMistake(err)
+		}
+		return nil, err
 	}
 	a := &assembled{bucket: bucket}
 	defer func() {
@@ -107,6 +114,10 @@ func serve(ctx context.Context, cfg Config, sec *secrets, log *slog.Logger) erro
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if errors.Is(err, syscall.EADDRINUSE) {
 		return fmt.Errorf("%w (another process, perhaps another lecternd, listens there: stop it or choose another address with --listen)", err)
+	}
+	var addrErr *net.AddrError
+	if errors.As(err, &addrErr) {
+		return configMistake(err) // "missing port in address" and the like
 	}
 	if err != nil {
 		return err

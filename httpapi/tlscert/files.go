@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -46,6 +47,18 @@ type Files struct {
 	loaded string // the files' contents cur was loaded from
 	failed string // the files' contents that failed to load last
 }
+
+// ErrInvalidPair: the files were read but do not hold a certificate and its matching
+// key (not PEM, swapped, a key of another certificate). A file that cannot be read is
+// reported with the os error instead (fs.ErrNotExist, fs.ErrPermission, …), so that a
+// caller can tell the operator's mistake from a passing failure such as EMFILE.
+var ErrInvalidPair = errors.New("not a certificate with its matching key")
+
+// invalidPair marks a load error as ErrInvalidPair, keeping its text.
+type invalidPair struct{ error }
+
+func (e invalidPair) Unwrap() error        { return e.error }
+func (e invalidPair) Is(target error) bool { return target == ErrInvalidPair }
 
 // LoadFiles loads the pair from certPath and keyPath, which must load now.
 func LoadFiles(certPath, keyPath string) (*Files, error) {
@@ -138,12 +151,12 @@ func (f *Files) read() (state string, certPEM, keyPEM []byte, err error) {
 func (f *Files) load(certPEM, keyPEM []byte) (*tls.Certificate, error) {
 	c, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
-		return nil, fmt.Errorf("TLS certificate %s with key %s: %w", f.certPath, f.keyPath, err)
+		return nil, invalidPair{fmt.Errorf("TLS certificate %s with key %s: %w", f.certPath, f.keyPath, err)}
 	}
 	// X509KeyPair has parsed the leaf (Go 1.23+); it is what OnReload reports.
 	if c.Leaf == nil {
 		if c.Leaf, err = x509.ParseCertificate(c.Certificate[0]); err != nil {
-			return nil, fmt.Errorf("TLS certificate %s: %w", f.certPath, err)
+			return nil, invalidPair{fmt.Errorf("TLS certificate %s: %w", f.certPath, err)}
 		}
 	}
 	return &c, nil

@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -242,4 +244,32 @@ func copyKeepingSizeAndTime(t *testing.T, certPath, keyPath, host string) []byte
 	}
 	t.Fatal("no pair of the same sizes in 1000 tries")
 	return nil
+}
+
+// TestLoadFilesClassifiesItsErrors: a pair that does not load is ErrInvalidPair; a file
+// that cannot be read is the os error (so a caller can tell EMFILE from a mistake).
+func TestLoadFilesClassifiesItsErrors(t *testing.T) {
+	dir := t.TempDir()
+	pairFiles(t, dir, "ok.example")
+	certPath, keyPath := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	tests := []struct {
+		name       string
+		cert, key  string
+		invalid    bool
+		underlying error
+	}{
+		{"swapped", keyPath, certPath, true, nil},
+		{"not PEM", filepath.Join(dir, "garbage"), keyPath, true, nil},
+		{"missing", filepath.Join(dir, "nope.pem"), keyPath, false, fs.ErrNotExist},
+		{"a folder", dir, keyPath, false, syscall.EISDIR},
+	}
+	writeFile(t, filepath.Join(dir, "garbage"), []byte("not a certificate\n"))
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := LoadFiles(tt.cert, tt.key)
+			if err == nil || errors.Is(err, ErrInvalidPair) != tt.invalid || (tt.underlying != nil && !errors.Is(err, tt.underlying)) {
+				t.Fatalf("LoadFiles: %v (ErrInvalidPair %v, want %v; want also %v)", err, errors.Is(err, ErrInvalidPair), tt.invalid, tt.underlying)
+			}
+		})
+	}
 }
