@@ -75,7 +75,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}()
 	if err := serve(ctx, cfg, sec, log); err != nil {
-		log.Error("server failed", "err", err)
+		if errors.Is(err, errShutdown) {
+			// Not "stopped": the flush failed. What was acknowledged is in the journal,
+			// which the next start replays.
+			log.Error("stopped, but the shutdown failed; the next start replays the journal", "err", err)
+		} else {
+			log.Error("server failed", "err", err)
+		}
 		return exitCode(err)
 	}
 	log.Info("stopped")

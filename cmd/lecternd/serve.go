@@ -96,20 +96,26 @@ func assemble(ctx context.Context, cfg Config, sec *secrets, log *slog.Logger) (
 }
 
 // close flushes the hosted parts in reverse order, each with its own timeout, then
-// closes the backend.
-func (a *assembled) close(timeout time.Duration, log *slog.Logger) {
-	shutdownExtensions(a.exts, timeout, log)
-	if err := a.bucket.Close(); err != nil {
-		log.Warn("closing the storage backend", "err", err)
+// closes the backend. It returns errShutdown when a part's Shutdown failed.
+func (a *assembled) close(timeout time.Duration, log *slog.Logger) error {
+	err := shutdownExtensions(a.exts, timeout, log)
+	if cerr := a.bucket.Close(); cerr != nil {
+		log.Warn("closing the storage backend", "err", cerr)
 	}
+	return err
 }
+
+// errShutdown: a hosted part's Shutdown (the engine's flush) failed, a full disk at
+// SIGTERM say. Nothing acknowledged is lost (the journal holds it and the next start
+// replays it), but the stop was not clean: lecternd exits 1, not 0.
+var errShutdown = errors.New("a hosted part's shutdown failed")
 
 // serve assembles the server, listens, and on ctx's end shuts down: /readyz turns
 // 503 and the listener closes, the HTTP server drains for up to the shutdown timeout
 // (then closes what still runs and waits for those handlers to return), then every
 // hosted part's Shutdown (the engine's flush) runs with a timeout of its own, then
 // the backend is closed.
-func serve(ctx context.Context, cfg Config, sec *secrets, log *slog.Logger) error {
+func serve(ctx context.Context, cfg Config, sec *secrets, log *slog.Logger) (err error) {
 	// The address first: a port already taken fails before the storage is touched.
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if errors.Is(err, syscall.EADDRINUSE) {
@@ -127,7 +133,10 @@ func serve(ctx context.Context, cfg Config, sec *secrets, log *slog.Logger) erro
 		ln.Close()
 		return err
 	}
-	defer a.close(time.Duration(cfg.ShutdownTimeout), log)
+	// The hosted parts are shut down on every way out; how it went joins serve's error.
+	defer func() {
+		err = errors.Join(err, a.close(time.Duration(cfg.ShutdownTimeout), log))
+	}()
 	api, exts := a.api, a.exts
 	handlers := &handlerCount{}
 	srv := &http.Server{
@@ -206,7 +215,8 @@ func (h *handlerCount) waitIdle(bound time.Duration) int64 {
 	}
 }
 
-func shutdownExtensions(exts []Extension, timeout time.Duration, log *slog.Logger) {
+func shutdownExtensions(exts []Extension, timeout time.Duration, log *slog.Logger) error {
+	var failed []error
 	for i := len(exts) - 1; i >= 0; i-- {
 		e := exts[i]
 		if e.Shutdown == nil {
@@ -215,11 +225,16 @@ func shutdownExtensions(exts []Extension, timeout time.Duration, log *slog.Logge
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		if err := e.Shutdown(ctx); err != nil {
 			log.Error("shutdown failed", "part", e.Name, "err", err)
+			failed = append(failed, fmt.Errorf("%s: %w", e.Name, err))
 		} else {
 			log.Info("shut down", "part", e.Name)
 		}
 		cancel()
 	}
+	if len(failed) > 0 {
+		return fmt.Errorf("%w: %w", errShutdown, errors.Join(failed...))
+	}
+	return nil
 }
 
 // redactedURL hides a password in a storage URL before it is logged.
