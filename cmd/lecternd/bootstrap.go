@@ -116,6 +116,14 @@ func bootstrap(cfg Config, log *slog.Logger, out io.Writer) (*secrets, error) {
 	s.Cert.OnError = func(err error) {
 		log.Error("TLS certificate files changed but do not load; still serving the previous certificate", "err", err)
 	}
+	// A file that cannot be read (EMFILE under a low file limit, a missing file) is no
+	// change of the files, and no renewal that failed.
+	s.Cert.OnUnreadable = func(err error) {
+		log.Error("TLS certificate files cannot be read; still serving the previous certificate", "err", err)
+	}
+	s.Cert.OnReadable = func() {
+		log.Info("TLS certificate files can be read again; unchanged, still serving the same certificate", "file", certPath)
+	}
 	if s.KEK, _, err = loadOrCreateSecret(filepath.Join(dir, kekFile), 32); err != nil {
 		return nil, err
 	}

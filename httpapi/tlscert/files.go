@@ -22,7 +22,11 @@ import (
 // reads both files whole and compares their contents with the pair's, so that a copy
 // that keeps the old size and time (cp -p) is seen too. A pair that does not load (a
 // half-written renewal, a key that does not match) leaves the previous pair in service,
-// and OnError is told once for those contents of the files.
+// and OnError is told once for those contents of the files. Files that cannot be read
+// (missing, EMFILE under a low file limit, EIO) are no new contents: OnUnreadable is
+// told once, the pair in service stays, and when a later look reads the files again
+// OnReadable is told if they still hold that pair (other contents are loaded, or
+// reported, as any change).
 //
 // Written by hand: the standard library offers the GetCertificate hook but no
 // reloading, and the libraries that do (certmagic, for example) bring ACME with them.
@@ -34,6 +38,12 @@ type Files struct {
 	OnReload func(leaf *x509.Certificate)
 	// OnError, when set, is told of each state of the files that does not load.
 	OnError func(err error)
+	// OnUnreadable, when set, is told when a look cannot read the files, once until
+	// a look reads them again; when nil, OnError is told instead.
+	OnUnreadable func(err error)
+	// OnReadable, when set, is told when a look reads the files again after
+	// OnUnreadable and they hold the pair in service.
+	OnReadable func()
 
 	now   func() time.Time
 	cur   atomic.Pointer[tls.Certificate]
@@ -44,8 +54,9 @@ type Files struct {
 	looking bool
 
 	// Touched only by the one look under way.
-	loaded string // the files' contents cur was loaded from
-	failed string // the files' contents that failed to load last
+	loaded     string // the files' contents cur was loaded from
+	failed     string // the files' contents that failed to load last
+	unreadable bool   // the last look could not read the files
 }
 
 // ErrInvalidPair: the files were read but do not hold a certificate and its matching
@@ -109,15 +120,28 @@ func (f *Files) look() {
 	}()
 	state, certPEM, keyPEM, err := f.read()
 	if err != nil {
-		state = "unreadable: " + err.Error() // told once, like a pair that fails to load
+		// Not a change of the files: the pair in service stays, and so does what was
+		// loaded or failed, for the look that reads them again.
+		if !f.unreadable {
+			f.unreadable = true
+			if tell := f.OnUnreadable; tell != nil {
+				tell(err)
+			} else if f.OnError != nil {
+				f.OnError(err)
+			}
+		}
+		return
+	}
+	if f.unreadable {
+		f.unreadable = false
+		if state == f.loaded && f.OnReadable != nil {
+			f.OnReadable()
+		}
 	}
 	if state == f.loaded || state == f.failed {
 		return
 	}
-	var c *tls.Certificate
-	if err == nil {
-		c, err = f.load(certPEM, keyPEM)
-	}
+	c, err := f.load(certPEM, keyPEM)
 	if err != nil {
 		f.failed = state
 		if f.OnError != nil {

@@ -273,3 +273,72 @@ func TestLoadFilesClassifiesItsErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestFilesUnreadableIsNotAChange: files a look cannot read (here a folder where the
+// certificate was; EMFILE under a low file limit takes the same way) are reported
+// once as unreadable, not as a pair that does not load; the pair in service stays;
+// once readable again with the same contents, that is reported once; a renewal after
+// is loaded as usual.
+func TestFilesUnreadableIsNotAChange(t *testing.T) {
+	dir := t.TempDir()
+	certPath, keyPath := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	first := pairFiles(t, dir, "first.example")
+	f, err := LoadFiles(certPath, keyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var clock atomic.Int64
+	clock.Store(time.Now().UnixNano())
+	f.now = func() time.Time { return time.Unix(0, clock.Load()) }
+	var reloads, errs, unreadable, readable atomic.Int32
+	var lastUnreadable atomic.Value
+	f.OnReload = func(*x509.Certificate) { reloads.Add(1) }
+	f.OnError = func(error) { errs.Add(1) }
+	f.OnUnreadable = func(err error) { unreadable.Add(1); lastUnreadable.Store(err) }
+	f.OnReadable = func() { readable.Add(1) }
+	look := func() []byte {
+		t.Helper()
+		clock.Add(int64(6 * time.Second))
+		f.GetCertificate(nil)
+		f.looks.Wait()
+		return f.Certificate().Certificate[0]
+	}
+	check := func(what string, wantCert []byte, wantReloads, wantErrs, wantUnreadable, wantReadable int32) {
+		t.Helper()
+		got := look()
+		if !bytes.Equal(got, wantCert) || reloads.Load() != wantReloads || errs.Load() != wantErrs ||
+			unreadable.Load() != wantUnreadable || readable.Load() != wantReadable {
+			t.Fatalf("%s: served the expected pair %v; reloads %d (want %d), does-not-load %d (want %d), unreadable %d (want %d), readable again %d (want %d)",
+				what, bytes.Equal(got, wantCert), reloads.Load(), wantReloads, errs.Load(), wantErrs, unreadable.Load(), wantUnreadable, readable.Load(), wantReadable)
+		}
+	}
+
+	aside := filepath.Join(dir, "cert.aside")
+	if err := os.Rename(certPath, aside); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(certPath, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	check("unreadable", first, 0, 0, 1, 0)
+	if err, _ := lastUnreadable.Load().(error); !errors.Is(err, syscall.EISDIR) {
+		t.Fatalf("OnUnreadable was told %v", err)
+	}
+	check("still unreadable", first, 0, 0, 1, 0)
+	if err := os.Remove(certPath); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(aside, certPath); err != nil {
+		t.Fatal(err)
+	}
+	check("readable again", first, 0, 0, 1, 1)
+	check("readable, unchanged", first, 0, 0, 1, 1)
+
+	// Unreadable again, then renewed: the renewal is loaded.
+	if err := os.Remove(keyPath); err != nil {
+		t.Fatal(err)
+	}
+	check("key missing", first, 0, 0, 2, 1)
+	second := pairFiles(t, dir, "second.example")
+	check("renewed", second, 1, 0, 2, 1)
+}
