@@ -103,11 +103,12 @@ func bootstrap(cfg Config, log *slog.Logger, out io.Writer) (*secrets, error) {
 	if err != nil {
 		return nil, err
 	}
+	// LoadFiles's errors name the file ("TLS certificate: open …", "TLS key: …").
 	if s.Cert, err = tlscert.LoadFiles(certPath, keyPath); err != nil {
 		if errors.Is(err, tlscert.ErrInvalidPair) {
-			return nil, configMistake(fmt.Errorf("TLS certificate: %w", err))
+			return nil, configMistake(err)
 		}
-		return nil, fileMistake(fmt.Errorf("TLS certificate: %w", err))
+		return nil, fileMistake(err)
 	}
 	s.Cert.OnReload = func(leaf *x509.Certificate) {
 		log.Info("TLS certificate files changed; serving the new certificate", "file", certPath,

@@ -68,7 +68,7 @@ func TestExitCodes(t *testing.T) {
 		}, nil, 2, "password_file"},
 		{"TLS certificate missing", func(*testing.T, string) []string {
 			return []string{"--tls-cert", "/nonexistent.pem", "--tls-key", "/nonexistent.pem"}
-		}, nil, 2, "/nonexistent.pem"},
+		}, nil, 2, "TLS certificate: open /nonexistent.pem"},
 		{"certificate and key swapped", func(t *testing.T, work string) []string {
 			certPEM, keyPEM, err := tlscert.SelfSigned([]string{"127.0.0.1"}, time.Hour)
 			if err != nil {
@@ -127,6 +127,9 @@ func TestExitCodes(t *testing.T) {
 			}
 			if strings.Contains(string(out), "hunter2secret") {
 				t.Fatalf("the password is in the output:\n%s", out)
+			}
+			if strings.Contains(string(out), "TLS certificate: TLS certificate") {
+				t.Fatalf("the error repeats its prefix:\n%s", out)
 			}
 		})
 	}
