@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net/url"
@@ -40,7 +41,8 @@ func (a *app) addStoreFlags(c *cobra.Command, s *storeFlags) {
 	c.Flags().StringVar(&s.kekFile, "kek-file", a.getenv("LECTERN_KEK_FILE"), "the server's key-encryption key in hex, e.g. lectern-data/config/kek.hex (env LECTERN_KEK_FILE)")
 }
 
-func (s storeFlags) open(ctx context.Context) (*storage.Bucket, [keywrap.KeySize]byte, error) {
+// open opens the backend and reads the KEK; warnings go to warn.
+func (s storeFlags) open(ctx context.Context, warn io.Writer) (*storage.Bucket, [keywrap.KeySize]byte, error) {
 	var kek [keywrap.KeySize]byte
 	if s.backend == "" || s.kekFile == "" {
 		return nil, kek, usagef("--backend and --kek-file are required")
@@ -49,6 +51,7 @@ func (s storeFlags) open(ctx context.Context) (*storage.Bucket, [keywrap.KeySize
 	if err != nil {
 		return nil, kek, err
 	}
+	warnIfShared(warn, s.kekFile)
 	if err := requireExistingFolder("--backend", s.backend); err != nil {
 		return nil, kek, err
 	}
@@ -123,6 +126,20 @@ func kekIDBeside(kekFile string) string {
 	return "kek-1"
 }
 
+// warnIfShared warns when other users can read the KEK file. lecternd refuses such a
+// file; these commands only warn, as they are run to look at a store, often a backup
+// copy restored elsewhere (as root, on another machine, with the default umask), and
+// refusing would stand in the way of exactly that recovery. The warning names the
+// file and its mode, never its contents.
+func warnIfShared(warn io.Writer, path string) {
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm()&0o077 == 0 {
+		return
+	}
+	fmt.Fprintf(warn, "lectern: warning: --kek-file %s is accessible by other users (mode %04o): whoever reads it can decrypt the store; run chmod 600 on it (lecternd refuses to start with such a file)\n",
+		path, fi.Mode().Perm())
+}
+
 // readKEK reads a hex KEK file. Errors name the file, never its contents.
 func readKEK(path string) ([keywrap.KeySize]byte, error) {
 	var kek [keywrap.KeySize]byte
@@ -161,7 +178,7 @@ the conference.xml of its folder, and its envelope (kind, document, generation) 
 checked as the server checks it. The document goes to stdout, the description to stderr.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			b, kek, err := s.open(cmd.Context())
+			b, kek, err := s.open(cmd.Context(), a.stderr)
 			if err != nil {
 				return err
 			}
@@ -301,7 +318,7 @@ at all (unless --allow-empty).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			b, kek, err := s.open(ctx)
+			b, kek, err := s.open(ctx, a.stderr)
 			if err != nil {
 				return err
 			}
