@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -76,6 +77,40 @@ func TestDiskStoreModesAreDocumented(t *testing.T) {
 		"#### Who can read a disk store",
 		"install -d -m 0700 -o lectern /srv/store",
 	} {
+		if !strings.Contains(doc, want) {
+			t.Errorf("operations.md does not say %q", want)
+		}
+	}
+}
+
+// TestEmptyVariableDoesNotClearTheFile: an empty LECTERN_* variable counts as not set,
+// so the file's value applies; the flag given empty does clear it. operations.md says
+// so, since an operator may expect the environment to override the file either way.
+func TestEmptyVariableDoesNotClearTheFile(t *testing.T) {
+	file := writeConfig(t, "backend: mem://from-file\ncors_origins: [\"https://app.example.org\"]\n")
+	empty := env(map[string]string{"LECTERN_BACKEND": "", "LECTERN_CORS_ORIGINS": ""})
+	tests := []struct {
+		name        string
+		args        []string
+		wantBackend string
+		wantOrigins int
+	}{
+		{"empty variables", []string{"--config", file}, "mem://from-file", 1},
+		{"empty flag", []string{"--config", file, "--cors-origins="}, "mem://from-file", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := loadConfig(tt.args, empty, io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Backend != tt.wantBackend || len(cfg.CORSOrigins) != tt.wantOrigins {
+				t.Fatalf("backend %q (want %q), origins %q (want %d)", cfg.Backend, tt.wantBackend, cfg.CORSOrigins, tt.wantOrigins)
+			}
+		})
+	}
+	doc := operationsDoc(t)
+	for _, want := range []string{"An empty variable (`LECTERN_BACKEND=`) counts as not set", "give the flag (`--cors-origins=`)"} {
 		if !strings.Contains(doc, want) {
 			t.Errorf("operations.md does not say %q", want)
 		}
