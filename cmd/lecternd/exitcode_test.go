@@ -134,3 +134,16 @@ func TestExitCodes(t *testing.T) {
 		})
 	}
 }
+
+// TestUnreachableS3IsNotAConfigMistake: an S3 server that is down at start is no
+// configuration mistake (exit 2 would keep systemd from restarting): the S3 backend
+// opens without contacting the server, and lecternd assembles and serves, /readyz
+// saying 503 until the server answers.
+func TestUnreachableS3IsNotAConfigMistake(t *testing.T) {
+	p := newInProcess(t, "--backend", "s3://bucket/p?endpoint=http://"+closedPort(t)+"&max_attempts=1")
+	a, err := assemble(context.Background(), p.cfg, p.sec, p.log)
+	if err != nil {
+		t.Fatalf("assemble with the S3 server down: %v (exit code %d)", err, exitCode(err))
+	}
+	_ = a.close(time.Second, p.log)
+}
