@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strings"
 	"testing"
 
 	"github.com/lectern/lectern/core/storage"
@@ -19,9 +20,10 @@ import (
 func TestServerClosesTheConnection(t *testing.T) {
 	ctx := testCtx(t)
 	tests := []struct {
-		name string
-		cuts int
-		run  func(b *storage.Bucket, v storage.Attributes) error
+		name  string
+		cuts  int // requests cut before the server sees them
+		drops int // requests carried out whose answer is lost
+		run   func(b *storage.Bucket, v storage.Attributes) error
 		// wantErr is nil for a success, else the category of the failure.
 		wantErr error
 	}{
@@ -55,6 +57,9 @@ func TestServerClosesTheConnection(t *testing.T) {
 		{name: "conditional put", cuts: 1, run: func(b *storage.Bucket, v storage.Attributes) error {
 			return putAndCheck(ctx, b, "k", storage.Condition{IfVersion: v.Version})
 		}},
+		{name: "put whose first create was carried out", drops: 1, run: func(b *storage.Bucket, _ storage.Attributes) error {
+			return putAndCheck(ctx, b, "k", storage.Condition{})
+		}},
 		{name: "closed twice", cuts: 2, wantErr: storage.ErrUnavailable, run: func(b *storage.Bucket, _ storage.Attributes) error {
 			_, err := b.Stat(ctx, "k")
 			return err
@@ -69,6 +74,7 @@ func TestServerClosesTheConnection(t *testing.T) {
 			}
 			connections := f.Accepted()
 			f.CutNextRequests(tt.cuts)
+			f.DropNextAnswers(tt.drops)
 			err = tt.run(b, v)
 			switch {
 			case tt.wantErr == nil && err != nil:
@@ -80,11 +86,43 @@ func TestServerClosesTheConnection(t *testing.T) {
 				t.Errorf("%d new connections, want 1", got)
 			}
 			f.CutNextRequests(0)
+			f.DropNextAnswers(0)
 			if _, err := b.Stat(ctx, "k"); err != nil {
 				t.Errorf("a stat after it: %v", err)
 			}
+			if tt.wantErr == nil {
+				for _, name := range folderNames(t, b, "") {
+					if strings.HasPrefix(name, tempPrefix) {
+						t.Errorf("a temporary file is left beside the key: %s", name)
+					}
+				}
+			}
 		})
 	}
+}
+
+// folderNames lists the folder of the driver under b, dot-named files included.
+func folderNames(t *testing.T, b *storage.Bucket, folder string) []string {
+	t.Helper()
+	d := b.Driver().(*Driver)
+	c, err := d.pool.get(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := d.path(folder)
+	if p == "" {
+		p = "."
+	}
+	infos, err := c.on(testCtx(t)).ReadDir(p)
+	d.pool.put(c, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, fi := range infos {
+		names = append(names, fi.Name())
+	}
+	return names
 }
 
 // putAndCheck puts a fresh value at key under cond and reads it back.

@@ -54,11 +54,16 @@ func (d *Driver) Put(ctx context.Context, key string, r io.Reader, opts storage.
 	tmp := tempPath(p)
 	f, err := d.createTemp(sh, key, tmp)
 	if err != nil && closedByServer(err) && ctx.Err() == nil {
-		// Nothing of r is read yet, and at most a dot-named temporary file exists
-		// (never listed, removed by the sweep): a fresh connection may try again (see
-		// onceMoreIfClosed), under a new temporary name.
+		// Nothing of r is read yet, and at most the temporary file exists (the server
+		// may have created it before the connection went): a fresh connection removes
+		// it and tries again (see onceMoreIfClosed), under a new temporary name.
 		if err = d.redial(ctx, w, err); err == nil {
 			c, o, sh = w.c, w.o, w.sh
+			if rerr := sh.Remove(tmp); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+				// Best effort, as after any failed put: a leftover is dot-named, never
+				// listed or read, and removed once its folder holds nothing else.
+				d.log.Debug("smb: could not remove the temporary file of a put's first try", "path", tmp, "err", o.note(rerr))
+			}
 			tmp = tempPath(p)
 			f, err = d.createTemp(sh, key, tmp)
 		}

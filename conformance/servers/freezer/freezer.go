@@ -2,7 +2,8 @@
 // hangs: while frozen it passes no byte either way and forwards no new connection,
 // yet keeps every connection open, which only a timeout of the client ends (a server
 // that is down refuses connections instead, and needs no proxy). It can also cut a
-// connection at the next request, as a server process that dies on a request does.
+// connection at the next request, or when its answer comes, as a server process that
+// dies on a request, or after carrying it out, does.
 // It knows nothing of the protocol it carries; the storage backends' tests and
 // lecternd's put it in front of a test MinIO or Samba.
 package freezer
@@ -20,6 +21,7 @@ type Proxy struct {
 	target   string
 	accepted atomic.Int64
 	cuts     atomic.Int64 // requests still to cut (CutNextRequests)
+	drops    atomic.Int64 // answers still to drop (DropNextAnswers)
 
 	mu     sync.Mutex
 	frozen bool
@@ -96,18 +98,26 @@ func (p *Proxy) Unfreeze() {
 // stream where it waited for an answer.
 func (p *Proxy) CutNextRequests(n int) { p.cuts.Store(int64(n)) }
 
-// cut reports whether a request is to be cut now, and counts it.
-func (p *Proxy) cut() bool {
+// DropNextAnswers makes the proxy pass each of the next n requests on, and cut their
+// connection when the answer comes, which is lost: the server has carried the
+// request out, the client never learns it.
+func (p *Proxy) DropNextAnswers(n int) { p.drops.Store(int64(n)) }
+
+// take takes one from counter n if it is positive.
+func take(n *atomic.Int64) bool {
 	for {
-		n := p.cuts.Load()
-		if n <= 0 {
+		v := n.Load()
+		if v <= 0 {
 			return false
 		}
-		if p.cuts.CompareAndSwap(n, n-1) {
+		if n.CompareAndSwap(v, v-1) {
 			return true
 		}
 	}
 }
+
+// cut reports whether a request is to be cut now, and counts it.
+func (p *Proxy) cut() bool { return take(&p.cuts) }
 
 // track records c so that the cleanup closes it; false (and c closed) once the
 // proxy is closed.
@@ -143,6 +153,7 @@ func (p *Proxy) serve(c net.Conn) {
 		c.Close()
 		return
 	}
+	var dropAnswer atomic.Bool // this connection's next answer is to be dropped
 	pump := func(dst, src net.Conn, fromClient bool) {
 		buf := make([]byte, 32<<10)
 		for {
@@ -150,6 +161,12 @@ func (p *Proxy) serve(c net.Conn) {
 			if n > 0 {
 				p.gate()
 				if fromClient && p.cut() {
+					break
+				}
+				if fromClient && take(&p.drops) {
+					dropAnswer.Store(true)
+				}
+				if !fromClient && dropAnswer.Load() {
 					break
 				}
 				if _, werr := dst.Write(buf[:n]); werr != nil {
