@@ -101,13 +101,17 @@ func engineExtension(ctx context.Context, rt *Runtime) (Extension, error) {
 		},
 		Shutdown: func(ctx context.Context) error {
 			stopSweeps() // also when the server never started serving
-			// The wait is bounded apart, so that loops stuck on a hung storage still
-			// leave the flush its time.
-			wctx, cancel := context.WithTimeout(ctx, loopStopWait)
+			// The wait gets at most half of the shutdown's time (and loopStopWait), so
+			// that loops stuck on a hung storage still leave the flush its share.
+			wait := loopStopWait
+			if deadline, ok := ctx.Deadline(); ok {
+				wait = min(wait, time.Until(deadline)/2)
+			}
+			wctx, cancel := context.WithTimeout(ctx, wait)
 			waitErr := waitGroup(wctx, &loops)
 			cancel()
 			if waitErr != nil {
-				waitErr = fmt.Errorf("the sweep and idle loops did not stop within %v: %w", loopStopWait, waitErr)
+				waitErr = fmt.Errorf("the sweep and idle loops did not stop within %v: %w", wait.Round(time.Millisecond), waitErr)
 			}
 			return errors.Join(waitErr, eng.Close(ctx))
 		},
@@ -159,8 +163,8 @@ func rewrap(ctx context.Context, rt *Runtime, eng *conference.Engine) {
 }
 
 // loopStopWait bounds the shutdown's wait for the background loops: a cancelled
-// sweep ends at its next storage call and gives its lease back with a timeout of its
-// own.
+// sweep ends at its next storage call, then gives its lease back, which the backend's
+// own request timeout bounds (the release has no deadline of its own).
 const loopStopWait = 15 * time.Second
 
 // waitGroup waits for wg until ctx ends.
