@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -134,10 +135,26 @@ func NormalizeOrigin(o string) (string, error) {
 	if strings.HasSuffix(u.Host, ":") {
 		return bad("empty port")
 	}
-	if net.ParseIP(host) == nil && strings.Trim(host, "abcdefghijklmnopqrstuvwxyz0123456789.-") != "" {
-		// Origin holds a host name in ASCII (an international one as punycode);
-		// patterns such as *.example.org are not origins.
-		return bad("the host is not a plain host name (letters, digits, '.', '-'; punycode for international names)")
+	if ip := net.ParseIP(host); ip != nil {
+		host = ip.String() // the form a browser writes (::1, not 0:0:0:0:0:0:0:1)
+	} else {
+		switch {
+		case strings.Trim(host, "abcdefghijklmnopqrstuvwxyz0123456789.-") != "":
+			// Origin holds a host name in ASCII (an international one as punycode);
+			// patterns such as *.example.org are not origins.
+			return bad("the host is not a plain host name (letters, digits, '.', '-'; punycode for international names)")
+		case strings.HasSuffix(host, ".") || strings.Contains(host, ".."):
+			return bad("the host has an empty label (a trailing dot?), which no browser's Origin has")
+		case strings.Trim(host, "0123456789.") == "":
+			return bad("the host looks like a shortened or malformed IPv4 address: write all four numbers (browsers send 127.0.0.1, not 127.1)")
+		}
+	}
+	if port != "" {
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 1 || n > 65535 {
+			return bad("the port is not a number from 1 to 65535")
+		}
+		port = strconv.Itoa(n) // browsers write no leading zeros
 	}
 	if (scheme == "https" && port == "443") || (scheme == "http" && port == "80") {
 		port = "" // browsers leave a default port out of Origin
