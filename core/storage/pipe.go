@@ -71,12 +71,7 @@ func (p *Pipe) Write(b []byte) (int, error) {
 	written := 0
 	for len(b) > 0 {
 		if p.cur == nil {
-			select {
-			case c := <-p.free:
-				p.cur = c
-			default:
-				p.cur = make([]byte, 0, PipeChunkSize)
-			}
+			p.cur = p.freeChunk()
 		}
 		k := copy(p.cur[len(p.cur):cap(p.cur)], b)
 		p.cur = p.cur[:len(p.cur)+k]
@@ -111,12 +106,7 @@ func (p *Pipe) Room(n int) ([]byte, error) {
 		}
 	}
 	if p.cur == nil {
-		select {
-		case c := <-p.free:
-			p.cur = c
-		default:
-			p.cur = make([]byte, 0, PipeChunkSize)
-		}
+		p.cur = p.freeChunk()
 		if cap(p.cur) < n {
 			p.cur = make([]byte, 0, n)
 		}
@@ -132,6 +122,16 @@ func (p *Pipe) Commit(n int) error {
 		return p.send()
 	}
 	return nil
+}
+
+// freeChunk returns an empty chunk, one the reader is done with if there is one.
+func (p *Pipe) freeChunk() []byte {
+	select {
+	case c := <-p.free:
+		return c
+	default:
+		return make([]byte, 0, PipeChunkSize)
+	}
 }
 
 func (p *Pipe) send() error {

@@ -62,14 +62,7 @@ func writeFile(t *testing.T, path string, data []byte) {
 func TestFilesReloadOnChange(t *testing.T) {
 	dir := t.TempDir()
 	certPath, keyPath := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	first := pairFiles(t, dir, "first.example")
-	f, err := LoadFiles(certPath, keyPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var clock atomic.Int64
-	clock.Store(time.Now().UnixNano())
-	f.now = func() time.Time { return time.Unix(0, clock.Load()) }
+	first, f, clock := loadOnAClock(t, dir)
 	var reloads, errs atomic.Int32
 	f.OnReload = func(*x509.Certificate) { reloads.Add(1) }
 	f.OnError = func(error) { errs.Add(1) }
@@ -282,14 +275,7 @@ func TestLoadFilesClassifiesItsErrors(t *testing.T) {
 func TestFilesUnreadableIsNotAChange(t *testing.T) {
 	dir := t.TempDir()
 	certPath, keyPath := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	first := pairFiles(t, dir, "first.example")
-	f, err := LoadFiles(certPath, keyPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var clock atomic.Int64
-	clock.Store(time.Now().UnixNano())
-	f.now = func() time.Time { return time.Unix(0, clock.Load()) }
+	first, f, clock := loadOnAClock(t, dir)
 	var reloads, errs, unreadable, readable atomic.Int32
 	var lastUnreadable atomic.Value
 	f.OnReload = func(*x509.Certificate) { reloads.Add(1) }
@@ -341,4 +327,19 @@ func TestFilesUnreadableIsNotAChange(t *testing.T) {
 	check("key missing", first, 0, 0, 2, 1)
 	second := pairFiles(t, dir, "second.example")
 	check("renewed", second, 1, 0, 2, 1)
+}
+
+// loadOnAClock writes a certificate pair for first.example into dir, loads it, and
+// gives the Files a clock the test moves by hand.
+func loadOnAClock(t *testing.T, dir string) (first []byte, f *Files, clock *atomic.Int64) {
+	t.Helper()
+	first = pairFiles(t, dir, "first.example")
+	f, err := LoadFiles(filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock = new(atomic.Int64)
+	clock.Store(time.Now().UnixNano())
+	f.now = func() time.Time { return time.Unix(0, clock.Load()) }
+	return first, f, clock
 }
