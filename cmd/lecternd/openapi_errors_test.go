@@ -53,6 +53,7 @@ func TestDocumentedErrorAnswers(t *testing.T) {
 		bad = "/v1/conferences/BAD_ID"
 	)
 	tus := []string{"Tus-Resumable", "1.0.0"}
+	big := strings.Repeat("a", 2<<20) // over the server-wide body cap (1 MiB)
 	with := func(h ...string) []string { return append(append([]string(nil), tus...), h...) }
 	tests := []struct {
 		name         string
@@ -70,11 +71,12 @@ func TestDocumentedErrorAnswers(t *testing.T) {
 		{"mint with an unknown field", "POST", "/v1/tokens", adm, J, `{"role":"attendee","conference":"e2e","x":1}`, nil, 400, "invalid_json"},
 		{"mint by an attendee", "POST", "/v1/tokens", att, J, `{"role":"presenter","conference":"e2e"}`, nil, 403, "forbidden"},
 		{"mint as text/plain", "POST", "/v1/tokens", adm, "text/plain", `{"role":"attendee","conference":"e2e"}`, nil, 415, "unsupported_media_type"},
-		{"mint over the body cap", "POST", "/v1/tokens", adm, J, `{"subject":"` + strings.Repeat("a", 2<<20) + `"}`, nil, 413, "too_large"},
+		{"mint over the body cap", "POST", "/v1/tokens", adm, J, `{"subject":"` + big + `"}`, nil, 413, "too_large"},
 		// conferences
 		{"create a conference twice", "POST", "/v1/conferences", adm, J, `{"id":"c2","organizer":"sip:bob@example.com"}`, nil, 409, "conflict"},
 		{"create a conference with a bad id", "POST", "/v1/conferences", adm, J, `{"id":"Bad_ID","organizer":"sip:bob@example.com"}`, nil, 400, "invalid_id"},
 		{"create a conference as presenter", "POST", "/v1/conferences", pres, J, `{"organizer":"sip:bob@example.com"}`, nil, 403, "forbidden"},
+		{"create a conference as text/plain", "POST", "/v1/conferences", adm, "text/plain", `{"id":"c3","organizer":"sip:bob@example.com"}`, nil, 415, "unsupported_media_type"},
 		{"list conferences as presenter", "GET", "/v1/conferences", pres, "", "", nil, 403, "forbidden"},
 		{"get an unknown conference", "GET", "/v1/conferences/nope", adm, "", "", nil, 404, "not_found"},
 		{"get a conference by a bad id", "GET", bad, adm, "", "", nil, 400, "invalid_id"},
@@ -91,9 +93,12 @@ func TestDocumentedErrorAnswers(t *testing.T) {
 		// slide sets
 		{"list slide sets of a bad id", "GET", bad + "/slidesets", adm, "", "", nil, 400, "invalid_id"},
 		{"create a slide set as attendee", "POST", "/v1/conferences/e2e/slidesets", att, J, `{"name":"x"}`, nil, 403, "forbidden"},
+		{"create a slide set as text/plain", "POST", "/v1/conferences/e2e/slidesets", pres, "text/plain", `{"name":"x"}`, nil, 415, "unsupported_media_type"},
 		{"get an unknown slide set", "GET", "/v1/conferences/e2e/slidesets/zzz", att, "", "", nil, 404, "not_found"},
 		{"get a slide set by a bad id", "GET", "/v1/conferences/e2e/slidesets/A1", att, "", "", nil, 400, "invalid_id"},
 		{"rename a slide set as attendee", "PATCH", "/v1/conferences/e2e/slidesets/aaa", att, J, `{"name":"x"}`, nil, 403, "forbidden"},
+		{"rename a slide set as text/plain", "PATCH", "/v1/conferences/e2e/slidesets/aaa", pres, "text/plain", `{"name":"x"}`, nil, 415, "unsupported_media_type"},
+		{"rename a slide set over the body cap", "PATCH", "/v1/conferences/e2e/slidesets/aaa", pres, J, `{"name":"` + big + `"}`, nil, 413, "too_large"},
 		{"delete a slide set by a bad id", "DELETE", "/v1/conferences/e2e/slidesets/A1", pres, "", "", nil, 400, "invalid_id"},
 		{"delete a slide set of a bad conference id", "DELETE", bad + "/slidesets/aaa", adm, "", "", nil, 400, "invalid_id"},
 		{"get the XML of a bad slide set id", "GET", "/v1/conferences/e2e/slidesets/A1/xml", att, "", "", nil, 400, "invalid_id"},
@@ -102,6 +107,8 @@ func TestDocumentedErrorAnswers(t *testing.T) {
 		{"put malformed XML", "PUT", "/v1/conferences/e2e/slidesets/aaa/xml", pres, X, `<nope`, nil, 400, "invalid_xml"},
 		{"reorder a bad slide set id", "PUT", "/v1/conferences/e2e/slidesets/A1/order", pres, J, `{"slides":[]}`, nil, 400, "invalid_id"},
 		{"reorder with an unknown slide", "PUT", "/v1/conferences/e2e/slidesets/aaa/order", pres, J, `{"slides":["x"]}`, nil, 404, "not_found"},
+		{"reorder as text/plain", "PUT", "/v1/conferences/e2e/slidesets/aaa/order", pres, "text/plain", `{"slides":["` + slide.ID + `"]}`, nil, 415, "unsupported_media_type"},
+		{"reorder over the body cap", "PUT", "/v1/conferences/e2e/slidesets/aaa/order", pres, J, `{"slides":["` + big + `"]}`, nil, 413, "too_large"},
 		{"add a slide of an unknown kind", "POST", "/v1/conferences/e2e/slidesets/aaa/slides", pres, J, `{"kind":"nope"}`, nil, 400, "bad_request"},
 		{"add a slide as text/plain", "POST", "/v1/conferences/e2e/slidesets/aaa/slides", pres, "text/plain", `{"kind":"text"}`, nil, 415, "unsupported_media_type"},
 		{"add a slide at position -1", "POST", "/v1/conferences/e2e/slidesets/aaa/slides?position=-1", pres, J, `{"kind":"text"}`, nil, 400, "bad_request"},
@@ -112,7 +119,10 @@ func TestDocumentedErrorAnswers(t *testing.T) {
 		{"delete a slide by a dotted id", "DELETE", "/v1/conferences/e2e/slidesets/aaa/slides/%2e%2e", pres, "", "", nil, 400, "invalid_id"},
 		{"move a slide of a bad id", "POST", "/v1/conferences/e2e/slidesets/aaa/slides/..%5c/move", pres, J, `{"position":0}`, nil, 400, "invalid_id"},
 		{"move a slide to -1", "POST", "/v1/conferences/e2e/slidesets/aaa/slides/" + slide.ID + "/move", pres, J, `{"position":-1}`, nil, 400, "bad_request"},
+		{"move a slide as text/plain", "POST", "/v1/conferences/e2e/slidesets/aaa/slides/" + slide.ID + "/move", pres, "text/plain", `{"position":0}`, nil, 415, "unsupported_media_type"},
+		{"move a slide over the body cap", "POST", "/v1/conferences/e2e/slidesets/aaa/slides/" + slide.ID + "/move", pres, J, `{"position":0,"x":"` + big + `"}`, nil, 413, "too_large"},
 		{"annotate with bad hex", "POST", "/v1/conferences/e2e/slidesets/aaa/slides/" + slide.ID + "/annotations", att, J, `{"data":"zz"}`, nil, 400, "bad_request"},
+		{"annotate as text/plain", "POST", "/v1/conferences/e2e/slidesets/aaa/slides/" + slide.ID + "/annotations", att, "text/plain", `{"data":"00"}`, nil, 415, "unsupported_media_type"},
 		// uploads
 		{"create an upload without Tus-Resumable", "POST", "/v1/conferences/e2e/uploads", pres, "", "", []string{"Upload-Length", "10"}, 412, "precondition_failed"},
 		{"create an upload as attendee", "POST", "/v1/conferences/e2e/uploads", att, "", "", with("Upload-Length", "10"), 403, "forbidden"},
@@ -123,6 +133,8 @@ func TestDocumentedErrorAnswers(t *testing.T) {
 		{"offset without Tus-Resumable", "HEAD", open, pres, "", "", nil, 412, ""},
 		{"offset of a bad upload id", "HEAD", "/v1/conferences/e2e/uploads/nothex", pres, "", "", tus, 400, ""},
 		{"offset of a damaged upload", "HEAD", damaged, pres, "", "", tus, 410, ""},
+		{"capabilities of a bad upload id", "OPTIONS", "/v1/conferences/e2e/uploads/nothex", "", "", "", tus, 400, "invalid_id"},
+		{"capabilities in a bad conference id", "OPTIONS", bad + "/uploads", "", "", "", tus, 400, "invalid_id"},
 		{"append as octet-stream", "PATCH", open, pres, "application/octet-stream", "0123456789", with("Upload-Offset", "0"), 415, "unsupported_media_type"},
 		{"append at a wrong offset", "PATCH", open, pres, O, "0123456789", with("Upload-Offset", "5"), 409, "conflict"},
 		{"append with a wrong checksum", "PATCH", open, pres, O, "0123456789", with("Upload-Offset", "0", "Upload-Checksum", "sha1 Kq5sNclPz7QV2+lfQIuc6R7oRu0="), 460, "checksum_mismatch"},
@@ -142,6 +154,7 @@ func TestDocumentedErrorAnswers(t *testing.T) {
 		{"result of a damaged upload", "GET", damaged + "/result", pres, "", "", nil, 410, "gone"},
 		// handouts
 		{"list handouts of a bad id", "GET", bad + "/handouts", adm, "", "", nil, 400, "invalid_id"},
+		{"add a handout as text/plain", "POST", "/v1/conferences/e2e/handouts", pres, "text/plain", `{}`, nil, 415, "unsupported_media_type"},
 		{"add a handout of an unknown blob", "POST", "/v1/conferences/e2e/handouts", pres, J, `{"name":"0123456789abcdef0123456789abcdef.blb","key":"` + strings.Repeat("ab", 32) + `","size":5,"filename":"n.txt"}`, nil, 400, "bad_request"},
 		{"get an unknown handout", "GET", "/v1/conferences/e2e/handouts/zzz", att, "", "", nil, 404, "not_found"},
 		{"get a handout by a bad id", "GET", "/v1/conferences/e2e/handouts/A1", att, "", "", nil, 400, "invalid_id"},
@@ -169,6 +182,8 @@ func TestDocumentedErrorAnswers(t *testing.T) {
 		{"download past the end", "GET", url, att, "", "", []string{"Range", "bytes=99999999-"}, 416, "range_not_satisfiable"},
 		{"post to a download", "POST", url, att, "", "", nil, 405, "method_not_allowed"},
 		{"headers of a bad name", "HEAD", "/v1/content/" + strings.Repeat("a", 32) + "/e2e/evil.txt", att, "", "", nil, 400, ""},
+		{"headers If-Match another version", "HEAD", url, att, "", "", []string{"If-Match", `"other"`}, 412, ""},
+		{"headers past the end", "HEAD", url, att, "", "", []string{"Range", "bytes=99999999-"}, 416, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
