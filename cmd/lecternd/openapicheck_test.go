@@ -223,19 +223,33 @@ func firstLine(err error) string {
 // tus-js-client) are pointed at it, so that their answers are checked against
 // docs/openapi.yaml like those of the test's own client. The Host header is kept, so
 // that the URLs lecternd builds from it (tus's Location) lead back through the proxy.
+// A request goes on to lecternd in the protocol it came in (byProto), so that what
+// these clients exercise of lecternd's HTTP/2 serving is not lost on the way.
 func checkingProxy(t *testing.T, addr, dataDir string) string {
+	t.Helper()
+	return startCheckingProxy(t, addr, dataDir).url
+}
+
+// checkedProxy is a running checkingProxy.
+type checkedProxy struct {
+	url      string
+	upstream *byProto
+}
+
+func startCheckingProxy(t *testing.T, addr, dataDir string) *checkedProxy {
 	t.Helper()
 	cert, err := tls.LoadX509KeyPair(filepath.Join(dataDir, "config", certFile), filepath.Join(dataDir, "config", keyFile))
 	if err != nil {
 		t.Fatal(err)
 	}
+	upstream := newByProto(t, dataDir)
 	target := &url.URL{Scheme: "https", Host: addr}
 	proxy := &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
 			r.SetURL(target)
 			r.Out.Host = r.In.Host
 		},
-		Transport:     newSpecChecker(t).transport(client(t, dataDir).Transport),
+		Transport:     newSpecChecker(t).transport(upstream),
 		FlushInterval: -1, // event streams and tus answers pass at once
 		ErrorLog:      log.New(io.Discard, "", 0),
 	}
@@ -244,5 +258,45 @@ func checkingProxy(t *testing.T, addr, dataDir string) string {
 	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
-	return srv.URL
+	return &checkedProxy{url: srv.URL, upstream: upstream}
+}
+
+// byProto sends a request to lecternd over HTTP/2 when it came to the proxy over
+// HTTP/2 and over HTTP/1.1 otherwise (the outgoing request is a clone of the incoming
+// one, ProtoMajor included). Each transport offers lecternd only its own protocol in
+// ALPN, so that a lecternd that stopped serving one fails the request instead of
+// being talked to in the other.
+type byProto struct {
+	h1, h2 http.RoundTripper
+
+	mu   sync.Mutex
+	seen []string // "<in> -> <out>" for each answer, for the proxy's own test
+}
+
+func newByProto(t *testing.T, dataDir string) *byProto {
+	t.Helper()
+	base := client(t, dataDir).Transport.(*http.Transport).TLSClientConfig
+	h1 := base.Clone()
+	h1.NextProtos = []string{"http/1.1"}
+	h2 := base.Clone()
+	h2.NextProtos = []string{"h2"}
+	tr1 := &http.Transport{TLSClientConfig: h1}
+	tr2 := &http.Transport{TLSClientConfig: h2, ForceAttemptHTTP2: true}
+	t.Cleanup(tr1.CloseIdleConnections)
+	t.Cleanup(tr2.CloseIdleConnections)
+	return &byProto{h1: tr1, h2: tr2}
+}
+
+func (b *byProto) RoundTrip(req *http.Request) (*http.Response, error) {
+	next := b.h1
+	if req.ProtoMajor == 2 {
+		next = b.h2
+	}
+	resp, err := next.RoundTrip(req)
+	if err == nil {
+		b.mu.Lock()
+		b.seen = append(b.seen, req.Proto+" -> "+resp.Proto)
+		b.mu.Unlock()
+	}
+	return resp, err
 }
