@@ -54,3 +54,53 @@ func TestMalformedSlideIDsAnswerInvalidID(t *testing.T) {
 		t.Fatalf("an unknown slide: %d %s, want 404 not_found", got.status, got.code())
 	}
 }
+
+// TestOrderSlideIDs: the slide ids in the body of PUT …/order are checked like those
+// in the path (docs/api.md: an id "in the path or body" not of its form is 400
+// invalid_id), before the set is read; a well-formed id the set does not hold is 404
+// not_found. Before, ["../x"] was looked up and answered 404 with the metadata
+// package's wording. The set's order is left as it was by each.
+func TestOrderSlideIDs(t *testing.T) {
+	e := newEnv(t)
+	presenter, attendee := e.conference("order")
+	e.must(201, e.do("POST", "/v1/conferences/order/slidesets", presenter, "", map[string]string{"name": "deck"}))
+	const set = "/v1/conferences/order/slidesets/aaa"
+	var a, b struct{ ID string }
+	e.must(201, e.do("POST", set+"/slides", presenter, "", map[string]string{"kind": "whiteboard"})).json(t, &a)
+	e.must(201, e.do("POST", set+"/slides", presenter, "", map[string]string{"kind": "whiteboard"})).json(t, &b)
+	before := e.must(200, e.do("GET", set+"/xml", attendee, "", nil)).body
+
+	tests := []struct {
+		name   string
+		slides []string
+		status int
+		code   string
+	}{
+		{"traversal", []string{b.ID, "../x"}, 400, "invalid_id"},
+		{"letters", []string{"x", a.ID}, 400, "invalid_id"},
+		{"zero", []string{b.ID, "0"}, 400, "invalid_id"},
+		{"leading zero", []string{"0" + a.ID, b.ID}, 400, "invalid_id"},
+		{"decimal point", []string{b.ID, a.ID + ".0"}, 400, "invalid_id"},
+		{"backslash", []string{`..\`, a.ID}, 400, "invalid_id"},
+		{"unknown slide", []string{b.ID, "999"}, 404, "not_found"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := e.do("PUT", set+"/order", presenter, "", map[string][]string{"slides": tt.slides})
+			if got.status != tt.status || got.code() != tt.code {
+				t.Fatalf("%d %s, want %d %s: %s", got.status, got.code(), tt.status, tt.code, got.body)
+			}
+			var eb httpapi.ErrorBody
+			if err := json.Unmarshal(got.body, &eb); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(eb.Error.Message, "slide") || strings.Contains(eb.Error.Message, "metadata") {
+				t.Fatalf("message %q: want one that names the slide, without internal prefixes", eb.Error.Message)
+			}
+		})
+	}
+	if after := e.must(200, e.do("GET", set+"/xml", attendee, "", nil)).body; string(after) != string(before) {
+		t.Fatalf("a refused order changed the set:\n%s\n%s", before, after)
+	}
+	e.must(200, e.do("PUT", set+"/order", presenter, "", map[string][]string{"slides": {b.ID, a.ID}}))
+}

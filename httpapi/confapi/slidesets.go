@@ -167,6 +167,16 @@ func (r *routes) reorderSlides(c *gin.Context) {
 		httpapi.Fail(c, err)
 		return
 	}
+	// Ids in the body are held to their form like those in the path (checkSlideID),
+	// before the set is read: a malformed one is the client's mistake (400), only a
+	// well-formed one the set lacks is 404. The message gives the position, not the
+	// id, which may be anything up to the body cap.
+	for i, id := range req.Slides {
+		if !slideIDPattern.MatchString(id) {
+			httpapi.Fail(c, httpapi.Errorf(httpapi.CodeInvalidID, "slides[%d] is not a slide id (a positive decimal number)", i))
+			return
+		}
+	}
 	r.update(c, http.StatusOK, func(s *metadata.SlideSet) error {
 		if len(req.Slides) != len(s.Slides) {
 			return fmt.Errorf("%w: the order must list all %d slides exactly once", conference.ErrInvalidInput, len(s.Slides))
@@ -177,6 +187,9 @@ func (r *routes) reorderSlides(c *gin.Context) {
 				return fmt.Errorf("%w: slide %q listed twice", conference.ErrInvalidInput, id)
 			}
 			seen[id] = true
+			if s.Index(id) < 0 {
+				return httpapi.Errorf(httpapi.CodeNotFound, "the set has no slide %s", id)
+			}
 			if err := s.Move(id, i); err != nil {
 				return err
 			}
