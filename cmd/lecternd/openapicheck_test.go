@@ -29,8 +29,14 @@ import (
 // hand-written reader of the document): the status must be one the operation lists,
 // a JSON body must match the schema listed for its status and content type, another
 // body must be of a content type listed for it, and every error answer must be the
-// one error shape, ErrorBody, with the status of the answer. A client written from
-// the document alone then meets no answer the document does not announce.
+// one error shape, ErrorBody, with the status of the answer; the headers an answer
+// declares must match, HEAD answers' included (kin-openapi skips HEAD: they are
+// validated as GET's headers without a body); and a request lecternd served (2xx)
+// must have path parameters of the patterns the document gives (upload, slide,
+// conference ids…), so that the ids a client is handed are of the announced form.
+// A client written from the document alone then meets no answer the document does
+// not announce. TestCheckerJudgesWhatItClaims shows each of these parts catching a
+// wrong declaration.
 //
 // Not judged, because the document cannot describe them or judging would change what
 // the tests drive: an answer cut before its JSON body was read (the caller gets the
@@ -69,15 +75,26 @@ func newSpecChecker(t testing.TB) *specChecker {
 			specErr = err
 			return
 		}
-		// No servers: the routes match on any host, lecternd's free port included.
-		doc.Servers = nil
-		specErrs = doc.Components.Schemas["ErrorBody"].Value
-		specRouter, specErr = gorillamux.NewRouter(doc)
+		specRouter, specErrs, specErr = checkerParts(doc)
 	})
 	if specErr != nil {
 		t.Fatalf("%s: %v", openapiFile, specErr)
 	}
 	c := &specChecker{router: specRouter, errBody: specErrs}
+	c.failAtEnd(t)
+	return c
+}
+
+// checkerParts makes the router and the error schema of a checker of doc.
+func checkerParts(doc *openapi3.T) (routers.Router, *openapi3.Schema, error) {
+	// No servers: the routes match on any host, lecternd's free port included.
+	doc.Servers = nil
+	r, err := gorillamux.NewRouter(doc)
+	return r, doc.Components.Schemas["ErrorBody"].Value, err
+}
+
+// failAtEnd fails t, when it ends, with every mismatch found.
+func (c *specChecker) failAtEnd(t testing.TB) {
 	t.Cleanup(func() {
 		c.mu.Lock()
 		defer c.mu.Unlock()
@@ -85,7 +102,6 @@ func newSpecChecker(t testing.TB) *specChecker {
 			t.Errorf("docs/openapi.yaml does not describe an answer: %s", p)
 		}
 	})
-	return c
 }
 
 func (c *specChecker) fail(req *http.Request, status int, format string, args ...any) {
@@ -177,8 +193,21 @@ func (c *specChecker) answer(req *http.Request, resp *http.Response, body []byte
 			c.fail(req, status, "content type %q not listed for %s", ct, op.OperationID)
 		}
 	}
+	reqIn := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route}
+	if status >= 200 && status < 300 {
+		c.pathParams(reqIn, status)
+	}
+	if req.Method == http.MethodHead {
+		// kin-openapi's ValidateResponse returns before looking at anything for HEAD.
+		// A HEAD answer is GET's headers without the body: validated as that, against
+		// the HEAD operation's own responses (the route found above), so that the
+		// headers it declares are checked too.
+		get := *req
+		get.Method = http.MethodGet
+		reqIn = &openapi3filter.RequestValidationInput{Request: &get, PathParams: params, Route: route}
+	}
 	in := &openapi3filter.ResponseValidationInput{
-		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route},
+		RequestValidationInput: reqIn,
 		Status:                 status,
 		Header:                 resp.Header,
 		Options:                &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true, ExcludeResponseBody: !jsonBody},
@@ -186,6 +215,26 @@ func (c *specChecker) answer(req *http.Request, resp *http.Response, body []byte
 	in.SetBodyBytes(body)
 	if err := openapi3filter.ValidateResponse(context.Background(), in); err != nil {
 		c.fail(req, status, "%s: %v (body %.300s)", op.OperationID, err, body)
+	}
+}
+
+// pathParams checks the path parameters of a request lecternd served (2xx) against
+// the patterns the document gives them: the ids a client is handed (upload ids in a
+// Location, slide and slide set ids, content names) must be of the form the document
+// announces, or a client validating them from the document would refuse real ones.
+// Only path parameters: the request's body was sent and is gone, its headers and
+// query are the test's own choice, and security is judged by lecternd's 401 and 403.
+func (c *specChecker) pathParams(in *openapi3filter.RequestValidationInput, status int) {
+	route := in.Route
+	params := append(openapi3.Parameters(nil), route.PathItem.Parameters...)
+	params = append(params, route.Operation.Parameters...)
+	for _, ref := range params {
+		if ref.Value == nil || ref.Value.In != openapi3.ParameterInPath {
+			continue
+		}
+		if err := openapi3filter.ValidateParameter(context.Background(), in, ref.Value); err != nil {
+			c.fail(in.Request, status, "%s: path parameter %s: %s", route.Operation.OperationID, ref.Value.Name, firstLine(err))
+		}
 	}
 }
 
