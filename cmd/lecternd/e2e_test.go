@@ -255,10 +255,12 @@ func TestEndToEndTusJSClient(t *testing.T) {
 
 // TestEndToEndCLIUpload uploads with the CLI in one PATCH (its default: the part is
 // renamed into the content file) and in 3 MB PATCHes (the parts are joined), then
-// downloads with ranges and compares SHA-256.
+// downloads with ranges and compares SHA-256. The CLI talks to lecternd through
+// checkingProxy, so that its answers are checked against docs/openapi.yaml too.
 func TestEndToEndCLIUpload(t *testing.T) {
 	e, _ := newE2E(t)
 	lectern := lecternCLI(t)
+	server := checkingProxy(t, e.base[len("https://"):], e.dataDir)
 	for _, tc := range []struct {
 		name  string
 		flags []string
@@ -268,7 +270,7 @@ func TestEndToEndCLIUpload(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path, sum := randomFile(t, e.work, 12_000_000)
-			args := append([]string{"--server", e.base, "--ca-file", filepath.Join(e.dataDir, "config", certFile),
+			args := append([]string{"--server", server, "--ca-file", filepath.Join(e.dataDir, "config", certFile),
 				"upload", "--conference", "e2e", "-o", "json"}, tc.flags...)
 			cmd := exec.Command(lectern, append(args, path)...)
 			cmd.Env = append(os.Environ(), "LECTERN_TOKEN="+e.presenter, "LECTERN_STATE_DIR="+t.TempDir())
