@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -52,6 +53,38 @@ func TestCORSAsDocumented(t *testing.T) {
 			resp, _ = e.send("GET", "/v1/conferences/e2e", e.presenter, "", nil)
 			if got := resp.Header.Get("Vary"); got != tt.vary {
 				t.Errorf("GET without Origin: Vary %q, want %q", got, tt.vary)
+			}
+		})
+	}
+}
+
+// TestUnlistedOriginIsRefusedOnEveryRoute: with --cors-origins set, the CORS
+// middleware runs before every route, so a request from an unlisted Origin is
+// 403 forbidden also on the routes that refuse no token holder otherwise (the
+// probes, /metrics, /v1/token, the tus OPTIONS); docs/openapi.yaml lists that 403
+// for each, which the checked client of newE2E holds it to.
+func TestUnlistedOriginIsRefusedOnEveryRoute(t *testing.T) {
+	e, _ := newE2E(t, "--cors-origins=https://app.example.org")
+	origin := []string{"Origin", "https://elsewhere.example"}
+	tus := append([]string{"Tus-Resumable", "1.0.0"}, origin...)
+	tests := []struct {
+		method, path string
+		headers      []string
+	}{
+		{"GET", "/healthz", origin},
+		{"HEAD", "/healthz", origin},
+		{"GET", "/readyz", origin},
+		{"HEAD", "/readyz", origin},
+		{"GET", "/metrics", origin},
+		{"GET", "/v1/token", origin},
+		{"OPTIONS", "/v1/conferences/e2e/uploads", tus},
+		{"OPTIONS", "/v1/conferences/e2e/uploads/0123456789abcdef0123456789abcdef", tus},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+			resp, body := e.send(tt.method, tt.path, e.presenter, "", nil, tt.headers...)
+			if resp.StatusCode != http.StatusForbidden {
+				t.Fatalf("%d, want 403: %.200s", resp.StatusCode, body)
 			}
 		})
 	}
